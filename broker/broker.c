@@ -1,0 +1,766 @@
+#include "broker.h"
+#include "cleanup.h"
+#include "fsutil.h"
+#include "log.h"
+#include "sealed.h"
+#include "state.h"
+#include "units.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct lb_broker {
+	lb_loop *loop;
+	lb_config *cfg;
+	char *config_path;
+	int run_dirfd, state_dirfd, tdirfd;
+	lb_store **stores; /* parallel to cfg->stores */
+	lb_target **targets;
+	size_t ntargets;
+	lb_timer **binding_timers; /* parallel to cfg->bindings */
+	lb_timer *gc_timer;
+	lb_control *ctl;
+	time_t started;
+};
+
+/* One refresh pass: every distinct source of the targets is fetched once, then each target
+ * gets a new generation if anything it holds changed. */
+struct slot {
+	char key[700];
+	lb_source src;
+	bool done;
+	lb_fetch_result res;
+	struct batch *batch;
+};
+
+struct batch {
+	lb_broker *b;
+	char reason[32];
+	char (*names)[LB_NAME_MAX + 1];
+	size_t nnames;
+	struct slot *slots;
+	size_t nslots;
+	size_t pending;
+	bool launching;
+};
+
+static lb_store *store_by_name(lb_broker *b, const char *name)
+{
+	for (size_t i = 0; i < b->cfg->nstores; i++)
+		if (strcmp(b->cfg->stores[i].name, name) == 0)
+			return b->stores[i];
+	return NULL;
+}
+
+static lb_target *target_by_name(lb_broker *b, const char *name)
+{
+	for (size_t i = 0; i < b->ntargets; i++)
+		if (strcmp(b->targets[i]->name, name) == 0)
+			return b->targets[i];
+	return NULL;
+}
+
+static const lb_binding *binding_of(lb_broker *b, const char *target)
+{
+	const lb_target_cfg *tc = lb_config_target(b->cfg, target);
+
+	return tc ? tc->binding : NULL;
+}
+
+static void save_state(lb_broker *b)
+{
+	lb_err e = {0};
+
+	if (lb_state_save(b->state_dirfd, b->targets, b->ntargets, &e))
+		lb_log(LB_ERROR, "cannot save state: %s", e.msg);
+}
+
+static void arm_gc(lb_broker *b)
+{
+	uint64_t next = 0;
+
+	for (size_t i = 0; i < b->ntargets; i++) {
+		const lb_binding *bd = binding_of(b, b->targets[i]->name);
+		uint64_t n = lb_target_gc(b->targets[i], bd ? bd->grace_ms : 0);
+		if (n && (!next || n < next))
+			next = n;
+	}
+	if (next)
+		lb_timer_arm(b->gc_timer, next);
+}
+
+static void on_gc(lb_loop *loop, lb_timer *t, void *ctx)
+{
+	(void)loop;
+	(void)t;
+	arm_gc(ctx);
+}
+
+static struct slot *slot_by_key(struct batch *bt, const char *key)
+{
+	for (size_t i = 0; i < bt->nslots; i++)
+		if (strcmp(bt->slots[i].key, key) == 0)
+			return &bt->slots[i];
+	return NULL;
+}
+
+static void audit_failure(const char *event, const char *target, const char *secret,
+			  const char *source, const char *reason)
+{
+	lb_audit(event, json_pack("{s:s,s:s?,s:s?,s:s}", "target", target, "secret", secret,
+				  "source", source, "reason", reason));
+}
+
+/* Builds and publishes the next generation of one target from the batch's results. */
+static void apply_to_target(lb_broker *b, struct batch *bt, lb_target *t)
+{
+	const lb_target_cfg *tc = lb_config_target(b->cfg, t->name);
+	const lb_binding *bd = tc ? tc->binding : NULL;
+	lb_publish_item *items = NULL;
+	lb_secbuf **values = NULL;
+	_cleanup_json_ json_t *changed = json_array();
+	size_t n = 0, nchanged = 0;
+	uint32_t huid, hgid;
+	lb_err e = {0};
+
+	if (!bd)
+		return;
+	t->uid = tc->uid;
+	t->gid = tc->gid;
+	snprintf(t->uid_map, sizeof(t->uid_map), "%s", tc->uid_map ? tc->uid_map : "");
+	snprintf(t->gid_map, sizeof(t->gid_map), "%s", tc->gid_map ? tc->gid_map : "");
+	if (lb_target_host_ids(t, &huid, &hgid, &e)) {
+		audit_failure("refresh_failed", t->name, NULL, NULL, e.msg);
+		return;
+	}
+	items = calloc(bd->nsecrets + 1, sizeof(*items));
+	values = calloc(bd->nsecrets + 1, sizeof(*values));
+	if (!items || !values)
+		goto out;
+	for (size_t i = 0; i < bd->nsecrets; i++) {
+		const lb_secret_spec *sp = &bd->secrets[i];
+		char key[700];
+		struct slot *s;
+		lb_publish_item *it = &items[n];
+
+		lb_source_key(&sp->src, key, sizeof(key));
+		s = slot_by_key(bt, key);
+		it->name = sp->name;
+		it->mode = sp->mode;
+		it->source = s ? s->key : NULL;
+		if (s && s->res.status == 0 &&
+		    lb_store_select_field(&s->res, &sp->src, &values[n], &e) == 0) {
+			it->version = s->res.version;
+			it->not_after = s->res.not_after;
+			if (!lb_target_unchanged(t, sp->name, it->version, it->source,
+						 it->not_after, it->mode, huid, hgid)) {
+				it->value = values[n];
+				nchanged++;
+				json_array_append_new(
+				    changed, json_pack("{s:s,s:s,s:s}", "name", sp->name, "version",
+						       it->version, "source", it->source));
+			}
+			n++;
+			continue;
+		}
+		if (!s || s->res.status == 0) {
+			audit_failure("fetch_failed", t->name, sp->name, key,
+				      s ? e.msg : "not fetched in this pass");
+		} else {
+			audit_failure("fetch_failed", t->name, sp->name, key, s->res.error);
+		}
+		/* Keep the last good file of this name, if there is one. */
+		{
+			json_t *cur = json_object_get(t->current, sp->name);
+			if (!cur)
+				continue;
+			it->version = json_string_value(json_object_get(cur, "version"));
+			it->source = json_string_value(json_object_get(cur, "source"));
+			it->not_after = json_integer_value(json_object_get(cur, "not_after"));
+			it->mode = (unsigned)json_integer_value(json_object_get(cur, "mode"));
+			if (it->version && it->source)
+				n++;
+		}
+	}
+	if (nchanged == 0 && t->generation && n == json_object_size(t->current))
+		goto out; /* nothing changed: no write */
+	if (n == 0)
+		goto out;
+	if (lb_target_publish(t, items, n, &e)) {
+		audit_failure("publish_failed", t->name, NULL, NULL, e.msg);
+		goto out;
+	}
+	lb_audit("deliver",
+		 json_pack("{s:s,s:s,s:I,s:I,s:I,s:s,s:O}", "target", t->name, "binding", bd->name,
+			   "generation", (json_int_t)t->generation, "uid", (json_int_t)huid, "gid",
+			   (json_int_t)hgid, "reason", bt->reason, "changed", changed));
+out:
+	for (size_t i = 0; values && i < bd->nsecrets; i++)
+		lb_secbuf_free(values[i]);
+	free(values);
+	free(items);
+}
+
+static void batch_free(struct batch *bt)
+{
+	for (size_t i = 0; i < bt->nslots; i++)
+		lb_fetch_result_clear(&bt->slots[i].res);
+	free(bt->slots);
+	free(bt->names);
+	free(bt);
+}
+
+static void batch_complete(struct batch *bt)
+{
+	lb_broker *b = bt->b;
+
+	for (size_t i = 0; i < bt->nnames; i++) {
+		lb_target *t = target_by_name(b, bt->names[i]);
+		if (t)
+			apply_to_target(b, bt, t);
+	}
+	save_state(b);
+	arm_gc(b);
+	batch_free(bt);
+}
+
+static void on_fetched(void *ctx, lb_fetch_result *res)
+{
+	struct slot *s = ctx;
+	struct batch *bt = s->batch;
+
+	s->done = true;
+	s->res.status = res->status;
+	s->res.structured = res->structured;
+	s->res.not_after = res->not_after;
+	memcpy(s->res.version, res->version, sizeof(res->version));
+	memcpy(s->res.error, res->error, sizeof(res->error));
+	if (res->status == 0) {
+		s->res.value = lb_secbuf_dup(res->value->data, res->value->len);
+		if (!s->res.value) {
+			s->res.status = -1;
+			snprintf(s->res.error, sizeof(s->res.error), "out of secure memory");
+		}
+	}
+	if (--bt->pending == 0 && !bt->launching)
+		batch_complete(bt);
+}
+
+/* Refresh the named targets (all when names is NULL). */
+static void refresh(lb_broker *b, const char *const *names, size_t nnames, const char *reason)
+{
+	struct batch *bt = calloc(1, sizeof(*bt));
+	size_t cap_slots = 0;
+
+	if (!bt)
+		return;
+	bt->b = b;
+	snprintf(bt->reason, sizeof(bt->reason), "%s", reason);
+	if (!names)
+		nnames = b->ntargets;
+	bt->names = calloc(nnames + 1, sizeof(*bt->names));
+	for (size_t i = 0; bt->names && i < nnames; i++) {
+		const char *nm = names ? names[i] : b->targets[i]->name;
+		const lb_binding *bd = binding_of(b, nm);
+		snprintf(bt->names[bt->nnames++], LB_NAME_MAX + 1, "%s", nm);
+		cap_slots += bd ? bd->nsecrets : 0;
+	}
+	bt->slots = calloc(cap_slots + 1, sizeof(*bt->slots));
+	if (!bt->names || !bt->slots) {
+		batch_free(bt);
+		return;
+	}
+	for (size_t i = 0; i < bt->nnames; i++) {
+		const lb_binding *bd = binding_of(b, bt->names[i]);
+		for (size_t j = 0; bd && j < bd->nsecrets; j++) {
+			char key[700];
+			lb_source_key(&bd->secrets[j].src, key, sizeof(key));
+			if (slot_by_key(bt, key))
+				continue;
+			memcpy(bt->slots[bt->nslots].key, key, sizeof(key));
+			bt->slots[bt->nslots].src = bd->secrets[j].src;
+			bt->slots[bt->nslots].src.field[0] = '\0';
+			bt->slots[bt->nslots].batch = bt;
+			bt->nslots++;
+		}
+	}
+	bt->pending = bt->nslots;
+	bt->launching = true;
+	for (size_t i = 0; i < bt->nslots; i++) {
+		struct slot *s = &bt->slots[i];
+		lb_store *st = store_by_name(b, s->src.store);
+		if (st) {
+			lb_store_fetch(st, &s->src, on_fetched, s);
+		} else {
+			lb_fetch_result r = {.status = -1};
+			snprintf(r.error, sizeof(r.error), "store %s is not open", s->src.store);
+			on_fetched(s, &r);
+		}
+	}
+	bt->launching = false;
+	if (bt->pending == 0)
+		batch_complete(bt);
+}
+
+void lb_broker_refresh_all(lb_broker *b, const char *reason)
+{
+	refresh(b, NULL, 0, reason);
+}
+
+/* Targets whose binding reads source (store, path); any version. */
+static json_t *targets_using(lb_broker *b, const char *store, const char *path)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < b->ntargets; i++) {
+		const lb_binding *bd = binding_of(b, b->targets[i]->name);
+		for (size_t j = 0; bd && j < bd->nsecrets; j++)
+			if (strcmp(bd->secrets[j].src.store, store) == 0 &&
+			    strcmp(bd->secrets[j].src.path, path) == 0) {
+				json_array_append_new(arr, json_string(b->targets[i]->name));
+				break;
+			}
+	}
+	return arr;
+}
+
+static void refresh_list(lb_broker *b, json_t *names, const char *reason)
+{
+	size_t n = json_array_size(names), i;
+	const char **v = calloc(n + 1, sizeof(*v));
+	json_t *x;
+
+	if (!v)
+		return;
+	json_array_foreach (names, i, x)
+		v[i] = json_string_value(x);
+	if (n)
+		refresh(b, v, n, reason);
+	free(v);
+}
+
+static void on_binding_timer(lb_loop *loop, lb_timer *t, void *ctx)
+{
+	lb_broker *b = ctx;
+	_cleanup_json_ json_t *names = json_array();
+
+	(void)loop;
+	for (size_t i = 0; i < b->cfg->nbindings; i++) {
+		if (b->binding_timers[i] != t)
+			continue;
+		lb_timer_arm(t, b->cfg->bindings[i].refresh_ms);
+		for (size_t j = 0; j < b->ntargets; j++)
+			if (binding_of(b, b->targets[j]->name) == &b->cfg->bindings[i])
+				json_array_append_new(names, json_string(b->targets[j]->name));
+	}
+	refresh_list(b, names, "refresh");
+}
+
+static void stop_binding_timers(lb_broker *b)
+{
+	for (size_t i = 0; b->binding_timers && i < b->cfg->nbindings; i++)
+		lb_timer_free(b->binding_timers[i]);
+	free(b->binding_timers);
+	b->binding_timers = NULL;
+}
+
+static int start_binding_timers(lb_broker *b)
+{
+	b->binding_timers = calloc(b->cfg->nbindings + 1, sizeof(*b->binding_timers));
+	if (!b->binding_timers)
+		return -1;
+	for (size_t i = 0; i < b->cfg->nbindings; i++) {
+		b->binding_timers[i] = lb_timer_new(b->loop, on_binding_timer, b);
+		if (!b->binding_timers[i])
+			return -1;
+		lb_timer_arm(b->binding_timers[i], b->cfg->bindings[i].refresh_ms);
+	}
+	return 0;
+}
+
+static lb_store **open_stores(lb_broker *b, lb_config *cfg, lb_err *e)
+{
+	lb_store **s = calloc(cfg->nstores + 1, sizeof(*s));
+	lb_store_env env = {.loop = b->loop, .state_dirfd = b->state_dirfd};
+
+	for (size_t i = 0; s && i < cfg->nstores; i++) {
+		s[i] = lb_store_open(&cfg->stores[i], &env, e);
+		if (!s[i]) {
+			for (size_t j = 0; j < i; j++)
+				lb_store_close(s[j]);
+			free(s);
+			return NULL;
+		}
+	}
+	return s;
+}
+
+static void close_stores(lb_store **s, size_t n)
+{
+	for (size_t i = 0; s && i < n; i++)
+		lb_store_close(s[i]);
+	free(s);
+}
+
+/* Mount the targets of cfg (reusing live ones), unmount those that cfg no longer has. */
+static int sync_targets(lb_broker *b, lb_config *cfg, lb_err *e)
+{
+	lb_target **next = calloc(cfg->ntargets + 1, sizeof(*next));
+	size_t n = 0;
+
+	if (!next)
+		return lb_fail(e, ENOMEM, "out of memory");
+	for (size_t i = 0; i < cfg->ntargets; i++) {
+		lb_target *t = target_by_name(b, cfg->targets[i].name);
+		if (!t) {
+			t = lb_target_open(b->tdirfd, cfg->targets[i].name,
+					   cfg->targets[i].binding->size, e);
+			if (!t) {
+				lb_log(LB_ERROR, "%s", e->msg);
+				continue;
+			}
+			lb_log(LB_INFO, "target %s: tmpfs ready at generation %llu", t->name,
+			       (unsigned long long)t->generation);
+		}
+		next[n++] = t;
+	}
+	for (size_t i = 0; i < b->ntargets; i++) {
+		bool kept = false;
+		for (size_t j = 0; j < n && !kept; j++)
+			kept = next[j] == b->targets[i];
+		if (!kept) {
+			char name[LB_NAME_MAX + 1];
+			snprintf(name, sizeof(name), "%s", b->targets[i]->name);
+			if (lb_target_destroy(b->targets[i], b->tdirfd, b->cfg->run_dir, e))
+				lb_log(LB_ERROR, "%s", e->msg);
+			lb_audit("target_removed", json_pack("{s:s}", "target", name));
+		}
+	}
+	free(b->targets);
+	b->targets = next;
+	b->ntargets = n;
+	return 0;
+}
+
+/* Entries of RUN_DIR/t that no configured target claims are left by an earlier config. */
+static void remove_stale(lb_broker *b)
+{
+	int fd = openat(b->tdirfd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	_cleanup_dir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		lb_err e = {0};
+		if (de->d_name[0] == '.' || lb_config_target(b->cfg, de->d_name))
+			continue;
+		if (lb_target_remove_stale(b->tdirfd, b->cfg->run_dir, de->d_name, &e))
+			lb_log(LB_ERROR, "%s", e.msg);
+		else
+			lb_audit("target_removed", json_pack("{s:s,s:s}", "target", de->d_name,
+							     "reason", "not in config"));
+	}
+}
+
+/* --- control commands --- */
+
+__attribute__((format(printf, 1, 2))) static json_t *reply_error(const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:b,s:s}", "ok", 0, "error", msg);
+}
+
+static json_t *target_json(lb_broker *b, const lb_target *t)
+{
+	const lb_binding *bd = binding_of(b, t->name);
+	uint32_t hu = 0, hg = 0;
+	lb_err e;
+	json_t *o =
+	    json_pack("{s:s,s:s,s:I,s:I,s:I,s:O?}", "name", t->name, "binding", bd ? bd->name : "",
+		      "uid", (json_int_t)t->uid, "gid", (json_int_t)t->gid, "generation",
+		      (json_int_t)t->generation, "secrets", t->current);
+
+	if (lb_target_host_ids(t, &hu, &hg, &e) == 0) {
+		json_object_set_new(o, "host_uid", json_integer(hu));
+		json_object_set_new(o, "host_gid", json_integer(hg));
+	}
+	return o;
+}
+
+static lb_sealed *sealed_for(lb_broker *b, json_t *req, const char **store_name)
+{
+	const char *want = json_string_value(json_object_get(req, "store"));
+
+	for (size_t i = 0; i < b->cfg->nstores; i++) {
+		lb_sealed *s = lb_store_sealed(b->stores[i]);
+		if (s && (!want || strcmp(want, b->cfg->stores[i].name) == 0)) {
+			*store_name = b->cfg->stores[i].name;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+static json_t *cmd_secret(lb_broker *b, const char *cmd, json_t *req)
+{
+	const char *name = json_string_value(json_object_get(req, "name"));
+	const char *store_name = NULL;
+	lb_sealed *s = sealed_for(b, req, &store_name);
+	lb_err e = {0};
+	json_t *users;
+
+	if (!s)
+		return reply_error("no sealed store%s in the configuration", "");
+	if (strcmp(cmd, "secret-list") == 0) {
+		json_t *list = lb_sealed_list(s, &e);
+		return list ? json_pack("{s:b,s:s,s:o}", "ok", 1, "store", store_name, "secrets",
+					list)
+			    : reply_error("%s", e.msg);
+	}
+	if (!name || !lb_sealed_name_valid(name))
+		return reply_error("bad or missing secret name \"%s\"", name ? name : "");
+	if (strcmp(cmd, "secret-put") == 0) {
+		json_t *v = json_object_get(req, "value");
+		_cleanup_secbuf_ lb_secbuf *val = NULL;
+		size_t len = 0;
+		uint32_t version;
+
+		if (!json_is_string(v))
+			return reply_error("secret %s: missing value", name);
+		val = lb_secbuf_new(json_string_length(v));
+		if (!val || sodium_base642bin(val->data, val->len, json_string_value(v),
+					      json_string_length(v), NULL, &len, NULL,
+					      sodium_base64_VARIANT_ORIGINAL) != 0)
+			return reply_error("secret %s: value is not valid base64", name);
+		val->len = len;
+		if (lb_sealed_put(s, name, val, &version, &e))
+			return reply_error("%s", e.msg);
+		lb_audit("secret_put", json_pack("{s:s,s:s,s:i}", "store", store_name, "secret",
+						 name, "version", (int)version));
+		users = targets_using(b, store_name, name);
+		refresh_list(b, users, "secret-put");
+		return json_pack("{s:b,s:s,s:i,s:o}", "ok", 1, "name", name, "version",
+				 (int)version, "rotated", users);
+	}
+	if (lb_sealed_rm(s, name, &e))
+		return reply_error("%s", e.msg);
+	lb_audit("secret_rm", json_pack("{s:s,s:s}", "store", store_name, "secret", name));
+	users = targets_using(b, store_name, name);
+	if (json_array_size(users))
+		lb_log(LB_WARN,
+		       "secret %s removed from store %s; targets keep their last good copy until "
+		       "the binding stops naming it",
+		       name, store_name);
+	refresh_list(b, users, "secret-rm");
+	return json_pack("{s:b,s:s,s:o}", "ok", 1, "name", name, "still_held_by", users);
+}
+
+static json_t *handle(void *ctx, json_t *req)
+{
+	lb_broker *b = ctx;
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+
+	if (!cmd)
+		return reply_error("missing \"cmd\"%s", "");
+	if (strcmp(cmd, "status") == 0) {
+		json_t *stores = json_array();
+		for (size_t i = 0; i < b->cfg->nstores; i++)
+			json_array_append_new(
+			    stores, json_pack("{s:s,s:s,s:s}", "name", b->cfg->stores[i].name,
+					      "type", b->cfg->stores[i].type, "health", "ok"));
+		return json_pack("{s:b,s:s,s:i,s:I,s:s,s:s,s:i,s:o}", "ok", 1, "version",
+				 LOCKBOX_VERSION, "pid", (int)getpid(), "started",
+				 (json_int_t)b->started, "config", b->config_path, "run_dir",
+				 b->cfg->run_dir, "targets", (int)b->ntargets, "stores", stores);
+	}
+	if (strcmp(cmd, "targets") == 0) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < b->ntargets; i++)
+			json_array_append_new(arr, target_json(b, b->targets[i]));
+		return json_pack("{s:b,s:o}", "ok", 1, "targets", arr);
+	}
+	if (strcmp(cmd, "reload") == 0) {
+		lb_diag d = {0};
+		json_t *errs = json_array();
+		int rc = lb_broker_reload(b, &d);
+		for (size_t i = 0; i < d.n; i++)
+			json_array_append_new(errs, json_string(d.lines[i]));
+		lb_diag_free(&d);
+		return json_pack("{s:b,s:o}", "ok", rc == 0, "errors", errs);
+	}
+	if (strcmp(cmd, "rotate") == 0) {
+		const char *target = json_string_value(json_object_get(req, "target"));
+		json_t *names = json_array();
+		if (target && !target_by_name(b, target)) {
+			json_decref(names);
+			return reply_error("no target named \"%s\"", target);
+		}
+		for (size_t i = 0; i < b->ntargets; i++)
+			if (!target || strcmp(target, b->targets[i]->name) == 0)
+				json_array_append_new(names, json_string(b->targets[i]->name));
+		refresh_list(b, names, "rotate");
+		return json_pack("{s:b,s:o}", "ok", 1, "rotated", names);
+	}
+	if (strncmp(cmd, "secret-", 7) == 0 &&
+	    (strcmp(cmd, "secret-put") == 0 || strcmp(cmd, "secret-rm") == 0 ||
+	     strcmp(cmd, "secret-list") == 0))
+		return cmd_secret(b, cmd, req);
+	return reply_error("unknown command \"%s\"", cmd);
+}
+
+/* --- lifecycle --- */
+
+static int open_dirs(lb_broker *b, lb_err *e)
+{
+	b->run_dirfd = lb_open_dir_path(b->cfg->run_dir, true, 0711, e);
+	if (b->run_dirfd < 0)
+		return -1;
+	b->state_dirfd = lb_open_dir_path(b->cfg->state_dir, true, 0700, e);
+	if (b->state_dirfd < 0)
+		return -1;
+	if (mkdirat(b->run_dirfd, LB_TARGETS_SUBDIR, 0711) < 0 && errno != EEXIST)
+		return lb_fail_errno(e, "mkdir %s/%s", b->cfg->run_dir, LB_TARGETS_SUBDIR);
+	b->tdirfd = lb_open_dir_at(b->run_dirfd, LB_TARGETS_SUBDIR, e);
+	if (b->tdirfd < 0)
+		return -1;
+	/* Consumers on the host walk RUN_DIR/t/NAME: both levels need search permission. */
+	if (fchmod(b->run_dirfd, 0711) < 0 || fchmod(b->tdirfd, 0711) < 0)
+		return lb_fail_errno(e, "chmod %s", b->cfg->run_dir);
+	if (lb_audit_open(b->state_dirfd) < 0)
+		return lb_fail_errno(e, "open %s/audit.jsonl", b->cfg->state_dir);
+	return 0;
+}
+
+lb_broker *lb_broker_new(lb_loop *loop, lb_config *cfg, const char *config_path, lb_err *e)
+{
+	lb_broker *b = calloc(1, sizeof(*b));
+
+	if (!b) {
+		lb_config_free(cfg);
+		return NULL;
+	}
+	b->loop = loop;
+	b->cfg = cfg;
+	b->config_path = strdup(config_path);
+	b->run_dirfd = b->state_dirfd = b->tdirfd = -1;
+	b->started = time(NULL);
+	if (open_dirs(b, e))
+		goto fail;
+	b->stores = open_stores(b, cfg, e);
+	if (!b->stores)
+		goto fail;
+	b->gc_timer = lb_timer_new(loop, on_gc, b);
+	remove_stale(b);
+	if (sync_targets(b, cfg, e) || start_binding_timers(b))
+		goto fail;
+	refresh(b, NULL, 0, "start");
+	b->ctl = lb_control_listen(loop, b->run_dirfd, cfg->run_dir, handle, b, e);
+	if (!b->ctl)
+		goto fail;
+	return b;
+fail:
+	lb_broker_free(b);
+	return NULL;
+}
+
+int lb_broker_reload(lb_broker *b, lb_diag *d)
+{
+	lb_config *next = lb_config_load(b->config_path, d);
+	lb_store **stores;
+	lb_err e = {0};
+	lb_config *old;
+
+	if (!next) {
+		lb_audit("reload_failed",
+			 json_pack("{s:s,s:i}", "config", b->config_path, "errors", (int)d->n));
+		for (size_t i = 0; i < d->n; i++)
+			lb_log(LB_ERROR, "reload: %s", d->lines[i]);
+		return -1;
+	}
+	if (strcmp(next->run_dir, b->cfg->run_dir) || strcmp(next->state_dir, b->cfg->state_dir)) {
+		char line[300];
+		char **grown = realloc(d->lines, (d->n + 1) * sizeof(*d->lines));
+		snprintf(line, sizeof(line),
+			 "%s: run_dir and state_dir cannot change on reload "
+			 "(restart lockboxd)",
+			 b->config_path);
+		if (grown) {
+			d->lines = grown;
+			d->lines[d->n++] = strdup(line);
+		}
+		lb_log(LB_ERROR, "reload: %s", line);
+		lb_config_free(next);
+		return -1;
+	}
+	stores = open_stores(b, next, &e);
+	if (!stores) {
+		char **grown = realloc(d->lines, (d->n + 1) * sizeof(*d->lines));
+		if (grown) {
+			d->lines = grown;
+			d->lines[d->n++] = strdup(e.msg);
+		}
+		lb_log(LB_ERROR, "reload: %s", e.msg);
+		lb_config_free(next);
+		return -1;
+	}
+	/* Fetches are synchronous for every store this build has, so no batch is in flight
+	 * here and the old stores can go. */
+	stop_binding_timers(b);
+	close_stores(b->stores, b->cfg->nstores);
+	b->stores = stores;
+	old = b->cfg;
+	if (sync_targets(b, next, &e))
+		lb_log(LB_ERROR, "reload: %s", e.msg);
+	b->cfg = next;
+	lb_config_free(old);
+	start_binding_timers(b);
+	lb_audit("reload",
+		 json_pack("{s:s,s:i}", "config", b->config_path, "targets", (int)b->ntargets));
+	refresh(b, NULL, 0, "reload");
+	return 0;
+}
+
+void lb_broker_shutdown(lb_broker *b)
+{
+	save_state(b);
+	lb_audit("stop", json_pack("{s:i}", "targets", (int)b->ntargets));
+}
+
+void lb_broker_free(lb_broker *b)
+{
+	if (!b)
+		return;
+	lb_control_close(b->ctl);
+	stop_binding_timers(b);
+	lb_timer_free(b->gc_timer);
+	close_stores(b->stores, b->cfg ? b->cfg->nstores : 0);
+	for (size_t i = 0; i < b->ntargets; i++)
+		lb_target_free(b->targets[i]);
+	free(b->targets);
+	if (b->tdirfd >= 0)
+		close(b->tdirfd);
+	if (b->run_dirfd >= 0)
+		close(b->run_dirfd);
+	if (b->state_dirfd >= 0)
+		close(b->state_dirfd);
+	lb_audit_close();
+	lb_config_free(b->cfg);
+	free(b->config_path);
+	free(b);
+}

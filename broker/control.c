@@ -1,0 +1,311 @@
+#include "control.h"
+#include "cleanup.h"
+#include "log.h"
+#include "secmem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CONN_DEADLINE_MS 5000
+
+struct conn {
+	lb_control *ctl;
+	int fd;
+	unsigned char hdr[4];
+	size_t hdr_len;
+	lb_secbuf *req; /* may carry a secret (secret put) */
+	size_t req_len;
+	char *reply; /* 4-byte length + JSON, not secret */
+	size_t reply_len, reply_off;
+	lb_timer *deadline;
+};
+
+struct lb_control {
+	lb_loop *loop;
+	int fd;
+	lb_control_handler handler;
+	void *ctx;
+};
+
+static void conn_close(struct conn *c)
+{
+	lb_loop_del_fd(c->ctl->loop, c->fd);
+	close(c->fd);
+	lb_timer_free(c->deadline);
+	lb_secbuf_free(c->req);
+	free(c->reply);
+	free(c);
+}
+
+static void conn_timeout(lb_loop *loop, lb_timer *t, void *ctx)
+{
+	(void)loop;
+	(void)t;
+	lb_log(LB_WARN, "control: client did not finish its request within %d ms",
+	       CONN_DEADLINE_MS);
+	conn_close(ctx);
+}
+
+static void set_reply(struct conn *c, json_t *reply)
+{
+	char *text = json_dumps(reply, JSON_COMPACT);
+	size_t n = text ? strlen(text) : 0;
+
+	json_decref(reply);
+	c->reply = malloc(n + 4);
+	if (!c->reply) {
+		lb_json_free(text);
+		return;
+	}
+	c->reply[0] = (char)(n >> 24);
+	c->reply[1] = (char)(n >> 16);
+	c->reply[2] = (char)(n >> 8);
+	c->reply[3] = (char)n;
+	memcpy(c->reply + 4, text, n);
+	c->reply_len = n + 4;
+	lb_json_free(text);
+}
+
+static void conn_dispatch(struct conn *c)
+{
+	json_error_t jerr;
+	json_t *req = json_loadb((const char *)c->req->data, c->req->len, 0, &jerr);
+	json_t *reply;
+
+	lb_secbuf_free(c->req);
+	c->req = NULL;
+	if (!json_is_object(req))
+		reply = json_pack("{s:b,s:s}", "ok", 0, "error",
+				  "malformed request (not a JSON object)");
+	else
+		reply = c->ctl->handler(c->ctl->ctx, req);
+	json_decref(req);
+	set_reply(c, reply);
+}
+
+static void conn_io(lb_loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct conn *c = ctx;
+	ssize_t n;
+
+	(void)events;
+	if (!c->reply) {
+		if (c->hdr_len < 4) {
+			n = read(fd, c->hdr + c->hdr_len, 4 - c->hdr_len);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				return;
+			if (n <= 0)
+				goto drop;
+			c->hdr_len += (size_t)n;
+			if (c->hdr_len < 4)
+				return;
+			c->req_len = (size_t)c->hdr[0] << 24 | (size_t)c->hdr[1] << 16 |
+				     (size_t)c->hdr[2] << 8 | c->hdr[3];
+			if (c->req_len == 0 || c->req_len > LB_CONTROL_REQ_MAX) {
+				lb_log(LB_WARN, "control: request of %zu bytes refused",
+				       c->req_len);
+				goto drop;
+			}
+			c->req = lb_secbuf_new(c->req_len);
+			if (!c->req)
+				goto drop;
+			c->req->len = 0;
+		}
+		n = read(fd, c->req->data + c->req->len, c->req_len - c->req->len);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0)
+			goto drop;
+		c->req->len += (size_t)n;
+		if (c->req->len < c->req_len)
+			return;
+		conn_dispatch(c);
+		if (!c->reply)
+			goto drop;
+		lb_loop_mod_fd(loop, fd, EPOLLOUT);
+	}
+	n = write(fd, c->reply + c->reply_off, c->reply_len - c->reply_off);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 0)
+		goto drop;
+	c->reply_off += (size_t)n;
+	if (c->reply_off < c->reply_len)
+		return;
+drop:
+	conn_close(c);
+}
+
+static void on_accept(lb_loop *loop, int fd, uint32_t events, void *ctx)
+{
+	lb_control *ctl = ctx;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct conn *c;
+	int cfd;
+
+	(void)events;
+	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (cfd < 0)
+		return;
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
+		lb_log(LB_WARN, "control: refused connection from uid %d (root only)",
+		       (int)cred.uid);
+		close(cfd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(cfd);
+		return;
+	}
+	c->ctl = ctl;
+	c->fd = cfd;
+	c->deadline = lb_timer_new(loop, conn_timeout, c);
+	if (!c->deadline || lb_loop_add_fd(loop, cfd, EPOLLIN, conn_io, c) < 0) {
+		lb_timer_free(c->deadline);
+		close(cfd);
+		free(c);
+		return;
+	}
+	lb_timer_arm(c->deadline, CONN_DEADLINE_MS);
+}
+
+static int sock_addr(const char *run_dir, struct sockaddr_un *sa, lb_err *e)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if ((size_t)snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", run_dir,
+			     LB_CONTROL_SOCK) >= sizeof(sa->sun_path))
+		return lb_fail(e, 0, "%s/%s: socket path too long", run_dir, LB_CONTROL_SOCK);
+	return 0;
+}
+
+lb_control *lb_control_listen(lb_loop *loop, int run_dirfd, const char *run_dir,
+			      lb_control_handler h, void *ctx, lb_err *e)
+{
+	struct sockaddr_un sa;
+	_cleanup_close_ int fd = -1;
+	lb_control *ctl;
+	mode_t old;
+	int rc;
+
+	if (sock_addr(run_dir, &sa, e))
+		return NULL;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return lb_fail_errno(e, "control socket"), NULL;
+	unlinkat(run_dirfd, LB_CONTROL_SOCK, 0);
+	old = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc < 0)
+		return lb_fail_errno(e, "bind %s", sa.sun_path), NULL;
+	if (fchmodat(run_dirfd, LB_CONTROL_SOCK, 0600, 0) < 0 || listen(fd, 16) < 0)
+		return lb_fail_errno(e, "listen %s", sa.sun_path), NULL;
+	ctl = calloc(1, sizeof(*ctl));
+	if (!ctl)
+		return NULL;
+	ctl->loop = loop;
+	ctl->handler = h;
+	ctl->ctx = ctx;
+	ctl->fd = fd;
+	if (lb_loop_add_fd(loop, fd, EPOLLIN, on_accept, ctl) < 0) {
+		free(ctl);
+		return lb_fail_errno(e, "watch %s", sa.sun_path), NULL;
+	}
+	steal_fd(fd);
+	return ctl;
+}
+
+void lb_control_close(lb_control *c)
+{
+	if (!c)
+		return;
+	lb_loop_del_fd(c->loop, c->fd);
+	close(c->fd);
+	free(c);
+}
+
+static int io_all(int fd, void *buf, size_t len, bool writing, lb_err *e)
+{
+	unsigned char *p = buf;
+
+	while (len) {
+		struct pollfd pfd = {.fd = fd, .events = writing ? POLLOUT : POLLIN};
+		ssize_t n;
+
+		/* lockboxctl waits at most 30 s for the broker. */
+		if (poll(&pfd, 1, 30000) <= 0)
+			return lb_fail(e, ETIMEDOUT, "control socket: broker did not answer");
+		n = writing ? write(fd, p, len) : read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return lb_fail(e, n < 0 ? errno : EPIPE, "control socket: %s failed",
+				       writing ? "write" : "read");
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int lb_control_call(const char *run_dir, json_t *req, json_t **reply, lb_err *e)
+{
+	struct sockaddr_un sa;
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *rbuf = NULL;
+	unsigned char hdr[4];
+	char *text;
+	size_t n;
+	int rc;
+
+	if (sock_addr(run_dir, &sa, e))
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return lb_fail_errno(e, "socket");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (errno == ENOENT || errno == ECONNREFUSED) {
+			lb_fail_errno(e, "connect %s", sa.sun_path);
+			return LB_CONTROL_NO_BROKER;
+		}
+		return lb_fail_errno(e, "connect %s", sa.sun_path);
+	}
+	text = json_dumps(req, JSON_COMPACT);
+	if (!text)
+		return lb_fail(e, ENOMEM, "out of memory");
+	n = strlen(text);
+	hdr[0] = (unsigned char)(n >> 24);
+	hdr[1] = (unsigned char)(n >> 16);
+	hdr[2] = (unsigned char)(n >> 8);
+	hdr[3] = (unsigned char)n;
+	rc = io_all(fd, hdr, 4, true, e) || io_all(fd, text, n, true, e) ? -1 : 0;
+	lb_json_free(text);
+	if (rc)
+		return -1;
+	if (io_all(fd, hdr, 4, false, e))
+		return -1;
+	n = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
+	if (n == 0 || n > LB_CONTROL_REPLY_MAX)
+		return lb_fail(e, 0, "control socket: reply of %zu bytes refused", n);
+	rbuf = malloc(n);
+	if (!rbuf || io_all(fd, rbuf, n, false, e))
+		return -1;
+	*reply = json_loadb(rbuf, n, 0, NULL);
+	if (!json_is_object(*reply)) {
+		json_decref(*reply);
+		*reply = NULL;
+		return lb_fail(e, 0, "control socket: malformed reply");
+	}
+	return 0;
+}

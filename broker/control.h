@@ -1,0 +1,26 @@
+/* The control socket RUN_DIR/control.sock: length-prefixed JSON (4-byte big-endian length,
+ * then one JSON object) each way, one request per connection, root peers only. */
+#ifndef LB_CONTROL_H
+#define LB_CONTROL_H
+
+#include <jansson.h>
+#include "err.h"
+#include "loop.h"
+
+#define LB_CONTROL_SOCK	     "control.sock"
+#define LB_CONTROL_REQ_MAX   (2 * 1024 * 1024)
+#define LB_CONTROL_REPLY_MAX (16 * 1024 * 1024)
+#define LB_CONTROL_NO_BROKER (-2)
+
+typedef struct lb_control lb_control;
+/* Returns the reply object (stolen). */
+typedef json_t *(*lb_control_handler)(void *ctx, json_t *req);
+
+lb_control *lb_control_listen(lb_loop *loop, int run_dirfd, const char *run_dir,
+			      lb_control_handler h, void *ctx, lb_err *e);
+void lb_control_close(lb_control *c);
+
+/* Client side. Returns LB_CONTROL_NO_BROKER when nothing listens on the socket. */
+int lb_control_call(const char *run_dir, json_t *req, json_t **reply, lb_err *e);
+
+#endif

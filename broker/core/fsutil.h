@@ -1,0 +1,30 @@
+/* File operations relative to a directory fd, never following symlinks (STYLE.md rule 5). */
+#ifndef LB_FSUTIL_H
+#define LB_FSUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include "err.h"
+#include "secmem.h"
+
+/* Open an absolute path component by component with O_NOFOLLOW, creating missing
+ * directories with mode (owner root). Returns a directory fd. */
+int lb_open_dir_path(const char *path, bool create, mode_t mode, lb_err *e);
+/* Open a subdirectory of dirfd without following symlinks. */
+int lb_open_dir_at(int dirfd, const char *name, lb_err *e);
+/* Create name (O_EXCL) under dirfd with data, then fchown/fchmod on the fd. */
+int lb_write_new_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+		    uid_t uid, gid_t gid, lb_err *e);
+/* Replace name atomically (write name.tmp, fsync, renameat). For state files, owner root. */
+int lb_write_replace_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+			lb_err *e);
+/* Read a regular file (at most cap bytes) into a malloc'd NUL-terminated buffer. */
+int lb_read_at(int dirfd, const char *name, size_t cap, char **out, size_t *len, lb_err *e);
+/* Same into a secure buffer. */
+int lb_read_secret_at(int dirfd, const char *name, size_t cap, lb_secbuf **out, lb_err *e);
+/* Remove name (file, symlink or directory tree) under dirfd. With wipe, regular files are
+ * overwritten with zeros before they are unlinked. ENOENT is success. */
+int lb_remove_tree_at(int dirfd, const char *name, bool wipe, lb_err *e);
+
+#endif

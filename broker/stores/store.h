@@ -1,0 +1,61 @@
+/* One vtable for every backend (sealed, and later vault and cloud stores).
+ * fetch() is asynchronous: the callback runs once, possibly before fetch() returns
+ * (local stores) or later from the event loop (network stores). */
+#ifndef LB_STORE_H
+#define LB_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "err.h"
+#include "loop.h"
+#include "secmem.h"
+#include "uri.h"
+
+typedef struct lb_store lb_store;
+
+typedef struct lb_fetch_result {
+	int status;	   /* 0 ok, else the fetch failed and error says why */
+	lb_secbuf *value;  /* the secret; owned by the result */
+	bool structured;   /* value is a JSON object of fields */
+	char version[64];  /* store's version id of what was read */
+	int64_t not_after; /* Unix seconds, 0 = no lease */
+	char error[512];   /* no secret bytes */
+} lb_fetch_result;
+
+typedef void (*lb_fetch_cb)(void *ctx, lb_fetch_result *res);
+
+typedef struct lb_store_env {
+	lb_loop *loop;
+	int state_dirfd;
+} lb_store_env;
+
+typedef struct lb_store_ops {
+	const char *type;
+	int (*open)(lb_store *s, lb_err *e);
+	void (*fetch)(lb_store *s, const lb_source *src, lb_fetch_cb cb, void *ctx);
+	void (*close)(lb_store *s);
+} lb_store_ops;
+
+struct lb_store {
+	const lb_store_ops *ops;
+	char name[64];
+	const lb_store_cfg *cfg;
+	lb_store_env env;
+	void *priv;
+};
+
+lb_store *lb_store_open(const lb_store_cfg *cfg, const lb_store_env *env, lb_err *e);
+void lb_store_close(lb_store *s);
+void lb_store_fetch(lb_store *s, const lb_source *src, lb_fetch_cb cb, void *ctx);
+void lb_fetch_result_clear(lb_fetch_result *r);
+
+/* Apply #field (or the one-field rule) to a fetched value; out is a new buffer. */
+int lb_store_select_field(const lb_fetch_result *r, const lb_source *src, lb_secbuf **out,
+			  lb_err *e);
+
+extern const lb_store_ops lb_sealed_ops;
+
+#endif

@@ -1,0 +1,443 @@
+#include "target.h"
+#include "cleanup.h"
+#include "fsutil.h"
+#include "idmap.h"
+#include "layout.h"
+#include "log.h"
+#include "loop.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+static bool noswap_warned;
+
+static void gen_name(uint64_t gen, char *buf, size_t cap)
+{
+	snprintf(buf, cap, LB_GEN_PREFIX "%" PRIu64, gen);
+}
+
+static bool parse_gen_name(const char *s, uint64_t *gen)
+{
+	char *end;
+	unsigned long long v;
+
+	if (strncmp(s, LB_GEN_PREFIX, strlen(LB_GEN_PREFIX)) != 0)
+		return false;
+	s += strlen(LB_GEN_PREFIX);
+	if (*s < '1' || *s > '9')
+		return false;
+	v = strtoull(s, &end, 10);
+	if (*end)
+		return false;
+	*gen = v;
+	return true;
+}
+
+static bool is_our_tmpfs(int fd)
+{
+	struct statfs sfs;
+	struct statx stx;
+
+	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != TMPFS_MAGIC)
+		return false;
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx) < 0)
+		return false;
+	return (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	       (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+static int fsconfig_str(int fsfd, const char *key, const char *val, lb_err *e)
+{
+	if (fsconfig(fsfd, FSCONFIG_SET_STRING, key, val, 0) < 0)
+		return lb_fail_errno(e, "tmpfs option %s=%s", key, val);
+	return 0;
+}
+
+/* A fresh tmpfs attached at tdirfd/name with the new mount API: no path strings. */
+static int mount_tmpfs(int tdirfd, const char *name, uint64_t size, lb_err *e)
+{
+	_cleanup_close_ int fsfd = fsopen("tmpfs", FSOPEN_CLOEXEC);
+	_cleanup_close_ int mfd = -1;
+	char sz[32];
+
+	if (fsfd < 0)
+		return lb_fail_errno(e, "fsopen tmpfs for target %s", name);
+	snprintf(sz, sizeof(sz), "%" PRIu64, size);
+	if (fsconfig_str(fsfd, "size", sz, e) || fsconfig_str(fsfd, "mode", "0755", e) ||
+	    fsconfig_str(fsfd, "uid", "0", e) || fsconfig_str(fsfd, "gid", "0", e))
+		return lb_fail_wrap(e, "target %s", name);
+	/* noswap (Linux ≥ 6.4) keeps secret pages off swap. */
+	if (fsconfig(fsfd, FSCONFIG_SET_FLAG, "noswap", NULL, 0) < 0 && !noswap_warned) {
+		noswap_warned = true;
+		lb_log(LB_WARN, "tmpfs noswap is not supported by this kernel (needs Linux 6.4): "
+				"secret pages of targets may be swapped out");
+	}
+	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		return lb_fail_errno(e, "create tmpfs for target %s", name);
+	mfd = fsmount(fsfd, FSMOUNT_CLOEXEC,
+		      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	if (mfd < 0)
+		return lb_fail_errno(e, "fsmount tmpfs for target %s", name);
+	if (move_mount(mfd, "", tdirfd, name, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return lb_fail_errno(e, "attach tmpfs of target %s", name);
+	return 0;
+}
+
+/* Reads ..data and its manifest; a missing ..data means no generation yet. */
+static int load_current(lb_target *t, lb_err *e)
+{
+	char link[64];
+	ssize_t n = readlinkat(t->dirfd, LB_DATA_LINK, link, sizeof(link) - 1);
+	_cleanup_close_ int gfd = -1;
+	_cleanup_free_ char *text = NULL;
+	_cleanup_json_ json_t *m = NULL;
+	uint64_t gen;
+
+	if (n < 0)
+		return errno == ENOENT ? 0 : lb_fail_errno(e, "target %s: read ..data", t->name);
+	link[n] = '\0';
+	if (!parse_gen_name(link, &gen))
+		return lb_fail(e, 0, "target %s: ..data points at \"%s\", not a generation",
+			       t->name, link);
+	gfd = lb_open_dir_at(t->dirfd, link, e);
+	if (gfd < 0 || lb_read_at(gfd, LB_MANIFEST, LB_MANIFEST_MAX, &text, NULL, e))
+		return lb_fail_wrap(e, "target %s", t->name);
+	m = json_loads(text, 0, NULL);
+	if (!json_is_object(json_object_get(m, "secrets")))
+		return lb_fail(e, 0, "target %s: malformed %s in %s", t->name, LB_MANIFEST, link);
+	t->generation = gen;
+	json_decref(t->current);
+	t->current = json_incref(json_object_get(m, "secrets"));
+	return 0;
+}
+
+/* Generations other than the current one, left by a crash or by an earlier run, become
+ * retired now so that the grace period still applies to them. */
+static void retire_leftovers(lb_target *t)
+{
+	int fd = openat(t->dirfd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	_cleanup_dir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	uint64_t now = lb_now_ms(), gen;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (parse_gen_name(de->d_name, &gen) && gen != t->generation &&
+		    t->nretired < LB_RETIRED_MAX) {
+			t->retired[t->nretired].gen = gen;
+			t->retired[t->nretired].at_ms = now;
+			t->nretired++;
+		}
+}
+
+lb_target *lb_target_open(int tdirfd, const char *name, uint64_t size, lb_err *e)
+{
+	lb_target *t;
+	int fd;
+
+	if (!lb_secret_name_valid(name))
+		return lb_fail(e, 0, "bad target name \"%s\"", name), NULL;
+	if (mkdirat(tdirfd, name, 0700) < 0 && errno != EEXIST)
+		return lb_fail_errno(e, "mkdir target %s", name), NULL;
+	fd = openat(tdirfd, name, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return lb_fail_errno(e, "open target %s", name), NULL;
+	if (!is_our_tmpfs(fd)) {
+		close(fd);
+		if (mount_tmpfs(tdirfd, name, size, e))
+			return NULL;
+		fd = openat(tdirfd, name, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || !is_our_tmpfs(fd)) {
+			if (fd >= 0)
+				close(fd);
+			return lb_fail(e, 0, "target %s: tmpfs not visible after mount", name),
+			       NULL;
+		}
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		close(fd);
+		return NULL;
+	}
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->dirfd = fd;
+	if (load_current(t, e)) {
+		lb_target_free(t);
+		return NULL;
+	}
+	retire_leftovers(t);
+	return t;
+}
+
+void lb_target_free(lb_target *t)
+{
+	if (!t)
+		return;
+	if (t->dirfd >= 0)
+		close(t->dirfd);
+	json_decref(t->current);
+	free(t);
+}
+
+int lb_target_host_ids(const lb_target *t, uint32_t *uid, uint32_t *gid, lb_err *e)
+{
+	lb_idmap *m = malloc(sizeof(*m));
+	const char *gspec = t->gid_map[0] ? t->gid_map : t->uid_map;
+	int rc = -1;
+
+	if (!m)
+		return lb_fail(e, ENOMEM, "out of memory");
+	if (lb_idmap_load(t->uid_map, false, m, e) || lb_idmap_to_host(m, t->uid, uid, e)) {
+		lb_fail_wrap(e, "target %s: uid %u", t->name, t->uid);
+		goto out;
+	}
+	if (lb_idmap_load(gspec, true, m, e) || lb_idmap_to_host(m, t->gid, gid, e)) {
+		lb_fail_wrap(e, "target %s: gid %u", t->name, t->gid);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(m);
+	return rc;
+}
+
+bool lb_target_unchanged(const lb_target *t, const char *name, const char *version,
+			 const char *source, int64_t not_after, unsigned mode, uint32_t huid,
+			 uint32_t hgid)
+{
+	json_t *cur = json_object_get(t->current, name);
+	json_t *na;
+	char path[LB_NAME_MAX + 64];
+	struct stat st;
+
+	if (!cur || !t->generation)
+		return false;
+	gen_name(t->generation, path, sizeof(path));
+	snprintf(path + strlen(path), sizeof(path) - strlen(path), "/%s", name);
+	if (fstatat(t->dirfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != huid || st.st_gid != hgid)
+		return false;
+	na = json_object_get(cur, "not_after");
+	return json_is_string(json_object_get(cur, "version")) &&
+	       strcmp(json_string_value(json_object_get(cur, "version")), version) == 0 &&
+	       json_is_string(json_object_get(cur, "source")) &&
+	       strcmp(json_string_value(json_object_get(cur, "source")), source) == 0 &&
+	       (na ? json_integer_value(na) : 0) == not_after &&
+	       json_integer_value(json_object_get(cur, "mode")) == (json_int_t)mode;
+}
+
+static int write_manifest(int gfd, uint64_t gen, const lb_publish_item *items, size_t n,
+			  json_t **secrets_out, lb_err *e)
+{
+	_cleanup_json_ json_t *m = json_object();
+	json_t *secrets = json_object();
+	char *text;
+	int rc;
+
+	json_object_set_new(m, "generation", json_integer((json_int_t)gen));
+	json_object_set_new(m, "written_at", json_integer((json_int_t)time(NULL)));
+	json_object_set_new(m, "secrets", secrets);
+	for (size_t i = 0; i < n; i++) {
+		json_t *s = json_pack("{s:s,s:s,s:i}", "version", items[i].version, "source",
+				      items[i].source, "mode", (int)items[i].mode);
+		if (items[i].not_after)
+			json_object_set_new(s, "not_after", json_integer(items[i].not_after));
+		json_object_set_new(secrets, items[i].name, s);
+	}
+	text = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!text)
+		return lb_fail(e, ENOMEM, "out of memory");
+	rc = lb_write_new_at(gfd, LB_MANIFEST, text, strlen(text), 0444, 0, 0, e);
+	lb_json_free(text);
+	if (rc == 0)
+		*secrets_out = json_incref(secrets);
+	return rc;
+}
+
+/* Top-level NAME -> ..data/NAME links: add the new names, drop the ones gone. */
+static int sync_links(lb_target *t, const lb_publish_item *items, size_t n, lb_err *e)
+{
+	int fd = openat(t->dirfd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	_cleanup_dir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	for (size_t i = 0; i < n; i++) {
+		char target[LB_NAME_MAX + 16];
+		snprintf(target, sizeof(target), LB_DATA_LINK "/%s", items[i].name);
+		if (symlinkat(target, t->dirfd, items[i].name) < 0 && errno != EEXIST)
+			return lb_fail_errno(e, "target %s: link %s", t->name, items[i].name);
+	}
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return lb_fail_errno(e, "target %s: list", t->name);
+	}
+	while ((de = readdir(d))) {
+		bool keep = de->d_name[0] == '.';
+		for (size_t i = 0; i < n && !keep; i++)
+			keep = strcmp(de->d_name, items[i].name) == 0;
+		if (!keep)
+			unlinkat(t->dirfd, de->d_name, 0);
+	}
+	return 0;
+}
+
+int lb_target_publish(lb_target *t, const lb_publish_item *items, size_t n, lb_err *e)
+{
+	uint64_t gen = t->generation + 1;
+	char gname[64], oldname[64];
+	_cleanup_close_ int gfd = -1;
+	_cleanup_close_ int ofd = -1;
+	json_t *secrets = NULL;
+	uint32_t huid, hgid;
+
+	if (lb_target_host_ids(t, &huid, &hgid, e))
+		return -1;
+	gen_name(gen, gname, sizeof(gname));
+	/* A leftover of a crash between mkdir and the swap is never visible: remove it. */
+	if (lb_remove_tree_at(t->dirfd, gname, true, e))
+		return -1;
+	if (mkdirat(t->dirfd, gname, 0700) < 0)
+		return lb_fail_errno(e, "target %s: mkdir %s", t->name, gname);
+	gfd = lb_open_dir_at(t->dirfd, gname, e);
+	if (gfd < 0)
+		goto fail;
+	if (t->generation) {
+		gen_name(t->generation, oldname, sizeof(oldname));
+		ofd = lb_open_dir_at(t->dirfd, oldname, e);
+		if (ofd < 0)
+			goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!items[i].value) {
+			if (ofd < 0 || linkat(ofd, items[i].name, gfd, items[i].name, 0) < 0) {
+				lb_fail_errno(e, "link unchanged %s from %s", items[i].name,
+					      oldname);
+				goto fail;
+			}
+		} else if (lb_write_new_at(gfd, items[i].name, items[i].value->data,
+					   items[i].value->len, items[i].mode, huid, hgid, e)) {
+			goto fail;
+		}
+	}
+	if (write_manifest(gfd, gen, items, n, &secrets, e))
+		goto fail;
+	if (fchmod(gfd, 0755) < 0) {
+		lb_fail_errno(e, "chmod %s", gname);
+		goto fail;
+	}
+	unlinkat(t->dirfd, LB_DATA_LINK_TMP, 0);
+	if (symlinkat(gname, t->dirfd, LB_DATA_LINK_TMP) < 0 ||
+	    renameat(t->dirfd, LB_DATA_LINK_TMP, t->dirfd, LB_DATA_LINK) < 0) {
+		lb_fail_errno(e, "swap ..data to %s", gname);
+		json_decref(secrets);
+		goto fail;
+	}
+	if (t->generation) {
+		if (t->nretired == LB_RETIRED_MAX) {
+			/* Bounded: the oldest retired generation goes first. */
+			lb_err ignored;
+			gen_name(t->retired[0].gen, oldname, sizeof(oldname));
+			lb_remove_tree_at(t->dirfd, oldname, true, &ignored);
+			memmove(t->retired, t->retired + 1,
+				(LB_RETIRED_MAX - 1) * sizeof(t->retired[0]));
+			t->nretired--;
+		}
+		t->retired[t->nretired].gen = t->generation;
+		t->retired[t->nretired].at_ms = lb_now_ms();
+		t->nretired++;
+	}
+	t->generation = gen;
+	json_decref(t->current);
+	t->current = secrets;
+	return sync_links(t, items, n, e);
+fail : {
+	lb_err ignored;
+	lb_fail_wrap(e, "target %s: generation %" PRIu64 " not published", t->name, gen);
+	lb_remove_tree_at(t->dirfd, gname, true, &ignored);
+}
+	return -1;
+}
+
+uint64_t lb_target_gc(lb_target *t, uint64_t grace_ms)
+{
+	uint64_t now = lb_now_ms(), next = 0;
+	size_t keep = 0;
+
+	for (size_t i = 0; i < t->nretired; i++) {
+		if (t->retired[i].at_ms + grace_ms <= now) {
+			char g[64];
+			lb_err e;
+			gen_name(t->retired[i].gen, g, sizeof(g));
+			if (lb_remove_tree_at(t->dirfd, g, true, &e))
+				lb_log(LB_WARN, "%s", e.msg);
+			continue;
+		}
+		if (!next || t->retired[i].at_ms + grace_ms - now < next)
+			next = t->retired[i].at_ms + grace_ms - now;
+		t->retired[keep++] = t->retired[i];
+	}
+	t->nretired = keep;
+	return next;
+}
+
+static int wipe_and_unmount(int tdirfd, const char *run_dir, const char *name, int fd, lb_err *e)
+{
+	char path[4096];
+	int fl = UMOUNT_NOFOLLOW;
+
+	if (fd >= 0) {
+		int dup_fd = openat(fd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+		_cleanup_dir_ DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+		struct dirent *de;
+		/* Generations first (files are wiped), then the links. */
+		while (d && (de = readdir(d)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				lb_remove_tree_at(fd, de->d_name, true, e);
+		if (!d && dup_fd >= 0)
+			close(dup_fd);
+	}
+	snprintf(path, sizeof(path), "%s/" LB_TARGETS_SUBDIR "/%s", run_dir, name);
+	if (fd >= 0 && is_our_tmpfs(fd)) {
+		if (umount2(path, fl) < 0 && (errno != EBUSY || umount2(path, fl | MNT_DETACH) < 0))
+			return lb_fail_errno(e, "unmount target %s", name);
+	}
+	if (unlinkat(tdirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return lb_fail_errno(e, "rmdir target %s", name);
+	return 0;
+}
+
+int lb_target_destroy(lb_target *t, int tdirfd, const char *run_dir, lb_err *e)
+{
+	int rc = wipe_and_unmount(tdirfd, run_dir, t->name, t->dirfd, e);
+
+	lb_target_free(t);
+	return rc;
+}
+
+int lb_target_remove_stale(int tdirfd, const char *run_dir, const char *name, lb_err *e)
+{
+	_cleanup_close_ int fd = openat(tdirfd, name, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : lb_fail_errno(e, "open stale target %s", name);
+	if (!is_our_tmpfs(fd))
+		return unlinkat(tdirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT
+			   ? lb_fail_errno(e, "rmdir %s (not a lockbox tmpfs, left alone)", name)
+			   : 0;
+	return wipe_and_unmount(tdirfd, run_dir, name, fd, e);
+}

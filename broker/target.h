@@ -1,0 +1,58 @@
+/* A target: one tmpfs that one consumer reads, its owner ids and its generations. */
+#ifndef LB_TARGET_H
+#define LB_TARGET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "err.h"
+#include "secmem.h"
+
+#define LB_RETIRED_MAX 16
+
+typedef struct lb_target {
+	char name[LB_NAME_MAX + 1];
+	int dirfd;	     /* the tmpfs root, RUN_DIR/t/NAME */
+	uint64_t generation; /* current published generation, 0 = none */
+	json_t *current;     /* manifest "secrets" of the current generation */
+	uint32_t uid, gid;   /* consumer ids inside its user namespace */
+	char uid_map[256], gid_map[256];
+	struct {
+		uint64_t gen;
+		uint64_t at_ms; /* when it was replaced */
+	} retired[LB_RETIRED_MAX];
+	size_t nretired;
+} lb_target;
+
+/* One secret of a generation to publish. value NULL = unchanged: hard-link it from the
+ * current generation (same version, source, mode and owner). */
+typedef struct lb_publish_item {
+	const char *name;
+	const lb_secbuf *value;
+	const char *version;
+	const char *source;
+	int64_t not_after; /* 0 = no expiry */
+	unsigned mode;
+} lb_publish_item;
+
+/* Mount (or reuse the live tmpfs of) RUN_DIR/t/NAME and load its current generation. */
+lb_target *lb_target_open(int tdirfd, const char *name, uint64_t size, lb_err *e);
+void lb_target_free(lb_target *t);
+/* Host uid/gid that must own the files, through the target's maps. */
+int lb_target_host_ids(const lb_target *t, uint32_t *uid, uint32_t *gid, lb_err *e);
+/* Write generation+1 with items, swap ..data, fix the top-level links. */
+int lb_target_publish(lb_target *t, const lb_publish_item *items, size_t n, lb_err *e);
+/* Is item i identical to what the current generation holds (so it can be linked)? */
+bool lb_target_unchanged(const lb_target *t, const char *name, const char *version,
+			 const char *source, int64_t not_after, unsigned mode, uint32_t huid,
+			 uint32_t hgid);
+/* Remove retired generations older than grace_ms; returns ms until the next is due or 0. */
+uint64_t lb_target_gc(lb_target *t, uint64_t grace_ms);
+/* Wipe every file, unmount the tmpfs and remove its directory. */
+int lb_target_destroy(lb_target *t, int tdirfd, const char *run_dir, lb_err *e);
+/* Same for a directory left under RUN_DIR/t by an earlier run. */
+int lb_target_remove_stale(int tdirfd, const char *run_dir, const char *name, lb_err *e);
+
+#endif

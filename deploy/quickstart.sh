@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# lockbox quickstart: build, start lockboxd on the sealed local store with one static
+# target, and show a secret delivered, read by its consumer, and rotated.
+# Run as root on Debian 12. Everything lives under $LOCKBOX_DEMO_DIR (default
+# /tmp/lockbox-quickstart) and is removed at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+proves() { printf '   -> %s\n' "$*"; }
+
+[[ $(id -u) -eq 0 ]] || { echo "quickstart.sh: run as root (lockboxd mounts tmpfs)" >&2; exit 1; }
+
+step "1. Install build dependencies (apt)"
+deps=(build-essential cmake pkg-config libsodium-dev libjansson-dev libcurl4-openssl-dev
+      libmicrohttpd-dev libssl-dev musl-tools util-linux uidmap)
+missing=()
+for p in "${deps[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	echo "installed: ${missing[*]}"
+else
+	echo "all present"
+fi
+
+step "2. Build (cmake --preset default)"
+cmake --preset default >/dev/null
+cmake --build --preset default -j"$(nproc)" 2>&1 | tail -n 1
+bin=$top/build/bin
+
+demo=${LOCKBOX_DEMO_DIR:-/tmp/lockbox-quickstart}
+broker_pid=
+ns_pid=
+finish() {
+	[[ -n $ns_pid ]] && kill "$ns_pid" 2>/dev/null
+	if [[ -n $broker_pid ]] && kill -0 "$broker_pid" 2>/dev/null; then
+		kill -TERM "$broker_pid"; wait "$broker_pid" || true
+	fi
+	{ grep -o " $demo/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount "$m" || umount -l "$m"; done
+	rm -rf "$demo"
+}
+trap finish EXIT
+finish
+mkdir -p "$demo"
+chmod 0711 "$demo"
+conf=$demo/lockbox.json
+
+step "3. Write a demo config: sealed store + one static target (uid 1000 in a user namespace)"
+cat >"$conf" <<JSON
+{
+  "run_dir": "$demo/run",
+  "state_dir": "$demo/state",
+  "stores": { "local": { "type": "sealed" } },
+  "bindings": {
+    "web": {
+      "secrets": { "db_password": "local:web/db_password" },
+      "refresh": "5m",
+      "grace": "5s"
+    }
+  },
+  "targets": {
+    "demo": { "binding": "web", "uid": 1000, "gid": 1000, "uid_map": "0 100000 65536" }
+  }
+}
+JSON
+cat "$conf"
+"$bin/lockboxd" --check-config "$conf"
+proves "the config is valid (lockboxd --check-config prints ok)"
+
+step "4. Store a secret in the sealed store (value from stdin, never argv)"
+printf 'correct horse battery staple' | "$bin/lockboxctl" --config "$conf" secret put web/db_password
+"$bin/lockboxctl" --config "$conf" secret list
+ls -l "$demo/state/sealed"
+proves "the store holds an encrypted file per version; list shows names and versions, no values"
+
+step "5. Start lockboxd"
+"$bin/lockboxd" --config "$conf" 2>"$demo/lockboxd.log" &
+broker_pid=$!
+for _ in $(seq 100); do [[ -S $demo/run/control.sock ]] && break; sleep 0.05; done
+"$bin/lockboxctl" --config "$conf" targets
+t=$demo/run/t/demo
+
+step "6. The delivered file"
+findmnt -n -o TARGET,FSTYPE,OPTIONS --target "$t"
+ls -la "$t" "$t/..data/"
+cat "$t/..data/.manifest.json"; echo
+proves "a tmpfs of its own (nosuid,nodev,noexec,noswap), owned by host uid 101000 = uid 1000 through the map 0 100000 65536, mode 0400; the manifest has no secret bytes"
+
+step "7. Read it as the target's user (uid 1000 inside a user namespace)"
+# A user namespace with the target's map (0 100000 65536), held open by a sleeping
+# process; nsenter runs commands in it as a given uid.
+unshare --user sleep 300 &
+ns_pid=$!
+for _ in $(seq 100); do
+	[[ $(readlink /proc/$ns_pid/ns/user) != "$(readlink /proc/self/ns/user)" ]] && break
+	sleep 0.02
+done
+echo '0 100000 65536' >/proc/$ns_pid/uid_map
+echo '0 100000 65536' >/proc/$ns_pid/gid_map
+as_user() { # UID CMD...
+	local uid=$1; shift
+	nsenter --user --target "$ns_pid" --setuid "$uid" --setgid "$uid" -- "$@"
+}
+echo -n "uid 1000 reads: "; as_user 1000 cat "$t/db_password"; echo
+if [[ -x $bin/lockbox ]]; then
+	echo -n "lockbox get as uid 1000: "
+	as_user 1000 "$bin/lockbox" get db_password --dir "$t" --allow-writable; echo
+	proves "the static client verified the tmpfs, the owner and the mode before reading"
+fi
+echo -n "uid 1001 tries: "
+if as_user 1001 cat "$t/db_password" 2>&1; then echo "UNEXPECTED: uid 1001 could read"; exit 1; fi
+proves "only the consumer's uid can read its secret"
+
+step "8. Rotate: put a new value; lockboxd writes generation 2 and swaps ..data atomically"
+printf 'new staple %s' "$(date +%s)" | "$bin/lockboxctl" --config "$conf" secret put web/db_password
+ls -la "$t"
+echo -n "uid 1000 now reads: "; as_user 1000 cat "$t/db_password"; echo
+kill -USR1 "$broker_pid"
+sleep 0.3
+echo "after SIGUSR1 (refresh every target now): ..data -> $(readlink "$t/..data")"
+proves "a new generation appeared; the old one stays for the grace period, then goes"
+grep '"event":"deliver"' "$demo/state/audit.jsonl" | tail -n 2
+
+step "9. Stop cleanly"
+kill -TERM "$broker_pid"; wait "$broker_pid"; broker_pid=
+echo "lockboxd exited 0; the target tmpfs stays mounted so a restart resumes:"
+findmnt -n -o TARGET,FSTYPE --target "$t"
+echo "the demo now removes it and $demo"

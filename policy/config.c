@@ -1,0 +1,589 @@
+#include "config.h"
+#include "cleanup.h"
+#include "jsonpos.h"
+#include "posture.h"
+#include "units.h"
+#include "idmap.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct ctx {
+	const char *file;
+	json_t *pos;
+	lb_diag *d;
+	int errors;
+};
+
+static void diag_add(lb_diag *d, const char *line)
+{
+	char **n = realloc(d->lines, (d->n + 1) * sizeof(*n));
+
+	if (!n)
+		return;
+	d->lines = n;
+	d->lines[d->n] = strdup(line);
+	if (d->lines[d->n])
+		d->n++;
+}
+
+void lb_diag_free(lb_diag *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->lines[i]);
+	free(d->lines);
+	d->lines = NULL;
+	d->n = 0;
+}
+
+__attribute__((format(printf, 3, 4))) static void cerr(struct ctx *c, const char *path,
+						       const char *fmt, ...)
+{
+	char msg[768], line[1200];
+	int ln = 1, col = 1;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c->pos)
+		lb_jsonpos_lookup(c->pos, path, &ln, &col);
+	snprintf(line, sizeof(line), "%s:%d:%d: %s: %s", c->file, ln, col, path[0] ? path : "(top)",
+		 msg);
+	diag_add(c->d, line);
+	c->errors++;
+}
+
+static const char *type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "object";
+	case JSON_ARRAY:
+		return "array";
+	case JSON_STRING:
+		return "string";
+	case JSON_INTEGER:
+		return "integer";
+	case JSON_REAL:
+		return "number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "boolean";
+	default:
+		return "null";
+	}
+}
+
+/* Reject keys not in allowed (NULL-terminated). */
+static void check_keys(struct ctx *c, const char *path, json_t *obj, const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach (obj, key, v) {
+		bool ok = false;
+		char sub[512];
+
+		for (const char *const *a = allowed; *a; a++)
+			ok = ok || strcmp(*a, key) == 0;
+		if (!ok) {
+			char list[256] = "";
+			for (const char *const *a = allowed; *a; a++)
+				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+					 list[0] ? ", " : "", *a);
+			snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "", key);
+			cerr(c, sub, "unknown key (expected one of: %s)", list);
+		}
+	}
+}
+
+static json_t *want(struct ctx *c, json_t *obj, const char *path, const char *key, json_type t,
+		    bool required, char *sub, size_t subcap)
+{
+	json_t *v = json_object_get(obj, key);
+
+	snprintf(sub, subcap, "%s%s%s", path, path[0] ? "." : "", key);
+	if (!v) {
+		if (required)
+			cerr(c, path, "missing required key \"%s\"", key);
+		return NULL;
+	}
+	if (json_typeof(v) != t && !(t == JSON_TRUE && json_is_boolean(v))) {
+		static const char *const names[] = {"object", "array",	 "string",  "integer",
+						    "number", "boolean", "boolean", "null"};
+		cerr(c, sub, "expected %s, got %s", names[t], type_name(v));
+		return NULL;
+	}
+	return v;
+}
+
+static bool abs_path_ok(const char *s)
+{
+	return s[0] == '/' && !strstr(s, "/../") &&
+	       strcmp(s + strlen(s) - (strlen(s) > 2 ? 3 : 0), "/..") != 0;
+}
+
+static const char *get_path(struct ctx *c, json_t *obj, const char *path, const char *key,
+			    const char *def)
+{
+	char sub[512];
+	json_t *v = want(c, obj, path, key, JSON_STRING, false, sub, sizeof(sub));
+
+	if (!v)
+		return def;
+	if (!abs_path_ok(json_string_value(v))) {
+		cerr(c, sub, "must be an absolute path without \"..\"");
+		return def;
+	}
+	return json_string_value(v);
+}
+
+static bool ident_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 63)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+			return false;
+	return true;
+}
+
+/* Sealed-store names: secret-name components separated by '/'. */
+static bool sealed_name_ok(const char *s)
+{
+	char buf[512];
+	char *save = NULL;
+
+	if (strlen(s) >= sizeof(buf) || !*s || s[0] == '/' || s[strlen(s) - 1] == '/' ||
+	    strstr(s, "//"))
+		return false;
+	strcpy(buf, s);
+	for (char *part = strtok_r(buf, "/", &save); part; part = strtok_r(NULL, "/", &save))
+		if (!lb_secret_name_valid(part))
+			return false;
+	return true;
+}
+
+static const char *const store_types[] = {"sealed", NULL};
+static const char *const sealed_keys[] = {"type", NULL};
+
+static void parse_stores(struct ctx *c, lb_config *cfg, json_t *stores)
+{
+	const char *name;
+	json_t *v;
+	size_t i = 0;
+
+	cfg->stores = calloc(json_object_size(stores) + 1, sizeof(*cfg->stores));
+	if (!cfg->stores)
+		return;
+	json_object_foreach (stores, name, v) {
+		char path[512], sub[512];
+		json_t *type;
+
+		snprintf(path, sizeof(path), "stores.%s", name);
+		if (!ident_ok(name)) {
+			cerr(c, path, "bad store name (letters, digits, '_', '-'; at most 63)");
+			continue;
+		}
+		if (!json_is_object(v)) {
+			cerr(c, path, "expected object, got %s", type_name(v));
+			continue;
+		}
+		type = want(c, v, path, "type", JSON_STRING, true, sub, sizeof(sub));
+		if (!type)
+			continue;
+		if (strcmp(json_string_value(type), "sealed") == 0) {
+			check_keys(c, path, v, sealed_keys);
+		} else {
+			char list[128] = "";
+			for (const char *const *t = store_types; *t; t++)
+				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+					 list[0] ? ", " : "", *t);
+			cerr(c, sub, "unsupported store type \"%s\" (this build supports: %s)",
+			     json_string_value(type), list);
+			continue;
+		}
+		cfg->stores[i].name = name;
+		cfg->stores[i].type = json_string_value(type);
+		cfg->stores[i].opts = v;
+		i++;
+	}
+	cfg->nstores = i;
+}
+
+static bool get_id(struct ctx *c, json_t *obj, const char *path, const char *key, uint32_t *out)
+{
+	char sub[512];
+	json_t *v = want(c, obj, path, key, JSON_INTEGER, false, sub, sizeof(sub));
+
+	if (!v)
+		return false;
+	if (json_integer_value(v) < 0 || json_integer_value(v) > 4294967294LL) {
+		cerr(c, sub, "must be between 0 and 4294967294");
+		return false;
+	}
+	*out = (uint32_t)json_integer_value(v);
+	return true;
+}
+
+static void parse_secret(struct ctx *c, lb_config *cfg, const char *path, const char *name,
+			 json_t *v, lb_secret_spec *s)
+{
+	const char *uri = NULL;
+	lb_err e = {0};
+	const lb_store_cfg *store;
+
+	s->mode = 0400;
+	if (!lb_secret_name_valid(name))
+		cerr(c, path,
+		     "bad secret name (expected [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}, no \"..\")");
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	if (json_is_string(v)) {
+		uri = json_string_value(v);
+	} else if (json_is_object(v)) {
+		static const char *const keys[] = {"from", "mode", NULL};
+		char sub[512];
+		json_t *from = want(c, v, path, "from", JSON_STRING, true, sub, sizeof(sub));
+		json_t *mode = want(c, v, path, "mode", JSON_STRING, false, sub, sizeof(sub));
+
+		check_keys(c, path, v, keys);
+		if (from)
+			uri = json_string_value(from);
+		if (mode && lb_parse_mode(json_string_value(mode), &s->mode))
+			cerr(c, sub,
+			     "bad mode \"%s\" (expected octal like \"0440\"; no write for group/"
+			     "other, no setuid/setgid/sticky)",
+			     json_string_value(mode));
+	} else {
+		cerr(c, path,
+		     "expected a source URI string or {\"from\":URI,\"mode\":\"0440\"}, got %s",
+		     type_name(v));
+		return;
+	}
+	if (!uri)
+		return;
+	snprintf(s->uri, sizeof(s->uri), "%s", uri);
+	if (lb_source_parse(uri, &s->src, &e)) {
+		cerr(c, path, "%s", e.msg);
+		return;
+	}
+	store = lb_config_store(cfg, s->src.store);
+	if (!store) {
+		cerr(c, path,
+		     "source \"%s\" names store \"%s\", which is not defined in \"stores\"", uri,
+		     s->src.store);
+		return;
+	}
+	if (strcmp(store->type, "sealed") == 0 && !sealed_name_ok(s->src.path))
+		cerr(c, path, "source \"%s\": bad sealed secret name \"%s\"", uri, s->src.path);
+}
+
+static void parse_match(struct ctx *c, const char *path, json_t *m)
+{
+	static const char *const keys[] = {"images", "labels", NULL};
+	char sub[512];
+	json_t *images = want(c, m, path, "images", JSON_ARRAY, false, sub, sizeof(sub));
+	json_t *labels, *v;
+	const char *k;
+	size_t i;
+
+	check_keys(c, path, m, keys);
+	json_array_foreach (images, i, v) {
+		char el[600];
+		snprintf(el, sizeof(el), "%s[%zu]", sub, i);
+		if (!json_is_string(v) || !json_string_length(v))
+			cerr(c, el, "expected a non-empty image pattern string");
+	}
+	labels = want(c, m, path, "labels", JSON_OBJECT, false, sub, sizeof(sub));
+	json_object_foreach (labels, k, v) {
+		char el[600];
+		snprintf(el, sizeof(el), "%s.%s", sub, k);
+		if (!json_is_string(v))
+			cerr(c, el, "expected string, got %s", type_name(v));
+	}
+}
+
+static void parse_binding(struct ctx *c, lb_config *cfg, const char *name, json_t *v, lb_binding *b)
+{
+	static const char *const keys[] = {"secrets", "match",	   "require", "notify",
+					   "refresh", "size",	   "grace",   "uid",
+					   "gid",     "on_refuse", NULL};
+	char path[512], sub[512];
+	json_t *secrets, *x;
+	const char *k;
+	size_t i;
+
+	snprintf(path, sizeof(path), "bindings.%s", name);
+	b->name = name;
+	b->refresh_ms = 5 * 60 * 1000;
+	b->grace_ms = LB_DEFAULT_GRACE_S * 1000;
+	b->size = 1024 * 1024;
+	b->require = LB_CHECKS_DEFAULT;
+	if (!lb_secret_name_valid(name))
+		cerr(c, path, "bad binding name (expected [A-Za-z0-9_][A-Za-z0-9_.-]{0,127})");
+	if (!json_is_object(v)) {
+		cerr(c, path, "expected object, got %s", type_name(v));
+		return;
+	}
+	check_keys(c, path, v, keys);
+	secrets = want(c, v, path, "secrets", JSON_OBJECT, true, sub, sizeof(sub));
+	if (secrets && json_object_size(secrets) == 0)
+		cerr(c, sub, "a binding needs at least one secret");
+	if (secrets) {
+		b->secrets = calloc(json_object_size(secrets) + 1, sizeof(*b->secrets));
+		if (!b->secrets)
+			return;
+		json_object_foreach (secrets, k, x) {
+			char spath[700];
+			snprintf(spath, sizeof(spath), "%s.%s", sub, k);
+			parse_secret(c, cfg, spath, k, x, &b->secrets[b->nsecrets++]);
+		}
+	}
+	if ((x = want(c, v, path, "match", JSON_OBJECT, false, sub, sizeof(sub)))) {
+		parse_match(c, sub, x);
+		b->match = x;
+	}
+	if ((x = want(c, v, path, "require", JSON_ARRAY, false, sub, sizeof(sub)))) {
+		json_t *r;
+		b->require = 0;
+		json_array_foreach (x, i, r) {
+			char el[600];
+			int chk;
+			snprintf(el, sizeof(el), "%s[%zu]", sub, i);
+			if (!json_is_string(r)) {
+				cerr(c, el, "expected string, got %s", type_name(r));
+				continue;
+			}
+			chk = lb_check_from_name(json_string_value(r));
+			if (chk < 0)
+				cerr(c, el, "unknown posture check \"%s\"", json_string_value(r));
+			else if (b->require & LB_CHECK_BIT(chk))
+				cerr(c, el, "posture check \"%s\" listed twice",
+				     json_string_value(r));
+			else
+				b->require |= LB_CHECK_BIT(chk);
+		}
+	}
+	if ((x = want(c, v, path, "notify", JSON_STRING, false, sub, sizeof(sub))) &&
+	    lb_parse_signal(json_string_value(x), &b->notify_sig))
+		cerr(c, sub, "bad signal \"%s\" (expected e.g. SIGHUP, SIGUSR1, SIGTERM)",
+		     json_string_value(x));
+	if ((x = want(c, v, path, "refresh", JSON_STRING, false, sub, sizeof(sub))) &&
+	    lb_parse_duration(json_string_value(x), &b->refresh_ms))
+		cerr(c, sub, "bad duration \"%s\" (expected e.g. 30s, 5m, 1h)",
+		     json_string_value(x));
+	if ((x = want(c, v, path, "grace", JSON_STRING, false, sub, sizeof(sub))) &&
+	    lb_parse_duration(json_string_value(x), &b->grace_ms))
+		cerr(c, sub, "bad duration \"%s\" (expected e.g. 30s, 5m, 1h)",
+		     json_string_value(x));
+	if ((x = want(c, v, path, "size", JSON_STRING, false, sub, sizeof(sub)))) {
+		if (lb_parse_size(json_string_value(x), &b->size))
+			cerr(c, sub, "bad size \"%s\" (expected e.g. 64k, 1m)",
+			     json_string_value(x));
+		else if (b->size < 16 * 1024 || b->size > 256 * 1024 * 1024)
+			cerr(c, sub, "size \"%s\" out of range (16k to 256m)",
+			     json_string_value(x));
+	}
+	b->has_uid = get_id(c, v, path, "uid", &b->uid);
+	b->has_gid = get_id(c, v, path, "gid", &b->gid);
+	if ((x = want(c, v, path, "on_refuse", JSON_STRING, false, sub, sizeof(sub)))) {
+		if (strcmp(json_string_value(x), "warn") == 0)
+			b->on_refuse_warn = true;
+		else if (strcmp(json_string_value(x), "stop") != 0)
+			cerr(c, sub, "expected \"stop\" or \"warn\"");
+	}
+}
+
+static void parse_target(struct ctx *c, lb_config *cfg, const char *name, json_t *v,
+			 lb_target_cfg *t)
+{
+	static const char *const keys[] = {"binding", "uid", "gid", "uid_map", "gid_map", NULL};
+	char path[512], sub[512];
+	json_t *x;
+
+	snprintf(path, sizeof(path), "targets.%s", name);
+	t->name = name;
+	if (!lb_secret_name_valid(name))
+		cerr(c, path, "bad target name (expected [A-Za-z0-9_][A-Za-z0-9_.-]{0,127})");
+	if (!json_is_object(v)) {
+		cerr(c, path, "expected object, got %s", type_name(v));
+		return;
+	}
+	check_keys(c, path, v, keys);
+	if ((x = want(c, v, path, "binding", JSON_STRING, true, sub, sizeof(sub)))) {
+		t->binding = lb_config_binding(cfg, json_string_value(x));
+		if (!t->binding)
+			cerr(c, sub, "binding \"%s\" is not defined in \"bindings\"",
+			     json_string_value(x));
+	}
+	if (!get_id(c, v, path, "uid", &t->uid) && t->binding && t->binding->has_uid)
+		t->uid = t->binding->uid;
+	if (!get_id(c, v, path, "gid", &t->gid) && t->binding && t->binding->has_gid)
+		t->gid = t->binding->gid;
+	for (int i = 0; i < 2; i++) {
+		const char *key = i ? "gid_map" : "uid_map";
+		lb_err e = {0};
+
+		if (!(x = want(c, v, path, key, JSON_STRING, false, sub, sizeof(sub))))
+			continue;
+		if (lb_idmap_spec_check(json_string_value(x), &e))
+			cerr(c, sub, "%s", e.msg);
+		else if (i)
+			t->gid_map = json_string_value(x);
+		else
+			t->uid_map = json_string_value(x);
+	}
+}
+
+lb_config *lb_config_parse(const char *text, const char *name, lb_diag *d)
+{
+	static const char *const top_keys[] = {"run_dir",  "state_dir", "docker", "stores",
+					       "bindings", "targets",	NULL};
+	static const char *const docker_keys[] = {"socket", "plugin_socket", NULL};
+	struct ctx c = {.file = name, .d = d};
+	lb_config *cfg = calloc(1, sizeof(*cfg));
+	json_error_t jerr;
+	json_t *x;
+	char sub[512];
+	const char *k;
+	size_t i;
+
+	if (!cfg)
+		return NULL;
+	cfg->root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	if (!cfg->root) {
+		char line[900];
+		snprintf(line, sizeof(line), "%s:%d:%d: %s", name, jerr.line, jerr.column,
+			 jerr.text);
+		diag_add(d, line);
+		lb_config_free(cfg);
+		return NULL;
+	}
+	c.pos = lb_jsonpos_index(text);
+	if (!json_is_object(cfg->root)) {
+		cerr(&c, "", "the configuration must be a JSON object");
+		goto out;
+	}
+	check_keys(&c, "", cfg->root, top_keys);
+	cfg->run_dir = get_path(&c, cfg->root, "", "run_dir", "/run/lockbox");
+	cfg->state_dir = get_path(&c, cfg->root, "", "state_dir", "/var/lib/lockbox");
+	if ((x = want(&c, cfg->root, "", "docker", JSON_OBJECT, false, sub, sizeof(sub)))) {
+		check_keys(&c, "docker", x, docker_keys);
+		cfg->docker_socket = get_path(&c, x, "docker", "socket", "/var/run/docker.sock");
+		cfg->plugin_socket =
+		    get_path(&c, x, "docker", "plugin_socket", "/run/docker/plugins/lockbox.sock");
+	}
+	x = want(&c, cfg->root, "", "stores", JSON_OBJECT, false, sub, sizeof(sub));
+	if (!x && !json_object_get(cfg->root, "stores")) {
+		/* The sealed local store is the embedded default. */
+		x = json_pack("{s:{s:s}}", "local", "type", "sealed");
+		json_object_set_new(cfg->root, "stores", x);
+	}
+	if (x)
+		parse_stores(&c, cfg, x);
+	if ((x = want(&c, cfg->root, "", "bindings", JSON_OBJECT, false, sub, sizeof(sub)))) {
+		json_t *v;
+		cfg->bindings = calloc(json_object_size(x) + 1, sizeof(*cfg->bindings));
+		json_object_foreach (x, k, v)
+			parse_binding(&c, cfg, k, v, &cfg->bindings[cfg->nbindings++]);
+	}
+	if ((x = want(&c, cfg->root, "", "targets", JSON_OBJECT, false, sub, sizeof(sub)))) {
+		json_t *v;
+		cfg->targets = calloc(json_object_size(x) + 1, sizeof(*cfg->targets));
+		json_object_foreach (x, k, v)
+			parse_target(&c, cfg, k, v, &cfg->targets[cfg->ntargets++]);
+	}
+	(void)i;
+out:
+	json_decref(c.pos);
+	if (c.errors) {
+		lb_config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+lb_config *lb_config_load(const char *path, lb_diag *d)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *buf = NULL;
+	struct stat st;
+	size_t off = 0;
+	char line[600];
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(line, sizeof(line), "%s: cannot read: %s", path, strerror(errno));
+		diag_add(d, line);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > LB_CONFIG_MAX) {
+		snprintf(line, sizeof(line), "%s: not a regular file of at most %d bytes", path,
+			 LB_CONFIG_MAX);
+		diag_add(d, line);
+		return NULL;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		return NULL;
+	while (off < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + off, (size_t)st.st_size - off);
+		if (n <= 0) {
+			snprintf(line, sizeof(line), "%s: read failed", path);
+			diag_add(d, line);
+			return NULL;
+		}
+		off += (size_t)n;
+	}
+	buf[off] = '\0';
+	if (strlen(buf) != off) {
+		snprintf(line, sizeof(line), "%s: contains a NUL byte", path);
+		diag_add(d, line);
+		return NULL;
+	}
+	return lb_config_parse(buf, path, d);
+}
+
+void lb_config_free(lb_config *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nbindings; i++)
+		free(c->bindings[i].secrets);
+	free(c->bindings);
+	free(c->stores);
+	free(c->targets);
+	json_decref(c->root);
+	free(c);
+}
+
+const lb_binding *lb_config_binding(const lb_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->nbindings; i++)
+		if (c->bindings[i].name && strcmp(c->bindings[i].name, name) == 0)
+			return &c->bindings[i];
+	return NULL;
+}
+
+const lb_store_cfg *lb_config_store(const lb_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->nstores; i++)
+		if (strcmp(c->stores[i].name, name) == 0)
+			return &c->stores[i];
+	return NULL;
+}
+
+const lb_target_cfg *lb_config_target(const lb_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->ntargets; i++)
+		if (c->targets[i].name && strcmp(c->targets[i].name, name) == 0)
+			return &c->targets[i];
+	return NULL;
+}

@@ -1,0 +1,84 @@
+/* lockbox.json: strict parse and validation (DESIGN.md, "Configuration"). */
+#ifndef LB_CONFIG_H
+#define LB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "layout.h"
+#include "uri.h"
+
+#define LB_DEFAULT_CONFIG "/etc/lockbox/lockbox.json"
+#define LB_CONFIG_MAX	  (1024 * 1024)
+
+typedef struct lb_secret_spec {
+	char name[LB_NAME_MAX + 1];
+	char uri[1024];
+	lb_source src;
+	unsigned mode;
+} lb_secret_spec;
+
+typedef struct lb_binding {
+	const char *name;
+	lb_secret_spec *secrets;
+	size_t nsecrets;
+	json_t *match; /* {"images":[...],"labels":{...}} or NULL */
+	uint32_t require;
+	int notify_sig; /* 0 = none */
+	uint64_t refresh_ms;
+	uint64_t grace_ms;
+	uint64_t size;
+	bool has_uid, has_gid;
+	uint32_t uid, gid;
+	bool on_refuse_warn;
+} lb_binding;
+
+typedef struct lb_store_cfg {
+	const char *name;
+	const char *type;
+	json_t *opts; /* the store's whole object */
+} lb_store_cfg;
+
+typedef struct lb_target_cfg {
+	const char *name;
+	const lb_binding *binding;
+	uint32_t uid, gid;
+	const char *uid_map; /* NULL = identity */
+	const char *gid_map; /* NULL = same as uid_map when literal, else derived */
+} lb_target_cfg;
+
+typedef struct lb_config {
+	json_t *root; /* owns every string the structs point at */
+	const char *run_dir;
+	const char *state_dir;
+	const char *docker_socket; /* NULL without a docker key */
+	const char *plugin_socket;
+	lb_store_cfg *stores;
+	size_t nstores;
+	lb_binding *bindings;
+	size_t nbindings;
+	lb_target_cfg *targets;
+	size_t ntargets;
+} lb_config;
+
+/* Diagnostics: one formatted line per problem ("FILE:LINE:COL: key.path: message"). */
+typedef struct lb_diag {
+	char **lines;
+	size_t n;
+} lb_diag;
+
+void lb_diag_free(lb_diag *d);
+
+/* Parse text (name is used in messages). Returns a config, or NULL with d filled. */
+lb_config *lb_config_parse(const char *text, const char *name, lb_diag *d);
+/* Read (capped at LB_CONFIG_MAX) and parse a file. */
+lb_config *lb_config_load(const char *path, lb_diag *d);
+void lb_config_free(lb_config *c);
+
+const lb_binding *lb_config_binding(const lb_config *c, const char *name);
+const lb_store_cfg *lb_config_store(const lb_config *c, const char *name);
+const lb_target_cfg *lb_config_target(const lb_config *c, const char *name);
+
+#endif

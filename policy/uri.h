@@ -1,0 +1,20 @@
+/* Source URIs: STORE:PATH[#FIELD][?version=N]. */
+#ifndef LB_URI_H
+#define LB_URI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "err.h"
+
+typedef struct lb_source {
+	char store[64];
+	char path[512];
+	char field[129];
+	char version[64]; /* empty = latest */
+} lb_source;
+
+int lb_source_parse(const char *uri, lb_source *out, lb_err *e);
+/* "STORE:PATH[?version=N]" without the field: the unit a store fetches once. */
+void lb_source_key(const lb_source *s, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,124 @@
+# Shared helpers for integration tests (bash). Usage: source lib.sh BIN_DIR
+# Every test gets its own directory under /tmp, its own run_dir/state_dir and its own
+# lockboxd, stopped by PID; mounts under the directory are removed on exit.
+set -euo pipefail
+
+LB_BIN=${1:?usage: test.sh BIN_DIR}
+LB_BIN=$(cd "$LB_BIN" && pwd)
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+BROKER_PID=
+
+skip() {
+	if [[ ${LOCKBOX_MUST_WORK:-} == 1 ]]; then
+		echo "FAIL: cannot run ($*) and LOCKBOX_MUST_WORK=1" >&2
+		exit 1
+	fi
+	echo "SKIP: $*"
+	exit 77
+}
+
+fail() {
+	echo "FAIL: $*" >&2
+	[[ -f ${T:-/nonexistent}/lockboxd.log ]] && { echo "--- lockboxd.log (tail)" >&2; tail -n 30 "$T/lockboxd.log" >&2; }
+	exit 1
+}
+
+pass() { echo "ok - $*"; }
+
+need_root() { [[ $(id -u) -eq 0 ]] || skip "needs root"; }
+
+need_userns() {
+	unshare --user --map-root-user true 2>/dev/null || skip "user namespaces are not available"
+}
+
+cleanup() {
+	local rc=$?
+	if [[ -n $BROKER_PID ]] && kill -0 "$BROKER_PID" 2>/dev/null; then
+		kill -TERM "$BROKER_PID" 2>/dev/null || true
+		wait "$BROKER_PID" 2>/dev/null || true
+	fi
+	if [[ -n ${T:-} && -d $T ]]; then
+		# Innermost mounts first.
+		grep -o " $T/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+		rm -rf "$T"
+	fi
+	exit $rc
+}
+
+T=$(mktemp -d /tmp/lbtest.XXXXXX)
+chmod 0711 "$T"
+trap cleanup EXIT
+CONF=$T/lockbox.json
+
+ctl() { "$LB_BIN/lockboxctl" --config "$CONF" "$@"; }
+
+put_secret() { # NAME VALUE
+	printf '%s' "$2" | ctl secret put "$1" >/dev/null
+}
+
+start_broker() {
+	"$LB_BIN/lockboxd" --config "$CONF" 2>>"$T/lockboxd.log" &
+	BROKER_PID=$!
+	wait_for "control socket" 10 test -S "$T/run/control.sock"
+}
+
+stop_broker() { # [SIGNAL]
+	kill -"${1:-TERM}" "$BROKER_PID"
+	local rc=0
+	wait "$BROKER_PID" || rc=$?
+	BROKER_PID=
+	rm -f "$T/run/control.sock"
+	return $rc
+}
+
+wait_for() { # WHAT SECONDS CMD...
+	local what=$1 secs=$2
+	shift 2
+	local deadline=$((SECONDS + secs))
+	until "$@" 2>/dev/null; do
+		((SECONDS < deadline)) || fail "timed out after ${secs}s waiting for $what"
+		sleep 0.05
+	done
+}
+
+generation_of() { # TARGET
+	readlink "$T/run/t/$1/..data" | sed 's/^\.\.gen-//'
+}
+
+assert_eq() { # GOT WANT WHAT
+	[[ "$1" == "$2" ]] || fail "$3: got '$1', want '$2'"
+}
+
+# No canary value anywhere outside the sealed files and the target tmpfs.
+assert_no_canary() { # VALUE [EXTRA_FILE...]
+	local v=$1
+	shift
+	local hits
+	hits=$(grep -rlF --exclude-dir=sealed --exclude-dir=run -- "$v" "$T" "$@" 2>/dev/null || true)
+	[[ -z $hits ]] || fail "canary value found in: $hits"
+}
+
+write_basic_config() { # extra target json (optional)
+	cat >"$CONF" <<JSON
+{
+  "run_dir": "$T/run",
+  "state_dir": "$T/state",
+  "stores": { "local": { "type": "sealed" } },
+  "bindings": {
+    "web": {
+      "secrets": {
+        "db_password": "local:web/db_password",
+        "api_key": { "from": "local:web/api_key", "mode": "0440" }
+      },
+      "refresh": "${REFRESH:-1h}",
+      "grace": "${GRACE:-1s}",
+      "size": "256k"
+    }
+  },
+  "targets": {
+    "demo": { "binding": "web", "uid": 1000, "gid": 1000, "uid_map": "0 100000 65536" }${1:-}
+  }
+}
+JSON
+}
