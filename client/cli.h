@@ -1,0 +1,30 @@
+/* Pieces of the `lockbox` binary that main.c, wait.c and exec.c share (not in the library). */
+#ifndef LOCKBOX_CLIENT_CLI_H
+#define LOCKBOX_CLIENT_CLI_H
+
+#include "lb.h"
+
+struct lb_opts {
+	const char *dir;
+	unsigned flags;
+	int64_t timeout_ms; /* 0: check once, do not wait */
+	int64_t grace_ms;   /* --restart-on-rotate: SIGTERM to SIGKILL */
+	bool strict;
+	bool restart;
+	const char **names; /* get: NAME; wait and exec --wait: NAME... */
+	int nnames;
+	char **cmd; /* exec: CMD... after -- */
+};
+
+/* Writes the NULL-terminated pieces to FD as one write (one line stays one line). */
+void lb_say(int fd, ...);
+void lb_say_err(const lb_err *err);
+int64_t lb_now_ms(void);
+
+/* Waits (inotify on D, no polling) until ..data exists and every NAME in it opens and passes
+ * lb_secret_open. TIMEOUT_MS 0 checks once. LB_EXIT_TEMPFAIL when the deadline passes. */
+int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_ms, lb_err *err);
+
+int lb_cmd_exec(const struct lb_opts *o);
+
+#endif

@@ -1,0 +1,355 @@
+/* lockbox exec: verify, wait, export NAME_FILE paths, then run CMD as a child and stay
+ * beside it as a tini-style init: every catchable signal is blocked and collected with
+ * sigtimedwait, forwarded to the child, and every zombie is reaped with waitpid(-1, WNOHANG).
+ * --restart-on-rotate learns about a new ..data through inotify, whose fd raises SIGIO
+ * (O_ASYNC + F_SETSIG) so that the one sigtimedwait loop sees it too. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+extern char **environ;
+
+/* Substrings that make an environment variable look like it holds a secret. */
+static const char *const secret_words[] = {
+    "PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "PRIVATE_KEY", "CREDENTIAL",
+};
+
+static bool ends_with(const char *s, size_t len, const char *suffix)
+{
+	size_t n = strlen(suffix);
+
+	return len >= n && !memcmp(s + len - n, suffix, n);
+}
+
+/* Names only: a value is never printed, not even in part. */
+static int strict_check(void)
+{
+	char key[256];
+	int rc = 0;
+
+	for (char **e = environ; *e; e++) {
+		size_t len = strcspn(*e, "=");
+
+		if (len >= sizeof(key))
+			len = sizeof(key) - 1;
+		for (size_t i = 0; i < len; i++)
+			key[i] = (char)((*e)[i] >= 'a' && (*e)[i] <= 'z' ? (*e)[i] - 32 : (*e)[i]);
+		key[len] = '\0';
+		if (ends_with(key, len, "_FILE") || ends_with(key, len, "_PATH"))
+			continue;
+		for (size_t w = 0; w < sizeof(secret_words) / sizeof(secret_words[0]); w++) {
+			if (strstr(key, secret_words[w])) {
+				memcpy(key, *e, len);
+				lb_say(2, "lockbox: strict check failed on environment: ", key,
+				       " looks like a secret; deliver it as a file (", key,
+				       "_FILE) instead\n", NULL);
+				rc = LB_EXIT_NOPERM;
+				break;
+			}
+		}
+	}
+	return rc;
+}
+
+struct verify_all {
+	struct lb_dir *d;
+	lb_err *err;
+	int rc;
+};
+
+static void verify_entry(const struct lb_entry *e, void *arg)
+{
+	struct verify_all *v = arg;
+	char name[LB_NAME_MAX + 1];
+	size_t size;
+	int fd;
+
+	if (v->rc)
+		return;
+	memcpy(name, e->name, e->name_len);
+	name[e->name_len] = '\0';
+	v->rc = lb_secret_open(v->d, name, &fd, &size, v->err);
+	if (!v->rc)
+		close(fd);
+}
+
+/* The environment for CMD: ours minus any NAME_FILE we set, plus NAME_FILE=D/NAME for every
+ * secret of the generation. One anonymous mapping, sized in a first pass. */
+struct env_build {
+	const char *dir;
+	size_t count, bytes;
+	char **vec;
+	char *str;
+	size_t n;
+};
+
+static void env_size(const struct lb_entry *e, void *arg)
+{
+	struct env_build *b = arg;
+
+	b->count++;
+	b->bytes += 2 * e->name_len + strlen(b->dir) + sizeof("_FILE=/");
+}
+
+static void env_add(const struct lb_entry *e, void *arg)
+{
+	struct env_build *b = arg;
+	size_t dlen = strlen(b->dir);
+	char *p = b->str;
+
+	b->vec[b->n++] = p;
+	for (size_t i = 0; i < e->name_len; i++) {
+		char c = e->name[i];
+
+		*p++ = c == '.' || c == '-' ? '_' : (c >= 'a' && c <= 'z' ? (char)(c - 32) : c);
+	}
+	memcpy(p, "_FILE=", 6);
+	p += 6;
+	memcpy(p, b->dir, dlen);
+	p += dlen;
+	*p++ = '/';
+	memcpy(p, e->name, e->name_len);
+	p += e->name_len;
+	*p++ = '\0';
+	b->str = p;
+}
+
+static bool env_overridden(const char *var, char **ours, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t klen = strcspn(ours[i], "=") + 1;
+
+		if (!strncmp(var, ours[i], klen))
+			return true;
+	}
+	return false;
+}
+
+static char **env_build(struct lb_dir *d, size_t *map_len, lb_err *err)
+{
+	struct env_build b = {.dir = d->path};
+	size_t nenv = 0, mine;
+	char **vec;
+
+	while (environ[nenv])
+		nenv++;
+	lb_manifest_each(d, env_size, &b);
+	*map_len = (nenv + b.count + 1) * sizeof(char *) + b.bytes;
+	vec = mmap(NULL, *map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (vec == MAP_FAILED) {
+		lb_fail(err, LB_EXIT_FAILURE, "environment", d->path, NULL, strerror(errno), NULL);
+		return NULL;
+	}
+	b.vec = vec;
+	b.str = (char *)(vec + nenv + b.count + 1);
+	lb_manifest_each(d, env_add, &b);
+	mine = b.n;
+	for (size_t i = 0; i < nenv; i++)
+		if (!env_overridden(environ[i], vec, mine))
+			vec[b.n++] = environ[i];
+	vec[b.n] = NULL;
+	return vec;
+}
+
+/* Verifies every secret of the current generation and builds CMD's environment for it. */
+static char **prepare(struct lb_dir *d, size_t *map_len, lb_err *err)
+{
+	struct verify_all v = {.d = d, .err = err};
+
+	lb_manifest_each(d, verify_entry, &v);
+	if (v.rc)
+		return NULL;
+	return env_build(d, map_len, err);
+}
+
+static pid_t spawn(char **cmd, char **env, const sigset_t *child_mask)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	/* Own process group in the terminal's foreground, as tini does: a ^C from the tty then
+	 * reaches CMD once, not once directly and once more through us. */
+	setpgid(0, 0);
+	if (isatty(0))
+		tcsetpgrp(0, getpgrp());
+	sigprocmask(SIG_SETMASK, child_mask, NULL);
+	environ = env;
+	execvp(cmd[0], cmd);
+	lb_say(2, "lockbox: exec check failed on ", cmd[0], ": ", strerror(errno), "\n", NULL);
+	_exit(errno == ENOENT ? 127 : 126);
+}
+
+static int watch_rotation(const char *dir)
+{
+	int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+
+	if (fd < 0)
+		return -1;
+	if (inotify_add_watch(fd, dir, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0 ||
+	    fcntl(fd, F_SETOWN, getpid()) < 0 || fcntl(fd, F_SETSIG, SIGIO) < 0 ||
+	    fcntl(fd, F_SETFL, O_ASYNC | O_NONBLOCK) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* True when the batch of events holds a new ..data: one rename is one rotation. */
+static bool drain_rotation(int fd)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool rotated = false;
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)(void *)p;
+
+			if (ev->len && !strcmp(ev->name, LB_DATA_LINK))
+				rotated = true;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	return rotated;
+}
+
+static int exit_status(int status)
+{
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+int lb_cmd_exec(const struct lb_opts *o)
+{
+	const char *strict_env = getenv("LOCKBOX_STRICT");
+	sigset_t all, orig;
+	struct lb_dir d;
+	lb_err err;
+	size_t env_len = 0;
+	char **env = NULL;
+	int64_t kill_at = -1;
+	bool restarting = false;
+	int ifd = -1, rc, status;
+	pid_t child, pid;
+
+	if ((o->strict || (strict_env && !strcmp(strict_env, "1"))) && strict_check())
+		return LB_EXIT_NOPERM;
+	lb_dir_init(&d);
+	rc = lb_dir_open(&d, o->dir, o->flags, &err);
+	if (!rc)
+		rc = lb_wait(&d, o->names, o->nnames, o->timeout_ms, &err);
+	if (rc)
+		goto fail;
+	env = prepare(&d, &env_len, &err);
+	if (!env) {
+		rc = err.code;
+		goto fail;
+	}
+
+	/* Not PID 1: become the subreaper so orphans of CMD are still ours to reap. */
+	if (getpid() != 1)
+		prctl(PR_SET_CHILD_SUBREAPER, 1);
+	/* Synchronous signals must stay deliverable to us; everything else is collected. */
+	sigfillset(&all);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGABRT);
+	sigdelset(&all, SIGTRAP);
+	sigdelset(&all, SIGSYS);
+	sigprocmask(SIG_SETMASK, &all, &orig);
+	if (o->restart) {
+		ifd = watch_rotation(d.path);
+		if (ifd < 0) {
+			rc = lb_fail(&err, LB_EXIT_FAILURE, "rotation", d.path, NULL,
+				     "inotify: ", strerror(errno), NULL);
+			goto fail;
+		}
+	}
+
+	child = spawn(o->cmd, env, &orig);
+	if (child < 0) {
+		rc = lb_fail(&err, LB_EXIT_FAILURE, "exec", o->cmd[0], NULL,
+			     "fork: ", strerror(errno), NULL);
+		goto fail;
+	}
+	for (;;) {
+		struct timespec ts, *tsp = NULL;
+		siginfo_t info;
+		int sig;
+
+		if (kill_at >= 0) {
+			int64_t left = kill_at - lb_now_ms();
+
+			if (left < 0)
+				left = 0;
+			ts.tv_sec = left / 1000;
+			ts.tv_nsec = (long)(left % 1000) * 1000000;
+			tsp = &ts;
+		}
+		sig = sigtimedwait(&all, &info, tsp);
+		if (sig < 0 && errno == EAGAIN) {
+			kill(child, SIGKILL);
+			kill_at = -1;
+		} else if (sig == SIGIO && info.si_code > 0 && ifd >= 0 && info.si_fd == ifd) {
+			if (drain_rotation(ifd) && !restarting) {
+				restarting = true;
+				kill(child, SIGTERM);
+				kill_at = lb_now_ms() + o->grace_ms;
+			}
+		} else if (sig > 0 && sig != SIGCHLD) {
+			/* Someone stopping us wins over a restart in progress. */
+			if (sig == SIGTERM || sig == SIGINT)
+				restarting = false;
+			kill(child, sig);
+		}
+
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (pid != child)
+				continue;
+			if (!restarting) {
+				rc = exit_status(status);
+				goto out;
+			}
+			restarting = false;
+			kill_at = -1;
+			munmap(env, env_len);
+			env = NULL;
+			rc = lb_data_open(&d, &err);
+			if (!rc)
+				env = prepare(&d, &env_len, &err);
+			if (!env) {
+				rc = err.code;
+				goto fail;
+			}
+			child = spawn(o->cmd, env, &orig);
+			if (child < 0) {
+				rc = lb_fail(&err, LB_EXIT_FAILURE, "exec", o->cmd[0], NULL,
+					     "fork: ", strerror(errno), NULL);
+				goto fail;
+			}
+		}
+	}
+fail:
+	lb_say_err(&err);
+out:
+	if (env)
+		munmap(env, env_len);
+	if (ifd >= 0)
+		close(ifd);
+	lb_dir_close(&d);
+	return rc;
+}

@@ -1,0 +1,68 @@
+/* Internal interface of the lockbox client. verify.c and manifest.c are compiled twice:
+ * with musl-gcc into the static `lockbox` binary and with the host compiler into
+ * liblockbox-client.a, so that the binary and lockbox_read() share one set of checks. */
+#ifndef LOCKBOX_CLIENT_LB_H
+#define LOCKBOX_CLIENT_LB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lockbox/client.h>
+#include <lockbox/exit.h>
+#include <lockbox/layout.h>
+
+typedef struct lockbox_error lb_err;
+
+/* Called after each check that passed; `lockbox check` prints these. REL may be NULL. */
+typedef void (*lb_report_fn)(const char *check, const char *dir, const char *rel,
+			     const char *detail);
+
+struct lb_dir {
+	const char *path; /* D as given: messages and NAME_FILE values */
+	unsigned flags;	  /* LOCKBOX_ALLOW_WRITABLE */
+	int dfd;	  /* D itself */
+	int datafd;	  /* the generation ..data pointed to when it was opened; -1 before */
+	char *manifest;	  /* that generation's manifest (anonymous mapping), validated */
+	size_t manifest_len;
+	int64_t generation; /* -1 when the manifest has none */
+	lb_report_fn report;
+};
+
+/* One manifest entry, as the scanner hands it out. NAME is not NUL-terminated. */
+struct lb_entry {
+	const char *name;
+	size_t name_len;
+	bool has_not_after; /* absent or null: the secret has no lease and does not expire */
+	int64_t not_after;
+};
+
+typedef void (*lb_entry_fn)(const struct lb_entry *entry, void *arg);
+
+/* Validates the whole manifest and calls FN for every entry of "secrets" (FN may be NULL).
+ * Returns 0, or -1 with *ERR_OFF set to the byte offset where the input stopped making sense
+ * and *WHAT to a static reason. */
+int lb_manifest_scan(const char *buf, size_t len, lb_entry_fn fn, void *arg, int64_t *generation,
+		     size_t *err_off, const char **what);
+
+/* Fills ERR with "<check> check failed on <dir>[/<rel>]: " followed by the NULL-terminated
+ * string pieces, and returns CODE. */
+int lb_fail(lb_err *err, int code, const char *check, const char *dir, const char *rel, ...);
+/* Decimal text of V in BUF (>= 24 bytes), returned for use as a piece of a message. */
+char *lb_fmt_i64(char *buf, int64_t v);
+
+void lb_dir_init(struct lb_dir *d);
+void lb_dir_close(struct lb_dir *d);
+/* Opens D and checks it: tmpfs, read-only mount (or LOCKBOX_ALLOW_WRITABLE), root-owned,
+ * not writable by the caller. Returns 0 or an exit code with ERR filled. */
+int lb_dir_open(struct lb_dir *d, const char *path, unsigned flags, lb_err *err);
+/* Opens the generation behind ..data without leaving D, checks it and loads its manifest.
+ * Closes a generation opened before. LB_EXIT_NOINPUT when D is not populated yet. */
+int lb_data_open(struct lb_dir *d, lb_err *err);
+/* Opens secret NAME of the open generation and checks file type, owner, mode and the
+ * manifest's not_after. On success *FD is an O_CLOEXEC descriptor and *SIZE its size. */
+int lb_secret_open(struct lb_dir *d, const char *name, int *fd, size_t *size, lb_err *err);
+/* Calls FN for each entry of the open generation's manifest. */
+void lb_manifest_each(const struct lb_dir *d, lb_entry_fn fn, void *arg);
+
+#endif

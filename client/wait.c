@@ -1,0 +1,85 @@
+/* Waiting for secrets: the broker may populate a container's tmpfs after the container
+ * started, so readers wait for ..data (and the names they need) with inotify on D. */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int64_t lb_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A generation never changes once published, so every attempt reopens ..data. */
+static int try_ready(struct lb_dir *d, const char *const *names, int n, const char **missing,
+		     lb_err *err)
+{
+	size_t size;
+	int rc, fd;
+
+	*missing = LB_DATA_LINK;
+	rc = lb_data_open(d, err);
+	if (rc)
+		return rc;
+	for (int i = 0; i < n; i++) {
+		*missing = names[i];
+		rc = lb_secret_open(d, names[i], &fd, &size, err);
+		if (rc)
+			return rc;
+		close(fd);
+	}
+	return 0;
+}
+
+int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_ms, lb_err *err)
+{
+	int64_t deadline = lb_now_ms() + timeout_ms, left;
+	char events[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	struct pollfd pfd = {.fd = -1, .events = POLLIN};
+	const char *missing;
+	char num[24];
+	int rc;
+
+	for (;;) {
+		rc = try_ready(d, names, n, &missing, err);
+		if (rc != LB_EXIT_NOINPUT || timeout_ms == 0)
+			goto out;
+		if (pfd.fd < 0) {
+			/* Watch first, then check again: nothing can slip in between. */
+			pfd.fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+			if (pfd.fd < 0 ||
+			    inotify_add_watch(pfd.fd, d->path,
+					      IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0) {
+				rc = lb_fail(err, LB_EXIT_TEMPFAIL, "wait", d->path, NULL,
+					     "inotify: ", strerror(errno), NULL);
+				goto out;
+			}
+			continue;
+		}
+		left = deadline - lb_now_ms();
+		if (left <= 0) {
+			rc = lb_fail(err, LB_EXIT_TEMPFAIL, "wait", d->path, missing,
+				     "timed out after ", lb_fmt_i64(num, timeout_ms), " ms", NULL);
+			goto out;
+		}
+		if (poll(&pfd, 1, left > 1000000000 ? 1000000000 : (int)left) < 0 &&
+		    errno != EINTR) {
+			rc = lb_fail(err, LB_EXIT_TEMPFAIL, "wait", d->path, NULL,
+				     "poll: ", strerror(errno), NULL);
+			goto out;
+		}
+		while (read(pfd.fd, events, sizeof(events)) > 0)
+			;
+	}
+out:
+	if (pfd.fd >= 0)
+		close(pfd.fd);
+	return rc;
+}

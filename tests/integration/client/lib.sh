@@ -1,0 +1,144 @@
+# Shared helpers for the client integration tests (bash). Each test gets:
+#   $LOCKBOX   the static client under test (first argument of the test script)
+#   $W         a fresh tmpfs, writable: the broker's side, where the layout is written
+#   $D         a read-only bind of $W: what a container sees as /run/secrets
+# and everything (mounts, processes) is cleaned up on exit.
+set -u
+
+LOCKBOX=${1:?usage: $0 /path/to/lockbox}
+TEST=$(basename "$0" .sh)
+FAILS=0
+T=
+W=
+D=
+
+skip() {
+	if [ "${LOCKBOX_MUST_WORK:-}" = 1 ]; then
+		echo "FAIL: $TEST cannot run here and LOCKBOX_MUST_WORK=1: $*"
+		exit 1
+	fi
+	echo "SKIP: $TEST: $*"
+	exit 77
+}
+
+fail() {
+	echo "FAIL: $*"
+	FAILS=$((FAILS + 1))
+}
+
+pass() {
+	echo "ok: $*"
+}
+
+lb_cleanup() {
+	local m
+	[ -n "$T" ] || return 0
+	# Innermost first: every mount below $T, deepest path first.
+	for m in $(awk -v t="$T" '$2 ~ "^"t {print $2}' /proc/self/mounts | sort -r); do
+		umount -l "$m" 2>/dev/null
+	done
+	rm -rf "$T"
+}
+
+lb_finish() {
+	if [ "$FAILS" -ne 0 ]; then
+		echo "$TEST: $FAILS failure(s)"
+		exit 1
+	fi
+	echo "$TEST: all passed"
+	exit 0
+}
+
+need_root() {
+	[ "$(id -u)" = 0 ] || skip "needs root (mount tmpfs)"
+	[ -x "$LOCKBOX" ] || { echo "FAIL: no client at $LOCKBOX"; exit 1; }
+	T=$(mktemp -d /tmp/lockbox-client-test.XXXXXX)
+	# Readers run as other uids too (setpriv, user namespaces).
+	chmod 0755 "$T"
+	trap lb_cleanup EXIT
+	mkdir -p "$T/w" "$T/ro"
+	mount -t tmpfs -o mode=0755,uid=0,gid=0,size=4m tmpfs "$T/w" 2>/dev/null ||
+		skip "cannot mount tmpfs"
+	mount --bind "$T/w" "$T/ro" && mount -o remount,bind,ro "$T/ro" ||
+		skip "cannot make a read-only bind mount"
+	W=$T/w
+	D=$T/ro
+}
+
+# lb_gen N [NAME VALUE UID GID MODE NOT_AFTER]...   NOT_AFTER: seconds, "none" or "null"
+# Writes ..gen-N with its secrets and manifest the way lockboxd does.
+lb_gen() {
+	local gen=$1 g sep="" entries="" name value uid gid mode na
+	shift
+	g=$W/..gen-$gen
+	mkdir -m 0755 "$g"
+	while [ $# -ge 6 ]; do
+		name=$1 value=$2 uid=$3 gid=$4 mode=$5 na=$6
+		shift 6
+		printf '%s' "$value" >"$g/$name"
+		chown "$uid:$gid" "$g/$name"
+		chmod "$mode" "$g/$name"
+		case $na in
+		none) entries="$entries$sep\"$name\":{\"version\":\"1\",\"source\":\"local:t/$name\"}" ;;
+		*) entries="$entries$sep\"$name\":{\"version\":\"1\",\"not_after\":$na,\"source\":\"local:t/$name\"}" ;;
+		esac
+		sep=,
+	done
+	printf '{"generation":%s,"written_at":%s,"secrets":{%s}}' "$gen" "$(date +%s)" "$entries" \
+		>"$g/.manifest.json"
+	chmod 0444 "$g/.manifest.json"
+}
+
+# lb_publish N: swap ..data to ..gen-N atomically (symlink + rename) and link every name.
+lb_publish() {
+	local gen=$1 f
+	ln -sfn "..gen-$gen" "$W/..data.tmp"
+	mv -T "$W/..data.tmp" "$W/..data"
+	for f in "$W/..gen-$gen"/*; do
+		[ -e "$f" ] || continue
+		f=${f##*/}
+		[ -L "$W/$f" ] || ln -s "..data/$f" "$W/$f"
+	done
+}
+
+# run_lb WANT_RC DESCRIPTION ARGS...: runs the client, keeps stdout/stderr in $OUT/$ERR.
+OUT=
+ERR=
+RC=
+run_lb() {
+	local want=$1 what=$2
+	shift 2
+	OUT=$("$LOCKBOX" "$@" 2>"$T/stderr")
+	RC=$?
+	ERR=$(cat "$T/stderr")
+	if [ "$RC" != "$want" ]; then
+		fail "$what: exit $RC, want $want (stderr: $ERR)"
+		return 1
+	fi
+	pass "$what (exit $RC)"
+}
+
+# expect_err SUBSTRING DESCRIPTION: the last run's stderr must contain SUBSTRING.
+expect_err() {
+	case $ERR in
+	*"$1"*) pass "$2: message names it" ;;
+	*) fail "$2: stderr '$ERR' lacks '$1'" ;;
+	esac
+}
+
+expect_out() {
+	if [ "$OUT" = "$1" ]; then
+		pass "$2: output"
+	else
+		fail "$2: stdout '$OUT', want '$1'"
+	fi
+}
+
+now() { date +%s; }
+
+# lb_reset: empty the tmpfs (both views) for the next scenario.
+lb_reset() {
+	find "$W" -mindepth 1 -delete
+	chown 0:0 "$W"
+	chmod 0755 "$W"
+}
