@@ -26,6 +26,7 @@ struct lb_broker {
 	size_t ntargets;
 	lb_timer **binding_timers; /* parallel to cfg->bindings */
 	lb_timer *gc_timer;
+	lb_timer *retry_timer;
 	lb_control *ctl;
 	time_t started;
 };
@@ -118,8 +119,9 @@ static void audit_failure(const char *event, const char *target, const char *sec
 				  "source", source, "reason", reason));
 }
 
-/* Builds and publishes the next generation of one target from the batch's results. */
-static void apply_to_target(lb_broker *b, struct batch *bt, lb_target *t)
+/* Builds and publishes the next generation of one target from the batch's results.
+ * Returns false when something failed and the target should be retried. */
+static bool apply_to_target(lb_broker *b, struct batch *bt, lb_target *t)
 {
 	const lb_target_cfg *tc = lb_config_target(b->cfg, t->name);
 	const lb_binding *bd = tc ? tc->binding : NULL;
@@ -129,21 +131,23 @@ static void apply_to_target(lb_broker *b, struct batch *bt, lb_target *t)
 	size_t n = 0, nchanged = 0;
 	uint32_t huid, hgid;
 	lb_err e = {0};
+	bool ok = false;
 
 	if (!bd)
-		return;
+		return true;
 	t->uid = tc->uid;
 	t->gid = tc->gid;
 	snprintf(t->uid_map, sizeof(t->uid_map), "%s", tc->uid_map ? tc->uid_map : "");
 	snprintf(t->gid_map, sizeof(t->gid_map), "%s", tc->gid_map ? tc->gid_map : "");
 	if (lb_target_host_ids(t, &huid, &hgid, &e)) {
 		audit_failure("refresh_failed", t->name, NULL, NULL, e.msg);
-		return;
+		return false;
 	}
 	items = calloc(bd->nsecrets + 1, sizeof(*items));
 	values = calloc(bd->nsecrets + 1, sizeof(*values));
 	if (!items || !values)
 		goto out;
+	ok = true;
 	for (size_t i = 0; i < bd->nsecrets; i++) {
 		const lb_secret_spec *sp = &bd->secrets[i];
 		char key[700];
@@ -170,6 +174,7 @@ static void apply_to_target(lb_broker *b, struct batch *bt, lb_target *t)
 			n++;
 			continue;
 		}
+		ok = false;
 		if (!s || s->res.status == 0) {
 			audit_failure("fetch_failed", t->name, sp->name, key,
 				      s ? e.msg : "not fetched in this pass");
@@ -195,6 +200,7 @@ static void apply_to_target(lb_broker *b, struct batch *bt, lb_target *t)
 		goto out;
 	if (lb_target_publish(t, items, n, &e)) {
 		audit_failure("publish_failed", t->name, NULL, NULL, e.msg);
+		ok = false;
 		goto out;
 	}
 	lb_audit("deliver",
@@ -206,6 +212,35 @@ out:
 		lb_secbuf_free(values[i]);
 	free(values);
 	free(items);
+	return ok;
+}
+
+#define RETRY_FIRST_MS 1000
+#define RETRY_MAX_MS   60000
+
+static void arm_retry(lb_broker *b)
+{
+	uint64_t next = 0, now = lb_now_ms();
+
+	for (size_t i = 0; i < b->ntargets; i++) {
+		const lb_target *t = b->targets[i];
+		if (t->retry_ms && (!next || t->retry_at < next))
+			next = t->retry_at;
+	}
+	if (next)
+		lb_timer_arm(b->retry_timer, next > now ? next - now : 1);
+}
+
+/* Capped exponential backoff per target, never beyond the binding's own refresh. */
+static void schedule_retry(lb_broker *b, lb_target *t)
+{
+	const lb_binding *bd = binding_of(b, t->name);
+	uint64_t cap = bd && bd->refresh_ms < RETRY_MAX_MS ? bd->refresh_ms : RETRY_MAX_MS;
+
+	t->retry_ms = t->retry_ms ? t->retry_ms * 2 : RETRY_FIRST_MS;
+	if (t->retry_ms > cap)
+		t->retry_ms = cap;
+	t->retry_at = lb_now_ms() + t->retry_ms;
 }
 
 static void batch_free(struct batch *bt)
@@ -223,11 +258,16 @@ static void batch_complete(struct batch *bt)
 
 	for (size_t i = 0; i < bt->nnames; i++) {
 		lb_target *t = target_by_name(b, bt->names[i]);
-		if (t)
-			apply_to_target(b, bt, t);
+		if (!t)
+			continue;
+		if (apply_to_target(b, bt, t))
+			t->retry_ms = 0;
+		else
+			schedule_retry(b, t);
 	}
 	save_state(b);
 	arm_gc(b);
+	arm_retry(b);
 	batch_free(bt);
 }
 
@@ -361,6 +401,21 @@ static void on_binding_timer(lb_loop *loop, lb_timer *t, void *ctx)
 				json_array_append_new(names, json_string(b->targets[j]->name));
 	}
 	refresh_list(b, names, "refresh");
+}
+
+static void on_retry(lb_loop *loop, lb_timer *timer, void *ctx)
+{
+	lb_broker *b = ctx;
+	_cleanup_json_ json_t *names = json_array();
+	uint64_t now = lb_now_ms();
+
+	(void)loop;
+	(void)timer;
+	for (size_t i = 0; i < b->ntargets; i++)
+		if (b->targets[i]->retry_ms && b->targets[i]->retry_at <= now)
+			json_array_append_new(names, json_string(b->targets[i]->name));
+	refresh_list(b, names, "retry");
+	arm_retry(b);
 }
 
 static void stop_binding_timers(lb_broker *b)
@@ -666,6 +721,7 @@ lb_broker *lb_broker_new(lb_loop *loop, lb_config *cfg, const char *config_path,
 	if (!b->stores)
 		goto fail;
 	b->gc_timer = lb_timer_new(loop, on_gc, b);
+	b->retry_timer = lb_timer_new(loop, on_retry, b);
 	remove_stale(b);
 	if (sync_targets(b, cfg, e) || start_binding_timers(b))
 		goto fail;
@@ -749,6 +805,7 @@ void lb_broker_free(lb_broker *b)
 	lb_control_close(b->ctl);
 	stop_binding_timers(b);
 	lb_timer_free(b->gc_timer);
+	lb_timer_free(b->retry_timer);
 	close_stores(b->stores, b->cfg ? b->cfg->nstores : 0);
 	for (size_t i = 0; i < b->ntargets; i++)
 		lb_target_free(b->targets[i]);

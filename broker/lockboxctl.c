@@ -30,15 +30,20 @@ static void usage(FILE *f)
 	       "  secret rm NAME [--store S]\n");
 }
 
-static lb_config *load_config(void)
+struct dirs {
+	char run_dir[4096];
+	char state_dir[4096];
+};
+
+static void load_dirs(struct dirs *dirs)
 {
 	lb_diag d = {0};
-	lb_config *cfg = lb_config_load(config_path, &d);
 
-	for (size_t i = 0; i < d.n; i++)
-		fprintf(stderr, "%s\n", d.lines[i]);
+	if (lb_config_dirs(config_path, dirs->run_dir, dirs->state_dir, sizeof(dirs->run_dir), &d) <
+	    0)
+		fprintf(stderr, "lockboxctl: warning: %s; using %s and %s\n",
+			d.n ? d.lines[0] : config_path, dirs->run_dir, dirs->state_dir);
 	lb_diag_free(&d);
-	return cfg;
 }
 
 static int read_value(const char *file, lb_secbuf **out)
@@ -107,7 +112,7 @@ static void print_secret_list(json_t *list)
 }
 
 /* Offline: straight on state_dir, when no broker listens. */
-static int secret_offline(lb_config *cfg, const char *sub, const char *name, lb_secbuf *val)
+static int secret_offline(const struct dirs *cfg, const char *sub, const char *name, lb_secbuf *val)
 {
 	lb_err e = {0};
 	_cleanup_close_ int sfd = lb_open_dir_path(cfg->state_dir, true, 0700, &e);
@@ -142,7 +147,7 @@ out:
 	return rc;
 }
 
-static int call(lb_config *cfg, json_t *req, json_t **reply)
+static int call(const struct dirs *cfg, json_t *req, json_t **reply)
 {
 	lb_err e = {0};
 	int rc = lb_control_call(cfg->run_dir, req, reply, &e);
@@ -167,7 +172,7 @@ static int call(lb_config *cfg, json_t *req, json_t **reply)
 	return 0;
 }
 
-static int cmd_secret(lb_config *cfg, int argc, char **argv)
+static int cmd_secret(const struct dirs *cfg, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"from-file", required_argument, NULL, 'f'},
@@ -297,7 +302,8 @@ int main(int argc, char **argv)
 	};
 	_cleanup_json_ json_t *req = NULL;
 	_cleanup_json_ json_t *reply = NULL;
-	lb_config *cfg;
+	struct dirs dirs;
+	const struct dirs *cfg = &dirs;
 	const char *cmd;
 	int c, rc;
 
@@ -326,14 +332,10 @@ int main(int argc, char **argv)
 	}
 	if (lb_secmem_init() < 0)
 		return 1;
-	cfg = load_config();
-	if (!cfg)
-		return 1;
+	load_dirs(&dirs);
 	cmd = argv[optind];
 	if (strcmp(cmd, "secret") == 0) {
-		rc = cmd_secret(cfg, argc - optind, argv + optind);
-		lb_config_free(cfg);
-		return rc;
+		return cmd_secret(cfg, argc - optind, argv + optind);
 	}
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "targets") == 0 ||
 	    strcmp(cmd, "reload") == 0) {
@@ -353,7 +355,6 @@ int main(int argc, char **argv)
 	if (rc == LB_CONTROL_NO_BROKER)
 		fprintf(stderr, "lockboxctl: lockboxd is not running (no %s/control.sock)\n",
 			cfg->run_dir);
-	lb_config_free(cfg);
 	if (rc)
 		return 1;
 	if (want_json || strcmp(cmd, "status") == 0) {
@@ -370,7 +371,6 @@ int main(int argc, char **argv)
 	}
 	return 0;
 bad:
-	lb_config_free(cfg);
 	usage(stderr);
 	return 64;
 }

@@ -296,7 +296,14 @@ static int sync_links(lb_target *t, const lb_publish_item *items, size_t n, lb_e
 	return 0;
 }
 
-int lb_target_publish(lb_target *t, const lb_publish_item *items, size_t n, lb_err *e)
+static void remove_unpublished(lb_target *t, const char *gname)
+{
+	lb_err ignored;
+
+	lb_remove_tree_at(t->dirfd, gname, true, &ignored);
+}
+
+static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, lb_err *e)
 {
 	uint64_t gen = t->generation + 1;
 	char gname[64], oldname[64];
@@ -365,12 +372,22 @@ int lb_target_publish(lb_target *t, const lb_publish_item *items, size_t n, lb_e
 	json_decref(t->current);
 	t->current = secrets;
 	return sync_links(t, items, n, e);
-fail : {
-	lb_err ignored;
-	lb_fail_wrap(e, "target %s: generation %" PRIu64 " not published", t->name, gen);
-	lb_remove_tree_at(t->dirfd, gname, true, &ignored);
+fail:
+	remove_unpublished(t, gname);
+	return lb_fail_wrap(e, "target %s: generation %" PRIu64 " not published", t->name, gen);
 }
-	return -1;
+
+int lb_target_publish(lb_target *t, const lb_publish_item *items, size_t n, lb_err *e)
+{
+	if (publish_once(t, items, n, e) == 0)
+		return 0;
+	if (e->sys != ENOSPC || t->nretired == 0)
+		return -1;
+	/* A new generation matters more than readers still inside replaced ones. */
+	lb_log(LB_WARN, "target %s: tmpfs full, dropping %zu replaced generation(s) early", t->name,
+	       t->nretired);
+	lb_target_gc(t, 0);
+	return publish_once(t, items, n, e);
 }
 
 uint64_t lb_target_gc(lb_target *t, uint64_t grace_ms)

@@ -24,6 +24,8 @@ typedef struct lb_target {
 		uint64_t at_ms; /* when it was replaced */
 	} retired[LB_RETIRED_MAX];
 	size_t nretired;
+	uint64_t retry_ms; /* backoff after a failed refresh, 0 = healthy */
+	uint64_t retry_at; /* monotonic ms */
 } lb_target;
 
 /* One secret of a generation to publish. value NULL = unchanged: hard-link it from the

@@ -551,6 +551,31 @@ lb_config *lb_config_load(const char *path, lb_diag *d)
 	return lb_config_parse(buf, path, d);
 }
 
+int lb_config_dirs(const char *path, char *run_dir, char *state_dir, size_t cap, lb_diag *d)
+{
+	json_error_t jerr;
+	_cleanup_json_ json_t *root = NULL;
+	const char *r, *s;
+	char line[700];
+
+	snprintf(run_dir, cap, "/run/lockbox");
+	snprintf(state_dir, cap, "/var/lib/lockbox");
+	root = json_load_file(path, 0, &jerr);
+	if (!root) {
+		snprintf(line, sizeof(line), "%s:%d:%d: %s", path, jerr.line, jerr.column,
+			 jerr.text);
+		diag_add(d, line);
+		return -1;
+	}
+	r = json_string_value(json_object_get(root, "run_dir"));
+	s = json_string_value(json_object_get(root, "state_dir"));
+	if (r && abs_path_ok(r))
+		snprintf(run_dir, cap, "%s", r);
+	if (s && abs_path_ok(s))
+		snprintf(state_dir, cap, "%s", s);
+	return 0;
+}
+
 void lb_config_free(lb_config *c)
 {
 	if (!c)

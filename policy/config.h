@@ -76,6 +76,10 @@ lb_config *lb_config_parse(const char *text, const char *name, lb_diag *d);
 /* Read (capped at LB_CONFIG_MAX) and parse a file. */
 lb_config *lb_config_load(const char *path, lb_diag *d);
 void lb_config_free(lb_config *c);
+/* run_dir and state_dir only, leniently: lockboxctl must reach the broker (e.g. to show
+ * the errors of a config that no longer validates). Missing keys give the defaults;
+ * returns -1 with d filled when the file is not even JSON (defaults are still set). */
+int lb_config_dirs(const char *path, char *run_dir, char *state_dir, size_t cap, lb_diag *d);
 
 const lb_binding *lb_config_binding(const lb_config *c, const char *name);
 const lb_store_cfg *lb_config_store(const lb_config *c, const char *name);

@@ -41,7 +41,7 @@ cleanup() {
 	if [[ -n ${T:-} && -d $T ]]; then
 		# Innermost mounts first.
 		grep -o " $T/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-		rm -rf "$T"
+		[[ -n ${LB_KEEP:-} ]] || rm -rf "$T"
 	fi
 	exit $rc
 }
@@ -51,7 +51,15 @@ chmod 0711 "$T"
 trap cleanup EXIT
 CONF=$T/lockbox.json
 
-ctl() { "$LB_BIN/lockboxctl" --config "$CONF" "$@"; }
+# lockboxctl; everything it prints is also kept in $T/ctl.all for the canary checks.
+ctl() {
+	local rc=0
+	"$LB_BIN/lockboxctl" --config "$CONF" "$@" >"$T/ctl.stdout" 2>"$T/ctl.stderr" || rc=$?
+	cat "$T/ctl.stdout" "$T/ctl.stderr" >>"$T/ctl.all"
+	cat "$T/ctl.stdout"
+	cat "$T/ctl.stderr" >&2
+	return $rc
+}
 
 put_secret() { # NAME VALUE
 	printf '%s' "$2" | ctl secret put "$1" >/dev/null
@@ -121,4 +129,23 @@ write_basic_config() { # extra target json (optional)
   }
 }
 JSON
+}
+
+# A user namespace with map "0 $1 65536" held open by a sleeping process (USERNS_PID);
+# as_user UID CMD... runs CMD in it as UID (nsenter drops every capability for uid != 0).
+USERNS_PID=
+make_userns() { # OUTSIDE_BASE
+	need_userns
+	unshare --user sleep 600 &
+	USERNS_PID=$!
+	wait_for "user namespace" 5 ns_differs "$USERNS_PID"
+	echo "0 $1 65536" >"/proc/$USERNS_PID/uid_map"
+	echo "0 $1 65536" >"/proc/$USERNS_PID/gid_map"
+	trap 'kill $USERNS_PID 2>/dev/null; cleanup' EXIT
+}
+ns_differs() { [[ $(readlink "/proc/$1/ns/user") != "$(readlink /proc/self/ns/user)" ]]; }
+as_user() { # UID CMD...
+	local uid=$1
+	shift
+	nsenter --user --target "$USERNS_PID" --setuid "$uid" --setgid "$uid" -- "$@"
 }
