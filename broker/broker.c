@@ -28,13 +28,17 @@ struct lb_broker {
 	lb_timer *gc_timer;
 	lb_timer *retry_timer;
 	lb_control *ctl;
+	lb_http *http;
+	struct batch *batches; /* in flight */
+	bool stopping;
 	time_t started;
 };
 
 /* One refresh pass: every distinct source of the targets is fetched once, then each target
  * gets a new generation if anything it holds changed. */
 struct slot {
-	char key[700];
+	char source[700];	      /* STORE:PATH[?version=N], as the manifest names it */
+	char target[LB_NAME_MAX + 1]; /* for per-target (leased) stores, else "" */
 	lb_source src;
 	bool done;
 	lb_fetch_result res;
@@ -48,8 +52,10 @@ struct batch {
 	size_t nnames;
 	struct slot *slots;
 	size_t nslots;
+	json_t *index; /* slot key -> slot number */
 	size_t pending;
 	bool launching;
+	struct batch *next; /* in-flight batches of the broker */
 };
 
 static lb_store *store_by_name(lb_broker *b, const char *name)
@@ -104,12 +110,21 @@ static void on_gc(lb_loop *loop, lb_timer *t, void *ctx)
 	arm_gc(ctx);
 }
 
+/* A slot is one fetch: per source, or per (source, target) for leased stores. */
+static void slot_key(lb_broker *b, const lb_source *src, const char *target, char *buf, size_t cap)
+{
+	lb_store *st = store_by_name(b, src->store);
+
+	lb_source_key(src, buf, cap);
+	if (st && st->ops->per_target)
+		snprintf(buf + strlen(buf), cap - strlen(buf), "\n%s", target);
+}
+
 static struct slot *slot_by_key(struct batch *bt, const char *key)
 {
-	for (size_t i = 0; i < bt->nslots; i++)
-		if (strcmp(bt->slots[i].key, key) == 0)
-			return &bt->slots[i];
-	return NULL;
+	json_t *i = json_object_get(bt->index, key);
+
+	return i ? &bt->slots[json_integer_value(i)] : NULL;
 }
 
 static void audit_failure(const char *event, const char *target, const char *secret,
@@ -150,15 +165,15 @@ static bool apply_to_target(lb_broker *b, struct batch *bt, lb_target *t)
 	ok = true;
 	for (size_t i = 0; i < bd->nsecrets; i++) {
 		const lb_secret_spec *sp = &bd->secrets[i];
-		char key[700];
+		char key[1024];
 		struct slot *s;
 		lb_publish_item *it = &items[n];
 
-		lb_source_key(&sp->src, key, sizeof(key));
+		slot_key(b, &sp->src, t->name, key, sizeof(key));
 		s = slot_by_key(bt, key);
 		it->name = sp->name;
 		it->mode = sp->mode;
-		it->source = s ? s->key : NULL;
+		it->source = s ? s->source : NULL;
 		if (s && s->res.status == 0 &&
 		    lb_store_select_field(&s->res, &sp->src, &values[n], &e) == 0) {
 			it->version = s->res.version;
@@ -175,12 +190,12 @@ static bool apply_to_target(lb_broker *b, struct batch *bt, lb_target *t)
 			continue;
 		}
 		ok = false;
-		if (!s || s->res.status == 0) {
+		lb_source_key(&sp->src, key, sizeof(key));
+		if (!s || s->res.status == 0)
 			audit_failure("fetch_failed", t->name, sp->name, key,
 				      s ? e.msg : "not fetched in this pass");
-		} else {
+		else
 			audit_failure("fetch_failed", t->name, sp->name, key, s->res.error);
-		}
 		/* Keep the last good file of this name, if there is one. */
 		{
 			json_t *cur = json_object_get(t->current, sp->name);
@@ -245,6 +260,12 @@ static void schedule_retry(lb_broker *b, lb_target *t)
 
 static void batch_free(struct batch *bt)
 {
+	for (struct batch **p = &bt->b->batches; *p; p = &(*p)->next)
+		if (*p == bt) {
+			*p = bt->next;
+			break;
+		}
+	json_decref(bt->index);
 	for (size_t i = 0; i < bt->nslots; i++)
 		lb_fetch_result_clear(&bt->slots[i].res);
 	free(bt->slots);
@@ -256,6 +277,10 @@ static void batch_complete(struct batch *bt)
 {
 	lb_broker *b = bt->b;
 
+	if (b->stopping) {
+		batch_free(bt);
+		return;
+	}
 	for (size_t i = 0; i < bt->nnames; i++) {
 		lb_target *t = target_by_name(b, bt->names[i]);
 		if (!t)
@@ -302,6 +327,9 @@ static void refresh(lb_broker *b, const char *const *names, size_t nnames, const
 	if (!bt)
 		return;
 	bt->b = b;
+	bt->index = json_object();
+	bt->next = b->batches;
+	b->batches = bt;
 	snprintf(bt->reason, sizeof(bt->reason), "%s", reason);
 	if (!names)
 		nnames = b->ntargets;
@@ -313,21 +341,26 @@ static void refresh(lb_broker *b, const char *const *names, size_t nnames, const
 		cap_slots += bd ? bd->nsecrets : 0;
 	}
 	bt->slots = calloc(cap_slots + 1, sizeof(*bt->slots));
-	if (!bt->names || !bt->slots) {
+	if (!bt->names || !bt->slots || !bt->index) {
 		batch_free(bt);
 		return;
 	}
 	for (size_t i = 0; i < bt->nnames; i++) {
 		const lb_binding *bd = binding_of(b, bt->names[i]);
 		for (size_t j = 0; bd && j < bd->nsecrets; j++) {
-			char key[700];
-			lb_source_key(&bd->secrets[j].src, key, sizeof(key));
+			struct slot *s = &bt->slots[bt->nslots];
+			char key[1024];
+
+			slot_key(b, &bd->secrets[j].src, bt->names[i], key, sizeof(key));
 			if (slot_by_key(bt, key))
 				continue;
-			memcpy(bt->slots[bt->nslots].key, key, sizeof(key));
-			bt->slots[bt->nslots].src = bd->secrets[j].src;
-			bt->slots[bt->nslots].src.field[0] = '\0';
-			bt->slots[bt->nslots].batch = bt;
+			json_object_set_new(bt->index, key, json_integer((json_int_t)bt->nslots));
+			lb_source_key(&bd->secrets[j].src, s->source, sizeof(s->source));
+			if (strchr(key, '\n'))
+				snprintf(s->target, sizeof(s->target), "%s", bt->names[i]);
+			s->src = bd->secrets[j].src;
+			s->src.field[0] = '\0';
+			s->batch = bt;
 			bt->nslots++;
 		}
 	}
@@ -337,7 +370,7 @@ static void refresh(lb_broker *b, const char *const *names, size_t nnames, const
 		struct slot *s = &bt->slots[i];
 		lb_store *st = store_by_name(b, s->src.store);
 		if (st) {
-			lb_store_fetch(st, &s->src, on_fetched, s);
+			lb_store_fetch(st, &s->src, s->target, on_fetched, s);
 		} else {
 			lb_fetch_result r = {.status = -1};
 			snprintf(r.error, sizeof(r.error), "store %s is not open", s->src.store);
@@ -440,13 +473,23 @@ static int start_binding_timers(lb_broker *b)
 	return 0;
 }
 
-static lb_store **open_stores(lb_broker *b, lb_config *cfg, lb_err *e)
+/* Stores for cfg. A store whose configuration did not change is carried over from old
+ * (same session, token and leases); old[i] is then set to NULL so that it is not closed. */
+static lb_store **open_stores(lb_broker *b, lb_config *cfg, lb_store **old, size_t nold, lb_err *e)
 {
 	lb_store **s = calloc(cfg->nstores + 1, sizeof(*s));
-	lb_store_env env = {.loop = b->loop, .state_dirfd = b->state_dirfd};
+	lb_store_env env = {.loop = b->loop, .state_dirfd = b->state_dirfd, .http = b->http};
 
 	for (size_t i = 0; s && i < cfg->nstores; i++) {
-		s[i] = lb_store_open(&cfg->stores[i], &env, e);
+		for (size_t j = 0; j < nold && !s[i]; j++)
+			if (old[j] && strcmp(old[j]->name, cfg->stores[i].name) == 0 &&
+			    json_equal(old[j]->cfg->opts, cfg->stores[i].opts)) {
+				s[i] = old[j];
+				s[i]->cfg = &cfg->stores[i];
+				old[j] = NULL;
+			}
+		if (!s[i])
+			s[i] = lb_store_open(&cfg->stores[i], &env, e);
 		if (!s[i]) {
 			for (size_t j = 0; j < i; j++)
 				lb_store_close(s[j]);
@@ -462,6 +505,13 @@ static void close_stores(lb_store **s, size_t n)
 	for (size_t i = 0; s && i < n; i++)
 		lb_store_close(s[i]);
 	free(s);
+}
+
+/* Every store drops what it holds for the target (leases are revoked). */
+static void release_target(lb_broker *b, const char *name)
+{
+	for (size_t i = 0; i < b->cfg->nstores; i++)
+		lb_store_release(b->stores[i], name);
 }
 
 /* Mount the targets of cfg (reusing live ones), unmount those that cfg no longer has. */
@@ -493,6 +543,7 @@ static int sync_targets(lb_broker *b, lb_config *cfg, lb_err *e)
 		if (!kept) {
 			char name[LB_NAME_MAX + 1];
 			snprintf(name, sizeof(name), "%s", b->targets[i]->name);
+			release_target(b, name);
 			if (lb_target_destroy(b->targets[i], b->tdirfd, b->cfg->run_dir, e))
 				lb_log(LB_ERROR, "%s", e->msg);
 			lb_audit("target_removed", json_pack("{s:s}", "target", name));
@@ -520,6 +571,7 @@ static void remove_stale(lb_broker *b)
 		lb_err e = {0};
 		if (de->d_name[0] == '.' || lb_config_target(b->cfg, de->d_name))
 			continue;
+		release_target(b, de->d_name);
 		if (lb_target_remove_stale(b->tdirfd, b->cfg->run_dir, de->d_name, &e))
 			lb_log(LB_ERROR, "%s", e.msg);
 		else
@@ -635,10 +687,12 @@ static json_t *handle(void *ctx, json_t *req)
 		return reply_error("missing \"cmd\"%s", "");
 	if (strcmp(cmd, "status") == 0) {
 		json_t *stores = json_array();
-		for (size_t i = 0; i < b->cfg->nstores; i++)
-			json_array_append_new(
-			    stores, json_pack("{s:s,s:s,s:s}", "name", b->cfg->stores[i].name,
-					      "type", b->cfg->stores[i].type, "health", "ok"));
+		for (size_t i = 0; i < b->cfg->nstores; i++) {
+			json_t *h = lb_store_health(b->stores[i]);
+			json_object_set_new(h, "name", json_string(b->cfg->stores[i].name));
+			json_object_set_new(h, "type", json_string(b->cfg->stores[i].type));
+			json_array_append_new(stores, h);
+		}
 		return json_pack("{s:b,s:s,s:i,s:I,s:s,s:s,s:i,s:o}", "ok", 1, "version",
 				 LOCKBOX_VERSION, "pid", (int)getpid(), "started",
 				 (json_int_t)b->started, "config", b->config_path, "run_dir",
@@ -717,7 +771,10 @@ lb_broker *lb_broker_new(lb_loop *loop, lb_config *cfg, const char *config_path,
 	b->started = time(NULL);
 	if (open_dirs(b, e))
 		goto fail;
-	b->stores = open_stores(b, cfg, e);
+	b->http = lb_http_new(loop, e);
+	if (!b->http)
+		goto fail;
+	b->stores = open_stores(b, cfg, NULL, 0, e);
 	if (!b->stores)
 		goto fail;
 	b->gc_timer = lb_timer_new(loop, on_gc, b);
@@ -764,7 +821,7 @@ int lb_broker_reload(lb_broker *b, lb_diag *d)
 		lb_config_free(next);
 		return -1;
 	}
-	stores = open_stores(b, next, &e);
+	stores = open_stores(b, next, b->stores, b->cfg->nstores, &e);
 	if (!stores) {
 		char **grown = realloc(d->lines, (d->n + 1) * sizeof(*d->lines));
 		if (grown) {
@@ -775,8 +832,8 @@ int lb_broker_reload(lb_broker *b, lb_diag *d)
 		lb_config_free(next);
 		return -1;
 	}
-	/* Fetches are synchronous for every store this build has, so no batch is in flight
-	 * here and the old stores can go. */
+	/* Stores that are gone complete their outstanding fetches with an error as they
+	 * close; those batches apply to the old config, which is still in place here. */
 	stop_binding_timers(b);
 	close_stores(b->stores, b->cfg->nstores);
 	b->stores = stores;
@@ -806,7 +863,11 @@ void lb_broker_free(lb_broker *b)
 	stop_binding_timers(b);
 	lb_timer_free(b->gc_timer);
 	lb_timer_free(b->retry_timer);
+	b->stopping = true; /* batches completed by closing stores only free themselves */
 	close_stores(b->stores, b->cfg ? b->cfg->nstores : 0);
+	while (b->batches)
+		batch_free(b->batches);
+	lb_http_free(b->http);
 	for (size_t i = 0; i < b->ntargets; i++)
 		lb_target_free(b->targets[i]);
 	free(b->targets);

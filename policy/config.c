@@ -172,8 +172,83 @@ static bool sealed_name_ok(const char *s)
 	return true;
 }
 
-static const char *const store_types[] = {"sealed", NULL};
-static const char *const sealed_keys[] = {"type", NULL};
+static void check_file_key(struct ctx *c, json_t *obj, const char *path, const char *key,
+			   bool required)
+{
+	char sub[512];
+	json_t *v = want(c, obj, path, key, JSON_STRING, required, sub, sizeof(sub));
+
+	if (v && !abs_path_ok(json_string_value(v)))
+		cerr(c, sub, "must be an absolute path without \"..\"");
+}
+
+static void check_sealed(struct ctx *c, const char *path, json_t *v)
+{
+	static const char *const keys[] = {"type", NULL};
+
+	check_keys(c, path, v, keys);
+}
+
+static void check_vault_auth(struct ctx *c, const char *path, json_t *auth)
+{
+	static const char *const keys[] = {
+	    "method", "token_file", "role_id_file", "secret_id_file", "secret_id_wrapped", "mount",
+	    "name",   NULL};
+	char sub[512], msub[512];
+	json_t *m = want(c, auth, path, "method", JSON_STRING, true, msub, sizeof(msub));
+	const char *method = m ? json_string_value(m) : "";
+
+	check_keys(c, path, auth, keys);
+	want(c, auth, path, "secret_id_wrapped", JSON_TRUE, false, sub, sizeof(sub));
+	want(c, auth, path, "mount", JSON_STRING, false, sub, sizeof(sub));
+	want(c, auth, path, "name", JSON_STRING, false, sub, sizeof(sub));
+	if (strcmp(method, "token") == 0) {
+		check_file_key(c, auth, path, "token_file", true);
+	} else if (strcmp(method, "approle") == 0) {
+		check_file_key(c, auth, path, "role_id_file", true);
+		check_file_key(c, auth, path, "secret_id_file", true);
+	} else if (strcmp(method, "cert") != 0 && m) {
+		cerr(c, msub, "unknown auth method \"%s\" (expected token, approle or cert)",
+		     method);
+	}
+}
+
+static void check_vault(struct ctx *c, const char *path, json_t *v)
+{
+	static const char *const keys[] = {"type",	"address",    "ca_file",     "ca_dir",
+					   "namespace", "kv_version", "client_cert", "client_key",
+					   "auth",	NULL};
+	char sub[512];
+	json_t *x;
+
+	check_keys(c, path, v, keys);
+	x = want(c, v, path, "address", JSON_STRING, true, sub, sizeof(sub));
+	if (x && strncmp(json_string_value(x), "https://", 8) != 0)
+		cerr(c, sub, "must be an https:// URL (TLS is always verified)");
+	check_file_key(c, v, path, "ca_file", false);
+	check_file_key(c, v, path, "ca_dir", false);
+	check_file_key(c, v, path, "client_cert", false);
+	check_file_key(c, v, path, "client_key", false);
+	want(c, v, path, "namespace", JSON_STRING, false, sub, sizeof(sub));
+	x = want(c, v, path, "kv_version", JSON_INTEGER, false, sub, sizeof(sub));
+	if (x && json_integer_value(x) != 1 && json_integer_value(x) != 2)
+		cerr(c, sub, "must be 1 or 2");
+	x = want(c, v, path, "auth", JSON_OBJECT, true, sub, sizeof(sub));
+	if (x) {
+		check_vault_auth(c, sub, x);
+		if (strcmp(json_string_value(json_object_get(x, "method")) ?: "", "cert") == 0 &&
+		    !json_object_get(v, "client_cert"))
+			cerr(c, path, "auth method cert needs \"client_cert\" and \"client_key\"");
+	}
+}
+
+static const struct {
+	const char *type;
+	void (*check)(struct ctx *c, const char *path, json_t *v);
+} store_types[] = {
+    {"sealed", check_sealed},
+    {"vault", check_vault},
+};
 
 static void parse_stores(struct ctx *c, lb_config *cfg, json_t *stores)
 {
@@ -200,16 +275,23 @@ static void parse_stores(struct ctx *c, lb_config *cfg, json_t *stores)
 		type = want(c, v, path, "type", JSON_STRING, true, sub, sizeof(sub));
 		if (!type)
 			continue;
-		if (strcmp(json_string_value(type), "sealed") == 0) {
-			check_keys(c, path, v, sealed_keys);
-		} else {
+		{
+			size_t t, nt = sizeof(store_types) / sizeof(store_types[0]);
 			char list[128] = "";
-			for (const char *const *t = store_types; *t; t++)
-				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-					 list[0] ? ", " : "", *t);
-			cerr(c, sub, "unsupported store type \"%s\" (this build supports: %s)",
-			     json_string_value(type), list);
-			continue;
+
+			for (t = 0; t < nt; t++)
+				if (strcmp(json_string_value(type), store_types[t].type) == 0)
+					break;
+			if (t == nt) {
+				for (t = 0; t < nt; t++)
+					snprintf(list + strlen(list), sizeof(list) - strlen(list),
+						 "%s%s", list[0] ? ", " : "", store_types[t].type);
+				cerr(c, sub,
+				     "unsupported store type \"%s\" (this build supports: %s)",
+				     json_string_value(type), list);
+				continue;
+			}
+			store_types[t].check(c, path, v);
 		}
 		cfg->stores[i].name = name;
 		cfg->stores[i].type = json_string_value(type);

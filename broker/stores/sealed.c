@@ -396,12 +396,14 @@ static int sealed_store_open(lb_store *st, lb_err *e)
 	return 0;
 }
 
-static void sealed_store_fetch(lb_store *st, const lb_source *src, lb_fetch_cb cb, void *ctx)
+static void sealed_store_fetch(lb_store *st, const lb_source *src, const char *target,
+			       lb_fetch_cb cb, void *ctx)
 {
 	lb_fetch_result r = {0};
 	lb_err e = {0};
 	uint32_t want = 0, got = 0;
 
+	(void)target;
 	if (src->version[0]) {
 		char *end;
 		unsigned long v = strtoul(src->version, &end, 10);

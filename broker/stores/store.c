@@ -38,9 +38,21 @@ void lb_store_close(lb_store *s)
 	free(s);
 }
 
-void lb_store_fetch(lb_store *s, const lb_source *src, lb_fetch_cb cb, void *ctx)
+void lb_store_fetch(lb_store *s, const lb_source *src, const char *target, lb_fetch_cb cb,
+		    void *ctx)
 {
-	s->ops->fetch(s, src, cb, ctx);
+	s->ops->fetch(s, src, target, cb, ctx);
+}
+
+void lb_store_release(lb_store *s, const char *target)
+{
+	if (s->ops->release)
+		s->ops->release(s, target);
+}
+
+json_t *lb_store_health(lb_store *s)
+{
+	return s->ops->health ? s->ops->health(s) : json_pack("{s:s}", "health", "ok");
 }
 
 void lb_fetch_result_clear(lb_fetch_result *r)

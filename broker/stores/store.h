@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "http.h"
 #include "loop.h"
 #include "secmem.h"
 #include "uri.h"
@@ -30,15 +31,32 @@ typedef void (*lb_fetch_cb)(void *ctx, lb_fetch_result *res);
 typedef struct lb_store_env {
 	lb_loop *loop;
 	int state_dirfd;
+	struct lb_http *http; /* shared HTTP client on the loop */
 } lb_store_env;
 
 typedef struct lb_store_ops {
 	const char *type;
+	/* Leased stores hand each target its own lease: the broker then fetches a source once
+	 * per (source, target) and the store coalesces what it can share (e.g. KV reads). */
+	bool per_target;
 	int (*open)(lb_store *s, lb_err *e);
-	void (*fetch)(lb_store *s, const lb_source *src, lb_fetch_cb cb, void *ctx);
+	/* target: the target the value is for (leases are per target). */
+	void (*fetch)(lb_store *s, const lb_source *src, const char *target, lb_fetch_cb cb,
+		      void *ctx);
+	/* The target is gone: revoke its leases. Optional. */
+	void (*release)(lb_store *s, const char *target);
+	/* {"health":"ok"|"degraded"|..., ...}; optional. */
+	json_t *(*health)(lb_store *s);
 	void (*close)(lb_store *s);
 } lb_store_ops;
 
+/* Contract for store implementations:
+ * - open() copies what it needs from cfg->opts: on reload an unchanged store is kept and
+ *   its cfg pointer moves to the new config; the old one is freed.
+ * - the fetch callback gets a result valid only during the call (the broker copies it).
+ * - close() completes every outstanding fetch (callback with status -1, "store closed")
+ *   before it returns, and never revokes leases: targets outlive a broker restart.
+ * - nothing a store logs, audits or persists may contain secret bytes. */
 struct lb_store {
 	const lb_store_ops *ops;
 	char name[64];
@@ -49,7 +67,10 @@ struct lb_store {
 
 lb_store *lb_store_open(const lb_store_cfg *cfg, const lb_store_env *env, lb_err *e);
 void lb_store_close(lb_store *s);
-void lb_store_fetch(lb_store *s, const lb_source *src, lb_fetch_cb cb, void *ctx);
+void lb_store_fetch(lb_store *s, const lb_source *src, const char *target, lb_fetch_cb cb,
+		    void *ctx);
+void lb_store_release(lb_store *s, const char *target);
+json_t *lb_store_health(lb_store *s);
 void lb_fetch_result_clear(lb_fetch_result *r);
 
 /* Apply #field (or the one-field rule) to a fetched value; out is a new buffer. */

@@ -126,7 +126,20 @@ static const struct bad_case bad[] = {
      "t.json:2:31: targets.t.uid: must be between 0 and 4294967294"},
     {"{\"stores\":{\"v\":{\"type\":\"nosuch\"}}}",
      "t.json:1:17: stores.v.type: unsupported store type \"nosuch\" (this build supports: "
-     "sealed)"},
+     "sealed, vault)"},
+    {"{\"stores\":{\"v\":{\"type\":\"vault\",\"address\":\"http://127.0.0.1:8200\","
+     "\"auth\":{\"method\":\"token\",\"token_file\":\"/t\"}}}}",
+     "t.json:1:32: stores.v.address: must be an https:// URL (TLS is always verified)"},
+    {"{\"stores\":{\"v\":{\"type\":\"vault\",\"address\":\"https://v\","
+     "\"auth\":{\"method\":\"ldap\"}}}}",
+     "t.json:1:62: stores.v.auth.method: unknown auth method \"ldap\" (expected token, approle "
+     "or cert)"},
+    {"{\"stores\":{\"v\":{\"type\":\"vault\",\"address\":\"https://v\","
+     "\"auth\":{\"method\":\"approle\",\"role_id_file\":\"/r\"}}}}",
+     "t.json:1:54: stores.v.auth: missing required key \"secret_id_file\""},
+    {"{\"stores\":{\"v\":{\"type\":\"vault\",\"address\":\"https://v\","
+     "\"auth\":{\"method\":\"cert\"}}}}",
+     "t.json:1:12: stores.v: auth method cert needs \"client_cert\" and \"client_key\""},
     {"{\"targets\":{\"t\":{}}}", "t.json:1:13: targets.t: missing required key \"binding\""},
     {"{\"run_dir\": \"/x\",}", "t.json:1:18: string or '}' expected near '}'"},
     {"{\"a\":1,\"a\":2}", "t.json:1:10: duplicate object key near '\"a\"'"},
