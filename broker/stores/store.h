@@ -78,5 +78,7 @@ int lb_store_select_field(const lb_fetch_result *r, const lb_source *src, lb_sec
 			  lb_err *e);
 
 extern const lb_store_ops lb_sealed_ops;
+extern const lb_store_ops lb_vault_ops;
+extern const lb_store_ops lb_aws_sm_ops, lb_aws_ssm_ops, lb_gcp_sm_ops, lb_azure_kv_ops;
 
 #endif
