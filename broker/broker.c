@@ -1,4 +1,5 @@
 #include "broker.h"
+#include "docker.h"
 #include "cleanup.h"
 #include "fsutil.h"
 #include "log.h"
@@ -29,6 +30,7 @@ struct lb_broker {
 	lb_timer *retry_timer;
 	lb_control *ctl;
 	lb_http *http;
+	struct lb_docker *docker;
 	struct batch *batches; /* in flight */
 	bool stopping;
 	time_t started;
@@ -77,8 +79,12 @@ static lb_target *target_by_name(lb_broker *b, const char *name)
 static const lb_binding *binding_of(lb_broker *b, const char *target)
 {
 	const lb_target_cfg *tc = lb_config_target(b->cfg, target);
+	const lb_target *t;
 
-	return tc ? tc->binding : NULL;
+	if (tc)
+		return tc->binding;
+	t = target_by_name(b, target);
+	return t && t->dynamic ? lb_config_binding(b->cfg, t->binding) : NULL;
 }
 
 static void save_state(lb_broker *b)
@@ -148,12 +154,19 @@ static bool apply_to_target(lb_broker *b, struct batch *bt, lb_target *t)
 	lb_err e = {0};
 	bool ok = false;
 
+	if (t->dynamic) {
+		bd = lb_config_binding(b->cfg, t->binding);
+		if (!t->ready)
+			return true; /* populated once its container runs */
+	}
 	if (!bd)
 		return true;
-	t->uid = tc->uid;
-	t->gid = tc->gid;
-	snprintf(t->uid_map, sizeof(t->uid_map), "%s", tc->uid_map ? tc->uid_map : "");
-	snprintf(t->gid_map, sizeof(t->gid_map), "%s", tc->gid_map ? tc->gid_map : "");
+	if (tc) {
+		t->uid = tc->uid;
+		t->gid = tc->gid;
+		snprintf(t->uid_map, sizeof(t->uid_map), "%s", tc->uid_map ? tc->uid_map : "");
+		snprintf(t->gid_map, sizeof(t->gid_map), "%s", tc->gid_map ? tc->gid_map : "");
+	}
 	if (lb_target_host_ids(t, &huid, &hgid, &e)) {
 		audit_failure("refresh_failed", t->name, NULL, NULL, e.msg);
 		return false;
@@ -218,6 +231,8 @@ static bool apply_to_target(lb_broker *b, struct batch *bt, lb_target *t)
 		ok = false;
 		goto out;
 	}
+	if (t->dynamic)
+		lb_docker_published(b->docker, t);
 	lb_audit("deliver",
 		 json_pack("{s:s,s:s,s:I,s:I,s:I,s:s,s:O}", "target", t->name, "binding", bd->name,
 			   "generation", (json_int_t)t->generation, "uid", (json_int_t)huid, "gid",
@@ -517,7 +532,7 @@ static void release_target(lb_broker *b, const char *name)
 /* Mount the targets of cfg (reusing live ones), unmount those that cfg no longer has. */
 static int sync_targets(lb_broker *b, lb_config *cfg, lb_err *e)
 {
-	lb_target **next = calloc(cfg->ntargets + 1, sizeof(*next));
+	lb_target **next = calloc(cfg->ntargets + b->ntargets + 1, sizeof(*next));
 	size_t n = 0;
 
 	if (!next)
@@ -538,6 +553,11 @@ static int sync_targets(lb_broker *b, lb_config *cfg, lb_err *e)
 	}
 	for (size_t i = 0; i < b->ntargets; i++) {
 		bool kept = false;
+
+		if (b->targets[i]->dynamic) {
+			next[n++] = b->targets[i]; /* Docker volumes are not in the config */
+			continue;
+		}
 		for (size_t j = 0; j < n && !kept; j++)
 			kept = next[j] == b->targets[i];
 		if (!kept) {
@@ -569,7 +589,8 @@ static void remove_stale(lb_broker *b)
 	}
 	while ((de = readdir(d))) {
 		lb_err e = {0};
-		if (de->d_name[0] == '.' || lb_config_target(b->cfg, de->d_name))
+		if (de->d_name[0] == '.' || lb_config_target(b->cfg, de->d_name) ||
+		    target_by_name(b, de->d_name) || lb_docker_claims(b->docker, de->d_name))
 			continue;
 		release_target(b, de->d_name);
 		if (lb_target_remove_stale(b->tdirfd, b->cfg->run_dir, de->d_name, &e))
@@ -733,6 +754,89 @@ static json_t *handle(void *ctx, json_t *req)
 	return reply_error("unknown command \"%s\"", cmd);
 }
 
+/* --- for the Docker module --- */
+
+lb_target *lb_broker_target(lb_broker *b, const char *name)
+{
+	return target_by_name(b, name);
+}
+
+lb_target *lb_broker_add_dynamic(lb_broker *b, const char *name, const char *binding, lb_err *e)
+{
+	const lb_binding *bd = lb_config_binding(b->cfg, binding);
+	lb_target *t = target_by_name(b, name), **grown;
+
+	if (t)
+		return t;
+	if (!bd)
+		return lb_fail(e, 0, "unknown binding \"%s\"", binding), NULL;
+	if (lb_config_target(b->cfg, name))
+		return lb_fail(e, 0, "\"%s\" is the name of a static target", name), NULL;
+	grown = realloc(b->targets, (b->ntargets + 1) * sizeof(*grown));
+	if (!grown)
+		return lb_fail(e, ENOMEM, "out of memory"), NULL;
+	b->targets = grown;
+	t = lb_target_open(b->tdirfd, name, bd->size, e);
+	if (!t)
+		return NULL;
+	t->dynamic = true;
+	snprintf(t->binding, sizeof(t->binding), "%s", binding);
+	b->targets[b->ntargets++] = t;
+	return t;
+}
+
+void lb_broker_drop_dynamic(lb_broker *b, const char *name, const char *reason)
+{
+	lb_err e = {0};
+
+	for (size_t i = 0; i < b->ntargets; i++) {
+		if (strcmp(b->targets[i]->name, name) != 0 || !b->targets[i]->dynamic)
+			continue;
+		release_target(b, name);
+		if (lb_target_destroy(b->targets[i], b->tdirfd, b->cfg->run_dir, &e))
+			lb_log(LB_ERROR, "%s", e.msg);
+		memmove(b->targets + i, b->targets + i + 1,
+			(b->ntargets - i - 1) * sizeof(*b->targets));
+		b->ntargets--;
+		lb_audit("target_removed",
+			 json_pack("{s:s,s:s}", "target", name, "reason", reason));
+		save_state(b);
+		return;
+	}
+}
+
+void lb_broker_refresh_target(lb_broker *b, const char *name, const char *reason)
+{
+	const char *names[1] = {name};
+
+	refresh(b, names, 1, reason);
+}
+
+const lb_config *lb_broker_cfg(lb_broker *b)
+{
+	return b->cfg;
+}
+
+int lb_broker_run_dirfd(lb_broker *b)
+{
+	return b->run_dirfd;
+}
+
+int lb_broker_state_dirfd(lb_broker *b)
+{
+	return b->state_dirfd;
+}
+
+lb_http *lb_broker_http(lb_broker *b)
+{
+	return b->http;
+}
+
+lb_loop *lb_broker_loop(lb_broker *b)
+{
+	return b->loop;
+}
+
 /* --- lifecycle --- */
 
 static int open_dirs(lb_broker *b, lb_err *e)
@@ -779,6 +883,11 @@ lb_broker *lb_broker_new(lb_loop *loop, lb_config *cfg, const char *config_path,
 		goto fail;
 	b->gc_timer = lb_timer_new(loop, on_gc, b);
 	b->retry_timer = lb_timer_new(loop, on_retry, b);
+	if (cfg->docker_socket) {
+		b->docker = lb_docker_new(b, e);
+		if (!b->docker)
+			goto fail;
+	}
 	remove_stale(b);
 	if (sync_targets(b, cfg, e) || start_binding_timers(b))
 		goto fail;
@@ -863,6 +972,7 @@ void lb_broker_free(lb_broker *b)
 	stop_binding_timers(b);
 	lb_timer_free(b->gc_timer);
 	lb_timer_free(b->retry_timer);
+	lb_docker_free(b->docker);
 	b->stopping = true; /* batches completed by closing stores only free themselves */
 	close_stores(b->stores, b->cfg ? b->cfg->nstores : 0);
 	while (b->batches)

@@ -21,4 +21,16 @@ void lb_broker_refresh_all(lb_broker *b, const char *reason);
 /* Persist state before exit; the tmpfs of live targets stay mounted. */
 void lb_broker_shutdown(lb_broker *b);
 
+/* For the Docker module: dynamic targets, keyed by volume name. */
+struct lb_docker;
+lb_target *lb_broker_target(lb_broker *b, const char *name);
+lb_target *lb_broker_add_dynamic(lb_broker *b, const char *name, const char *binding, lb_err *e);
+void lb_broker_drop_dynamic(lb_broker *b, const char *name, const char *reason);
+void lb_broker_refresh_target(lb_broker *b, const char *name, const char *reason);
+const lb_config *lb_broker_cfg(lb_broker *b);
+int lb_broker_run_dirfd(lb_broker *b);
+int lb_broker_state_dirfd(lb_broker *b);
+lb_http *lb_broker_http(lb_broker *b);
+lb_loop *lb_broker_loop(lb_broker *b);
+
 #endif

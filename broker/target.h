@@ -26,6 +26,14 @@ typedef struct lb_target {
 	size_t nretired;
 	uint64_t retry_ms; /* backoff after a failed refresh, 0 = healthy */
 	uint64_t retry_at; /* monotonic ms */
+	/* Dynamic targets (Docker volumes) are not in the config: they name their binding,
+	 * and are only populated once their consumer is known (ready). */
+	bool dynamic;
+	bool ready;
+	char binding[LB_NAME_MAX + 1];
+	char container[72]; /* Docker container id */
+	int pid;	    /* consumer's pid, 0 unknown */
+	uint64_t first_gen; /* first generation this consumer got; later ones are rotations */
 } lb_target;
 
 /* One secret of a generation to publish. value NULL = unchanged: hard-link it from the

@@ -142,10 +142,25 @@ int lb_read_at(int dirfd, const char *name, size_t cap, char **out, size_t *len,
 {
 	size_t size;
 	_cleanup_close_ int fd = open_regular(dirfd, name, cap, &size, e);
-	_cleanup_free_ char *buf = NULL;
 
 	if (fd < 0)
 		return -1;
+	return lb_read_fd(fd, name, cap, out, len, e);
+}
+
+int lb_read_fd(int fd, const char *name, size_t cap, char **out, size_t *len, lb_err *e)
+{
+	_cleanup_free_ char *buf = NULL;
+	struct stat st;
+	size_t size;
+
+	if (fstat(fd, &st) < 0)
+		return lb_fail_errno(e, "stat %s", name);
+	if (!S_ISREG(st.st_mode))
+		return lb_fail(e, 0, "%s is not a regular file", name);
+	if ((size_t)st.st_size > cap)
+		return lb_fail(e, 0, "%s is larger than %zu bytes", name, cap);
+	size = (size_t)st.st_size;
 	buf = malloc(size + 1);
 	if (!buf)
 		return lb_fail(e, ENOMEM, "out of memory reading %s", name);

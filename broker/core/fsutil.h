@@ -21,6 +21,8 @@ int lb_write_replace_at(int dirfd, const char *name, const void *data, size_t le
 			lb_err *e);
 /* Read a regular file (at most cap bytes) into a malloc'd NUL-terminated buffer. */
 int lb_read_at(int dirfd, const char *name, size_t cap, char **out, size_t *len, lb_err *e);
+/* Same from an open fd (name only for messages). */
+int lb_read_fd(int fd, const char *name, size_t cap, char **out, size_t *len, lb_err *e);
 /* Same into a secure buffer. */
 int lb_read_secret_at(int dirfd, const char *name, size_t cap, lb_secbuf **out, lb_err *e);
 /* Remove name (file, symlink or directory tree) under dirfd. With wipe, regular files are

@@ -16,6 +16,8 @@ struct lb_http {
 	CURLM *multi;
 	lb_timer *timer;
 	lb_http_req *reqs;
+	bool in_action;	      /* inside curl_multi_socket_action (and so in its callbacks) */
+	lb_http_req *pending; /* started from a curl callback: added once curl returns */
 };
 
 struct lb_http_req {
@@ -33,6 +35,7 @@ struct lb_http_req {
 	void *ctx;
 	char errbuf[CURL_ERROR_SIZE];
 	lb_http_req *next;
+	lb_http_req *next_pending;
 };
 
 static void socket_action(lb_http *h, curl_socket_t fd, int ev);
@@ -146,11 +149,34 @@ static void finish(lb_http *h)
 	}
 }
 
+static void add_pending(lb_http *h)
+{
+	while (h->pending) {
+		lb_http_req *r = h->pending;
+
+		h->pending = r->next_pending;
+		if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
+			lb_http_resp resp = {.curl_code = CURLE_FAILED_INIT,
+					     .retry_after_s = -1,
+					     .error = "curl_multi_add_handle failed"};
+			unlink_req(r);
+			if (r->cb)
+				r->cb(r->ctx, &resp);
+			req_free(r);
+		}
+	}
+}
+
 static void socket_action(lb_http *h, curl_socket_t fd, int ev)
 {
 	int running;
 
+	h->in_action = true;
 	curl_multi_socket_action(h->multi, fd, ev, &running);
+	h->in_action = false;
+	/* Requests started from write callbacks (e.g. an inspect for a streamed event)
+	 * can only join the multi handle now. */
+	add_pending(h);
 	finish(h);
 }
 
@@ -317,7 +343,10 @@ lb_http_req *lb_http_start(lb_http *h, const lb_http_opts *o, lb_http_cb cb, voi
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->post);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
 	}
-	if (curl_multi_add_handle(h->multi, c) != CURLM_OK) {
+	if (h->in_action) {
+		r->next_pending = h->pending;
+		h->pending = r;
+	} else if (curl_multi_add_handle(h->multi, c) != CURLM_OK) {
 		req_free(r);
 		return lb_fail(e, 0, "curl_multi_add_handle failed for %s", o->url), NULL;
 	}
@@ -330,6 +359,11 @@ void lb_http_cancel(lb_http_req *r)
 {
 	if (!r)
 		return;
+	for (lb_http_req **p = &r->h->pending; *p; p = &(*p)->next_pending)
+		if (*p == r) {
+			*p = r->next_pending;
+			break;
+		}
 	unlink_req(r);
 	req_free(r);
 }

@@ -1,0 +1,18 @@
+/* Docker integration: volume plugin + Engine API events -> per-container dynamic targets. */
+#ifndef LB_DOCKER_H
+#define LB_DOCKER_H
+
+#include <stdbool.h>
+#include "broker.h"
+
+struct lb_docker;
+
+/* Loads state_dir/docker-volumes.json, serves the plugin socket, follows dockerd's events. */
+struct lb_docker *lb_docker_new(lb_broker *b, lb_err *e);
+void lb_docker_free(struct lb_docker *d);
+/* Is name a lockbox volume docker knows (so RUN_DIR/t/name is not stale)? NULL-safe. */
+bool lb_docker_claims(struct lb_docker *d, const char *name);
+/* A dynamic target got a new generation: notify its container of a rotation. NULL-safe. */
+void lb_docker_published(struct lb_docker *d, lb_target *t);
+
+#endif

@@ -1,0 +1,22 @@
+/* Docker's legacy volume-plugin protocol (VolumeDriver) served with libmicrohttpd on a unix
+ * socket, driven by the broker's loop (MHD's epoll fd nests in ours). */
+#ifndef LB_PLUGIN_H
+#define LB_PLUGIN_H
+
+#include <jansson.h>
+#include "err.h"
+#include "loop.h"
+
+#define LB_PLUGIN_REQ_MAX (64 * 1024)
+
+typedef struct lb_plugin lb_plugin;
+/* endpoint: "Create", "Remove", "Mount", "Unmount", "Path", "Get", "List", "Capabilities".
+ * req is the decoded body (an object, possibly empty). Returns the reply object (stolen);
+ * {"Err":"..."} for errors, which docker shows to the user. */
+typedef json_t *(*lb_plugin_handler)(void *ctx, const char *endpoint, json_t *req);
+
+lb_plugin *lb_plugin_listen(lb_loop *loop, const char *socket_path, lb_plugin_handler h, void *ctx,
+			    lb_err *e);
+void lb_plugin_free(lb_plugin *p);
+
+#endif

@@ -1,0 +1,884 @@
+/* AWS Signature Version 4: canonical request, string to sign, key chain, Authorization.
+ * Follows the public SigV4 description and the aws-c-auth signer where the description is
+ * silent (path normalisation, query re-encoding); tests/unit/test_sigv4.c runs its suite. */
+#include "sigv4.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "cleanup.h"
+
+#define ALGORITHM    "AWS4-HMAC-SHA256"
+#define SCOPE_END    "aws4_request"
+#define UNSIGNED     "UNSIGNED-PAYLOAD"
+#define SHA256_LEN   32
+#define MAX_STS	     512 /* string to sign: fixed parts, bounded scope, one digest */
+#define MAX_EXTRA_HD 3	 /* x-amz-date, x-amz-security-token, x-amz-content-sha256 */
+
+/* A string that refuses to grow past LB_SIGV4_MAX_CANONICAL. Errors are sticky so that a
+ * sequence of appends is checked once; the text may hold the session token, so it is
+ * zeroed when freed. */
+struct sb {
+	char *buf;
+	size_t len, cap;
+	int err; /* 0, E2BIG or ENOMEM */
+};
+
+static void sb_free(struct sb *b)
+{
+	if (b->buf)
+		lb_freezero(b->buf, b->cap);
+	*b = (struct sb){0};
+}
+#define _cleanup_sb_ _cleanup_(sb_free)
+
+static void sb_add(struct sb *b, const void *p, size_t n)
+{
+	size_t cap;
+	char *nb;
+
+	if (b->err)
+		return;
+	if (n > LB_SIGV4_MAX_CANONICAL - b->len) {
+		b->err = E2BIG;
+		return;
+	}
+	if (b->len + n + 1 > b->cap) {
+		cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if (cap > LB_SIGV4_MAX_CANONICAL + 1)
+			cap = LB_SIGV4_MAX_CANONICAL + 1;
+		nb = malloc(cap);
+		if (!nb) {
+			b->err = ENOMEM;
+			return;
+		}
+		if (b->buf) {
+			memcpy(nb, b->buf, b->len);
+			lb_freezero(b->buf, b->cap);
+		}
+		b->buf = nb;
+		b->cap = cap;
+	}
+	memcpy(b->buf + b->len, p, n);
+	b->len += n;
+	b->buf[b->len] = '\0';
+}
+
+static void sb_adds(struct sb *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
+static void sb_addc(struct sb *b, char c)
+{
+	sb_add(b, &c, 1);
+}
+
+static int sb_check(const struct sb *b, const char *what, lb_err *e)
+{
+	if (b->err == E2BIG)
+		return lb_fail(e, 0, "sigv4: %s would be longer than %d bytes", what,
+			       LB_SIGV4_MAX_CANONICAL);
+	if (b->err)
+		return lb_fail(e, ENOMEM, "sigv4: out of memory building the %s", what);
+	return 0;
+}
+
+/* Hand the text out; an empty text still comes out as an allocated "". */
+static int sb_steal(struct sb *b, const char *what, char **out, lb_err *e)
+{
+	if (!b->buf)
+		sb_add(b, "", 0);
+	if (sb_check(b, what, e))
+		return -1;
+	*out = b->buf;
+	*b = (struct sb){0};
+	return 0;
+}
+
+static void freez(const char *p)
+{
+	if (p)
+		lb_freezero((void *)p, strlen(p));
+}
+
+static bool is_alnum(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+static bool is_unreserved(unsigned char c)
+{
+	return is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* RFC 7230 tchar: what a header name may be made of. */
+static bool is_tchar(unsigned char c)
+{
+	return is_alnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static bool is_ctl(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
+static bool is_lower_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+static int hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static void to_hex(const unsigned char *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* Percent-encode everything but RFC 3986 unreserved characters (and '/' in paths). */
+static void sb_add_encoded(struct sb *b, const char *p, size_t n, bool keep_slash)
+{
+	static const char digits[] = "0123456789ABCDEF";
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (is_unreserved(c) || (keep_slash && c == '/')) {
+			sb_addc(b, (char)c);
+		} else {
+			char t[3] = {'%', digits[c >> 4], digits[c & 15]};
+
+			sb_add(b, t, sizeof(t));
+		}
+	}
+}
+
+/* NULL, too long and (unless allow_empty) empty strings are refused, naming the field. */
+static int check_len(const char *s, size_t max, bool allow_empty, const char *what, size_t *len,
+		     lb_err *e)
+{
+	size_t n;
+
+	if (!s)
+		return lb_fail(e, 0, "sigv4: %s is missing", what);
+	n = strnlen(s, max + 1);
+	if (n > max)
+		return lb_fail(e, 0, "sigv4: %s is longer than %zu bytes", what, max);
+	if (!n && !allow_empty)
+		return lb_fail(e, 0, "sigv4: %s is empty", what);
+	*len = n;
+	return 0;
+}
+
+static bool is_timestamp(const char *t)
+{
+	static const char shape[] = "ddddddddTddddddZ";
+	int mon, day, hour, min, sec;
+
+	for (size_t i = 0; i < 16; i++) {
+		if (shape[i] == 'd' ? !(t[i] >= '0' && t[i] <= '9') : t[i] != shape[i])
+			return false;
+	}
+	if (t[16])
+		return false;
+	mon = (t[4] - '0') * 10 + (t[5] - '0');
+	day = (t[6] - '0') * 10 + (t[7] - '0');
+	hour = (t[9] - '0') * 10 + (t[10] - '0');
+	min = (t[11] - '0') * 10 + (t[12] - '0');
+	sec = (t[13] - '0') * 10 + (t[14] - '0');
+	return mon >= 1 && mon <= 12 && day >= 1 && day <= 31 && hour <= 23 && min <= 59 &&
+	       sec <= 60;
+}
+
+/* Region, service and timestamp: everything the credential scope is made of. */
+static int check_scope(const lb_sigv4_request *req, lb_err *e)
+{
+	const char *parts[2] = {req->region, req->service}, *names[2] = {"region", "service"};
+	size_t n;
+
+	for (size_t i = 0; i < 2; i++) {
+		if (check_len(parts[i], LB_SIGV4_MAX_SCOPE_PART, false, names[i], &n, e))
+			return -1;
+		for (size_t j = 0; j < n; j++) {
+			char c = parts[i][j];
+
+			if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+				return lb_fail(e, 0, "sigv4: %s may hold only a-z, 0-9 and '-'",
+					       names[i]);
+		}
+	}
+	if (check_len(req->timestamp, 16, false, "timestamp", &n, e))
+		return -1;
+	if (n != 16 || !is_timestamp(req->timestamp))
+		return lb_fail(e, 0, "sigv4: timestamp is not YYYYMMDDTHHMMSSZ");
+	return 0;
+}
+
+static int check_creds_present(const lb_sigv4_request *req, lb_err *e)
+{
+	if (!req->creds)
+		return lb_fail(e, 0, "sigv4: credentials are missing");
+	return 0;
+}
+
+/* The token travels in a header: visible ASCII only, so that it cannot split the request. */
+static int session_token(const lb_sigv4_request *req, const char **tok, lb_err *e)
+{
+	const char *t = req->creds->session_token;
+	size_t n;
+
+	*tok = NULL;
+	if (!t || !*t)
+		return 0;
+	if (check_len(t, LB_SIGV4_MAX_TOKEN, false, "session token", &n, e))
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 0x7f)
+			return lb_fail(e, 0, "sigv4: session token holds a byte that is not visible "
+					     "ASCII (offset %zu)",
+				       i);
+	*tok = t;
+	return 0;
+}
+
+static int check_key_id(const lb_sigv4_request *req, lb_err *e)
+{
+	const char *id = req->creds->access_key_id;
+	size_t n;
+
+	if (check_len(id, LB_SIGV4_MAX_KEY_ID, false, "access key id", &n, e))
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!is_alnum((unsigned char)id[i]))
+			return lb_fail(e, 0, "sigv4: access key id may hold only A-Z, a-z and 0-9");
+	return 0;
+}
+
+static int sha256_hex(const void *p, size_t n, char out[LB_SIGV4_HEX_SIZE], lb_err *e)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (EVP_Digest(n ? p : "", n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != SHA256_LEN)
+		return lb_fail(e, 0, "sigv4: SHA-256 failed in OpenSSL");
+	to_hex(md, SHA256_LEN, out);
+	return 0;
+}
+
+static int hmac_sha256(const unsigned char *key, size_t keylen, const void *msg, size_t msglen,
+		       unsigned char out[SHA256_LEN], lb_err *e)
+{
+	unsigned int outlen = 0;
+
+	if (!HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, out, &outlen) ||
+	    outlen != SHA256_LEN)
+		return lb_fail(e, 0, "sigv4: HMAC-SHA256 failed in OpenSSL");
+	return 0;
+}
+
+static int payload_hash(const lb_sigv4_request *req, char out[LB_SIGV4_HEX_SIZE], lb_err *e)
+{
+	const char *h = req->payload_hash;
+
+	if (h) {
+		size_t n = strnlen(h, LB_SIGV4_HEX_SIZE);
+
+		if (!(n == 64 && is_lower_hex(h, n)) && strcmp(h, UNSIGNED))
+			return lb_fail(e, 0,
+				       "sigv4: payload hash is neither 64 lowercase hex digits "
+				       "nor " UNSIGNED);
+		memcpy(out, h, n + 1);
+		return 0;
+	}
+	if (!req->payload && req->payload_len)
+		return lb_fail(e, 0, "sigv4: payload is missing but its length is %zu",
+			       req->payload_len);
+	return sha256_hex(req->payload, req->payload_len, out, e);
+}
+
+static int add_method(struct sb *b, const lb_sigv4_request *req, lb_err *e)
+{
+	size_t n;
+
+	if (check_len(req->method, LB_SIGV4_MAX_METHOD, false, "method", &n, e))
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (req->method[i] < 'A' || req->method[i] > 'Z')
+			return lb_fail(e, 0, "sigv4: method may hold only A-Z");
+	sb_add(b, req->method, n);
+	sb_addc(b, '\n');
+	return 0;
+}
+
+/* Drop empty and "." segments, let ".." remove the one before, keep a trailing '/': what the
+ * aws-c-auth signer does (its suite's "*-normalized" cases). */
+static void normalize_path(struct sb *out, const char *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t start, len;
+
+		while (i < n && p[i] == '/')
+			i++;
+		start = i;
+		while (i < n && p[i] != '/')
+			i++;
+		len = i - start;
+		if (!len || (len == 1 && p[start] == '.'))
+			continue;
+		if (len == 2 && p[start] == '.' && p[start + 1] == '.') {
+			char *slash = out->len ? memrchr(out->buf, '/', out->len) : NULL;
+
+			if (slash) {
+				out->len = (size_t)(slash - out->buf);
+				out->buf[out->len] = '\0';
+			}
+			continue;
+		}
+		sb_addc(out, '/');
+		sb_add(out, p + start, len);
+	}
+	if (!out->len || p[n - 1] == '/')
+		sb_addc(out, '/');
+}
+
+static int add_path(struct sb *b, const lb_sigv4_request *req, lb_err *e)
+{
+	_cleanup_sb_ struct sb norm = {0};
+	const char *p = req->path;
+	bool verbatim = req->flags & LB_SIGV4_NO_PATH_ENCODE;
+	size_t n;
+
+	if (check_len(p, LB_SIGV4_MAX_PATH, false, "path", &n, e))
+		return -1;
+	if (p[0] != '/')
+		return lb_fail(e, 0, "sigv4: path does not start with '/'");
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (is_ctl(c) || c == '?' || c == '#')
+			return lb_fail(e, 0,
+				       "sigv4: path holds a control character, '?' or '#' "
+				       "(offset %zu)",
+				       i);
+		if (verbatim && (c == ' ' || c >= 0x80))
+			return lb_fail(e, 0,
+				       "sigv4: path is signed as it is but is not percent-encoded "
+				       "(offset %zu)",
+				       i);
+	}
+	if (!(req->flags & LB_SIGV4_NO_PATH_NORMALIZE)) {
+		normalize_path(&norm, p, n);
+		if (sb_check(&norm, "path", e))
+			return -1;
+		p = norm.buf;
+		n = norm.len;
+	}
+	if (verbatim)
+		sb_add(b, p, n);
+	else
+		sb_add_encoded(b, p, n, true);
+	sb_addc(b, '\n');
+	return 0;
+}
+
+struct qparam {
+	const char *key, *value;
+};
+
+static int qparam_cmp(const void *a, const void *b)
+{
+	const struct qparam *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	return c ? c : strcmp(x->value, y->value);
+}
+
+/* Decode s[0..n) and write it re-encoded, NUL-terminated, at *w. */
+static int reencode(const char *q, size_t off, size_t n, char **w, lb_err *e)
+{
+	static const char digits[] = "0123456789ABCDEF";
+	char *o = *w;
+
+	for (size_t i = off; i < off + n; i++) {
+		unsigned char c = (unsigned char)q[i];
+
+		if (c == '%') {
+			int hi = i + 2 < off + n ? hex_value((unsigned char)q[i + 1]) : -1;
+			int lo = hi >= 0 ? hex_value((unsigned char)q[i + 2]) : -1;
+
+			if (lo < 0)
+				return lb_fail(e, 0,
+					       "sigv4: query string has a bad %%-escape at offset "
+					       "%zu",
+					       i);
+			c = (unsigned char)(hi << 4 | lo);
+			i += 2;
+		}
+		if (is_unreserved(c)) {
+			*o++ = (char)c;
+		} else {
+			*o++ = '%';
+			*o++ = digits[c >> 4];
+			*o++ = digits[c & 15];
+		}
+	}
+	*o++ = '\0';
+	*w = o;
+	return 0;
+}
+
+static int add_query(struct sb *b, const lb_sigv4_request *req, lb_err *e)
+{
+	_cleanup_free_ struct qparam *params = NULL;
+	_cleanup_free_ char *enc = NULL;
+	const char *q = req->query;
+	size_t n, count = 0, i = 0;
+	char *w;
+
+	if (!q || !*q) {
+		sb_addc(b, '\n');
+		return 0;
+	}
+	if (check_len(q, LB_SIGV4_MAX_QUERY, false, "query string", &n, e))
+		return -1;
+	for (size_t j = 0; j < n; j++) {
+		if (is_ctl((unsigned char)q[j]) || q[j] == '#')
+			return lb_fail(e, 0,
+				       "sigv4: query string holds a control character or '#' "
+				       "(offset %zu)",
+				       j);
+		if ((j == 0 || q[j - 1] == '&') && q[j] != '&')
+			count++;
+	}
+	if (count > LB_SIGV4_MAX_QUERY_PARAMS)
+		return lb_fail(e, 0, "sigv4: query string has %zu parameters (limit %d)", count,
+			       LB_SIGV4_MAX_QUERY_PARAMS);
+	params = calloc(count ? count : 1, sizeof(*params));
+	/* Every byte becomes at most "%XY"; each key and value gets a NUL. */
+	enc = malloc(3 * n + 2 * count + 1);
+	if (!params || !enc)
+		return lb_fail(e, ENOMEM, "sigv4: out of memory");
+	w = enc;
+	count = 0;
+	while (i < n) {
+		size_t start = i, end, eq;
+
+		while (i < n && q[i] != '&')
+			i++;
+		end = i++;
+		if (end == start)
+			continue;
+		for (eq = start; eq < end && q[eq] != '='; eq++)
+			;
+		params[count].key = w;
+		if (reencode(q, start, eq - start, &w, e))
+			return -1;
+		params[count].value = w;
+		if (reencode(q, eq < end ? eq + 1 : end, eq < end ? end - eq - 1 : 0, &w, e))
+			return -1;
+		count++;
+	}
+	qsort(params, count, sizeof(*params), qparam_cmp);
+	for (size_t j = 0; j < count; j++) {
+		if (j)
+			sb_addc(b, '&');
+		sb_adds(b, params[j].key);
+		sb_addc(b, '=');
+		sb_adds(b, params[j].value);
+	}
+	sb_addc(b, '\n');
+	return 0;
+}
+
+struct hdr {
+	char name[LB_SIGV4_MAX_HEADER_NAME + 1]; /* lowercase */
+	const char *value;
+	size_t value_len, order;
+};
+
+static int hdr_cmp(const void *a, const void *b)
+{
+	const struct hdr *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	/* Values of a repeated header are joined in the order the caller gave them. */
+	if (c)
+		return c;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static bool is_ws(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Trim, and squeeze each run of blanks to one space. */
+static void sb_add_value(struct sb *b, const char *v, size_t n)
+{
+	size_t i = 0, end = n;
+	bool blank = false;
+
+	while (i < end && is_ws(v[i]))
+		i++;
+	while (end > i && is_ws(v[end - 1]))
+		end--;
+	for (; i < end; i++) {
+		if (!is_ws(v[i]))
+			sb_addc(b, v[i]);
+		else if (!blank)
+			sb_addc(b, ' ');
+		blank = is_ws(v[i]);
+	}
+}
+
+static int check_header(const lb_sigv4_header *h, size_t idx, struct hdr *out, lb_err *e)
+{
+	static const char *const reserved[] = {"authorization", "x-amz-date",
+					       "x-amz-security-token", "x-amz-content-sha256"};
+	size_t n;
+
+	if (!h->name)
+		return lb_fail(e, 0, "sigv4: header %zu has no name", idx);
+	n = strnlen(h->name, LB_SIGV4_MAX_HEADER_NAME + 1);
+	if (!n)
+		return lb_fail(e, 0, "sigv4: header %zu has an empty name", idx);
+	if (n > LB_SIGV4_MAX_HEADER_NAME)
+		return lb_fail(e, 0, "sigv4: header %zu name is longer than %d bytes", idx,
+			       LB_SIGV4_MAX_HEADER_NAME);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)h->name[i];
+
+		if (!is_tchar(c))
+			return lb_fail(e, 0, "sigv4: header %zu name is not an HTTP token", idx);
+		out->name[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+	}
+	out->name[n] = '\0';
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+		if (!strcmp(out->name, reserved[i]))
+			return lb_fail(e, 0, "sigv4: header %s is set by the signer", h->name);
+	if (!h->value)
+		return lb_fail(e, 0, "sigv4: header %s has no value", h->name);
+	n = strnlen(h->value, LB_SIGV4_MAX_HEADER_VALUE + 1);
+	if (n > LB_SIGV4_MAX_HEADER_VALUE)
+		return lb_fail(e, 0, "sigv4: header %s value is longer than %d bytes", h->name,
+			       LB_SIGV4_MAX_HEADER_VALUE);
+	for (size_t i = 0; i < n; i++)
+		if (is_ctl((unsigned char)h->value[i]) && h->value[i] != '\t')
+			return lb_fail(e, 0,
+				       "sigv4: header %s value holds a control character "
+				       "(offset %zu)",
+				       h->name, i);
+	out->value = h->value;
+	out->value_len = n;
+	out->order = idx;
+	return 0;
+}
+
+static void set_extra(struct hdr *h, const char *name, const char *value, size_t order)
+{
+	strcpy(h->name, name);
+	h->value = value;
+	h->value_len = strlen(value);
+	h->order = order;
+}
+
+/* Canonical headers into b, the signed header list into sh. */
+static int add_headers(struct sb *b, struct sb *sh, const lb_sigv4_request *req,
+		       const char *token, const char *hash, lb_err *e)
+{
+	_cleanup_free_ struct hdr *h = NULL;
+	size_t n = 0;
+	bool host = false;
+
+	if (req->nheaders > LB_SIGV4_MAX_HEADERS)
+		return lb_fail(e, 0, "sigv4: %zu headers to sign (limit %d)", req->nheaders,
+			       LB_SIGV4_MAX_HEADERS);
+	if (req->nheaders && !req->headers)
+		return lb_fail(e, 0, "sigv4: headers are missing but their count is %zu",
+			       req->nheaders);
+	h = calloc(req->nheaders + MAX_EXTRA_HD, sizeof(*h));
+	if (!h)
+		return lb_fail(e, ENOMEM, "sigv4: out of memory");
+	for (; n < req->nheaders; n++) {
+		if (check_header(&req->headers[n], n, &h[n], e))
+			return -1;
+		host |= !strcmp(h[n].name, "host");
+	}
+	if (!host)
+		return lb_fail(e, 0, "sigv4: request has no Host header");
+	set_extra(&h[n], "x-amz-date", req->timestamp, n);
+	n++;
+	if (token && !(req->flags & LB_SIGV4_UNSIGNED_TOKEN)) {
+		set_extra(&h[n], "x-amz-security-token", token, n);
+		n++;
+	}
+	if (req->flags & LB_SIGV4_CONTENT_SHA256) {
+		set_extra(&h[n], "x-amz-content-sha256", hash, n);
+		n++;
+	}
+	qsort(h, n, sizeof(*h), hdr_cmp);
+	for (size_t i = 0; i < n; i++) {
+		bool same = i && !strcmp(h[i].name, h[i - 1].name);
+
+		if (same) {
+			sb_addc(b, ',');
+		} else {
+			if (i) {
+				sb_addc(b, '\n');
+				sb_addc(sh, ';');
+			}
+			sb_adds(b, h[i].name);
+			sb_addc(b, ':');
+			sb_adds(sh, h[i].name);
+		}
+		sb_add_value(b, h[i].value, h[i].value_len);
+	}
+	sb_addc(b, '\n');
+	return 0;
+}
+
+int lb_sigv4_canonical_request(const lb_sigv4_request *req, char **out, char **signed_headers,
+			       lb_err *e)
+{
+	_cleanup_sb_ struct sb b = {0};
+	_cleanup_sb_ struct sb sh = {0};
+	char hash[LB_SIGV4_HEX_SIZE];
+	const char *token;
+
+	if (!req || !out || !signed_headers)
+		return lb_fail(e, 0, "sigv4: request or result missing");
+	*out = *signed_headers = NULL;
+	if (check_creds_present(req, e) || session_token(req, &token, e) || check_scope(req, e) ||
+	    payload_hash(req, hash, e))
+		return -1;
+	if (add_method(&b, req, e) || add_path(&b, req, e) || add_query(&b, req, e) ||
+	    add_headers(&b, &sh, req, token, hash, e))
+		return -1;
+	if (sb_check(&sh, "signed header list", e))
+		return -1;
+	sb_addc(&b, '\n');
+	sb_add(&b, sh.buf, sh.len);
+	sb_addc(&b, '\n');
+	sb_adds(&b, hash);
+	if (sb_check(&b, "canonical request", e))
+		return -1;
+	if (sb_steal(&sh, "signed header list", signed_headers, e))
+		return -1;
+	return sb_steal(&b, "canonical request", out, e);
+}
+
+static void add_scope(struct sb *b, const lb_sigv4_request *req)
+{
+	sb_add(b, req->timestamp, 8);
+	sb_addc(b, '/');
+	sb_adds(b, req->region);
+	sb_addc(b, '/');
+	sb_adds(b, req->service);
+	sb_adds(b, "/" SCOPE_END);
+}
+
+int lb_sigv4_string_to_sign(const lb_sigv4_request *req, const char *canonical_request,
+			    char **out, lb_err *e)
+{
+	_cleanup_sb_ struct sb b = {0};
+	char hash[LB_SIGV4_HEX_SIZE];
+	size_t n;
+
+	if (!req || !out)
+		return lb_fail(e, 0, "sigv4: request or result missing");
+	*out = NULL;
+	if (check_scope(req, e) ||
+	    check_len(canonical_request, LB_SIGV4_MAX_CANONICAL, false, "canonical request", &n,
+		      e) ||
+	    sha256_hex(canonical_request, n, hash, e))
+		return -1;
+	sb_adds(&b, ALGORITHM "\n");
+	sb_adds(&b, req->timestamp);
+	sb_addc(&b, '\n');
+	add_scope(&b, req);
+	sb_addc(&b, '\n');
+	sb_adds(&b, hash);
+	return sb_steal(&b, "string to sign", out, e);
+}
+
+int lb_sigv4_signature(const lb_sigv4_request *req, const char *string_to_sign,
+		       char sig[LB_SIGV4_HEX_SIZE], lb_err *e)
+{
+	_cleanup_secbuf_ lb_secbuf *k_secret = NULL;
+	_cleanup_secbuf_ lb_secbuf *chain = NULL;
+	const lb_secbuf *secret;
+	unsigned char md[SHA256_LEN];
+	const char *parts[4];
+	unsigned char *k, *next;
+	size_t n;
+
+	if (!req || !sig)
+		return lb_fail(e, 0, "sigv4: request or result missing");
+	sig[0] = '\0';
+	if (check_creds_present(req, e) || check_scope(req, e) ||
+	    check_len(string_to_sign, MAX_STS, false, "string to sign", &n, e))
+		return -1;
+	secret = req->creds->secret_access_key;
+	if (!secret || !secret->data || !secret->len)
+		return lb_fail(e, 0, "sigv4: secret access key is empty");
+	if (secret->len > LB_SIGV4_MAX_SECRET_KEY)
+		return lb_fail(e, 0, "sigv4: secret access key is longer than %d bytes",
+			       LB_SIGV4_MAX_SECRET_KEY);
+
+	/* kSecret = "AWS4" + secret; kDate, kRegion, kService, kSigning follow, each the HMAC of
+	 * the previous one. All of them live in secure memory, zeroed when freed. */
+	k_secret = lb_secbuf_new(4 + secret->len);
+	chain = lb_secbuf_new(2 * SHA256_LEN);
+	if (!k_secret || !chain)
+		return lb_fail(e, ENOMEM, "sigv4: out of secure memory");
+	memcpy(k_secret->data, "AWS4", 4);
+	memcpy(k_secret->data + 4, secret->data, secret->len);
+	parts[0] = req->timestamp;
+	parts[1] = req->region;
+	parts[2] = req->service;
+	parts[3] = SCOPE_END;
+	k = k_secret->data;
+	n = k_secret->len;
+	for (size_t i = 0; i < 4; i++) {
+		next = chain->data + (i % 2) * SHA256_LEN;
+		if (hmac_sha256(k, n, parts[i], i ? strlen(parts[i]) : 8, next, e))
+			return -1;
+		k = next;
+		n = SHA256_LEN;
+	}
+	if (hmac_sha256(k, n, string_to_sign, strlen(string_to_sign), md, e))
+		return -1;
+	to_hex(md, SHA256_LEN, sig);
+	return 0;
+}
+
+int lb_sigv4_authorization(const lb_sigv4_request *req, const char *signed_headers,
+			   const char *signature, char **out, lb_err *e)
+{
+	_cleanup_sb_ struct sb b = {0};
+	size_t n;
+
+	if (!req || !out)
+		return lb_fail(e, 0, "sigv4: request or result missing");
+	*out = NULL;
+	if (check_creds_present(req, e) || check_key_id(req, e) || check_scope(req, e) ||
+	    check_len(signed_headers, LB_SIGV4_MAX_CANONICAL, false, "signed header list", &n, e))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)signed_headers[i];
+
+		if ((!is_tchar(c) && c != ';') || (c >= 'A' && c <= 'Z'))
+			return lb_fail(e, 0, "sigv4: signed header list is not lowercase "
+					     "header names joined by ';'");
+	}
+	if (!signature || strnlen(signature, LB_SIGV4_HEX_SIZE) != 64 ||
+	    !is_lower_hex(signature, 64))
+		return lb_fail(e, 0, "sigv4: signature is not 64 lowercase hex digits");
+	sb_adds(&b, ALGORITHM " Credential=");
+	sb_adds(&b, req->creds->access_key_id);
+	sb_addc(&b, '/');
+	add_scope(&b, req);
+	sb_adds(&b, ", SignedHeaders=");
+	sb_add(&b, signed_headers, n);
+	sb_adds(&b, ", Signature=");
+	sb_adds(&b, signature);
+	return sb_steal(&b, "Authorization header", out, e);
+}
+
+void lb_sigv4_signed_clear(lb_sigv4_signed *s)
+{
+	if (!s)
+		return;
+	freez(s->canonical_request);
+	freez(s->string_to_sign);
+	freez(s->signed_headers);
+	freez(s->authorization);
+	for (size_t i = 0; i < s->nadd; i++)
+		freez(s->add[i].value);
+	*s = (lb_sigv4_signed){0};
+}
+
+static int add_result_header(lb_sigv4_signed *s, const char *name, const char *value, lb_err *e)
+{
+	char *v = strdup(value);
+
+	if (!v)
+		return lb_fail(e, ENOMEM, "sigv4: out of memory");
+	s->add[s->nadd].name = name;
+	s->add[s->nadd].value = v;
+	s->nadd++;
+	return 0;
+}
+
+int lb_sigv4_sign(const lb_sigv4_request *req, lb_sigv4_signed *out, lb_err *e)
+{
+	lb_sigv4_signed s = {0};
+	const char *token, *hash;
+
+	if (!out)
+		return lb_fail(e, 0, "sigv4: result missing");
+	*out = (lb_sigv4_signed){0};
+	if (lb_sigv4_canonical_request(req, &s.canonical_request, &s.signed_headers, e) ||
+	    lb_sigv4_string_to_sign(req, s.canonical_request, &s.string_to_sign, e) ||
+	    lb_sigv4_signature(req, s.string_to_sign, s.signature, e) ||
+	    lb_sigv4_authorization(req, s.signed_headers, s.signature, &s.authorization, e))
+		goto fail;
+	/* Validated by lb_sigv4_canonical_request; the payload hash ends the canonical request. */
+	token = req->creds->session_token && *req->creds->session_token
+			? req->creds->session_token
+			: NULL;
+	hash = strrchr(s.canonical_request, '\n') + 1;
+	if ((token && add_result_header(&s, "X-Amz-Security-Token", token, e)) ||
+	    add_result_header(&s, "X-Amz-Date", req->timestamp, e) ||
+	    ((req->flags & LB_SIGV4_CONTENT_SHA256) &&
+	     add_result_header(&s, "x-amz-content-sha256", hash, e)) ||
+	    add_result_header(&s, "Authorization", s.authorization, e))
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	lb_sigv4_signed_clear(&s);
+	return -1;
+}
+
+int lb_sigv4_timestamp(time_t t, char out[LB_SIGV4_DATE_SIZE], lb_err *e)
+{
+	struct tm tm;
+
+	if (!out)
+		return lb_fail(e, 0, "sigv4: result missing");
+	out[0] = '\0';
+	if (!gmtime_r(&t, &tm))
+		return lb_fail(e, EOVERFLOW, "sigv4: time %lld is out of range", (long long)t);
+	if (tm.tm_year < 1000 - 1900 || tm.tm_year > 9999 - 1900 ||
+	    strftime(out, LB_SIGV4_DATE_SIZE, "%Y%m%dT%H%M%SZ", &tm) != 16)
+		return lb_fail(e, EOVERFLOW, "sigv4: time %lld has no four-digit year",
+			       (long long)t);
+	return 0;
+}
