@@ -328,7 +328,7 @@ int lb_cmd_exec(const struct lb_opts *o)
 			kill_at = -1;
 			munmap(env, env_len);
 			env = NULL;
-			rc = lb_data_open(&d, &err);
+			rc = lb_wait(&d, o->names, o->nnames, o->timeout_ms, &err);
 			if (!rc)
 				env = prepare(&d, &env_len, &err);
 			if (!env) {

@@ -62,6 +62,9 @@ int lb_data_open(struct lb_dir *d, lb_err *err);
 /* Opens secret NAME of the open generation and checks file type, owner, mode and the
  * manifest's not_after. On success *FD is an O_CLOEXEC descriptor and *SIZE its size. */
 int lb_secret_open(struct lb_dir *d, const char *name, int *fd, size_t *size, lb_err *err);
+/* Checks that D/NAME, the path given to applications, is the layout's link ..data/NAME.
+ * LB_EXIT_NOINPUT while it is missing. */
+int lb_link_check(struct lb_dir *d, const char *name, lb_err *err);
 /* Calls FN for each entry of the open generation's manifest. */
 void lb_manifest_each(const struct lb_dir *d, lb_entry_fn fn, void *arg);
 

@@ -211,6 +211,13 @@ static void check_entry(const struct lb_entry *e, void *arg)
 		return;
 	}
 	close(fd);
+	rc = lb_link_check(c->d, name, &err);
+	if (rc) {
+		lb_say(1, "FAIL  ", err.msg, "\n", NULL);
+		lb_say_err(&err);
+		if (!c->rc)
+			c->rc = rc;
+	}
 }
 
 /* Prints every check and its result; the exit code makes it a Docker HEALTHCHECK. */

@@ -449,3 +449,32 @@ out:
 		close(fd);
 	return rc;
 }
+
+/* D/NAME is the path handed to the application (NAME_FILE); it must lead into the verified
+ * generation exactly as the layout says: a symlink to ..data/NAME. */
+int lb_link_check(struct lb_dir *d, const char *name, lb_err *err)
+{
+	char want[sizeof(LB_DATA_LINK) + LB_NAME_MAX + 1];
+	char got[sizeof(want) + 1];
+	ssize_t n;
+
+	if (!lb_secret_name_valid(name))
+		return lb_fail(err, LB_EXIT_USAGE, "name", d->path, NULL, "not a valid secret name",
+			       NULL);
+	memcpy(want, LB_DATA_LINK "/", sizeof(LB_DATA_LINK));
+	memcpy(want + sizeof(LB_DATA_LINK), name, strlen(name) + 1);
+	n = readlinkat(d->dfd, name, got, sizeof(got) - 1);
+	if (n < 0) {
+		if (errno == ENOENT)
+			return lb_fail(err, LB_EXIT_NOINPUT, "link", d->path, name, "missing",
+				       NULL);
+		return lb_fail(err, LB_EXIT_NOPERM, "link", d->path, name,
+			       errno == EINVAL ? "not a symlink" : strerror(errno), NULL);
+	}
+	got[n] = '\0';
+	if (strcmp(got, want))
+		return lb_fail(err, LB_EXIT_NOPERM, "link", d->path, name, "points to ", got,
+			       ", not ", want, NULL);
+	report(d, "link", name, NULL);
+	return 0;
+}

@@ -17,9 +17,31 @@ int64_t lb_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A generation never changes once published, so every attempt reopens ..data. */
+struct links {
+	struct lb_dir *d;
+	lb_err *err;
+	const char *missing;
+	char name[LB_NAME_MAX + 1];
+	int rc;
+};
+
+static void link_entry(const struct lb_entry *e, void *arg)
+{
+	struct links *l = arg;
+
+	if (l->rc)
+		return;
+	memcpy(l->name, e->name, e->name_len);
+	l->name[e->name_len] = '\0';
+	l->rc = lb_link_check(l->d, l->name, l->err);
+	l->missing = l->name;
+}
+
+/* Ready: ..data, every NAME in it verified, and the D/NAME link of every secret present
+ * (the broker may add links of new names just after the swap). A generation never changes
+ * once published, so every attempt reopens ..data. */
 static int try_ready(struct lb_dir *d, const char *const *names, int n, const char **missing,
-		     lb_err *err)
+		     struct links *l, lb_err *err)
 {
 	size_t size;
 	int rc, fd;
@@ -35,7 +57,10 @@ static int try_ready(struct lb_dir *d, const char *const *names, int n, const ch
 			return rc;
 		close(fd);
 	}
-	return 0;
+	*l = (struct links){.d = d, .err = err};
+	lb_manifest_each(d, link_entry, l);
+	*missing = l->missing;
+	return l->rc;
 }
 
 int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_ms, lb_err *err)
@@ -44,11 +69,12 @@ int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_m
 	char events[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	struct pollfd pfd = {.fd = -1, .events = POLLIN};
 	const char *missing;
+	struct links links;
 	char num[24];
 	int rc;
 
 	for (;;) {
-		rc = try_ready(d, names, n, &missing, err);
+		rc = try_ready(d, names, n, &missing, &links, err);
 		if (rc != LB_EXIT_NOINPUT || timeout_ms == 0)
 			goto out;
 		if (pfd.fd < 0) {

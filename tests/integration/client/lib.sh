@@ -31,7 +31,9 @@ pass() {
 }
 
 lb_cleanup() {
-	local m
+	local m j
+	# Background processes of the test (lockbox, unshare --kill-child) go first.
+	for j in $(jobs -p); do kill -KILL "$j" 2>/dev/null; done
 	[ -n "$T" ] || return 0
 	# Innermost first: every mount below $T, deepest path first.
 	for m in $(awk -v t="$T" '$2 ~ "^"t {print $2}' /proc/self/mounts | sort -r); do
@@ -94,8 +96,9 @@ lb_publish() {
 	local gen=$1 f
 	ln -sfn "..gen-$gen" "$W/..data.tmp"
 	mv -T "$W/..data.tmp" "$W/..data"
+	# Like lockboxd: links of new names right after the swap.
 	for f in "$W/..gen-$gen"/*; do
-		[ -e "$f" ] || continue
+		[ -e "$f" ] || [ -L "$f" ] || continue
 		f=${f##*/}
 		[ -L "$W/$f" ] || ln -s "..data/$f" "$W/$f"
 	done
@@ -142,3 +145,21 @@ lb_reset() {
 	chown 0:0 "$W"
 	chmod 0755 "$W"
 }
+
+# wait_for DESCRIPTION SECONDS COMMAND...: retry COMMAND every 20 ms until it succeeds.
+# (Test-side polling only; the client itself never polls.)
+wait_for() {
+	local what=$1 secs=$2 i
+	shift 2
+	for ((i = 0; i < secs * 50; i++)); do
+		"$@" 2>/dev/null && return 0
+		sleep 0.02
+	done
+	fail "timed out waiting for $what"
+	return 1
+}
+
+# lines FILE: number of lines in FILE (0 when missing).
+lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
+# lines_are FILE N: FILE has exactly N lines (for wait_for, which re-runs it).
+lines_are() { [ "$(lines "$1")" = "$2" ]; }
