@@ -99,11 +99,11 @@ assert_eq() { # GOT WANT WHAT
 }
 
 # No canary value anywhere outside the sealed files and the target tmpfs.
-assert_no_canary() { # VALUE [EXTRA_FILE...]
+assert_no_canary() { # VALUE [GREP_OPTION...]
 	local v=$1
 	shift
 	local hits
-	hits=$(grep -rlF --exclude-dir=sealed --exclude-dir=run -- "$v" "$T" "$@" 2>/dev/null || true)
+	hits=$(grep -rlF --exclude-dir=sealed --exclude-dir=run "$@" -- "$v" "$T" 2>/dev/null || true)
 	[[ -z $hits ]] || fail "canary value found in: $hits"
 }
 
