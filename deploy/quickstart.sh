@@ -14,7 +14,7 @@ proves() { printf '   -> %s\n' "$*"; }
 
 step "1. Install build dependencies (apt)"
 deps=(build-essential cmake pkg-config libsodium-dev libjansson-dev libcurl4-openssl-dev
-      libmicrohttpd-dev libssl-dev musl-tools util-linux uidmap)
+      libmicrohttpd-dev libssl-dev musl-tools util-linux uidmap docker.io)
 missing=()
 for p in "${deps[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -36,8 +36,15 @@ bin=$top/build/bin
 demo=${LOCKBOX_DEMO_DIR:-/tmp/lockbox-quickstart}
 broker_pid=
 ns_pid=
+dockerd_pid=
 finish() {
 	[[ -n $ns_pid ]] && kill "$ns_pid" 2>/dev/null
+	if [[ -n $dockerd_pid ]]; then
+		"$docker_bin" -H "unix://$demo/d/docker.sock" rm -f $("$docker_bin" -H "unix://$demo/d/docker.sock" ps -aq) >/dev/null 2>&1
+		kill -TERM "$dockerd_pid" 2>/dev/null
+		for _ in $(seq 200); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
+		dockerd_pid=
+	fi
 	if [[ -n $broker_pid ]] && kill -0 "$broker_pid" 2>/dev/null; then
 		kill -TERM "$broker_pid"; wait "$broker_pid" || true
 	fi
@@ -130,4 +137,93 @@ step "9. Stop cleanly"
 kill -TERM "$broker_pid"; wait "$broker_pid"; broker_pid=
 echo "lockboxd exited 0; the target tmpfs stays mounted so a restart resumes:"
 findmnt -n -o TARGET,FSTYPE --target "$t"
-echo "the demo now removes it and $demo"
+
+docker_bin=/usr/bin/docker
+[[ -x $docker_bin ]] || docker_bin=$(command -v docker || true)
+if ! command -v dockerd >/dev/null || [[ -z $docker_bin ]]; then
+	echo "dockerd is not installed: the Docker part is skipped"
+	exit 0
+fi
+
+step "10. Docker: a dockerd with --userns-remap=default"
+if "$docker_bin" info >/dev/null 2>&1; then
+	sock=/var/run/docker.sock
+	echo "using the running dockerd at $sock"
+else
+	mkdir -p "$demo/d"
+	dockerd --data-root "$demo/d/data" --exec-root "$demo/d/exec" -H "unix://$demo/d/docker.sock" \
+		--pidfile "$demo/d/docker.pid" --userns-remap=default --iptables=false --ip-masq=false \
+		--bridge=none >"$demo/d/dockerd.log" 2>&1 &
+	dockerd_pid=$!
+	sock=$demo/d/docker.sock
+	for _ in $(seq 300); do "$docker_bin" -H "unix://$sock" version >/dev/null 2>&1 && break; sleep 0.2; done
+	if ! "$docker_bin" -H "unix://$sock" version >/dev/null 2>&1; then
+		echo "dockerd cannot run on this machine (see $demo/d/dockerd.log): the Docker part is skipped"
+		tail -n 5 "$demo/d/dockerd.log"
+		exit 0
+	fi
+	echo "started a private dockerd (pid $dockerd_pid) on $sock"
+fi
+dk() { "$docker_bin" -H "unix://$sock" "$@"; }
+cat >"$conf" <<JSON
+{
+  "run_dir": "$demo/run",
+  "state_dir": "$demo/state",
+  "docker": { "socket": "$sock", "plugin_socket": "/run/docker/plugins/lockbox-quickstart.sock" },
+  "stores": { "local": { "type": "sealed" } },
+  "bindings": {
+    "web": {
+      "secrets": { "db_password": "local:web/db_password" },
+      "notify": "SIGHUP",
+      "grace": "5s"
+    }
+  }
+}
+JSON
+"$bin/lockboxd" --config "$conf" 2>>"$demo/lockboxd.log" &
+broker_pid=$!
+for _ in $(seq 100); do [[ -S $demo/run/control.sock ]] && break; sleep 0.05; done
+img=$demo/img
+mkdir -p "$img/etc"
+musl-gcc -static -Os -o "$img/app" tests/docker/app.c
+cp "$bin/lockbox" "$img/lockbox"
+printf 'root:x:0:0::/:/app\napp:x:1000:1000::/:/app\n' >"$img/etc/passwd"
+tar -C "$img" -cf "$demo/img.tar" .
+dk import "$demo/img.tar" lockbox-quickstart:demo >/dev/null
+echo "image lockbox-quickstart:demo: FROM scratch with /lockbox (static client, $(stat -c %s "$bin/lockbox") bytes) and /app"
+
+step "11. docker run with one --mount: the app reads its secret as uid 1000"
+cid=$(dk run -d --network none --user 1000 --cap-drop ALL --security-opt no-new-privileges --read-only \
+	--mount type=volume,volume-driver=lockbox-quickstart,dst=/run/secrets,volume-opt=binding=web \
+	lockbox-quickstart:demo /lockbox exec --wait db_password -- /app --seconds 60 /run/secrets/db_password)
+for _ in $(seq 100); do dk logs "$cid" 2>&1 | grep -q 'db_password=' && break; sleep 0.1; done
+dk logs "$cid"
+vol=$(dk inspect -f '{{range .Mounts}}{{if eq .Driver "lockbox-quickstart"}}{{.Name}}{{end}}{{end}}' "$cid")
+ls -ln "$demo/run/t/$vol/..data/"
+proves "inside: uid 1000; on the host the file belongs to $(stat -c %u "$demo/run/t/$vol/..data/db_password"), uid 1000 through dockerd's remap range"
+
+step "12. Nothing in docker inspect, docker history or /proc/1/environ"
+value=$(cat "$demo/run/t/$vol/..data/db_password")
+pid=$(dk inspect -f '{{.State.Pid}}' "$cid")
+for what in inspect history environ; do
+	case $what in
+	inspect) text=$(dk inspect "$cid") ;;
+	history) text=$(dk history --no-trunc lockbox-quickstart:demo) ;;
+	environ) text=$(tr '\0' '\n' <"/proc/$pid/environ") ;;
+	esac
+	if [[ $text == *"$value"* ]]; then echo "UNEXPECTED: the secret is in $what"; exit 1; fi
+	echo "docker $what: no secret"
+done
+dk exec "$cid" /lockbox check
+
+step "13. Rotation reaches the app (SIGHUP through the Engine API, forwarded by lockbox exec)"
+printf 'rotated staple %s' "$(date +%s)" | "$bin/lockboxctl" --config "$conf" secret put web/db_password
+sleep 1
+dk logs "$cid" 2>&1 | tail -n 2
+
+step "14. docker stop: the tmpfs is wiped and unmounted"
+dk stop -t 1 "$cid" >/dev/null
+sleep 0.5
+grep -c " $demo/run/t/$vol " /proc/mounts || true
+kill -TERM "$broker_pid"; wait "$broker_pid"; broker_pid=
+echo "done; the demo now removes $demo"
