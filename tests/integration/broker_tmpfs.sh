@@ -10,7 +10,20 @@ assert_eq "$out" "ok" "--check-config on a good file"
 
 put_secret web/db_password "canary-db-7f3a9c"
 put_secret web/api_key "canary-api-51b2e0"
-start_broker
+# systemd Type=notify: READY=1 arrives on $NOTIFY_SOCKET once the sockets listen.
+python3 - "$T/notify.sock" >"$T/notify.out" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(20)
+print(s.recv(256).decode(), flush=True)
+PY
+notify_pid=$!
+wait_for "notify socket" 5 test -S "$T/notify.sock"
+NOTIFY_SOCKET=$T/notify.sock start_broker
+wait $notify_pid || fail "no sd_notify datagram"
+assert_eq "$(cat "$T/notify.out")" "READY=1" "sd_notify message"
+pass "READY=1 sent to NOTIFY_SOCKET"
 wait_for "first generation" 5 test -L "$T/run/t/demo/..data"
 
 d=$T/run/t/demo
