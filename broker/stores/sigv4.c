@@ -38,9 +38,6 @@ static void sb_free(struct sb *b)
 
 static void sb_add(struct sb *b, const void *p, size_t n)
 {
-	size_t cap;
-	char *nb;
-
 	if (b->err)
 		return;
 	if (n > LB_SIGV4_MAX_CANONICAL - b->len) {
@@ -48,7 +45,9 @@ static void sb_add(struct sb *b, const void *p, size_t n)
 		return;
 	}
 	if (b->len + n + 1 > b->cap) {
-		cap = b->cap ? b->cap : 256;
+		size_t cap = b->cap ? b->cap : 256;
+		char *nb;
+
 		while (cap < b->len + n + 1)
 			cap *= 2;
 		if (cap > LB_SIGV4_MAX_CANONICAL + 1)
@@ -65,7 +64,8 @@ static void sb_add(struct sb *b, const void *p, size_t n)
 		b->buf = nb;
 		b->cap = cap;
 	}
-	memcpy(b->buf + b->len, p, n);
+	if (n)
+		memcpy(b->buf + b->len, p, n);
 	b->len += n;
 	b->buf[b->len] = '\0';
 }
@@ -258,8 +258,9 @@ static int session_token(const lb_sigv4_request *req, const char **tok, lb_err *
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 0x7f)
-			return lb_fail(e, 0, "sigv4: session token holds a byte that is not visible "
-					     "ASCII (offset %zu)",
+			return lb_fail(e, 0,
+				       "sigv4: session token holds a byte that is not visible "
+				       "ASCII (offset %zu)",
 				       i);
 	*tok = t;
 	return 0;
@@ -609,8 +610,8 @@ static void set_extra(struct hdr *h, const char *name, const char *value, size_t
 }
 
 /* Canonical headers into b, the signed header list into sh. */
-static int add_headers(struct sb *b, struct sb *sh, const lb_sigv4_request *req,
-		       const char *token, const char *hash, lb_err *e)
+static int add_headers(struct sb *b, struct sb *sh, const lb_sigv4_request *req, const char *token,
+		       const char *hash, lb_err *e)
 {
 	_cleanup_free_ struct hdr *h = NULL;
 	size_t n = 0;
@@ -703,8 +704,8 @@ static void add_scope(struct sb *b, const lb_sigv4_request *req)
 	sb_adds(b, "/" SCOPE_END);
 }
 
-int lb_sigv4_string_to_sign(const lb_sigv4_request *req, const char *canonical_request,
-			    char **out, lb_err *e)
+int lb_sigv4_string_to_sign(const lb_sigv4_request *req, const char *canonical_request, char **out,
+			    lb_err *e)
 {
 	_cleanup_sb_ struct sb b = {0};
 	char hash[LB_SIGV4_HEX_SIZE];
@@ -736,7 +737,7 @@ int lb_sigv4_signature(const lb_sigv4_request *req, const char *string_to_sign,
 	unsigned char md[SHA256_LEN];
 	const char *parts[4];
 	unsigned char *k, *next;
-	size_t n;
+	size_t n, klen;
 
 	if (!req || !sig)
 		return lb_fail(e, 0, "sigv4: request or result missing");
@@ -764,15 +765,15 @@ int lb_sigv4_signature(const lb_sigv4_request *req, const char *string_to_sign,
 	parts[2] = req->service;
 	parts[3] = SCOPE_END;
 	k = k_secret->data;
-	n = k_secret->len;
+	klen = k_secret->len;
 	for (size_t i = 0; i < 4; i++) {
 		next = chain->data + (i % 2) * SHA256_LEN;
-		if (hmac_sha256(k, n, parts[i], i ? strlen(parts[i]) : 8, next, e))
+		if (hmac_sha256(k, klen, parts[i], i ? strlen(parts[i]) : 8, next, e))
 			return -1;
 		k = next;
-		n = SHA256_LEN;
+		klen = SHA256_LEN;
 	}
-	if (hmac_sha256(k, n, string_to_sign, strlen(string_to_sign), md, e))
+	if (hmac_sha256(k, klen, string_to_sign, n, md, e))
 		return -1;
 	to_hex(md, SHA256_LEN, sig);
 	return 0;
@@ -794,8 +795,9 @@ int lb_sigv4_authorization(const lb_sigv4_request *req, const char *signed_heade
 		unsigned char c = (unsigned char)signed_headers[i];
 
 		if ((!is_tchar(c) && c != ';') || (c >= 'A' && c <= 'Z'))
-			return lb_fail(e, 0, "sigv4: signed header list is not lowercase "
-					     "header names joined by ';'");
+			return lb_fail(e, 0,
+				       "sigv4: signed header list is not lowercase "
+				       "header names joined by ';'");
 	}
 	if (!signature || strnlen(signature, LB_SIGV4_HEX_SIZE) != 64 ||
 	    !is_lower_hex(signature, 64))
@@ -850,9 +852,8 @@ int lb_sigv4_sign(const lb_sigv4_request *req, lb_sigv4_signed *out, lb_err *e)
 	    lb_sigv4_authorization(req, s.signed_headers, s.signature, &s.authorization, e))
 		goto fail;
 	/* Validated by lb_sigv4_canonical_request; the payload hash ends the canonical request. */
-	token = req->creds->session_token && *req->creds->session_token
-			? req->creds->session_token
-			: NULL;
+	token = req->creds->session_token && *req->creds->session_token ? req->creds->session_token
+									: NULL;
 	hash = strrchr(s.canonical_request, '\n') + 1;
 	if ((token && add_result_header(&s, "X-Amz-Security-Token", token, e)) ||
 	    add_result_header(&s, "X-Amz-Date", req->timestamp, e) ||

@@ -45,9 +45,9 @@ typedef struct lb_sigv4_header {
 } lb_sigv4_header;
 
 typedef struct lb_sigv4_creds {
-	const char *access_key_id;		/* [A-Za-z0-9]+ */
-	const lb_secbuf *secret_access_key;	/* never copied out of secure memory */
-	const char *session_token;		/* NULL or "" without one */
+	const char *access_key_id;	    /* [A-Za-z0-9]+ */
+	const lb_secbuf *secret_access_key; /* never copied out of secure memory */
+	const char *session_token;	    /* NULL or "" without one */
 } lb_sigv4_creds;
 
 typedef struct lb_sigv4_request {
@@ -61,7 +61,7 @@ typedef struct lb_sigv4_request {
 	const char *query;
 	/* The headers to sign, Host included (required); names are HTTP tokens, values have no
 	 * control characters but HTAB. Repeated names are joined with ',' in the given order.
-	 * Authorization, X-Amz-Date, X-Amz-Security-Token, x-amz-content-sha256 are the signer's. */
+	 * Authorization, X-Amz-Date, X-Amz-Security-Token, x-amz-content-sha256: the signer's. */
 	const lb_sigv4_header *headers;
 	size_t nheaders;
 	const void *payload; /* may be NULL when payload_len is 0 */
@@ -91,8 +91,8 @@ typedef struct lb_sigv4_signed {
 /* Each step on its own (for tests and diagnostics); *out strings are malloc'd. */
 int lb_sigv4_canonical_request(const lb_sigv4_request *req, char **out, char **signed_headers,
 			       lb_err *e);
-int lb_sigv4_string_to_sign(const lb_sigv4_request *req, const char *canonical_request,
-			    char **out, lb_err *e);
+int lb_sigv4_string_to_sign(const lb_sigv4_request *req, const char *canonical_request, char **out,
+			    lb_err *e);
 int lb_sigv4_signature(const lb_sigv4_request *req, const char *string_to_sign,
 		       char sig[LB_SIGV4_HEX_SIZE], lb_err *e);
 int lb_sigv4_authorization(const lb_sigv4_request *req, const char *signed_headers,
