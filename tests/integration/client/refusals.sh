@@ -136,6 +136,21 @@ run_lb 77 "generation dir writable" get db_password --dir "$D"
 expect_err "owner check failed on $D/..data: writable by group or other" "generation mode"
 chmod 0755 "$W/..gen-1"
 
+# D/NAME, the path handed to the application, must be the link ..data/NAME.
+ln -sfn ..gen-1/db_password "$W/db_password"
+run_lb 77 "exec: NAME link bypassing ..data" exec --dir "$D" -- true
+expect_err "link check failed on $D/db_password: points to ..gen-1/db_password, not ..data/db_password" "NAME link"
+run_lb 77 "check: NAME link bypassing ..data" check --dir "$D"
+rm "$W/db_password"
+cp "$W/..gen-1/db_password" "$W/db_password"
+run_lb 77 "wait: NAME is a file, not a link" wait db_password --dir "$D" --timeout 1s
+expect_err "link check failed on $D/db_password: not a symlink" "NAME not a link"
+rm "$W/db_password"
+run_lb 75 "wait: NAME link missing" wait db_password --dir "$D" --timeout 200ms
+expect_err "wait check failed on $D/db_password: timed out" "NAME link missing"
+ln -s ..data/db_password "$W/db_password"
+run_lb 0 "layout restored" exec --dir "$D" -- true
+
 # ..data leaving D: absolute target, relative escape, and a target that is not a directory.
 mkdir "$T/outside"
 mount -t tmpfs -o mode=0755 tmpfs "$T/outside"
