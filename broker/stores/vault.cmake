@@ -1,0 +1,3 @@
+# HashiCorp Vault store (issue 5).
+target_sources(lockbox_broker PRIVATE ${CMAKE_CURRENT_LIST_DIR}/vault.c)
+target_compile_definitions(lockbox_broker PRIVATE LB_HAVE_VAULT)
