@@ -140,6 +140,21 @@ static void audit_failure(const char *event, const char *target, const char *sec
 				  "source", source, "reason", reason));
 }
 
+/* The bytes a secret of a target gets from a fetched value: the value itself (shared by
+ * every target, no copy) unless a field must be picked, which makes a new buffer (*owned). */
+static int select_value(const struct slot *s, const lb_source *src, const lb_secbuf **value,
+			lb_secbuf **owned, lb_err *e)
+{
+	if (!s->res.structured && !src->field[0]) {
+		*value = s->res.value;
+		return 0;
+	}
+	if (lb_store_select_field(&s->res, src, owned, e))
+		return -1;
+	*value = *owned;
+	return 0;
+}
+
 /* Builds and publishes the next generation of one target from the batch's results.
  * Returns false when something failed and the target should be retried. */
 static bool apply_to_target(lb_broker *b, struct batch *bt, lb_target *t)
@@ -188,12 +203,12 @@ static bool apply_to_target(lb_broker *b, struct batch *bt, lb_target *t)
 		it->mode = sp->mode;
 		it->source = s ? s->source : NULL;
 		if (s && s->res.status == 0 &&
-		    lb_store_select_field(&s->res, &sp->src, &values[n], &e) == 0) {
+		    (lb_target_unchanged(t, sp->name, s->res.version, s->source, s->res.not_after,
+					 sp->mode, huid, hgid) ||
+		     select_value(s, &sp->src, &it->value, &values[n], &e) == 0)) {
 			it->version = s->res.version;
 			it->not_after = s->res.not_after;
-			if (!lb_target_unchanged(t, sp->name, it->version, it->source,
-						 it->not_after, it->mode, huid, hgid)) {
-				it->value = values[n];
+			if (it->value) {
 				nchanged++;
 				json_array_append_new(
 				    changed, json_pack("{s:s,s:s,s:s}", "name", sp->name, "version",

@@ -20,7 +20,7 @@ int lb_state_save(int state_dirfd, lb_target *const *targets, size_t n, lb_err *
 	text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
 	if (!text)
 		return lb_fail(e, ENOMEM, "out of memory");
-	rc = lb_write_replace_at(state_dirfd, "targets.json", text, strlen(text), 0600, e);
+	rc = lb_write_cache_at(state_dirfd, "targets.json", text, strlen(text), 0600, e);
 	lb_json_free(text);
 	return rc;
 }

@@ -303,8 +303,19 @@ static void remove_unpublished(lb_target *t, const char *gname)
 	lb_remove_tree_at(t->dirfd, gname, true, &ignored);
 }
 
+static bool names_equal(json_t *current, const lb_publish_item *items, size_t n)
+{
+	if (json_object_size(current) != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!json_object_get(current, items[i].name))
+			return false;
+	return true;
+}
+
 static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, lb_err *e)
 {
+	bool same_names = t->generation && names_equal(t->current, items, n);
 	uint64_t gen = t->generation + 1;
 	char gname[64], oldname[64];
 	_cleanup_close_ int gfd = -1;
@@ -371,7 +382,8 @@ static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, lb
 	t->generation = gen;
 	json_decref(t->current);
 	t->current = secrets;
-	return sync_links(t, items, n, e);
+	/* Links only change when the set of names does. */
+	return same_names ? 0 : sync_links(t, items, n, e);
 fail:
 	remove_unpublished(t, gname);
 	return lb_fail_wrap(e, "target %s: generation %" PRIu64 " not published", t->name, gen);

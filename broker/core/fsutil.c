@@ -80,8 +80,8 @@ int lb_write_new_at(int dirfd, const char *name, const void *data, size_t len, m
 	return 0;
 }
 
-int lb_write_replace_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
-			lb_err *e)
+static int write_replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+			 bool durable, lb_err *e)
 {
 	char tmp[300];
 	_cleanup_close_ int fd = -1;
@@ -91,7 +91,7 @@ int lb_write_replace_at(int dirfd, const char *name, const void *data, size_t le
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return lb_fail_errno(e, "create %s", tmp);
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (write_all(fd, data, len) < 0 || (durable && fsync(fd) < 0)) {
 		lb_fail_errno(e, "write %s", tmp);
 		unlinkat(dirfd, tmp, 0);
 		return -1;
@@ -102,6 +102,18 @@ int lb_write_replace_at(int dirfd, const char *name, const void *data, size_t le
 		return -1;
 	}
 	return 0;
+}
+
+int lb_write_replace_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+			lb_err *e)
+{
+	return write_replace(dirfd, name, data, len, mode, true, e);
+}
+
+int lb_write_cache_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+		      lb_err *e)
+{
+	return write_replace(dirfd, name, data, len, mode, false, e);
 }
 
 static int open_regular(int dirfd, const char *name, size_t cap, size_t *size, lb_err *e)

@@ -19,6 +19,10 @@ int lb_write_new_at(int dirfd, const char *name, const void *data, size_t len, m
 /* Replace name atomically (write name.tmp, fsync, renameat). For state files, owner root. */
 int lb_write_replace_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
 			lb_err *e);
+/* Same without fsync: for state that can be rebuilt (targets.json is rewritten after every
+ * refresh pass and the tmpfs manifests are the truth). */
+int lb_write_cache_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+		      lb_err *e);
 /* Read a regular file (at most cap bytes) into a malloc'd NUL-terminated buffer. */
 int lb_read_at(int dirfd, const char *name, size_t cap, char **out, size_t *len, lb_err *e);
 /* Same from an open fd (name only for messages). */

@@ -40,7 +40,7 @@ cleanup() {
 	fi
 	if [[ -n ${T:-} && -d $T ]]; then
 		# Innermost mounts first.
-		grep -o " $T/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+		{ grep -o " $T/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 		[[ -n ${LB_KEEP:-} ]] || rm -rf "$T"
 	fi
 	exit $rc
