@@ -11,6 +11,7 @@
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -158,7 +159,7 @@ static char **env_build(struct lb_dir *d, size_t *map_len, lb_err *err)
 	*map_len = (nenv + b.count + 1) * sizeof(char *) + b.bytes;
 	vec = mmap(NULL, *map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (vec == MAP_FAILED) {
-		lb_fail(err, LB_EXIT_FAILURE, "environment", d->path, NULL, strerror(errno), NULL);
+		lb_fail(err, LB_EXIT_FAILURE, "environment", d->path, NULL, lb_errstr(errno), NULL);
 		return NULL;
 	}
 	b.vec = vec;
@@ -197,7 +198,7 @@ static pid_t spawn(char **cmd, char **env, const sigset_t *child_mask)
 	sigprocmask(SIG_SETMASK, child_mask, NULL);
 	environ = env;
 	execvp(cmd[0], cmd);
-	lb_say(2, "lockbox: exec check failed on ", cmd[0], ": ", strerror(errno), "\n", NULL);
+	lb_say(2, "lockbox: exec check failed on ", cmd[0], ": ", lb_errstr(errno), "\n", NULL);
 	_exit(errno == ENOENT ? 127 : 126);
 }
 
@@ -207,9 +208,11 @@ static int watch_rotation(const char *dir)
 
 	if (fd < 0)
 		return -1;
+	/* Raw fcntl: these three need none of the argument juggling of musl's wrapper. */
 	if (inotify_add_watch(fd, dir, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0 ||
-	    fcntl(fd, F_SETOWN, getpid()) < 0 || fcntl(fd, F_SETSIG, SIGIO) < 0 ||
-	    fcntl(fd, F_SETFL, O_ASYNC | O_NONBLOCK) < 0) {
+	    syscall(SYS_fcntl, fd, F_SETOWN, getpid()) < 0 ||
+	    syscall(SYS_fcntl, fd, F_SETSIG, SIGIO) < 0 ||
+	    syscall(SYS_fcntl, fd, F_SETFL, O_ASYNC | O_NONBLOCK) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -286,7 +289,7 @@ int lb_cmd_exec(const struct lb_opts *o)
 		ifd = watch_rotation(d.path);
 		if (ifd < 0) {
 			rc = lb_fail(&err, LB_EXIT_FAILURE, "rotation", d.path, NULL,
-				     "inotify: ", strerror(errno), NULL);
+				     "inotify: ", lb_errstr(errno), NULL);
 			goto fail;
 		}
 	}
@@ -294,7 +297,7 @@ int lb_cmd_exec(const struct lb_opts *o)
 	child = spawn(o->cmd, env, &orig);
 	if (child < 0) {
 		rc = lb_fail(&err, LB_EXIT_FAILURE, "exec", o->cmd[0], NULL,
-			     "fork: ", strerror(errno), NULL);
+			     "fork: ", lb_errstr(errno), NULL);
 		goto fail;
 	}
 	for (;;) {
@@ -349,7 +352,7 @@ int lb_cmd_exec(const struct lb_opts *o)
 			child = spawn(o->cmd, env, &orig);
 			if (child < 0) {
 				rc = lb_fail(&err, LB_EXIT_FAILURE, "exec", o->cmd[0], NULL,
-					     "fork: ", strerror(errno), NULL);
+					     "fork: ", lb_errstr(errno), NULL);
 				goto fail;
 			}
 		}

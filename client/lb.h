@@ -48,6 +48,10 @@ int lb_manifest_scan(const char *buf, size_t len, lb_entry_fn fn, void *arg, int
 /* Fills ERR with "<check> check failed on <dir>[/<rel>]: " followed by the NULL-terminated
  * string pieces, and returns CODE. */
 int lb_fail(lb_err *err, int code, const char *check, const char *dir, const char *rel, ...);
+/* Text for errno E (a few known ones, else "errno N" written into BUF). */
+const char *lb_strerror(int e, char buf[24]);
+/* For use as an argument: the buffer lives until the end of the caller's block. */
+#define lb_errstr(e) lb_strerror((e), (char[24]){0})
 /* Decimal text of V in BUF (>= 24 bytes), returned for use as a piece of a message. */
 char *lb_fmt_i64(char *buf, int64_t v);
 

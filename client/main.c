@@ -16,20 +16,14 @@
 #define DEFAULT_GRACE_MS   10000
 
 static const char usage[] =
-    "usage: lockbox exec [--dir D] [--wait NAME...] [--timeout DUR] [--strict]\n"
-    "                    [--allow-writable] [--restart-on-rotate] [--grace DUR] -- CMD...\n"
-    "       lockbox get NAME [--dir D] [--allow-writable]\n"
-    "       lockbox wait NAME... [--dir D] [--timeout DUR] [--allow-writable]\n"
-    "       lockbox check [--dir D] [--allow-writable]\n"
-    "       lockbox --version | --help\n"
-    "\n"
-    "D defaults to " LB_DEFAULT_DIR ". DUR is N[ms|s|m|h] (default 30s; 0 checks once).\n"
-    "exec verifies D, waits for ..data and the --wait names, exports NAME_FILE=D/NAME for\n"
-    "every secret (upper-cased, . and - become _) and runs CMD as its child: it reaps\n"
-    "zombies, forwards signals and exits with CMD's status (128+signal).\n"
-    "--strict (or LOCKBOX_STRICT=1) refuses secret-looking environment variables.\n"
-    "Exit: 0 ok, 64 usage, 65 expired or malformed, 66 no such secret, 75 timed out,\n"
-    "77 unsafe location or permission.\n";
+	"usage: lockbox exec [--dir D] [--wait NAME...] [--timeout DUR] [--strict]\n"
+	"         [--allow-writable] [--restart-on-rotate] [--grace DUR] -- CMD...\n"
+	"       lockbox get NAME [--dir D] [--allow-writable]\n"
+	"       lockbox wait NAME... [--dir D] [--timeout DUR] [--allow-writable]\n"
+	"       lockbox check [--dir D] [--allow-writable]\n"
+	"D: " LB_DEFAULT_DIR "; DUR: N[ms|s|m|h], default 30s, 0 checks once.\n"
+	"exec exports NAME_FILE=D/NAME and runs CMD as an init (reaps, forwards signals).\n"
+	"Exit: 64 usage, 65 expired/malformed, 66 no such secret, 75 timeout, 77 unsafe.\n";
 
 void lb_say(int fd, ...)
 {
@@ -129,7 +123,7 @@ static int copy_out(int fd, size_t size, const char *name)
 	}
 	goto out;
 fail:
-	lb_say(2, "lockbox: output failed for ", name, ": ", strerror(errno), "\n", NULL);
+	lb_say(2, "lockbox: output failed for ", name, ": ", lb_errstr(errno), "\n", NULL);
 	rc = 1;
 out:
 	explicit_bzero(buf, sizeof(buf));

@@ -45,8 +45,8 @@ int lockbox_read(const char *dir, const char *name, unsigned flags, void *buf, s
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			rc =
-			    lb_fail(err, LB_EXIT_FAILURE, "read", dir, name, strerror(errno), NULL);
+			rc = lb_fail(err, LB_EXIT_FAILURE, "read", dir, name, lb_errstr(errno),
+				     NULL);
 			goto out;
 		}
 		if (n == 0)

@@ -68,6 +68,30 @@ int lb_fail(lb_err *err, int code, const char *check, const char *dir, const cha
 	return code;
 }
 
+/* The errors these paths can really meet, in words; musl's full strerror table would be
+ * 2 KiB of a 32 KiB budget. Each entry is one errno byte and its text; anything else is
+ * printed as its number. One char array, so no relocated pointers. */
+static const char errno_text[] = "\x02No such file or directory\0"
+				 "\x0dPermission denied\0"
+				 "\x01Operation not permitted\0"
+				 "\x14Not a directory\0"
+				 "\x28Too many symbolic links\0"
+				 "\x12Resolves outside the directory\0"
+				 "\x18Too many open files\0"
+				 "\x1cNo space left (inotify watches?)\0";
+
+const char *lb_strerror(int e, char buf[24])
+{
+	char *p;
+
+	for (const char *t = errno_text; *t; t += strlen(t) + 1)
+		if (*t == e)
+			return t + 1;
+	p = lb_fmt_i64(buf, e) - 6;
+	memcpy(p, "errno ", 6);
+	return p;
+}
+
 char *lb_fmt_i64(char *buf, int64_t v)
 {
 	char *p = buf + 23;
@@ -172,7 +196,7 @@ static int check_root_owned(const struct lb_dir *d, int fd, const char *rel, boo
 	struct stat st;
 
 	if (fstat(fd, &st) < 0)
-		return lb_fail(err, LB_EXIT_NOPERM, "owner", d->path, path, strerror(errno), NULL);
+		return lb_fail(err, LB_EXIT_NOPERM, "owner", d->path, path, lb_errstr(errno), NULL);
 	if (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
 		return lb_fail(err, LB_EXIT_NOPERM, "type", d->path, path,
 			       want_dir ? "not a directory" : "not a regular file", NULL);
@@ -230,14 +254,15 @@ int lb_dir_open(struct lb_dir *d, const char *path, unsigned flags, lb_err *err)
 	d->dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->dfd < 0)
 		return lb_fail(err, errno == ENOENT ? LB_EXIT_NOINPUT : LB_EXIT_NOPERM, "open",
-			       path, NULL, strerror(errno), NULL);
+			       path, NULL, lb_errstr(errno), NULL);
 	if (fstatfs(d->dfd, &fs) < 0)
-		return lb_fail(err, LB_EXIT_NOPERM, "tmpfs", path, NULL, strerror(errno), NULL);
+		return lb_fail(err, LB_EXIT_NOPERM, "tmpfs", path, NULL, lb_errstr(errno), NULL);
 	if ((unsigned long)fs.f_type != TMPFS_MAGIC)
 		return lb_fail(err, LB_EXIT_NOPERM, "tmpfs", path, NULL, "not a tmpfs", NULL);
 	report(d, "tmpfs", NULL, NULL);
 	if (fstatvfs(d->dfd, &vfs) < 0)
-		return lb_fail(err, LB_EXIT_NOPERM, "read-only", path, NULL, strerror(errno), NULL);
+		return lb_fail(err, LB_EXIT_NOPERM, "read-only", path, NULL, lb_errstr(errno),
+			       NULL);
 	if (!(vfs.f_flag & ST_RDONLY)) {
 		if (!(flags & LOCKBOX_ALLOW_WRITABLE))
 			return lb_fail(err, LB_EXIT_NOPERM, "read-only", path, NULL,
@@ -269,7 +294,8 @@ static int load_manifest(struct lb_dir *d, lb_err *err)
 		if (errno == ENOENT)
 			return lb_fail(err, LB_EXIT_DATAERR, "manifest", d->path, rel, "missing",
 				       NULL);
-		return lb_fail(err, LB_EXIT_NOPERM, "beneath", d->path, rel, strerror(errno), NULL);
+		return lb_fail(err, LB_EXIT_NOPERM, "beneath", d->path, rel, lb_errstr(errno),
+			       NULL);
 	}
 	rc = check_root_owned(d, fd, rel, false, err);
 	if (rc)
@@ -279,7 +305,8 @@ static int load_manifest(struct lb_dir *d, lb_err *err)
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (d->manifest == MAP_FAILED) {
 		d->manifest = NULL;
-		rc = lb_fail(err, LB_EXIT_DATAERR, "manifest", d->path, rel, strerror(errno), NULL);
+		rc =
+		    lb_fail(err, LB_EXIT_DATAERR, "manifest", d->path, rel, lb_errstr(errno), NULL);
 		goto out;
 	}
 	while (d->manifest_len <= LB_MANIFEST_MAX) {
@@ -288,7 +315,7 @@ static int load_manifest(struct lb_dir *d, lb_err *err)
 			continue;
 		if (n < 0) {
 			rc = lb_fail(err, LB_EXIT_DATAERR, "manifest", d->path, rel,
-				     strerror(errno), NULL);
+				     lb_errstr(errno), NULL);
 			goto out;
 		}
 		if (n == 0)
@@ -328,7 +355,7 @@ int lb_data_open(struct lb_dir *d, lb_err *err)
 			return lb_fail(err, LB_EXIT_NOPERM, "beneath", d->path, LB_DATA_LINK,
 				       "resolves outside the directory", NULL);
 		return lb_fail(err, LB_EXIT_NOPERM, "beneath", d->path, LB_DATA_LINK,
-			       strerror(errno), NULL);
+			       lb_errstr(errno), NULL);
 	}
 	rc = check_root_owned(d, d->datafd, LB_DATA_LINK, true, err);
 	if (rc)
@@ -403,10 +430,10 @@ int lb_secret_open(struct lb_dir *d, const char *name, int *fdp, size_t *size, l
 				       "is a symlink (secrets are read without following links)",
 				       NULL);
 		return lb_fail(err, LB_EXIT_NOPERM, errno == EACCES ? "permission" : "open",
-			       d->path, rel, strerror(errno), NULL);
+			       d->path, rel, lb_errstr(errno), NULL);
 	}
 	if (fstat(fd, &st) < 0) {
-		rc = lb_fail(err, LB_EXIT_NOPERM, "type", d->path, rel, strerror(errno), NULL);
+		rc = lb_fail(err, LB_EXIT_NOPERM, "type", d->path, rel, lb_errstr(errno), NULL);
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -470,7 +497,7 @@ int lb_link_check(struct lb_dir *d, const char *name, lb_err *err)
 			return lb_fail(err, LB_EXIT_NOINPUT, "link", d->path, name, "missing",
 				       NULL);
 		return lb_fail(err, LB_EXIT_NOPERM, "link", d->path, name,
-			       errno == EINVAL ? "not a symlink" : strerror(errno), NULL);
+			       errno == EINVAL ? "not a symlink" : lb_errstr(errno), NULL);
 	}
 	got[n] = '\0';
 	if (strcmp(got, want))

@@ -84,7 +84,7 @@ int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_m
 			    inotify_add_watch(pfd.fd, d->path,
 					      IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0) {
 				rc = lb_fail(err, LB_EXIT_TEMPFAIL, "wait", d->path, NULL,
-					     "inotify: ", strerror(errno), NULL);
+					     "inotify: ", lb_errstr(errno), NULL);
 				goto out;
 			}
 			continue;
@@ -98,7 +98,7 @@ int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_m
 		if (poll(&pfd, 1, left > 1000000000 ? 1000000000 : (int)left) < 0 &&
 		    errno != EINTR) {
 			rc = lb_fail(err, LB_EXIT_TEMPFAIL, "wait", d->path, NULL,
-				     "poll: ", strerror(errno), NULL);
+				     "poll: ", lb_errstr(errno), NULL);
 			goto out;
 		}
 		while (read(pfd.fd, events, sizeof(events)) > 0)

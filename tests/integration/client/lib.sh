@@ -58,6 +58,9 @@ need_root() {
 	# Readers run as other uids too (setpriv, user namespaces).
 	chmod 0755 "$T"
 	trap lb_cleanup EXIT
+	# ctest timeouts and ^C: exit through the EXIT trap so that no mount is left.
+	trap "exit 143" TERM
+	trap "exit 130" INT
 	mkdir -p "$T/w" "$T/ro"
 	mount -t tmpfs -o mode=0755,uid=0,gid=0,size=4m tmpfs "$T/w" 2>/dev/null ||
 		skip "cannot mount tmpfs"
