@@ -1575,11 +1575,11 @@ static void load_state(struct vault *v)
 		l->retiring = json_is_true(json_object_get(x, "retiring"));
 		l->next = v->leases;
 		v->leases = l;
-		/* Renew soon: its last renewal may be long ago. */
+		/* Renew at once: the broker may have been down for most of its TTL. */
 		l->timer = lb_timer_new(v->s->env.loop, on_lease_timer, l);
 		if (l->timer) {
 			if (l->renewable && !l->capped && !l->retiring)
-				lb_timer_arm(l->timer, jitter(2000));
+				lb_timer_arm(l->timer, 1 + randombytes_uniform(200));
 			else
 				lease_schedule(l);
 		}

@@ -65,7 +65,8 @@ assert_eq "$(count sys/internal/ui/mounts/secret/one)" "0" "mount lookups for a 
 gen=$(generation_of demo)
 admin POST /admin/reset-log >/dev/null
 ctl rotate demo >/dev/null
-wait_for "refresh read" 5 test "$(count secret/data/one)" -ge 1
+one_read() { (($(count secret/data/one) >= 1)); }
+wait_for "refresh read" 5 one_read
 sleep 0.5
 assert_eq "$(count secret/data/one)" "1" "reads of secret/data/one in one refresh"
 assert_eq "$(generation_of demo)" "$gen" "generation after a refresh without a new version"
