@@ -22,8 +22,10 @@ void lb_say_err(const lb_err *err);
 int64_t lb_now_ms(void);
 
 /* Waits (inotify on D, no polling) until ..data exists and every NAME in it opens and passes
- * lb_secret_open. TIMEOUT_MS 0 checks once. LB_EXIT_TEMPFAIL when the deadline passes. */
-int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_ms, lb_err *err);
+ * lb_secret_open. TIMEOUT_MS 0 checks once. LB_EXIT_TEMPFAIL when the deadline passes;
+ * 128+signal when STOP_FD (a signalfd, or -1) delivers a signal first. */
+int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_ms, int stop_fd,
+	    lb_err *err);
 
 int lb_cmd_exec(const struct lb_opts *o);
 

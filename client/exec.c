@@ -11,6 +11,7 @@
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -184,6 +185,38 @@ static char **prepare(struct lb_dir *d, size_t *map_len, lb_err *err)
 	return env_build(d, map_len, err);
 }
 
+/* execvp's PATH search, smaller than musl's execvpe. Like musl, no sh fallback on ENOEXEC. */
+static void exec_path(char **cmd, char **env)
+{
+	const char *path = getenv("PATH"), *end;
+	size_t nlen = strlen(cmd[0]), dlen;
+	int first_err = ENOENT;
+	char buf[4096];
+
+	if (strchr(cmd[0], '/') || !*cmd[0]) {
+		execve(cmd[0], cmd, env);
+		return;
+	}
+	if (!path)
+		path = "/usr/local/bin:/bin:/usr/bin";
+	for (;; path = end + 1) {
+		end = strchrnul(path, ':');
+		dlen = (size_t)(end - path);
+		if (dlen + nlen + 2 <= sizeof(buf)) {
+			memcpy(buf, path, dlen);
+			buf[dlen] = '/';
+			memcpy(buf + dlen + 1, cmd[0], nlen + 1);
+			execve(dlen ? buf : buf + 1, cmd, env);
+			/* Keep looking past a directory without it; remember a real refusal. */
+			if (errno != ENOENT && errno != ENOTDIR && first_err == ENOENT)
+				first_err = errno;
+		}
+		if (!*end)
+			break;
+	}
+	errno = first_err;
+}
+
 static pid_t spawn(char **cmd, char **env, const sigset_t *child_mask)
 {
 	pid_t pid = fork();
@@ -197,7 +230,7 @@ static pid_t spawn(char **cmd, char **env, const sigset_t *child_mask)
 		tcsetpgrp(0, getpgrp());
 	sigprocmask(SIG_SETMASK, child_mask, NULL);
 	environ = env;
-	execvp(cmd[0], cmd);
+	exec_path(cmd, env);
 	lb_say(2, "lockbox: exec check failed on ", cmd[0], ": ", lb_errstr(errno), "\n", NULL);
 	_exit(errno == ENOENT ? 127 : 126);
 }
@@ -248,22 +281,41 @@ static int exit_status(int status)
 int lb_cmd_exec(const struct lb_opts *o)
 {
 	const char *strict_env = getenv("LOCKBOX_STRICT");
-	sigset_t all, orig;
+	sigset_t all, orig, stop;
 	struct lb_dir d;
 	lb_err err;
 	size_t env_len = 0;
 	char **env = NULL;
 	int64_t kill_at = -1;
 	bool restarting = false;
-	int ifd = -1, rc, status;
+	int ifd = -1, sfd, rc, status;
 	pid_t child, pid;
 
 	if ((o->strict || (strict_env && !strcmp(strict_env, "1"))) && strict_check())
 		return LB_EXIT_NOPERM;
+	/* Synchronous signals must stay deliverable to us; everything else is collected from
+	 * now on and forwarded to CMD once it runs. While secrets are awaited the stop signals
+	 * end the wait (through a signalfd): as PID 1 nothing else would, short of SIGKILL. */
+	sigfillset(&all);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGABRT);
+	sigdelset(&all, SIGTRAP);
+	sigdelset(&all, SIGSYS);
+	sigprocmask(SIG_SETMASK, &all, &orig);
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	sigaddset(&stop, SIGQUIT);
+	sfd = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
+
 	lb_dir_init(&d);
 	rc = lb_dir_open(&d, o->dir, o->flags, &err);
 	if (!rc)
-		rc = lb_wait(&d, o->names, o->nnames, o->timeout_ms, &err);
+		rc = lb_wait(&d, o->names, o->nnames, o->timeout_ms, sfd, &err);
 	if (rc)
 		goto fail;
 	env = prepare(&d, &env_len, &err);
@@ -275,16 +327,6 @@ int lb_cmd_exec(const struct lb_opts *o)
 	/* Not PID 1: become the subreaper so orphans of CMD are still ours to reap. */
 	if (getpid() != 1)
 		prctl(PR_SET_CHILD_SUBREAPER, 1);
-	/* Synchronous signals must stay deliverable to us; everything else is collected. */
-	sigfillset(&all);
-	sigdelset(&all, SIGFPE);
-	sigdelset(&all, SIGILL);
-	sigdelset(&all, SIGSEGV);
-	sigdelset(&all, SIGBUS);
-	sigdelset(&all, SIGABRT);
-	sigdelset(&all, SIGTRAP);
-	sigdelset(&all, SIGSYS);
-	sigprocmask(SIG_SETMASK, &all, &orig);
 	if (o->restart) {
 		ifd = watch_rotation(d.path);
 		if (ifd < 0) {
@@ -342,7 +384,7 @@ int lb_cmd_exec(const struct lb_opts *o)
 			kill_at = -1;
 			munmap(env, env_len);
 			env = NULL;
-			rc = lb_wait(&d, o->names, o->nnames, o->timeout_ms, &err);
+			rc = lb_wait(&d, o->names, o->nnames, o->timeout_ms, sfd, &err);
 			if (!rc)
 				env = prepare(&d, &env_len, &err);
 			if (!env) {
@@ -364,6 +406,8 @@ out:
 		munmap(env, env_len);
 	if (ifd >= 0)
 		close(ifd);
+	if (sfd >= 0)
+		close(sfd);
 	lb_dir_close(&d);
 	return rc;
 }

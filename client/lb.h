@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <lockbox/client.h>
 #include <lockbox/exit.h>
@@ -52,6 +53,7 @@ int lb_fail(lb_err *err, int code, const char *check, const char *dir, const cha
 const char *lb_strerror(int e, char buf[24]);
 /* For use as an argument: the buffer lives until the end of the caller's block. */
 #define lb_errstr(e) lb_strerror((e), (char[24]){0})
+void lb_clock(int clock, struct timespec *ts);
 /* Decimal text of V in BUF (>= 24 bytes), returned for use as a piece of a message. */
 char *lb_fmt_i64(char *buf, int64_t v);
 

@@ -16,14 +16,14 @@
 #define DEFAULT_GRACE_MS   10000
 
 static const char usage[] =
-	"usage: lockbox exec [--dir D] [--wait NAME...] [--timeout DUR] [--strict]\n"
-	"         [--allow-writable] [--restart-on-rotate] [--grace DUR] -- CMD...\n"
-	"       lockbox get NAME [--dir D] [--allow-writable]\n"
-	"       lockbox wait NAME... [--dir D] [--timeout DUR] [--allow-writable]\n"
-	"       lockbox check [--dir D] [--allow-writable]\n"
-	"D: " LB_DEFAULT_DIR "; DUR: N[ms|s|m|h], default 30s, 0 checks once.\n"
-	"exec exports NAME_FILE=D/NAME and runs CMD as an init (reaps, forwards signals).\n"
-	"Exit: 64 usage, 65 expired/malformed, 66 no such secret, 75 timeout, 77 unsafe.\n";
+    "usage: lockbox exec [--dir D] [--wait NAME...] [--timeout DUR] [--strict]\n"
+    "         [--allow-writable] [--restart-on-rotate] [--grace DUR] -- CMD...\n"
+    "       lockbox get NAME [--dir D] [--allow-writable]\n"
+    "       lockbox wait NAME... [--dir D] [--timeout DUR] [--allow-writable]\n"
+    "       lockbox check [--dir D] [--allow-writable]\n"
+    "D: " LB_DEFAULT_DIR "; DUR: N[ms|s|m|h], default 30s, 0 checks once.\n"
+    "exec exports NAME_FILE=D/NAME and runs CMD as an init (reaps, forwards signals).\n"
+    "Exit: 64 usage, 65 expired/malformed, 66 no such secret, 75 timeout, 77 unsafe.\n";
 
 void lb_say(int fd, ...)
 {
@@ -168,7 +168,7 @@ static int cmd_wait(const struct lb_opts *o)
 	lb_dir_init(&d);
 	rc = lb_dir_open(&d, o->dir, o->flags, &err);
 	if (!rc)
-		rc = lb_wait(&d, o->names, o->nnames, o->timeout_ms, &err);
+		rc = lb_wait(&d, o->names, o->nnames, o->timeout_ms, -1, &err);
 	if (rc)
 		lb_say_err(&err);
 	lb_dir_close(&d);

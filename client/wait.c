@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -13,7 +14,7 @@ int64_t lb_now_ms(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	lb_clock(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -63,11 +64,13 @@ static int try_ready(struct lb_dir *d, const char *const *names, int n, const ch
 	return l->rc;
 }
 
-int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_ms, lb_err *err)
+int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_ms, int stop_fd,
+	    lb_err *err)
 {
 	int64_t deadline = lb_now_ms() + timeout_ms, left;
 	char events[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	struct pollfd pfd = {.fd = -1, .events = POLLIN};
+	struct pollfd pfd[2] = {{.fd = -1, .events = POLLIN}, {.fd = stop_fd, .events = POLLIN}};
+	struct signalfd_siginfo si;
 	const char *missing;
 	struct links links;
 	char num[24];
@@ -77,11 +80,11 @@ int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_m
 		rc = try_ready(d, names, n, &missing, &links, err);
 		if (rc != LB_EXIT_NOINPUT || timeout_ms == 0)
 			goto out;
-		if (pfd.fd < 0) {
+		if (pfd[0].fd < 0) {
 			/* Watch first, then check again: nothing can slip in between. */
-			pfd.fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-			if (pfd.fd < 0 ||
-			    inotify_add_watch(pfd.fd, d->path,
+			pfd[0].fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+			if (pfd[0].fd < 0 ||
+			    inotify_add_watch(pfd[0].fd, d->path,
 					      IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0) {
 				rc = lb_fail(err, LB_EXIT_TEMPFAIL, "wait", d->path, NULL,
 					     "inotify: ", lb_errstr(errno), NULL);
@@ -95,17 +98,22 @@ int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_m
 				     "timed out after ", lb_fmt_i64(num, timeout_ms), " ms", NULL);
 			goto out;
 		}
-		if (poll(&pfd, 1, left > 1000000000 ? 1000000000 : (int)left) < 0 &&
+		if (poll(pfd, 2, left > 1000000000 ? 1000000000 : (int)left) < 0 &&
 		    errno != EINTR) {
 			rc = lb_fail(err, LB_EXIT_TEMPFAIL, "wait", d->path, NULL,
 				     "poll: ", lb_errstr(errno), NULL);
 			goto out;
 		}
-		while (read(pfd.fd, events, sizeof(events)) > 0)
+		if ((pfd[1].revents & POLLIN) && read(stop_fd, &si, sizeof(si)) == sizeof(si)) {
+			rc = lb_fail(err, 128 + (int)si.ssi_signo, "wait", d->path, missing,
+				     "stopped by signal ", lb_fmt_i64(num, si.ssi_signo), NULL);
+			goto out;
+		}
+		while (read(pfd[0].fd, events, sizeof(events)) > 0)
 			;
 	}
 out:
-	if (pfd.fd >= 0)
-		close(pfd.fd);
+	if (pfd[0].fd >= 0)
+		close(pfd[0].fd);
 	return rc;
 }

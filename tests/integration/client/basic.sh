@@ -42,6 +42,15 @@ OUT=$("$LOCKBOX" exec --dir "$D" -- /bin/sh -c 'cat "$DB_PASSWORD_FILE"')
 run_lb 7 "exec returns the child's status" exec --dir "$D" -- /bin/sh -c 'exit 7'
 run_lb 127 "exec of a missing command" exec --dir "$D" -- /nonexistent/cmd
 expect_err "exec check failed on /nonexistent/cmd" "exec of a missing command"
+run_lb 127 "exec: command not on PATH" exec --dir "$D" -- no-such-command-lockbox
+expect_err "exec check failed on no-such-command-lockbox: No such file or directory" "not on PATH"
+printf 'not executable' >"$T/noexec"
+run_lb 126 "exec: not executable" exec --dir "$D" -- "$T/noexec"
+mkdir -p "$T/pathdir"
+printf '#!/bin/sh\necho found-on-path\n' >"$T/pathdir/lbtestcmd"
+chmod +x "$T/pathdir/lbtestcmd"
+OUT=$(PATH="/nonexistent:$T/pathdir:/usr/bin:/bin" "$LOCKBOX" exec --dir "$D" -- lbtestcmd)
+[ "$OUT" = found-on-path ] && pass "exec searches PATH" || fail "PATH search: '$OUT'"
 run_lb 0 "exec --wait present names" exec --dir "$D" --wait db_password api.key --timeout 2s -- true
 
 run_lb 64 "usage: no command" || true

@@ -72,6 +72,18 @@ if wait_for "sleep ready" 10 test -s "$T/ready"; then
 	[ $RC = 143 ] && pass "128+SIGTERM propagated" || fail "killed child: $RC, want 143"
 fi
 
+# SIGTERM to PID 1 while it still waits for its secrets ends it (no child yet).
+unshare --pid --fork --mount-proc --kill-child "$LOCKBOX" exec --dir "$D" --wait late --timeout 30s -- true &
+upid=$!
+sleep 0.5
+init=$(ns_init $upid)
+t0=$(date +%s%N)
+kill -TERM "$init"
+wait $upid
+RC=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ $RC = 143 ] && [ $ms -lt 5000 ] && pass "SIGTERM while waiting ends PID 1 (143, ${ms} ms)" || fail "SIGTERM while waiting: exit $RC after $ms ms"
+
 # Not PID 1: same forwarding and status for its child.
 rm -f "$T/ready" "$T/sigs"
 "$LOCKBOX" exec --dir "$D" -- /bin/sh "$T/traps.sh" &
