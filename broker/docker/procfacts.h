@@ -1,0 +1,39 @@
+/* The kernel's view of a running container for the posture gate: /proc/PID/status, uid_map,
+ * gid_map, attr/current, ns/NAME and mountinfo, compared with lockboxd's own /proc/self. Every
+ * parser also takes a text buffer, so that captured /proc files feed the same code in tests. */
+#ifndef LB_PROCFACTS_H
+#define LB_PROCFACTS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include "err.h"
+#include "posture_eval.h"
+
+/* Size caps of what is read (STYLE.md rule 7). mountinfo of a host with 1,000 targets is
+ * ~300 KiB. */
+#define LB_PROCFACTS_STATUS_MAX	   (64 * 1024)
+#define LB_PROCFACTS_MAP_MAX	   (64 * 1024)
+#define LB_PROCFACTS_ATTR_MAX	   4096
+#define LB_PROCFACTS_MOUNTINFO_MAX (4 * 1024 * 1024)
+
+/* Fill k (lb_kernel_facts_init first) for pid: the container part from /proc/PID, the host
+ * part (host_ns, host_mounts) from lockboxd's own /proc/<getpid()>. Every file is opened under
+ * a /proc/PID dirfd with O_NOFOLLOW|O_CLOEXEC and length-capped; errors name pid and file. An
+ * unreadable attr/current (no LSM) is a fact (lsm_available false), not an error. */
+int lb_procfacts_read(pid_t pid, lb_kernel_facts *k, lb_err *e);
+
+/* The parsers, on NUL-terminated text exactly as /proc gives it. */
+/* Uid, Gid, NoNewPrivs, Seccomp, CapEff, CapPrm, CapBnd, CapAmb; sets have_status. */
+int lb_procfacts_parse_status(const char *text, lb_kernel_facts *k, lb_err *e);
+/* uid_map and gid_map text; sets have_maps. */
+int lb_procfacts_parse_maps(const char *uid_map, const char *gid_map, lb_kernel_facts *k,
+			    lb_err *e);
+/* Lines as readlink(/proc/PID/ns/NAME) gives them: "net:[4026532181]". Names other than
+ * lb_ns_name()'s are ignored; a missing one stays 0 (unknown). */
+int lb_procfacts_parse_ns(const char *text, uint64_t ns[LB_NS_COUNT], lb_err *e);
+/* /proc/PID/mountinfo; replaces *out. */
+int lb_procfacts_parse_mountinfo(const char *text, lb_mounts *out, lb_err *e);
+/* attr/current text (trailing newline or NUL allowed), or NULL when it could not be read. */
+void lb_procfacts_set_lsm(lb_kernel_facts *k, const char *label);
+
+#endif
