@@ -24,13 +24,14 @@ F=$T/fixture
 mkdir -p "$F"
 chmod 0700 "$F"
 
-# start_double SEED_JSON: TLS material in $F/tls, $VPORT and $APORT set.
+# start_double SEED_JSON: TLS material in $F/tls, $VPORT and $APORT set
+# (DOUBLE_PORT / DOUBLE_ADMIN_PORT: fixed ports, for a restart on the same address).
 start_double() {
 	[[ -d $F/tls ]] || "$SERVERS/make_ca.sh" "$F/tls" >/dev/null 2>&1 || fail "make_ca.sh failed"
 	printf '%s' "$1" >"$F/seed.json"
 	rm -f "$F/vport" "$F/aport"
 	python3 "$SERVERS/vault_double.py" --seed "$F/seed.json" --tls-dir "$F/tls" \
-		--port-file "$F/vport" --admin-port-file "$F/aport" --max-seconds 170 \
+		--port "${DOUBLE_PORT:-0}" --admin-port "${DOUBLE_ADMIN_PORT:-0}" --port-file "$F/vport" --admin-port-file "$F/aport" --max-seconds 170 \
 		>>"$F/double.log" 2>&1 &
 	DOUBLE_PID=$!
 	wait_for "vault double" 10 test -s "$F/vport"
