@@ -59,7 +59,7 @@ static void sb_untrusted(sb *b, const char *s, size_t max)
 {
 	size_t i;
 
-	for (i = 0; s[i] && i < max && !b->cut; i++) {
+	for (i = 0; i < max && s[i] && !b->cut; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c >= 0x20 && c < 0x7f && c != '\\')
 			sb_add(b, "%c", c);
@@ -1242,20 +1242,21 @@ static void combine(lb_posture_result *r, const side *in, const side *k)
 	} else if (in->v == PASS && k->v == PASS) {
 		r->pass = true;
 	} else if (in->v == FAIL && k->v == FAIL) {
-		r->pass = false; /* the kernel's words: it is the truth */
-		snprintf(r->reason, sizeof(r->reason), "%s", k->whybuf);
+		/* Both sources agree: inspect's words name what the operator asked for
+		 * ("has CAP_NET_ADMIN" rather than the 15 capabilities the kernel lists); the
+		 * kernel's evidence is beside it in the report. */
+		r->pass = false;
+		snprintf(r->reason, sizeof(r->reason), "%s", in->whybuf);
 	} else {
 		const side *bad = in->v == FAIL ? in : k, *good = in->v == FAIL ? k : in;
-		char buf[LB_EVIDENCE_MAX];
 		sb s;
 
 		r->pass = false;
 		r->disagree = true;
-		sb_init(&s, buf, sizeof(buf));
+		sb_init(&s, r->reason, sizeof(r->reason));
 		sb_add(&s, "%s according to %s (%s) but not to %s (%s)", bad->whybuf,
 		       bad == k ? "the kernel" : "inspect", bad->evbuf,
 		       good == k ? "the kernel" : "inspect", good->evbuf);
-		snprintf(r->reason, sizeof(r->reason), "%s", buf);
 	}
 }
 
@@ -1323,7 +1324,7 @@ fail:
 size_t lb_posture_refusal_line(const lb_posture_report *rep, const char *binding, char *buf,
 			       size_t len)
 {
-	char tmp[LB_EVIDENCE_MAX * LB_CHECK_COUNT];
+	char tmp[(LB_REASON_MAX + 32) * LB_CHECK_COUNT + 256];
 	size_t need;
 	bool any = false;
 	sb s;

@@ -92,7 +92,9 @@ void lb_kernel_facts_clear(lb_kernel_facts *k);
 
 /* ---- the report ---- */
 
-#define LB_EVIDENCE_MAX 320
+#define LB_EVIDENCE_MAX 384
+/* A disagreement's reason quotes both sources' evidence. */
+#define LB_REASON_MAX (2 * LB_EVIDENCE_MAX + 256)
 
 typedef struct lb_posture_result {
 	bool required; /* in the require set given to lb_posture_evaluate */
@@ -103,7 +105,7 @@ typedef struct lb_posture_result {
 	char inspect[LB_EVIDENCE_MAX]; /* e.g. `User="1000"` */
 	char kernel[LB_EVIDENCE_MAX];  /* e.g. `Uid 101000/... = container uid 1000 ...`; "" when
 					  the kernel had no say */
-	char reason[LB_EVIDENCE_MAX];  /* short and human, "" when pass: "runs as root" */
+	char reason[LB_REASON_MAX];    /* short and human, "" when pass: "runs as root" */
 } lb_posture_result;
 
 typedef struct lb_posture_report {

@@ -219,7 +219,8 @@ static int parse_mount_line(const char *line, lb_mount *m, lb_err *e)
 	opts = mountinfo_field(&p);
 	if (!m->root || !m->mountpoint || !opts)
 		return lb_fail(e, 12, "mountinfo: out of memory");
-	if (m->root[0] != '/' || m->mountpoint[0] != '/')
+	/* The root of an nsfs bind (dockerd's exec-root/netns/ID) is "net:[4026532181]". */
+	if (!m->root[0] || m->mountpoint[0] != '/')
 		return lb_fail(e, 0, "mountinfo: malformed line");
 	m->ro = has_option(opts, "ro");
 	/* optional fields up to the "-" separator */
