@@ -352,7 +352,7 @@ static void on_fetched(void *ctx, lb_fetch_result *res)
 static void refresh(lb_broker *b, const char *const *names, size_t nnames, const char *reason)
 {
 	struct batch *bt = calloc(1, sizeof(*bt));
-	size_t cap_slots = 0;
+	size_t cap_slots = 8;
 
 	if (!bt)
 		return;
@@ -366,11 +366,11 @@ static void refresh(lb_broker *b, const char *const *names, size_t nnames, const
 	bt->names = calloc(nnames + 1, sizeof(*bt->names));
 	for (size_t i = 0; bt->names && i < nnames; i++) {
 		const char *nm = names ? names[i] : b->targets[i]->name;
-		const lb_binding *bd = binding_of(b, nm);
 		snprintf(bt->names[bt->nnames++], LB_NAME_MAX + 1, "%s", nm);
-		cap_slots += bd ? bd->nsecrets : 0;
 	}
-	bt->slots = calloc(cap_slots + 1, sizeof(*bt->slots));
+	/* Slots grow with the distinct sources: sized for every secret of every target, a
+	 * pass over 1,000 targets would take megabytes for the few it really fetches. */
+	bt->slots = calloc(cap_slots, sizeof(*bt->slots));
 	if (!bt->names || !bt->slots || !bt->index) {
 		batch_free(bt);
 		return;
@@ -378,12 +378,23 @@ static void refresh(lb_broker *b, const char *const *names, size_t nnames, const
 	for (size_t i = 0; i < bt->nnames; i++) {
 		const lb_binding *bd = binding_of(b, bt->names[i]);
 		for (size_t j = 0; bd && j < bd->nsecrets; j++) {
-			struct slot *s = &bt->slots[bt->nslots];
+			struct slot *s;
 			char key[1024];
 
 			slot_key(b, &bd->secrets[j].src, bt->names[i], key, sizeof(key));
 			if (slot_by_key(bt, key))
 				continue;
+			if (bt->nslots == cap_slots) {
+				/* No fetch is launched yet, so no slot pointer is out. */
+				struct slot *grown =
+				    realloc(bt->slots, 2 * cap_slots * sizeof(*grown));
+				if (!grown)
+					break;
+				memset(grown + cap_slots, 0, cap_slots * sizeof(*grown));
+				bt->slots = grown;
+				cap_slots *= 2;
+			}
+			s = &bt->slots[bt->nslots];
 			json_object_set_new(bt->index, key, json_integer((json_int_t)bt->nslots));
 			lb_source_key(&bd->secrets[j].src, s->source, sizeof(s->source));
 			if (strchr(key, '\n'))

@@ -226,11 +226,17 @@ bool lb_target_unchanged(const lb_target *t, const char *name, const char *versi
 
 	if (!cur || !t->generation)
 		return false;
-	gen_name(t->generation, path, sizeof(path));
-	snprintf(path + strlen(path), sizeof(path) - strlen(path), "/%s", name);
-	if (fstatat(t->dirfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_uid != huid || st.st_gid != hgid)
-		return false;
+	if (t->owner_known) {
+		if (t->owner_uid != huid || t->owner_gid != hgid)
+			return false;
+	} else {
+		/* After a restart: ask the file itself. */
+		gen_name(t->generation, path, sizeof(path));
+		snprintf(path + strlen(path), sizeof(path) - strlen(path), "/%s", name);
+		if (fstatat(t->dirfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+		    st.st_uid != huid || st.st_gid != hgid)
+			return false;
+	}
 	na = json_object_get(cur, "not_after");
 	return json_is_string(json_object_get(cur, "version")) &&
 	       strcmp(json_string_value(json_object_get(cur, "version")), version) == 0 &&
@@ -268,19 +274,26 @@ static int write_manifest(int gfd, uint64_t gen, const lb_publish_item *items, s
 	return rc;
 }
 
-/* Top-level NAME -> ..data/NAME links: add the new names, drop the ones gone. */
-static int sync_links(lb_target *t, const lb_publish_item *items, size_t n, lb_err *e)
+/* Top-level NAME -> ..data/NAME links. New names get theirs before ..data swaps (they
+ * dangle for a moment; a client waiting for NAME then finds it with the generation), and
+ * names that are gone lose theirs after the swap. */
+static int add_links(lb_target *t, const lb_publish_item *items, size_t n, lb_err *e)
 {
-	int fd = openat(t->dirfd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-	_cleanup_dir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-
 	for (size_t i = 0; i < n; i++) {
 		char target[LB_NAME_MAX + 16];
 		snprintf(target, sizeof(target), LB_DATA_LINK "/%s", items[i].name);
 		if (symlinkat(target, t->dirfd, items[i].name) < 0 && errno != EEXIST)
 			return lb_fail_errno(e, "target %s: link %s", t->name, items[i].name);
 	}
+	return 0;
+}
+
+static int prune_links(lb_target *t, const lb_publish_item *items, size_t n, lb_err *e)
+{
+	int fd = openat(t->dirfd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	_cleanup_dir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
 	if (!d) {
 		if (fd >= 0)
 			close(fd);
@@ -352,14 +365,18 @@ static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, lb
 			goto fail;
 		}
 	}
-	if (write_manifest(gfd, gen, items, n, &secrets, e))
+	if ((!same_names && add_links(t, items, n, e)) ||
+	    write_manifest(gfd, gen, items, n, &secrets, e))
 		goto fail;
 	if (fchmod(gfd, 0755) < 0) {
 		lb_fail_errno(e, "chmod %s", gname);
+		json_decref(secrets);
 		goto fail;
 	}
-	unlinkat(t->dirfd, LB_DATA_LINK_TMP, 0);
-	if (symlinkat(gname, t->dirfd, LB_DATA_LINK_TMP) < 0 ||
+	/* A ..data.tmp left by a crash is replaced. */
+	if ((symlinkat(gname, t->dirfd, LB_DATA_LINK_TMP) < 0 &&
+	     (errno != EEXIST || unlinkat(t->dirfd, LB_DATA_LINK_TMP, 0) < 0 ||
+	      symlinkat(gname, t->dirfd, LB_DATA_LINK_TMP) < 0)) ||
 	    renameat(t->dirfd, LB_DATA_LINK_TMP, t->dirfd, LB_DATA_LINK) < 0) {
 		lb_fail_errno(e, "swap ..data to %s", gname);
 		json_decref(secrets);
@@ -382,8 +399,13 @@ static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, lb
 	t->generation = gen;
 	json_decref(t->current);
 	t->current = secrets;
+	/* Files linked from the previous generation may still belong to an older owner
+	 * only if the owner changed, and then nothing was linked (unchanged() said no). */
+	t->owner_known = true;
+	t->owner_uid = huid;
+	t->owner_gid = hgid;
 	/* Links only change when the set of names does. */
-	return same_names ? 0 : sync_links(t, items, n, e);
+	return same_names ? 0 : prune_links(t, items, n, e);
 fail:
 	remove_unpublished(t, gname);
 	return lb_fail_wrap(e, "target %s: generation %" PRIu64 " not published", t->name, gen);

@@ -24,6 +24,8 @@ typedef struct lb_target {
 		uint64_t at_ms; /* when it was replaced */
 	} retired[LB_RETIRED_MAX];
 	size_t nretired;
+	bool owner_known; /* owner of the current generation's files, set by publish */
+	uint32_t owner_uid, owner_gid;
 	uint64_t retry_ms; /* backoff after a failed refresh, 0 = healthy */
 	uint64_t retry_at; /* monotonic ms */
 	/* Dynamic targets (Docker volumes) are not in the config: they name their binding,

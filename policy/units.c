@@ -1,6 +1,7 @@
 #include "units.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,10 @@ int lb_parse_size(const char *s, uint64_t *bytes)
 
 	if (!s || !isdigit((unsigned char)*s))
 		return -1;
+	errno = 0;
 	n = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return -1;
 	if (*end) {
 		switch (tolower((unsigned char)*end)) {
 		case 'k':

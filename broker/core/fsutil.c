@@ -73,7 +73,7 @@ int lb_write_new_at(int dirfd, const char *name, const void *data, size_t len, m
 		return lb_fail_errno(e, "create %s", name);
 	if (write_all(fd, data, len) < 0)
 		return lb_fail_errno(e, "write %s", name);
-	if (fchown(fd, uid, gid) < 0)
+	if ((uid != geteuid() || gid != getegid()) && fchown(fd, uid, gid) < 0)
 		return lb_fail_errno(e, "chown %s to %u:%u", name, (unsigned)uid, (unsigned)gid);
 	if (fchmod(fd, mode) < 0)
 		return lb_fail_errno(e, "chmod %s", name);

@@ -896,6 +896,16 @@ static void token_schedule(struct vault *v)
 
 /* --- mounts --- */
 
+/* "secret/" (or "secret") is the mount of "secret/web" and of "secret". */
+static bool mount_prefixes(const char *mount, const char *path)
+{
+	size_t n = strlen(mount);
+
+	if (n && mount[n - 1] == '/')
+		n--;
+	return n && strncmp(path, mount, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
 static struct mount *mount_find(struct vault *v, const char *path)
 {
 	struct mount *best = NULL;
@@ -951,6 +961,12 @@ static void on_mount(struct vault *v, void *ctx, const struct reply *r)
 			first[strcspn(first, "/")] = '\0';
 			mpath = first;
 		}
+		/* In a namespace Vault answers "NS/secret/"; the path we asked about has no
+		 * NS prefix. Drop leading components until the mount prefixes it (as the
+		 * vault CLI's addPrefixToKVPath does). */
+		while (!mount_prefixes(mpath, v->mount_error_path) && strchr(mpath, '/') &&
+		       strchr(mpath, '/')[1])
+			mpath = strchr(mpath, '/') + 1;
 		mount_add(v, mpath, kv, ver && strcmp(ver, "2") == 0 ? 2 : 1);
 	} else if (r->kind == RP_ERR && r->status == 403 && v->kv_version) {
 		char first[512];

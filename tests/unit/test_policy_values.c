@@ -178,6 +178,9 @@ static void test_sizes_modes_signals(void **state)
 	assert_int_equal(lb_parse_size("1mb", &b), -1);
 	assert_int_equal(lb_parse_size("0", &b), -1);
 	assert_int_equal(lb_parse_size("-1m", &b), -1);
+	/* Found by fuzz_units: strtoull saturates instead of failing. */
+	assert_int_equal(lb_parse_size("99999999999999999999", &b), -1);
+	assert_int_equal(lb_parse_size("18446744073709551616", &b), -1);
 	assert_int_equal(lb_parse_mode("0440", &mode), 0);
 	assert_int_equal(mode, 0440);
 	assert_int_equal(lb_parse_mode("400", &mode), 0);
