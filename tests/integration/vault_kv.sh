@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Vault store, token auth: KV v2 (latest, #field, version pin, deleted/destroyed versions),
-# KV v1, refresh with and without a new version, permission denied for one secret only.
+# KV v1, refresh with and without a new version, permission denied for one secret only;
+# everything in a namespace (X-Vault-Namespace).
 source "$(dirname "$0")/vault_lib.sh" "$1"
 need_root
 
 start_double '{
+  "namespace": "team-a",
   "mounts": {
     "secret/": {"type": "kv", "version": 2, "secrets": {
         "web": [{"data": {"password": "canary-v1-9f3a"}},
@@ -35,7 +37,7 @@ vault_config '{"method": "token", "token_file": "'"$F"'/token"}' '{
       "hidden":  "vault:secret/hidden#k"
     }, "refresh": "1h", "grace": "1s", "size": "256k" } }' '{
   "demo": { "binding": "web", "uid": 1000, "gid": 1000 },
-  "other": { "binding": "bad", "uid": 1000, "gid": 1000 } }'
+  "other": { "binding": "bad", "uid": 1000, "gid": 1000 } }' '"namespace": "team-a"'
 
 start_broker
 d=$T/run/t/demo
@@ -89,6 +91,7 @@ assert log, "no requests"
 for r in log:
     assert r["x_vault_request"] in (True,"true"), r
     assert r["has_token"], r
+    assert r["x_vault_namespace"] == "team-a", r
 ' || fail "X-Vault-Request / X-Vault-Token missing"
 out=$(ctl --json status)
 echo "$out" | grep -q '"health": *"ok"' || fail "status health: $out"
