@@ -4,6 +4,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "sealed.h"
+#include "secret_hash.h"
 #include "state.h"
 #include "units.h"
 
@@ -31,6 +32,7 @@ struct lb_broker {
 	lb_control *ctl;
 	lb_http *http;
 	struct lb_docker *docker;
+	lb_secret_hashes *hashes;
 	struct batch *batches; /* in flight */
 	bool stopping;
 	time_t started;
@@ -237,10 +239,19 @@ static bool apply_to_target(lb_broker *b, struct batch *bt, lb_target *t)
 				n++;
 		}
 	}
+	/* The gate holds before the first byte, at every rotation and at every refresh (a
+	 * reload may have tightened the policy). */
+	if (t->dynamic && !lb_docker_admit(b->docker, t))
+		goto out;
 	if (nchanged == 0 && t->generation && n == json_object_size(t->current))
 		goto out; /* nothing changed: no write */
 	if (n == 0)
 		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (items[i].value && !lb_secret_hashes_contains(b->hashes, items[i].value->data,
+								 items[i].value->len))
+			lb_secret_hashes_add(b->hashes, items[i].value->data, items[i].value->len,
+					     &e);
 	if (lb_target_publish(t, items, n, &e)) {
 		audit_failure("publish_failed", t->name, NULL, NULL, e.msg);
 		ok = false;
@@ -863,6 +874,11 @@ lb_loop *lb_broker_loop(lb_broker *b)
 	return b->loop;
 }
 
+struct lb_secret_hashes *lb_broker_hashes(lb_broker *b)
+{
+	return b->hashes;
+}
+
 /* --- lifecycle --- */
 
 static int open_dirs(lb_broker *b, lb_err *e)
@@ -902,7 +918,8 @@ lb_broker *lb_broker_new(lb_loop *loop, lb_config *cfg, const char *config_path,
 	if (open_dirs(b, e))
 		goto fail;
 	b->http = lb_http_new(loop, e);
-	if (!b->http)
+	b->hashes = lb_secret_hashes_new(e);
+	if (!b->http || !b->hashes)
 		goto fail;
 	b->stores = open_stores(b, cfg, NULL, 0, e);
 	if (!b->stores)
@@ -1004,6 +1021,7 @@ void lb_broker_free(lb_broker *b)
 	while (b->batches)
 		batch_free(b->batches);
 	lb_http_free(b->http);
+	lb_secret_hashes_free(b->hashes);
 	for (size_t i = 0; i < b->ntargets; i++)
 		lb_target_free(b->targets[i]);
 	free(b->targets);

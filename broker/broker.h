@@ -32,5 +32,8 @@ int lb_broker_run_dirfd(lb_broker *b);
 int lb_broker_state_dirfd(lb_broker *b);
 lb_http *lb_broker_http(lb_broker *b);
 lb_loop *lb_broker_loop(lb_broker *b);
+struct lb_secret_hashes;
+/* Keyed hashes of every secret value delivered (for the no-secret-env check). */
+struct lb_secret_hashes *lb_broker_hashes(lb_broker *b);
 
 #endif

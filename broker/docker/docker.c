@@ -5,6 +5,8 @@
 #include "layout.h"
 #include "log.h"
 #include "plugin.h"
+#include "posture_eval.h"
+#include "procfacts.h"
 #include "units.h"
 
 #include <ctype.h>
@@ -27,6 +29,8 @@
 struct volume {
 	char name[LB_NAME_MAX + 1];
 	char binding[LB_NAME_MAX + 1];
+	json_t *inspect;   /* the container using it, as dockerd described it at start */
+	char refusal[700]; /* set when the create-time inspect already fails the gate */
 	struct volume *next;
 };
 
@@ -37,6 +41,9 @@ struct lb_docker {
 	char driver[64];
 	int mdirfd;
 	struct volume *vols;
+	bool remap;	/* dockerd runs with --userns-remap (GET /info) */
+	json_t *doomed; /* targets refused from inside a refresh pass, retired next tick */
+	lb_timer *doom_timer;
 };
 
 static struct volume *find_volume(struct lb_docker *d, const char *name)
@@ -232,6 +239,110 @@ static int consumer_ids(int pid, const char *user, uint32_t *uid, uint32_t *gid,
 	return 0;
 }
 
+/* --- the posture gate --- */
+
+/* Evaluates the binding's requirements for a container: from inspect alone (pid 0, before
+ * it runs) or from inspect and the kernel. Returns true when admitted; line gets the
+ * refusal line and rep the whole report. */
+static bool gate(struct lb_docker *d, json_t *inspect, const lb_binding *bd, int pid, int64_t uid,
+		 lb_posture_report *rep, char *line, size_t cap)
+{
+	lb_inspect_facts in = {0};
+	lb_kernel_facts k;
+	lb_err e = {0};
+	uint32_t failed;
+
+	line[0] = '\0';
+	lb_kernel_facts_init(&k);
+	if (lb_inspect_facts_from_json(inspect, d->remap, &in, &e)) {
+		snprintf(line, cap, "lockbox: binding %s refused container: %s", bd->name, e.msg);
+		memset(rep, 0, sizeof(*rep));
+		lb_kernel_facts_clear(&k);
+		return false;
+	}
+	if (uid >= 0)
+		in.uid = uid;
+	if (pid > 0 && lb_procfacts_read(pid, &k, &e)) {
+		snprintf(line, cap,
+			 "lockbox: binding %s refused container: kernel facts unreadable: %s",
+			 bd->name, e.msg);
+		lb_inspect_facts_clear(&in);
+		lb_kernel_facts_clear(&k);
+		memset(rep, 0, sizeof(*rep));
+		return false;
+	}
+	failed =
+	    lb_posture_evaluate(bd->require, &in, pid > 0 ? &k : NULL, lb_broker_hashes(d->b), rep);
+	if (failed)
+		lb_posture_refusal_line(rep, bd->name, line, cap);
+	lb_inspect_facts_clear(&in);
+	lb_kernel_facts_clear(&k);
+	return failed == 0;
+}
+
+static void on_stopped(void *ctx, long status, json_t *body, const char *err)
+{
+	char *id = ctx;
+
+	(void)body;
+	if (status != 204 && status != 304)
+		lb_log(LB_WARN, "docker: stopping refused container %.12s failed: %s", id,
+		       status ? "unexpected status" : err);
+	free(id);
+}
+
+/* One audit event with every reason; on_refuse stop (default) stops the container. */
+static void refuse(struct lb_docker *d, const char *volume, const char *id, const lb_binding *bd,
+		   const lb_posture_report *rep, const char *line)
+{
+	char path[160];
+	char *cid;
+
+	lb_log(LB_ERROR, "%s (container %.12s, volume %s)", line, id, volume);
+	lb_audit("refused", json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "container", id, "volume",
+				      volume, "binding", bd->name, "reason", line, "on_refuse",
+				      bd->on_refuse_warn ? "warn" : "stop", "report",
+				      lb_posture_report_json(rep)));
+	if (bd->on_refuse_warn || !(cid = strdup(id)))
+		return;
+	snprintf(path, sizeof(path), "containers/%s/stop?t=10", id);
+	if (lb_engine_call(d->en, "POST", path, on_stopped, cid) < 0)
+		free(cid);
+}
+
+static void on_doom(lb_loop *loop, lb_timer *t, void *ctx)
+{
+	struct lb_docker *d = ctx;
+	size_t i;
+	json_t *n;
+
+	(void)loop;
+	(void)t;
+	json_array_foreach (d->doomed, i, n)
+		retire(d, json_string_value(n), "refused");
+	json_array_clear(d->doomed);
+}
+
+bool lb_docker_admit(struct lb_docker *d, lb_target *t)
+{
+	struct volume *v = d ? find_volume(d, t->name) : NULL;
+	const lb_binding *bd = v ? lb_config_binding(lb_broker_cfg(d->b), v->binding) : NULL;
+	lb_posture_report rep;
+	char line[700];
+
+	if (!v || !bd || !v->inspect)
+		return true;
+	if (gate(d, v->inspect, bd, t->pid, t->uid, &rep, line, sizeof(line)))
+		return true;
+	refuse(d, v->name, t->container, bd, &rep, line);
+	if (bd->on_refuse_warn)
+		return true;
+	/* We are inside a refresh pass that holds t: retire it on the next tick. */
+	json_array_append_new(d->doomed, json_string(v->name));
+	lb_timer_arm(d->doom_timer, 1);
+	return false;
+}
+
 /* --- events --- */
 
 struct inspect_ctx {
@@ -282,6 +393,20 @@ static void on_inspect_started(void *ctx, long status, json_t *body, const char 
 						      ic->id, "reason", e.msg));
 			continue;
 		}
+		{
+			lb_posture_report rep;
+			char line[700];
+
+			if (!gate(d, body, bd, pid, uid, &rep, line, sizeof(line))) {
+				refuse(d, name, ic->id, bd, &rep, line);
+				if (!bd->on_refuse_warn) {
+					retire(d, name, "refused");
+					continue;
+				}
+			}
+		}
+		json_decref(v->inspect);
+		v->inspect = json_incref(body);
 		t->uid = bd->has_uid ? bd->uid : uid;
 		t->gid = bd->has_gid ? bd->gid : gid;
 		/* The running process's maps are authoritative. */
@@ -298,6 +423,67 @@ static void on_inspect_started(void *ctx, long status, json_t *body, const char 
 	}
 	save_volumes(d);
 	free(ic);
+}
+
+/* create: decide from inspect alone, so that Mount (at start) can fail docker run with the
+ * reasons. Names in Config.User cannot be resolved before start; non-root then waits for
+ * the kernel's answer rather than refusing here. */
+static void on_inspect_created(void *ctx, long status, json_t *body, const char *err)
+{
+	struct inspect_ctx *ic = ctx;
+	struct lb_docker *d = ic->d;
+	json_t *m;
+	size_t i;
+
+	(void)err;
+	if (status == 200 && body)
+		json_array_foreach (json_object_get(body, "Mounts"), i, m) {
+			const char *drv = json_string_value(json_object_get(m, "Driver"));
+			const char *name = json_string_value(json_object_get(m, "Name"));
+			struct volume *v = name ? find_volume(d, name) : NULL;
+			const lb_binding *bd;
+			const char *user = json_string_value(
+			    json_object_get(json_object_get(body, "Config"), "User"));
+			char u[64];
+			lb_posture_report rep;
+			int64_t uid = -1;
+
+			if (!drv || strcmp(drv, d->driver) != 0 || !v ||
+			    !(bd = lb_config_binding(lb_broker_cfg(d->b), v->binding)))
+				continue;
+			snprintf(u, sizeof(u), "%s", user ? user : "");
+			if (strchr(u, ':'))
+				*strchr(u, ':') = '\0';
+			if (!u[0])
+				uid = 0;
+			else if (all_digits(u))
+				uid = (int64_t)strtoul(u, NULL, 10);
+			else
+				uid = 1; /* resolved at start, from the container's own passwd */
+			if (gate(d, body, bd, 0, uid, &rep, v->refusal, sizeof(v->refusal)))
+				v->refusal[0] = '\0';
+			else
+				lb_audit("refused",
+					 json_pack("{s:s,s:s,s:s,s:s,s:o}", "container", ic->id,
+						   "volume", name, "binding", bd->name, "reason",
+						   v->refusal, "report",
+						   lb_posture_report_json(&rep)));
+		}
+	free(ic);
+}
+
+static void inspect_with(struct lb_docker *d, const char *id, lb_engine_cb cb)
+{
+	struct inspect_ctx *ic = calloc(1, sizeof(*ic));
+	char path[160];
+
+	if (!ic)
+		return;
+	ic->d = d;
+	snprintf(ic->id, sizeof(ic->id), "%s", id);
+	snprintf(path, sizeof(path), "containers/%s/json", id);
+	if (lb_engine_call(d->en, "GET", path, cb, ic) < 0)
+		free(ic);
 }
 
 static void inspect(struct lb_docker *d, const char *id)
@@ -334,7 +520,9 @@ static void on_event(void *ctx, json_t *ev)
 
 	if (!action || !id_ok(id))
 		return;
-	if (strcmp(action, "start") == 0) {
+	if (strcmp(action, "create") == 0) {
+		inspect_with(d, id, on_inspect_created);
+	} else if (strcmp(action, "start") == 0) {
 		inspect(d, id);
 	} else if (strcmp(action, "die") == 0 || strcmp(action, "destroy") == 0) {
 		for (struct volume *v = d->vols; v; v = v->next) {
@@ -395,12 +583,24 @@ static void on_list(void *ctx, long status, json_t *body, const char *err)
 	}
 }
 
+static void on_info(void *ctx, long status, json_t *body, const char *err)
+{
+	struct lb_docker *d = ctx;
+
+	if (status == 200 && body)
+		d->remap = lb_info_has_security_option(body, "userns");
+	else
+		lb_log(LB_WARN, "docker: GET /info failed: %s", status ? "unexpected status" : err);
+	/* Containers are looked at once the daemon's remap setting is known. */
+	lb_engine_call(d->en, "GET", "containers/json?all=1", on_list, d);
+}
+
 static void on_connected(void *ctx)
 {
 	struct lb_docker *d = ctx;
 
 	lb_log(LB_INFO, "docker: connected to dockerd; reconciling");
-	lb_engine_call(d->en, "GET", "containers/json?all=1", on_list, d);
+	lb_engine_call(d->en, "GET", "info", on_info, d);
 }
 
 /* --- the volume plugin --- */
@@ -477,6 +677,8 @@ static json_t *on_plugin(void *ctx, const char *ep, json_t *req)
 				 json_object_get(vol_json(d, v), "Mountpoint"));
 	if (strcmp(ep, "Mount") == 0) {
 		/* Never inspect the container here: dockerd holds its lock during Mount. */
+		if (v->refusal[0])
+			return err_reply("%s", v->refusal);
 		if (!lb_broker_add_dynamic(d->b, name, v->binding, &e) ||
 		    bind_readonly(d, name, &e))
 			return err_reply("lockbox: volume %s: %s", name, e.msg);
@@ -491,6 +693,7 @@ static json_t *on_plugin(void *ctx, const char *ep, json_t *req)
 		for (p = &d->vols; *p != v; p = &(*p)->next)
 			;
 		*p = v->next;
+		json_decref(v->inspect);
 		free(v);
 		save_volumes(d);
 		lb_audit("volume_removed", json_pack("{s:s}", "volume", name));
@@ -540,6 +743,8 @@ struct lb_docker *lb_docker_new(lb_broker *b, lb_err *e)
 	if (!d)
 		return lb_fail(e, ENOMEM, "out of memory"), NULL;
 	d->b = b;
+	d->doomed = json_array();
+	d->doom_timer = lb_timer_new(lb_broker_loop(b), on_doom, d);
 	if (n > 5 && strcmp(base + n - 5, ".sock") == 0)
 		n -= 5;
 	snprintf(d->driver, sizeof(d->driver), "%.*s", (int)n, base);
@@ -574,8 +779,11 @@ void lb_docker_free(struct lb_docker *d)
 	while (d->vols) {
 		struct volume *v = d->vols;
 		d->vols = v->next;
+		json_decref(v->inspect);
 		free(v);
 	}
+	json_decref(d->doomed);
+	lb_timer_free(d->doom_timer);
 	if (d->mdirfd > 0)
 		close(d->mdirfd);
 	free(d);

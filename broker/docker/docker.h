@@ -12,6 +12,9 @@ struct lb_docker *lb_docker_new(lb_broker *b, lb_err *e);
 void lb_docker_free(struct lb_docker *d);
 /* Is name a lockbox volume docker knows (so RUN_DIR/t/name is not stale)? NULL-safe. */
 bool lb_docker_claims(struct lb_docker *d, const char *name);
+/* The posture gate before a rotation: false refuses (the target is retired right after the
+ * refresh pass and the binding's on_refuse applied). NULL-safe. */
+bool lb_docker_admit(struct lb_docker *d, lb_target *t);
 /* A dynamic target got a new generation: notify its container of a rotation. NULL-safe. */
 void lb_docker_published(struct lb_docker *d, lb_target *t);
 
