@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 #include <ctype.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -111,6 +112,9 @@ static void req_free(lb_http_req *r)
 {
 	curl_multi_remove_handle(r->h->multi, r->easy);
 	curl_easy_cleanup(r->easy);
+	/* Headers carry tokens (X-Vault-Token, Authorization); curl copied them with strdup. */
+	for (struct curl_slist *l = r->headers; l; l = l->next)
+		sodium_memzero(l->data, strlen(l->data));
 	curl_slist_free_all(r->headers);
 	lb_freezero(r->post, r->post_len);
 	lb_secbuf_free(r->body);

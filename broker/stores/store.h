@@ -23,7 +23,11 @@ typedef struct lb_fetch_result {
 	bool structured;   /* value is a JSON object of fields */
 	char version[64];  /* store's version id of what was read */
 	int64_t not_after; /* Unix seconds, 0 = no lease */
-	char error[512];   /* no secret bytes */
+	/* status 0 without a value: the target's current file of this source is still good
+	 * (e.g. a lease renewed after a broker restart, whose value Vault cannot give back);
+	 * the broker keeps it, with this not_after. */
+	bool keep;
+	char error[512]; /* no secret bytes */
 } lb_fetch_result;
 
 typedef void (*lb_fetch_cb)(void *ctx, lb_fetch_result *res);
@@ -32,6 +36,10 @@ typedef struct lb_store_env {
 	lb_loop *loop;
 	int state_dirfd;
 	struct lb_http *http; /* shared HTTP client on the loop */
+	/* Ask the broker to refresh one target now (a lease is due to rotate, or was
+	 * renewed and its not_after moved). */
+	void (*request_refresh)(void *owner, const char *target);
+	void *owner;
 } lb_store_env;
 
 typedef struct lb_store_ops {
