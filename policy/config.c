@@ -213,7 +213,7 @@ static void check_vault_auth(struct ctx *c, const char *path, json_t *auth)
 	}
 }
 
-static void check_vault(struct ctx *c, const char *path, json_t *v)
+static void __attribute__((unused)) check_vault(struct ctx *c, const char *path, json_t *v)
 {
 	static const char *const keys[] = {"type",	"address",    "ca_file",     "ca_dir",
 					   "namespace", "kv_version", "client_cert", "client_key",
@@ -242,12 +242,103 @@ static void check_vault(struct ctx *c, const char *path, json_t *v)
 	}
 }
 
+static void check_https(struct ctx *c, json_t *obj, const char *path, const char *key,
+			bool required)
+{
+	char sub[512];
+	json_t *v = want(c, obj, path, key, JSON_STRING, required, sub, sizeof(sub));
+
+	if (v && strncmp(json_string_value(v), "https://", 8) != 0)
+		cerr(c, sub, "must be an https:// URL (TLS is always verified)");
+}
+
+static void __attribute__((unused)) check_aws(struct ctx *c, const char *path, json_t *v)
+{
+	static const char *const keys[] = {"type",
+					   "region",
+					   "access_key_id",
+					   "secret_access_key_file",
+					   "session_token_file",
+					   "endpoint",
+					   "ca_file",
+					   NULL};
+	char sub[512];
+	json_t *x;
+
+	check_keys(c, path, v, keys);
+	x = want(c, v, path, "region", JSON_STRING, true, sub, sizeof(sub));
+	if (x && !ident_ok(json_string_value(x)))
+		cerr(c, sub, "bad region \"%s\"", json_string_value(x));
+	want(c, v, path, "access_key_id", JSON_STRING, false, sub, sizeof(sub));
+	check_file_key(c, v, path, "secret_access_key_file", false);
+	check_file_key(c, v, path, "session_token_file", false);
+	check_https(c, v, path, "endpoint", false);
+	check_file_key(c, v, path, "ca_file", false);
+	if (!json_object_get(v, "access_key_id") != !json_object_get(v, "secret_access_key_file"))
+		cerr(c, path, "access_key_id and secret_access_key_file go together");
+}
+
+static void __attribute__((unused)) check_gcp(struct ctx *c, const char *path, json_t *v)
+{
+	static const char *const keys[] = {"type",     "project", "credentials_file",
+					   "endpoint", "ca_file", NULL};
+	char sub[512];
+
+	check_keys(c, path, v, keys);
+	want(c, v, path, "project", JSON_STRING, true, sub, sizeof(sub));
+	check_file_key(c, v, path, "credentials_file", false);
+	check_https(c, v, path, "endpoint", false);
+	check_file_key(c, v, path, "ca_file", false);
+}
+
+static void __attribute__((unused)) check_azure(struct ctx *c, const char *path, json_t *v)
+{
+	static const char *const keys[] = {"type",
+					   "vault_url",
+					   "tenant_id",
+					   "client_id",
+					   "client_secret_file",
+					   "client_certificate_file",
+					   "authority_host",
+					   "endpoint",
+					   "ca_file",
+					   NULL};
+	char sub[512];
+
+	check_keys(c, path, v, keys);
+	check_https(c, v, path, "vault_url", true);
+	want(c, v, path, "tenant_id", JSON_STRING, false, sub, sizeof(sub));
+	want(c, v, path, "client_id", JSON_STRING, false, sub, sizeof(sub));
+	check_file_key(c, v, path, "client_secret_file", false);
+	check_file_key(c, v, path, "client_certificate_file", false);
+	check_https(c, v, path, "authority_host", false);
+	check_https(c, v, path, "endpoint", false);
+	check_file_key(c, v, path, "ca_file", false);
+	if ((json_object_get(v, "client_secret_file") ||
+	     json_object_get(v, "client_certificate_file")) &&
+	    (!json_object_get(v, "tenant_id") || !json_object_get(v, "client_id")))
+		cerr(c, path, "a client secret or certificate needs tenant_id and client_id");
+}
+
+/* A type is accepted only when its store is compiled in: each store's <name>.cmake
+ * defines LB_HAVE_<NAME> for this library and the broker alike. */
 static const struct {
 	const char *type;
 	void (*check)(struct ctx *c, const char *path, json_t *v);
 } store_types[] = {
     {"sealed", check_sealed},
+#ifdef LB_HAVE_VAULT
     {"vault", check_vault},
+#endif
+#ifdef LB_HAVE_AWS
+    {"aws-sm", check_aws},     {"aws-ssm", check_aws},
+#endif
+#ifdef LB_HAVE_GCP
+    {"gcp-sm", check_gcp},
+#endif
+#ifdef LB_HAVE_AZURE
+    {"azure-kv", check_azure},
+#endif
 };
 
 static void parse_stores(struct ctx *c, lb_config *cfg, json_t *stores)

@@ -1,3 +1,5 @@
 # HashiCorp Vault store (issue 5).
 target_sources(lockbox_broker PRIVATE ${CMAKE_CURRENT_LIST_DIR}/vault.c)
 target_compile_definitions(lockbox_broker PRIVATE LB_HAVE_VAULT)
+# The config validator accepts "vault" stores only when the store is built.
+target_compile_definitions(lockbox_policy PRIVATE LB_HAVE_VAULT)
