@@ -765,7 +765,7 @@ static json_t *cmd_secret(lb_broker *b, const char *cmd, json_t *req)
 	return json_pack("{s:b,s:s,s:o}", "ok", 1, "name", name, "still_held_by", users);
 }
 
-static json_t *handle(void *ctx, json_t *req)
+static json_t *handle(void *ctx, json_t *req, uint64_t id)
 {
 	lb_broker *b = ctx;
 	const char *cmd = json_string_value(json_object_get(req, "cmd"));
@@ -812,6 +812,16 @@ static json_t *handle(void *ctx, json_t *req)
 				json_array_append_new(names, json_string(b->targets[i]->name));
 		refresh_list(b, names, "rotate");
 		return json_pack("{s:b,s:o}", "ok", 1, "rotated", names);
+	}
+	if (strcmp(cmd, "audit") == 0) {
+		json_t *which = json_object_get(req, "containers");
+		if (!b->docker)
+			return reply_error(
+			    "audit needs a \"docker\" section in the configuration%s", "");
+		if (which && !json_is_array(which))
+			return reply_error("\"containers\" must be a list%s", "");
+		lb_docker_audit(b->docker, which, b->ctl, id);
+		return NULL;
 	}
 	if (strncmp(cmd, "secret-", 7) == 0 &&
 	    (strcmp(cmd, "secret-put") == 0 || strcmp(cmd, "secret-rm") == 0 ||

@@ -15,7 +15,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define CONN_DEADLINE_MS 5000
+#define CONN_DEADLINE_MS     5000
+#define DEFERRED_DEADLINE_MS 25000
 
 struct conn {
 	lb_control *ctl;
@@ -27,6 +28,9 @@ struct conn {
 	char *reply; /* 4-byte length + JSON, not secret */
 	size_t reply_len, reply_off;
 	lb_timer *deadline;
+	uint64_t id;   /* for a deferred reply */
+	bool deferred; /* the handler answers later through lb_control_reply */
+	struct conn *next;
 };
 
 struct lb_control {
@@ -34,10 +38,17 @@ struct lb_control {
 	int fd;
 	lb_control_handler handler;
 	void *ctx;
+	uint64_t next_id;
+	struct conn *conns;
 };
 
 static void conn_close(struct conn *c)
 {
+	for (struct conn **p = &c->ctl->conns; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
 	lb_loop_del_fd(c->ctl->loop, c->fd);
 	close(c->fd);
 	lb_timer_free(c->deadline);
@@ -50,9 +61,15 @@ static void conn_timeout(lb_loop *loop, lb_timer *t, void *ctx)
 {
 	(void)loop;
 	(void)t;
-	lb_log(LB_WARN, "control: client did not finish its request within %d ms",
-	       CONN_DEADLINE_MS);
-	conn_close(ctx);
+	struct conn *c = ctx;
+
+	if (c->deferred)
+		lb_log(LB_WARN, "control: no answer within %d ms; request dropped",
+		       DEFERRED_DEADLINE_MS);
+	else
+		lb_log(LB_WARN, "control: client did not finish its request within %d ms",
+		       CONN_DEADLINE_MS);
+	conn_close(c);
 }
 
 static void set_reply(struct conn *c, json_t *reply)
@@ -87,9 +104,32 @@ static void conn_dispatch(struct conn *c)
 		reply = json_pack("{s:b,s:s}", "ok", 0, "error",
 				  "malformed request (not a JSON object)");
 	else
-		reply = c->ctl->handler(c->ctl->ctx, req);
+		reply = c->ctl->handler(c->ctl->ctx, req, c->id);
 	json_decref(req);
+	if (!reply) {
+		/* The handler answers later (it waits for dockerd, say). */
+		c->deferred = true;
+		lb_loop_mod_fd(c->ctl->loop, c->fd, 0);
+		lb_timer_arm(c->deadline, DEFERRED_DEADLINE_MS);
+		return;
+	}
 	set_reply(c, reply);
+}
+
+void lb_control_reply(lb_control *ctl, uint64_t id, json_t *reply)
+{
+	for (struct conn *c = ctl->conns; c; c = c->next)
+		if (c->id == id && c->deferred) {
+			c->deferred = false;
+			set_reply(c, reply);
+			if (!c->reply) {
+				conn_close(c);
+				return;
+			}
+			lb_loop_mod_fd(ctl->loop, c->fd, EPOLLOUT);
+			return;
+		}
+	json_decref(reply); /* the client gave up */
 }
 
 static void conn_io(lb_loop *loop, int fd, uint32_t events, void *ctx)
@@ -97,7 +137,12 @@ static void conn_io(lb_loop *loop, int fd, uint32_t events, void *ctx)
 	struct conn *c = ctx;
 	ssize_t n;
 
-	(void)events;
+	if (c->deferred) {
+		/* Waiting for the handler: only a hang-up matters. */
+		if (events & (EPOLLHUP | EPOLLERR))
+			goto drop;
+		return;
+	}
 	if (!c->reply) {
 		if (c->hdr_len < 4) {
 			n = read(fd, c->hdr + c->hdr_len, 4 - c->hdr_len);
@@ -129,6 +174,8 @@ static void conn_io(lb_loop *loop, int fd, uint32_t events, void *ctx)
 		if (c->req->len < c->req_len)
 			return;
 		conn_dispatch(c);
+		if (c->deferred)
+			return;
 		if (!c->reply)
 			goto drop;
 		lb_loop_mod_fd(loop, fd, EPOLLOUT);
@@ -170,8 +217,12 @@ static void on_accept(lb_loop *loop, int fd, uint32_t events, void *ctx)
 	}
 	c->ctl = ctl;
 	c->fd = cfd;
+	c->id = ++ctl->next_id;
+	c->next = ctl->conns;
+	ctl->conns = c;
 	c->deadline = lb_timer_new(loop, conn_timeout, c);
 	if (!c->deadline || lb_loop_add_fd(loop, cfd, EPOLLIN, conn_io, c) < 0) {
+		ctl->conns = c->next;
 		lb_timer_free(c->deadline);
 		close(cfd);
 		free(c);
@@ -231,6 +282,8 @@ void lb_control_close(lb_control *c)
 {
 	if (!c)
 		return;
+	while (c->conns)
+		conn_close(c->conns);
 	lb_loop_del_fd(c->loop, c->fd);
 	close(c->fd);
 	free(c);

@@ -3,6 +3,7 @@
 #ifndef LB_CONTROL_H
 #define LB_CONTROL_H
 
+#include <stdint.h>
 #include <jansson.h>
 #include "err.h"
 #include "loop.h"
@@ -13,12 +14,14 @@
 #define LB_CONTROL_NO_BROKER (-2)
 
 typedef struct lb_control lb_control;
-/* Returns the reply object (stolen). */
-typedef json_t *(*lb_control_handler)(void *ctx, json_t *req);
+/* Returns the reply object (stolen), or NULL to answer later with lb_control_reply(id). */
+typedef json_t *(*lb_control_handler)(void *ctx, json_t *req, uint64_t id);
 
 lb_control *lb_control_listen(lb_loop *loop, int run_dirfd, const char *run_dir,
 			      lb_control_handler h, void *ctx, lb_err *e);
 void lb_control_close(lb_control *c);
+/* The deferred answer to request id (stolen); dropped when the client is gone. */
+void lb_control_reply(lb_control *c, uint64_t id, json_t *reply);
 
 /* Client side. Returns LB_CONTROL_NO_BROKER when nothing listens on the socket. */
 int lb_control_call(const char *run_dir, json_t *req, json_t **reply, lb_err *e);

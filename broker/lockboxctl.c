@@ -259,6 +259,42 @@ static int cmd_secret(const struct dirs *cfg, int argc, char **argv)
 	return 0;
 }
 
+/* Each check with its verdict and evidence, required ones marked with '*'. */
+static void print_audit(json_t *containers)
+{
+	size_t i, j;
+	json_t *c, *k;
+
+	json_array_foreach (containers, i, c) {
+		const char *binding = json_string_value(json_object_get(c, "binding"));
+
+		if (json_object_get(c, "error")) {
+			printf("%s: %s\n\n", json_string_value(json_object_get(c, "container")),
+			       json_string_value(json_object_get(c, "error")));
+			continue;
+		}
+		printf("container %.12s  %s  binding %s  %s\n",
+		       json_string_value(json_object_get(c, "container")),
+		       json_string_value(json_object_get(c, "name")) ?: "",
+		       binding ? binding : "(none: default requirements)",
+		       json_is_true(json_object_get(c, "satisfied")) ? "SATISFIED" : "REFUSED");
+		json_array_foreach (json_object_get(c, "checks"), j, k) {
+			const char *reason = json_string_value(json_object_get(k, "reason"));
+			const char *kern = json_string_value(json_object_get(k, "kernel"));
+			printf("  %c %-20s %-4s %s\n",
+			       json_is_true(json_object_get(k, "required")) ? '*' : ' ',
+			       json_string_value(json_object_get(k, "check")),
+			       json_is_true(json_object_get(k, "pass")) ? "ok" : "FAIL",
+			       reason ? reason : "");
+			printf("      inspect: %s\n",
+			       json_string_value(json_object_get(k, "inspect")) ?: "");
+			if (kern)
+				printf("      kernel:  %s\n", kern);
+		}
+		printf("\n");
+	}
+}
+
 static void print_targets(json_t *targets)
 {
 	size_t i;
@@ -348,6 +384,15 @@ int main(int argc, char **argv)
 		req = json_pack("{s:s}", "cmd", cmd);
 		if (optind + 1 < argc)
 			json_object_set_new(req, "target", json_string(argv[optind + 1]));
+	} else if (strcmp(cmd, "audit") == 0) {
+		json_t *list = json_array();
+		for (int i = optind + 1; i < argc; i++) {
+			if (strcmp(argv[i], "--json") == 0)
+				want_json = true;
+			else
+				json_array_append_new(list, json_string(argv[i]));
+		}
+		req = json_pack("{s:s,s:o}", "cmd", cmd, "containers", list);
 	} else {
 		goto bad;
 	}
@@ -357,10 +402,14 @@ int main(int argc, char **argv)
 			cfg->run_dir);
 	if (rc)
 		return 1;
+	if (strcmp(cmd, "audit") == 0 && !json_is_true(json_object_get(reply, "satisfied")))
+		rc = 1; /* some required check does not hold */
 	if (want_json || strcmp(cmd, "status") == 0) {
 		json_object_del(reply, "ok");
 		json_dumpf(reply, stdout, JSON_INDENT(2));
 		printf("\n");
+	} else if (strcmp(cmd, "audit") == 0) {
+		print_audit(json_object_get(reply, "containers"));
 	} else if (strcmp(cmd, "targets") == 0) {
 		print_targets(json_object_get(reply, "targets"));
 	} else if (strcmp(cmd, "reload") == 0) {
@@ -369,7 +418,7 @@ int main(int argc, char **argv)
 		printf("rotated %zu target(s)\n",
 		       json_array_size(json_object_get(reply, "rotated")));
 	}
-	return 0;
+	return rc;
 bad:
 	usage(stderr);
 	return 64;

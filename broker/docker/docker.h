@@ -18,4 +18,9 @@ bool lb_docker_admit(struct lb_docker *d, lb_target *t);
 /* A dynamic target got a new generation: notify its container of a rotation. NULL-safe. */
 void lb_docker_published(struct lb_docker *d, lb_target *t);
 
+struct lb_control;
+/* `lockboxctl audit`: the posture report of each container (all running ones when
+ * containers is NULL or empty), answered later through lb_control_reply(ctl, id). */
+void lb_docker_audit(struct lb_docker *d, json_t *containers, struct lb_control *ctl, uint64_t id);
+
 #endif

@@ -28,7 +28,10 @@ log_has() { dk logs "$1" 2>&1 | grep -F -- "$2" >/dev/null; }
 
 run_app ok "${good[@]}" >/dev/null || fail "compliant container refused: $(grep refused "$T/state/audit.jsonl" | tail -1)"
 wait_for "compliant container reads its secret" 20 log_has ok "canary-gate-$$-value"
-pass "compliant container admitted"
+audit=$(ctl --json audit ok) || fail "lockboxctl audit of the compliant container: $audit"
+python3 -c 'import json,sys; c=json.load(sys.stdin)["containers"][0]; assert c["satisfied"] and c["kernel_checked"] and c["binding"]=="strict", c' <<<"$audit" || fail "audit report: $audit"
+ctl audit ok | grep -q "SATISFIED" || fail "human audit output"
+pass "compliant container admitted (lockboxctl audit agrees, kernel checked)"
 
 # One property at a time; the expected check must be the only one named.
 check_refused() { # CHECK NAME OPTIONS...
@@ -45,6 +48,11 @@ check_refused() { # CHECK NAME OPTIONS...
 	local named
 	named=$(grep -o '([a-z-]*)' <<<"${out##*refused container: }" | sort -u | tr '\n' ' ')
 	assert_eq "$named" "($check) " "checks named for $name"
+	# lockboxctl audit gives the same verdict.
+	local audit rc=0
+	audit=$(ctl --json audit "$name") || rc=$?
+	assert_eq "$rc" "1" "lockboxctl audit exit status for $name"
+	assert_eq "$(python3 -c 'import json,sys; c=json.load(sys.stdin)["containers"][0]; print(c["binding"], " ".join(c["failed"]))' <<<"$audit")" "strict $check" "audit verdict for $name"
 	dk rm -f "$name" >/dev/null 2>&1 || true
 	pass "$name refused: ($check)"
 }
