@@ -41,7 +41,8 @@ check_refused() { # CHECK NAME OPTIONS...
 		# Mount went through before the create-time inspect: the kernel re-check after
 		# start must then refuse it and stop it.
 		wait_for "refusal of $name" 20 grep -q "\"event\":\"refused\",\"container\":\"$(dk inspect -f '{{.Id}}' "$name")\"" "$T/state/audit.jsonl"
-		out=$(grep "\"container\":\"$(dk inspect -f '{{.Id}}' "$name")\"" "$T/state/audit.jsonl" | grep refused | tail -1)
+		out=$(grep "\"container\":\"$(dk inspect -f '{{.Id}}' "$name")\"" "$T/state/audit.jsonl" | grep refused | tail -1 |
+			python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["reason"])')
 		log_has "$name" "canary-gate" && fail "$name got the secret"
 	}
 	[[ $out == *"lockbox: binding strict refused container: "*"($check)"* ]] || fail "$name: expected a refusal naming $check: $out"
