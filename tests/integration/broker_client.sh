@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The client against a real static target of the broker: `lockbox get`/`check` as the
+# target's uid in a user namespace, refused for another uid, and `lockbox exec` picking up
+# a rotation (--restart-on-rotate restarts the app once per rotation).
+source "$(dirname "$0")/lib.sh" "$1"
+need_root
+[[ -x $LB_BIN/lockbox ]] || skip "static client not built"
+make_userns 100000
+
+GRACE=5s write_basic_config
+put_secret web/db_password "canary-cli-$$-1"
+put_secret web/api_key "canary-cli-api"
+start_broker
+d=$T/run/t/demo
+wait_for "first generation" 5 test -L "$d/..data"
+
+got=$(as_user 1000 "$LB_BIN/lockbox" get db_password --dir "$d" --allow-writable) || fail "lockbox get as uid 1000"
+assert_eq "$got" "canary-cli-$$-1" "lockbox get as uid 1000"
+as_user 1000 "$LB_BIN/lockbox" check --dir "$d" --allow-writable >"$T/check.out" || fail "lockbox check: $(cat "$T/check.out")"
+rc=0
+as_user 1001 "$LB_BIN/lockbox" get db_password --dir "$d" --allow-writable >/dev/null 2>"$T/err" || rc=$?
+assert_eq "$rc" "77" "lockbox get as uid 1001"
+grep -q "db_password" "$T/err" || fail "refusal does not name the file: $(cat "$T/err")"
+rc=0
+"$LB_BIN/lockbox" get db_password --dir "$d" >/dev/null 2>"$T/err" || rc=$?
+assert_eq "$rc" "77" "lockbox get on the writable host mount without --allow-writable"
+pass "lockbox get/check on a broker target: uid 1000 reads, uid 1001 and a writable mount are refused"
+
+# exec with --restart-on-rotate: the app prints its secret at each start.
+cat >"$T/app.sh" <<'SH'
+#!/bin/sh
+echo "start $(cat "$DB_PASSWORD_FILE")" >>"$1"
+exec sleep 60
+SH
+chmod 0755 "$T/app.sh"
+touch "$T/app.log"
+chmod 0666 "$T/app.log"
+as_user 1000 "$LB_BIN/lockbox" exec --dir "$d" --allow-writable --restart-on-rotate --grace 1s -- \
+	/bin/sh "$T/app.sh" "$T/app.log" &
+app=$!
+wait_for "app started" 10 grep -q "start canary-cli-$$-1" "$T/app.log"
+put_secret web/db_password "canary-cli-$$-2"
+wait_for "app restarted on rotation" 15 grep -q "start canary-cli-$$-2" "$T/app.log"
+sleep 1
+assert_eq "$(grep -c start "$T/app.log")" "2" "app starts (one per generation)"
+kill -TERM $app
+wait $app || true
+pass "lockbox exec --restart-on-rotate restarts once per broker rotation"
+stop_broker
+assert_no_canary "canary-cli-$$-1" --exclude=app.log
