@@ -1,0 +1,84 @@
+# Helpers for the gcp-sm store tests: the GCP test double (tests/servers/gcp_double.py).
+# Usage: source gcp_lib.sh BIN_DIR   (sources lib.sh)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$1"
+SERVERS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../servers" && pwd)
+DOUBLE_PID=
+
+command -v python3 >/dev/null || skip "python3 is needed for the GCP test double"
+command -v openssl >/dev/null || skip "openssl is needed for the test CA"
+command -v curl >/dev/null || skip "curl is needed for the double's admin endpoint"
+
+gcp_cleanup() {
+	local rc=$?
+	if [[ -n $DOUBLE_PID ]] && kill -0 "$DOUBLE_PID" 2>/dev/null; then
+		kill -TERM "$DOUBLE_PID" 2>/dev/null || true
+		wait "$DOUBLE_PID" 2>/dev/null || true
+	fi
+	cleanup
+	exit $rc
+}
+trap gcp_cleanup EXIT
+
+# Fixtures (TLS material, the service-account key, the seed with its canaries) live in $F.
+F=$T/fixture
+mkdir -p "$F"
+chmod 0700 "$F"
+
+# start_double SEED_JSON: sets GPORT (API + token_uri, HTTPS), MPORT (metadata, HTTP),
+# APORT (admin); writes $F/sa.json.
+start_double() {
+	[[ -d $F/tls ]] || "$SERVERS/make_ca.sh" "$F/tls" >/dev/null 2>&1 || fail "make_ca.sh failed"
+	printf '%s' "$1" >"$F/seed.json"
+	rm -f "$F/gport" "$F/mport" "$F/aport"
+	python3 "$SERVERS/gcp_double.py" --seed "$F/seed.json" --tls-dir "$F/tls" \
+		--credentials-out "$F/sa.json" --port-file "$F/gport" \
+		--metadata-port-file "$F/mport" --admin-port-file "$F/aport" --max-seconds 90 \
+		>>"$F/double.log" 2>&1 &
+	DOUBLE_PID=$!
+	wait_for "gcp double" 20 test -s "$F/gport"
+	GPORT=$(cat "$F/gport")
+	MPORT=$(cat "$F/mport")
+	APORT=$(cat "$F/aport")
+}
+
+# admin METHOD PATH [JSON]
+admin() {
+	if [[ $1 == GET ]]; then
+		curl -sf "http://127.0.0.1:$APORT$2"
+	else
+		curl -sf -X "$1" -H 'Content-Type: application/json' -d "${3:-{\}}" "http://127.0.0.1:$APORT$2"
+	fi
+}
+
+# count KEY: a counter of the double (access, access_ok, token, token_ok, metadata, ...).
+count() {
+	admin GET /admin/state | python3 -c 'import json,sys; print(json.load(sys.stdin)["counts"].get(sys.argv[1], 0))' "$1"
+}
+
+# gcp_config STORE_EXTRA_KEYS BINDINGS_JSON TARGETS_JSON
+gcp_config() {
+	cat >"$CONF" <<JSON
+{
+  "run_dir": "$T/run",
+  "state_dir": "$T/state",
+  "stores": {
+    "gcp": { "type": "gcp-sm", "project": "test-project",
+             "endpoint": "https://127.0.0.1:$GPORT", "ca_file": "$F/tls/ca.crt"${1:+, $1} }
+  },
+  "bindings": $2,
+  "targets": $3
+}
+JSON
+}
+
+secret_of() { cat "$T/run/t/$1/$2" 2>/dev/null; }
+has_value() { [[ $(secret_of "$1" "$2") == "$3" ]]; }
+
+# No canary outside the fixtures and the target tmpfs: logs, audit, state, ctl output.
+assert_gcp_canary() { # VALUE...
+	local v hits
+	for v in "$@"; do
+		hits=$(grep -rlF --exclude-dir=sealed --exclude-dir=run --exclude-dir=fixture -- "$v" "$T" 2>/dev/null || true)
+		[[ -z $hits ]] || fail "canary value $v found in: $hits"
+	done
+}
