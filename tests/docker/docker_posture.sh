@@ -33,9 +33,10 @@ python3 -c 'import json,sys; c=json.load(sys.stdin)["containers"][0]; assert c["
 ctl audit ok | grep -q "SATISFIED" || fail "human audit output"
 pass "compliant container admitted (lockboxctl audit agrees, kernel checked)"
 
-# One property at a time; the expected check must be the only one named.
-check_refused() { # CHECK NAME OPTIONS...
-	local check=$1 name=$2 out
+# One property at a time; the expected checks (space-separated, sorted) must be exactly
+# the ones named.
+check_refused() { # "CHECK..." NAME OPTIONS...
+	local checks=$1 name=$2 out check=${1%% *}
 	shift 2
 	out=$(run_app "$name" "$@") && {
 		# Mount went through before the create-time inspect: the kernel re-check after
@@ -46,16 +47,18 @@ check_refused() { # CHECK NAME OPTIONS...
 		log_has "$name" "canary-gate" && fail "$name got the secret"
 	}
 	[[ $out == *"lockbox: binding strict refused container: "*"($check)"* ]] || fail "$name: expected a refusal naming $check: $out"
-	local named
-	named=$(grep -o '([a-z-]*)' <<<"${out##*refused container: }" | sort -u | tr '\n' ' ')
-	assert_eq "$named" "($check) " "checks named for $name"
+	local named want
+	# Parenthesised check names (reasons may carry other parentheses, e.g. "(privileged)").
+	named=$(grep -oE '\((non-root|userns-remap|cap-drop-all|no-new-privileges|seccomp|lsm|read-only-rootfs|no-privileged|no-host-namespaces|no-docker-socket|no-sensitive-mounts|memory-limit|pids-limit|no-secret-env)\)' <<<"${out##*refused container: }" | sort -u | tr '\n' ' ')
+	want=$(for c in $checks; do echo "($c)"; done | sort | tr '\n' ' ')
+	assert_eq "$named" "$want" "checks named for $name"
 	# lockboxctl audit gives the same verdict.
 	local audit rc=0
 	audit=$(ctl --json audit "$name") || rc=$?
 	assert_eq "$rc" "1" "lockboxctl audit exit status for $name"
-	assert_eq "$(python3 -c 'import json,sys; c=json.load(sys.stdin)["containers"][0]; print(c["binding"], " ".join(c["failed"]))' <<<"$audit")" "strict $check" "audit verdict for $name"
+	assert_eq "$(python3 -c 'import json,sys; c=json.load(sys.stdin)["containers"][0]; print(c["binding"], " ".join(sorted(c["failed"])))' <<<"$audit")" "strict $(tr ' ' '\n' <<<"$checks" | sort | tr '\n' ' ' | sed 's/ $//')" "audit verdict for $name"
 	dk rm -f "$name" >/dev/null 2>&1 || true
-	pass "$name refused: ($check)"
+	pass "$name refused: ($checks)"
 }
 check_refused non-root root --cap-drop ALL --security-opt no-new-privileges --read-only --memory 64m --pids-limit 64 --network none
 check_refused cap-drop-all capadd "${good[@]}" --cap-add SYS_ADMIN
@@ -68,6 +71,12 @@ check_refused no-docker-socket sock "${good[@]}" -v "$DK/docker.sock:/var/run/do
 check_refused no-sensitive-mounts etc "${good[@]}" -v /etc:/host-etc:ro
 check_refused no-secret-env env "${good[@]}" -e DB_PASSWORD=x
 check_refused no-secret-env envval "${good[@]}" -e HARMLESS="canary-gate-$$-value"
+check_refused cap-drop-all nocapdrop --user 1000 --security-opt no-new-privileges --read-only --memory 64m --pids-limit 64 --network none
+# dockerd refuses these under remap unless --userns host, which userns-remap then names too.
+check_refused userns-remap usernshost "${good[@]}" --userns host
+check_refused "no-host-namespaces userns-remap" nethost --user 1000 --cap-drop ALL --security-opt no-new-privileges --read-only --memory 64m --pids-limit 64 --userns host --network host
+check_refused "no-host-namespaces userns-remap" pidhost "${good[@]}" --userns host --pid host
+check_refused "cap-drop-all no-privileged seccomp userns-remap" privileged "${good[@]}" --userns host --privileged
 
 # Tighten the policy of the running, admitted container: the next rotation refuses it.
 python3 - "$CONF" <<'PY'
