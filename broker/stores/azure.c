@@ -1,0 +1,343 @@
+/* Azure Key Vault store (azure-kv).
+ *
+ * GET {vault}/secrets/NAME[/VERSION]?api-version=7.4 -> {"value", "id": ".../NAME/VERSION"}.
+ * Tokens: client credentials against Entra ID ({authority_host}/TENANT/oauth2/v2.0/token)
+ * with a client secret file, or a client certificate file (PEM key + certificate) whose
+ * RS256 client assertion carries the certificate's x5t; without a client credential, the
+ * managed identity through IMDS (AZURE_IMDS_ENDPOINT overrides http://169.254.169.254).
+ * The token's resource is the vault's DNS suffix (https://vault.azure.net for
+ * x.vault.azure.net, as the 401 challenge of Key Vault names it); a 401 (the challenge, a
+ * token the vault no longer takes) gets a new token and one replay. */
+#include "gcp_azure_common.h"
+#include "cleanup.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#define API_VERSION	  "7.4"
+#define CRED_FILE_CAP	  65536
+#define DEFAULT_AUTHORITY "https://login.microsoftonline.com"
+#define DEFAULT_IMDS	  "http://169.254.169.254"
+#define ASSERTION_LIFE_S  600
+
+enum azure_cred { CRED_SECRET, CRED_CERT, CRED_IMDS };
+
+struct azure {
+	char *vault_url, *endpoint, *tenant_id, *client_id, *secret_file, *cert_file;
+	char *authority;
+	char resource[256];
+	char imds[256];
+	enum azure_cred cred;
+};
+
+static void azure_free(void *p)
+{
+	struct azure *a = p;
+
+	if (!a)
+		return;
+	free(a->vault_url);
+	free(a->endpoint);
+	free(a->tenant_id);
+	free(a->client_id);
+	free(a->secret_file);
+	free(a->cert_file);
+	free(a->authority);
+	free(a);
+}
+
+static bool azure_chars_ok(const char *s, size_t min, size_t max, bool dash)
+{
+	size_t n = strlen(s);
+
+	if (n < min || n > max)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !(dash && *s == '-'))
+			return false;
+	return true;
+}
+
+static void bio_freep(BIO **b)
+{
+	BIO_free(*b);
+}
+static void x509_freep(X509 **x)
+{
+	X509_free(*x);
+}
+
+/* x5t: base64url of the SHA-1 of the certificate's DER, as Entra ID expects. */
+static int cert_x5t(const lb_secbuf *pem, char **out, char *err, size_t cap)
+{
+	_cleanup_(bio_freep) BIO *bio = NULL;
+	_cleanup_(x509_freep) X509 *x = NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (pem->len > INT32_MAX)
+		return snprintf(err, cap, "certificate file too large"), -1;
+	bio = BIO_new_mem_buf(pem->data, (int)pem->len);
+	if (bio)
+		x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	if (!x)
+		return snprintf(err, cap, "client_certificate_file has no PEM certificate"), -1;
+	if (X509_digest(x, EVP_sha1(), md, &mdlen) != 1)
+		return snprintf(err, cap, "certificate digest failed"), -1;
+	*out = lbc_b64url(md, mdlen);
+	return *out ? 0 : (snprintf(err, cap, "out of memory"), -1);
+}
+
+static int client_assertion(struct azure *a, const char *aud, lb_secbuf **jwt, char *err,
+			    size_t cap)
+{
+	_cleanup_secbuf_ lb_secbuf *pem = NULL;
+	_cleanup_free_ char *x5t = NULL;
+	_cleanup_json_ json_t *hdr = NULL, *claims = NULL;
+	_cleanup_json_str_ char *h = NULL, *cl = NULL;
+	unsigned char rnd[16];
+	char jti[33];
+	int64_t now = (int64_t)time(NULL);
+
+	if (lbc_read_secret_file(a->cert_file, CRED_FILE_CAP, false, &pem, err, cap) ||
+	    cert_x5t(pem, &x5t, err, cap))
+		return -1;
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(jti, sizeof(jti), rnd, sizeof(rnd));
+	hdr = json_pack("{s:s,s:s,s:s}", "alg", "RS256", "typ", "JWT", "x5t", x5t);
+	claims = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I}", "aud", aud, "iss", a->client_id, "sub",
+			   a->client_id, "jti", jti, "nbf", (json_int_t)now, "iat", (json_int_t)now,
+			   "exp", (json_int_t)(now + ASSERTION_LIFE_S));
+	if (!hdr || !claims)
+		return snprintf(err, cap, "out of memory"), -1;
+	h = json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS);
+	cl = json_dumps(claims, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!h || !cl)
+		return snprintf(err, cap, "out of memory"), -1;
+	return lbc_jwt_rs256(pem, h, cl, jwt, err, cap);
+}
+
+static int azure_token_request(lbc *c, lbc_token_req *tr, char *err, size_t cap)
+{
+	struct azure *a = lbc_impl_data(c);
+	_cleanup_secbuf_ lb_secbuf *secret = NULL, *jwt = NULL;
+	static const char atype[] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+	char scope[300];
+	int rc = 0;
+
+	if (a->cred == CRED_IMDS) {
+		lb_secbuf *q = NULL;
+		snprintf(tr->source, sizeof(tr->source), "managed identity");
+		/* The query, encoded as a form ("resource=https%3A%2F%2F..."). */
+		if (lbc_form_add(&q, "resource", a->resource, strlen(a->resource)) ||
+		    (a->client_id &&
+		     lbc_form_add(&q, "client_id", a->client_id, strlen(a->client_id)))) {
+			lb_secbuf_free(q);
+			return snprintf(err, cap, "out of secure memory"), -1;
+		}
+		snprintf(tr->url, sizeof(tr->url),
+			 "%s/metadata/identity/oauth2/token?api-version=2018-02-01&%s", a->imds,
+			 (const char *)q->data);
+		lb_secbuf_free(q);
+		snprintf(tr->header, sizeof(tr->header), "Metadata: true");
+		return 0;
+	}
+	snprintf(tr->url, sizeof(tr->url), "%s/%s/oauth2/v2.0/token", a->authority, a->tenant_id);
+	snprintf(scope, sizeof(scope), "%s/.default", a->resource);
+	if (a->cred == CRED_SECRET) {
+		snprintf(tr->source, sizeof(tr->source), "client secret");
+		if (lbc_read_secret_file(a->secret_file, CRED_FILE_CAP, true, &secret, err, cap))
+			return -1;
+	} else {
+		snprintf(tr->source, sizeof(tr->source), "client certificate");
+		if (client_assertion(a, tr->url, &jwt, err, cap))
+			return -1;
+	}
+	rc |= lbc_form_add(&tr->body, "grant_type", "client_credentials", 18);
+	rc |= lbc_form_add(&tr->body, "client_id", a->client_id, strlen(a->client_id));
+	rc |= lbc_form_add(&tr->body, "scope", scope, strlen(scope));
+	if (secret) {
+		rc |= lbc_form_add(&tr->body, "client_secret", secret->data, secret->len);
+	} else {
+		rc |= lbc_form_add(&tr->body, "client_assertion_type", atype, sizeof(atype) - 1);
+		rc |= lbc_form_add(&tr->body, "client_assertion", jwt->data, jwt->len);
+	}
+	return rc ? (snprintf(err, cap, "out of secure memory"), -1) : 0;
+}
+
+static int azure_read_url(lbc *c, const lb_source *src, char *url, size_t cap, char *err,
+			  size_t ecap)
+{
+	struct azure *a = lbc_impl_data(c);
+
+	if (!azure_chars_ok(src->path, 1, 127, true))
+		return snprintf(err, ecap, "not a Key Vault secret name ([0-9a-zA-Z-], 1-127)"), -1;
+	if (src->version[0] && !azure_chars_ok(src->version, 1, 63, false))
+		return snprintf(err, ecap, "not a Key Vault secret version"), -1;
+	snprintf(url, cap, "%s/secrets/%s%s%s?api-version=" API_VERSION,
+		 a->endpoint ? a->endpoint : a->vault_url, src->path, src->version[0] ? "/" : "",
+		 src->version);
+	return 0;
+}
+
+static int azure_read_ok(lbc *c, const lb_source *src, json_t *j, lb_fetch_result *res, char *err,
+			 size_t ecap)
+{
+	json_t *v = json_object_get(j, "value");
+	const char *id = json_string_value(json_object_get(j, "id"));
+	const char *slash = id ? strrchr(id, '/') : NULL;
+
+	(void)c;
+	(void)src;
+	if (!json_is_string(v))
+		return snprintf(err, ecap, "reply has no value"), -1;
+	res->value = lb_secbuf_dup(json_string_value(v), json_string_length(v));
+	if (!res->value)
+		return snprintf(err, ecap, "out of secure memory"), -1;
+	snprintf(res->version, sizeof(res->version), "%s", slash ? slash + 1 : "");
+	lbc_clean_text(res->version);
+	res->structured = lbc_is_json_object(res->value);
+	res->status = 0;
+	return 0;
+}
+
+/* {"error":{"code":"Forbidden","message":"...","innererror":{"code":"SecretDisabled"}}} */
+static void azure_read_error(lbc *c, const lb_source *src, long status, json_t *j, char *err,
+			     size_t ecap)
+{
+	json_t *e = json_object_get(j, "error");
+	const char *code = json_string_value(json_object_get(e, "code"));
+	const char *inner =
+	    json_string_value(json_object_get(json_object_get(e, "innererror"), "code"));
+	const char *msg = json_string_value(json_object_get(e, "message"));
+
+	(void)c;
+	(void)src;
+	if (!code)
+		code = status == 404   ? "NotFound"
+		       : status == 403 ? "Forbidden"
+		       : status == 401 ? "Unauthorized"
+		       : status == 429 ? "Throttled"
+				       : "error";
+	snprintf(err, ecap, "%s%s%s: %.300s (HTTP %ld)", code, inner ? "/" : "", inner ? inner : "",
+		 msg ? msg : "no message", status);
+	lbc_clean_text(err);
+}
+
+static json_t *azure_health_extra(lbc *c)
+{
+	struct azure *a = lbc_impl_data(c);
+
+	return json_pack("{s:s,s:s}", "vault_url", a->vault_url, "resource", a->resource);
+}
+
+static const lbc_impl azure_impl = {
+    .kind = "azure-kv",
+    .token_request = azure_token_request,
+    .read_url = azure_read_url,
+    .read_ok = azure_read_ok,
+    .read_error = azure_read_error,
+    .free_impl = azure_free,
+    .health_extra = azure_health_extra,
+};
+
+static void trim_slashes(char *u)
+{
+	while (u && strlen(u) > 8 && u[strlen(u) - 1] == '/')
+		u[strlen(u) - 1] = '\0';
+}
+
+/* https://NAME.vault.azure.net -> https://vault.azure.net (the resource Key Vault's 401
+ * challenge names; the same rule covers the sovereign clouds' suffixes). */
+static int vault_resource(struct azure *a)
+{
+	const char *host = a->vault_url + 8;
+	size_t hl = strcspn(host, ":/");
+	const char *dot = memchr(host, '.', hl);
+	size_t rest;
+
+	if (hl == 0)
+		return -1;
+	if (!dot || !memchr(dot + 1, '.', hl - (size_t)(dot + 1 - host)))
+		dot = host - 1; /* no suffix to keep: the host itself */
+	rest = hl - (size_t)(dot + 1 - host);
+	snprintf(a->resource, sizeof(a->resource), "https://%.*s", (int)rest, dot + 1);
+	return 0;
+}
+
+static int azure_open(lb_store *s, lb_err *e)
+{
+	json_t *o = s->cfg->opts;
+	struct azure *a = calloc(1, sizeof(*a));
+	_cleanup_free_ char *ca_file = lbc_opt_str(o, "ca_file");
+	const char *imds = getenv("AZURE_IMDS_ENDPOINT");
+
+	if (!a)
+		return lb_fail(e, ENOMEM, "out of memory");
+	a->vault_url = lbc_opt_str(o, "vault_url");
+	a->endpoint = lbc_opt_str(o, "endpoint");
+	a->tenant_id = lbc_opt_str(o, "tenant_id");
+	a->client_id = lbc_opt_str(o, "client_id");
+	a->secret_file = lbc_opt_str(o, "client_secret_file");
+	a->cert_file = lbc_opt_str(o, "client_certificate_file");
+	a->authority = lbc_opt_str(o, "authority_host");
+	if (!a->authority)
+		a->authority = strdup(DEFAULT_AUTHORITY);
+	trim_slashes(a->vault_url);
+	trim_slashes(a->endpoint);
+	trim_slashes(a->authority);
+	if (!a->vault_url || strncmp(a->vault_url, "https://", 8) != 0 || !a->authority ||
+	    vault_resource(a)) {
+		azure_free(a);
+		return lb_fail(e, 0, "vault_url must be an https:// URL");
+	}
+	if ((a->endpoint && strncmp(a->endpoint, "https://", 8) != 0) ||
+	    strncmp(a->authority, "https://", 8) != 0) {
+		azure_free(a);
+		return lb_fail(e, 0, "endpoint and authority_host must be https:// URLs");
+	}
+	if (a->secret_file && a->cert_file) {
+		azure_free(a);
+		return lb_fail(e, 0,
+			       "client_secret_file and client_certificate_file exclude "
+			       "each other");
+	}
+	a->cred = a->secret_file ? CRED_SECRET : a->cert_file ? CRED_CERT : CRED_IMDS;
+	if (a->cred != CRED_IMDS &&
+	    (!a->tenant_id || !a->client_id || !azure_chars_ok(a->tenant_id, 1, 64, true))) {
+		azure_free(a);
+		return lb_fail(e, 0,
+			       "a client secret or certificate needs tenant_id and client_id");
+	}
+	if (imds && *imds)
+		snprintf(a->imds, sizeof(a->imds), "%s%s",
+			 strncmp(imds, "http://", 7) == 0 ? "" : "http://", imds);
+	else
+		snprintf(a->imds, sizeof(a->imds), "%s", DEFAULT_IMDS);
+	trim_slashes(a->imds);
+	lb_log(LB_INFO, "azure-kv store %s: %s, resource %s, credentials: %s", s->name,
+	       a->vault_url, a->resource,
+	       a->cred == CRED_SECRET ? "client secret"
+	       : a->cred == CRED_CERT ? "client certificate"
+				      : "managed identity (IMDS)");
+	return lbc_open(s, &azure_impl, a, ca_file, e);
+}
+
+const lb_store_ops lb_azure_kv_ops = {
+    .type = "azure-kv",
+    .per_target = false,
+    .open = azure_open,
+    .fetch = lbc_fetch,
+    .health = lbc_health,
+    .close = lbc_close,
+};

@@ -1,0 +1,85 @@
+# Helpers for the azure-kv store tests: the Azure test double (tests/servers/azure_double.py).
+# Usage: source azure_lib.sh BIN_DIR   (sources lib.sh)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$1"
+SERVERS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../servers" && pwd)
+DOUBLE_PID=
+TENANT=00000000-0000-0000-0000-00000000abcd
+CLIENT=11111111-2222-3333-4444-555555555555
+
+command -v python3 >/dev/null || skip "python3 is needed for the Azure test double"
+command -v openssl >/dev/null || skip "openssl is needed for the test CA"
+command -v curl >/dev/null || skip "curl is needed for the double's admin endpoint"
+
+azure_cleanup() {
+	local rc=$?
+	if [[ -n $DOUBLE_PID ]] && kill -0 "$DOUBLE_PID" 2>/dev/null; then
+		kill -TERM "$DOUBLE_PID" 2>/dev/null || true
+		wait "$DOUBLE_PID" 2>/dev/null || true
+	fi
+	cleanup
+	exit $rc
+}
+trap azure_cleanup EXIT
+
+F=$T/fixture
+mkdir -p "$F"
+chmod 0700 "$F"
+
+# start_double SEED_JSON: sets ZPORT (Key Vault + Entra ID, HTTPS), IPORT (IMDS, HTTP),
+# APORT (admin); writes $F/client.pem (key + certificate) and $F/client_secret.
+start_double() {
+	[[ -d $F/tls ]] || "$SERVERS/make_ca.sh" "$F/tls" >/dev/null 2>&1 || fail "make_ca.sh failed"
+	printf '%s' "$1" >"$F/seed.json"
+	rm -f "$F/zport" "$F/iport" "$F/aport"
+	python3 "$SERVERS/azure_double.py" --seed "$F/seed.json" --tls-dir "$F/tls" \
+		--cert-out "$F/client.pem" --secret-out "$F/client_secret" --port-file "$F/zport" \
+		--imds-port-file "$F/iport" --admin-port-file "$F/aport" --max-seconds 90 \
+		>>"$F/double.log" 2>&1 &
+	DOUBLE_PID=$!
+	wait_for "azure double" 20 test -s "$F/zport"
+	ZPORT=$(cat "$F/zport")
+	IPORT=$(cat "$F/iport")
+	APORT=$(cat "$F/aport")
+}
+
+admin() {
+	if [[ $1 == GET ]]; then
+		curl -sf "http://127.0.0.1:$APORT$2"
+	else
+		curl -sf -X "$1" -H 'Content-Type: application/json' -d "${3:-{\}}" "http://127.0.0.1:$APORT$2"
+	fi
+}
+
+count() {
+	admin GET /admin/state | python3 -c 'import json,sys; print(json.load(sys.stdin)["counts"].get(sys.argv[1], 0))' "$1"
+}
+
+# store_json NAME EXTRA_KEYS: one azure-kv store pointed at the double.
+store_json() {
+	printf '"%s": { "type": "azure-kv", "vault_url": "https://lockbox-test.vault.azure.net", "endpoint": "https://127.0.0.1:%s", "authority_host": "https://127.0.0.1:%s", "ca_file": "%s"%s }' \
+		"$1" "$ZPORT" "$ZPORT" "$F/tls/ca.crt" "${2:+, $2}"
+}
+
+# azure_config STORES_JSON BINDINGS_JSON TARGETS_JSON
+azure_config() {
+	cat >"$CONF" <<JSON
+{
+  "run_dir": "$T/run",
+  "state_dir": "$T/state",
+  "stores": { $1 },
+  "bindings": $2,
+  "targets": $3
+}
+JSON
+}
+
+secret_of() { cat "$T/run/t/$1/$2" 2>/dev/null; }
+has_value() { [[ $(secret_of "$1" "$2") == "$3" ]]; }
+
+assert_azure_canary() { # VALUE...
+	local v hits
+	for v in "$@"; do
+		hits=$(grep -rlF --exclude-dir=sealed --exclude-dir=run --exclude-dir=fixture -- "$v" "$T" 2>/dev/null || true)
+		[[ -z $hits ]] || fail "canary value $v found in: $hits"
+	done
+}
