@@ -340,8 +340,11 @@ class ApiHandler(BaseHTTPRequestHandler):
                             f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{date}' != '{ts[:8]}', from '{ts}'.")
         token = self.headers.get("X-Amz-Security-Token")
         if akid in st.keys:
-            secret = st.keys[akid]
-            if token:
+            # A seeded key is {AKID: SECRET}, or {AKID: {"secret":..., "token":...}} for
+            # session credentials that do not expire.
+            key = st.keys[akid]
+            secret = key["secret"] if isinstance(key, dict) else key
+            if token != (key.get("token") if isinstance(key, dict) else None):
                 raise aws_error(400, "UnrecognizedClientException", MSG_UNRECOGNIZED)
         elif akid in st.temp:
             rec = st.temp[akid]

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# aws-sm credential chain, one source at a time (lockboxd restarted with each environment):
+# AWS_* environment (with a session token), the shared credentials file (AWS_PROFILE),
+# ECS container credentials (FULL_URI + authorization token), EC2 IMDSv2 (token PUT, role,
+# credentials; AWS_EC2_METADATA_SERVICE_ENDPOINT). Temporary credentials are fetched again
+# before their Expiration (no request ever goes out with expired ones), and an
+# ExpiredTokenException refreshes them and replays the request once, without a failure.
+source "$(dirname "$0")/aws_lib.sh" "$1"
+need_root
+
+start_double '{
+  "region": "eu-west-1",
+  "keys": {"AKIDENVTEST": "canary-envsk-5d1e", "AKIDFILETEST": "canary-filesk-5d1e"},
+  "secrets": {"app/key": {"string": "canary-value-5d1e"}},
+  "imds": {"role": "lockbox-host-role"},
+  "ecs": {"path": "/v2/credentials/task-5d1e", "authorization": "canary-ecsauth-5d1e"},
+  "cred_ttl": 600
+}'
+aws_config "{ \"sm\": $(aws_store aws-sm) }" '{
+  "web": { "secrets": { "key": "sm:app/key" }, "refresh": "1h", "grace": "1s", "size": "64k" } }' '{
+  "demo": { "binding": "web", "uid": 1000, "gid": 1000 } }'
+# fresh_start SOURCE: a new secret version, then lockboxd from scratch with this environment.
+NV=0
+fresh_start() {
+	NV=$((NV + 1))
+	admin POST /admin/secret "{\"name\":\"app/key\",\"string\":\"canary-v$NV-5d1e\"}" >/dev/null
+	admin POST /admin/reset-log >/dev/null
+	start_broker
+	wait_for "value via $1" 10 has_value demo key "canary-v$NV-5d1e"
+	out=$(ctl --json status)
+	echo "$out" | grep -q "\"credentials_source\": *\"$1\"" || fail "credentials_source is not $1: $out"
+}
+last_akid() { admin GET /admin/requests | jget '[e["akid"] for e in j["log"] if e["target"].startswith("secretsmanager")][-1]'; }
+
+# 1. Environment.
+AWS_ACCESS_KEY_ID=AKIDENVTEST AWS_SECRET_ACCESS_KEY=canary-envsk-5d1e fresh_start environment
+assert_eq "$(last_akid)" "AKIDENVTEST" "key id used (environment)"
+stop_broker
+pass "environment credentials"
+
+# 2. Shared credentials file, named profile; the environment's keys would win, so none.
+mkdir -p "$F/home/.aws"
+cat >"$F/creds.ini" <<INI
+[default]
+aws_access_key_id = AKIDWRONGPROFILE
+aws_secret_access_key = nope
+
+[lockbox]
+aws_access_key_id = AKIDFILETEST
+aws_secret_access_key = canary-filesk-5d1e
+INI
+AWS_SHARED_CREDENTIALS_FILE=$F/creds.ini AWS_PROFILE=lockbox fresh_start "shared credentials file"
+assert_eq "$(last_akid)" "AKIDFILETEST" "key id used (shared file, profile lockbox)"
+stop_broker
+cp "$F/creds.ini" "$F/home/.aws/credentials"
+sed -i 's/^\[lockbox\]/[other]/; s/^\[default\]/[unused]/; s/^\[other\]/[default]/' "$F/home/.aws/credentials"
+fresh_start "shared credentials file"
+assert_eq "$(last_akid)" "AKIDFILETEST" "key id used (~/.aws/credentials, default profile)"
+stop_broker
+rm -f "$F/home/.aws/credentials"
+pass "shared credentials file (AWS_SHARED_CREDENTIALS_FILE + AWS_PROFILE, ~/.aws/credentials)"
+
+# 3. ECS container credentials with an authorization token; then ExpiredTokenException.
+export AWS_CONTAINER_CREDENTIALS_FULL_URI="http://127.0.0.1:$METAPORT/v2/credentials/task-5d1e"
+export AWS_CONTAINER_AUTHORIZATION_TOKEN=canary-ecsauth-5d1e
+fresh_start "ECS container credentials"
+assert_eq "$(count ecs)" "1" "ECS credential requests"
+[[ $(last_akid) == ASIA* ]] || fail "ECS: temporary key id expected, got $(last_akid)"
+first=$(last_akid)
+admin POST /admin/expire-credentials >/dev/null
+audit_mark=$(wc -l <"$T/state/audit.jsonl")
+admin POST /admin/secret '{"name":"app/key","string":"canary-value2-5d1e"}' >/dev/null
+ctl rotate demo >/dev/null
+wait_for "value after ExpiredTokenException" 10 has_value demo key canary-value2-5d1e
+assert_eq "$(count ecs)" "2" "ECS credential requests after ExpiredTokenException"
+assert_eq "$(admin GET /admin/requests | jget 'sum(1 for e in j["log"] if e.get("type")=="ExpiredTokenException")')" "1" "ExpiredTokenException answers (refreshed once, replayed)"
+[[ $(last_akid) != "$first" ]] || fail "replay did not use the new credentials"
+tail -n +"$((audit_mark + 1))" "$T/state/audit.jsonl" | grep -q fetch_failed && fail "ExpiredTokenException turned into a failure"
+stop_broker
+unset AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_CONTAINER_AUTHORIZATION_TOKEN
+pass "ECS credentials (authorization token); ExpiredTokenException: refreshed once and replayed"
+
+# 4. EC2 IMDSv2 with short-lived credentials: refreshed before Expiration.
+admin POST /admin/cred-ttl '{"ttl": 6}' >/dev/null
+unset AWS_EC2_METADATA_DISABLED
+export AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:$METAPORT"
+fresh_start "EC2 IMDSv2"
+assert_eq "$(count imds-token)" "1" "IMDSv2 token PUTs"
+assert_eq "$(count imds-role)" "1" "IMDSv2 role lookups"
+assert_eq "$(count imds-creds)" "1" "IMDSv2 credential reads"
+first=$(last_akid)
+sleep 4.5 # past the refresh point (Expiration - a third of the lifetime), before Expiration
+admin POST /admin/secret '{"name":"app/key","string":"canary-value3-5d1e"}' >/dev/null
+ctl rotate demo >/dev/null
+wait_for "value with refreshed credentials" 10 has_value demo key canary-value3-5d1e
+assert_eq "$(count imds-creds)" "2" "IMDSv2 credential reads after the refresh point"
+[[ $(last_akid) != "$first" ]] || fail "IMDS: the request did not use the refreshed credentials"
+assert_eq "$(admin GET /admin/requests | jget 'sum(1 for e in j["log"] if e.get("type"))')" "0" "errors seen by the double (expired credentials used?)"
+stop_broker
+pass "EC2 IMDSv2 credentials, refreshed before Expiration"
+
+assert_aws_canary canary-value-5d1e canary-v1-5d1e canary-v4-5d1e canary-value2-5d1e canary-value3-5d1e canary-envsk-5d1e \
+	canary-filesk-5d1e canary-ecsauth-5d1e
+pass "no canary in logs, audit, state or ctl output"
