@@ -5,21 +5,21 @@
 
 /* Network stores are compiled in by their <name>.cmake, which defines LB_HAVE_<NAME>. */
 static const lb_store_ops *const all_ops[] = {
-	&lb_sealed_ops,
+    &lb_sealed_ops,
 #ifdef LB_HAVE_VAULT
-	&lb_vault_ops,
+    &lb_vault_ops,
 #endif
 #ifdef LB_HAVE_AWS
-	&lb_aws_sm_ops,
-	&lb_aws_ssm_ops,
+    &lb_aws_sm_ops,
+    &lb_aws_ssm_ops,
 #endif
 #ifdef LB_HAVE_GCP
-	&lb_gcp_sm_ops,
+    &lb_gcp_sm_ops,
 #endif
 #ifdef LB_HAVE_AZURE
-	&lb_azure_kv_ops,
+    &lb_azure_kv_ops,
 #endif
-	NULL,
+    NULL,
 };
 
 lb_store *lb_store_open(const lb_store_cfg *cfg, const lb_store_env *env, lb_err *e)
