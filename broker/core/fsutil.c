@@ -116,13 +116,11 @@ int lb_write_cache_at(int dirfd, const char *name, const void *data, size_t len,
 	return write_replace(dirfd, name, data, len, mode, false, e);
 }
 
-static int open_regular(int dirfd, const char *name, size_t cap, size_t *size, lb_err *e)
+/* A regular file of at most cap bytes: its size. */
+static int regular_size(int fd, const char *name, size_t cap, size_t *size, lb_err *e)
 {
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
 
-	if (fd < 0)
-		return lb_fail_errno(e, "open %s", name);
 	if (fstat(fd, &st) < 0)
 		return lb_fail_errno(e, "stat %s", name);
 	if (!S_ISREG(st.st_mode))
@@ -130,6 +128,17 @@ static int open_regular(int dirfd, const char *name, size_t cap, size_t *size, l
 	if ((size_t)st.st_size > cap)
 		return lb_fail(e, 0, "%s is larger than %zu bytes", name, cap);
 	*size = (size_t)st.st_size;
+	return 0;
+}
+
+static int open_regular(int dirfd, const char *name, size_t cap, size_t *size, lb_err *e)
+{
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return lb_fail_errno(e, "open %s", name);
+	if (regular_size(fd, name, cap, size, e))
+		return -1;
 	return steal_fd(fd);
 }
 
@@ -163,16 +172,10 @@ int lb_read_at(int dirfd, const char *name, size_t cap, char **out, size_t *len,
 int lb_read_fd(int fd, const char *name, size_t cap, char **out, size_t *len, lb_err *e)
 {
 	_cleanup_free_ char *buf = NULL;
-	struct stat st;
 	size_t size;
 
-	if (fstat(fd, &st) < 0)
-		return lb_fail_errno(e, "stat %s", name);
-	if (!S_ISREG(st.st_mode))
-		return lb_fail(e, 0, "%s is not a regular file", name);
-	if ((size_t)st.st_size > cap)
-		return lb_fail(e, 0, "%s is larger than %zu bytes", name, cap);
-	size = (size_t)st.st_size;
+	if (regular_size(fd, name, cap, &size, e))
+		return -1;
 	buf = malloc(size + 1);
 	if (!buf)
 		return lb_fail(e, ENOMEM, "out of memory reading %s", name);

@@ -489,16 +489,7 @@ static void inspect_with(struct lb_docker *d, const char *id, lb_engine_cb cb)
 
 static void inspect(struct lb_docker *d, const char *id)
 {
-	struct inspect_ctx *ic = calloc(1, sizeof(*ic));
-	char path[160];
-
-	if (!ic)
-		return;
-	ic->d = d;
-	snprintf(ic->id, sizeof(ic->id), "%s", id);
-	snprintf(path, sizeof(path), "containers/%s/json", id);
-	if (lb_engine_call(d->en, "GET", path, on_inspect_started, ic) < 0)
-		free(ic);
+	inspect_with(d, id, on_inspect_started);
 }
 
 static bool id_ok(const char *id)

@@ -125,8 +125,9 @@ static const struct bad_case bad[] = {
      "\"targets\":{\"t\":{\"binding\":\"b\",\"uid\":-1}}}",
      "t.json:2:31: targets.t.uid: must be between 0 and 4294967294"},
     {"{\"stores\":{\"v\":{\"type\":\"nosuch\"}}}",
+     /* The list goes on with whatever network stores this build has. */
      "t.json:1:17: stores.v.type: unsupported store type \"nosuch\" (this build supports: "
-     "sealed, vault)"},
+     "sealed*"},
     {"{\"stores\":{\"v\":{\"type\":\"vault\",\"address\":\"http://127.0.0.1:8200\","
      "\"auth\":{\"method\":\"token\",\"token_file\":\"/t\"}}}}",
      "t.json:1:32: stores.v.address: must be an https:// URL (TLS is always verified)"},
@@ -153,12 +154,20 @@ static void test_bad_configs(void **state)
 		lb_diag d = {0};
 		lb_config *c = lb_config_parse(bad[i].text, "t.json", &d);
 
-		if (c || d.n == 0 || strcmp(d.lines[0], bad[i].first_error) != 0)
+		size_t len = strlen(bad[i].first_error);
+		bool prefix = bad[i].first_error[len - 1] == '*';
+
+		if (c || d.n == 0 ||
+		    (prefix ? strncmp(d.lines[0], bad[i].first_error, len - 1)
+			    : strcmp(d.lines[0], bad[i].first_error)) != 0)
 			print_error("case %zu: got \"%s\"\n      want \"%s\"\n", i,
 				    d.n ? d.lines[0] : "(no error)", bad[i].first_error);
 		assert_null(c);
 		assert_true(d.n > 0);
-		assert_string_equal(d.lines[0], bad[i].first_error);
+		if (prefix)
+			assert_memory_equal(d.lines[0], bad[i].first_error, len - 1);
+		else
+			assert_string_equal(d.lines[0], bad[i].first_error);
 		lb_diag_free(&d);
 	}
 }
