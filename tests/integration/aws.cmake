@@ -4,3 +4,9 @@ foreach(t aws_sm aws_ssm aws_creds aws_faults)
   set_tests_properties(integ_${t} PROPERTIES LABELS "integration;root;aws"
     SKIP_RETURN_CODE 77 TIMEOUT 90)
 endforeach()
+# Self-test of the AWS test double (SigV4 verification, reply shapes, IMDS/ECS); registered
+# here so that `ctest -L aws` runs it with the store tests.
+add_test(NAME aws_double_selftest
+         COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/servers/test_aws_double.py)
+set_tests_properties(aws_double_selftest PROPERTIES LABELS "servers;aws" TIMEOUT 120
+    SKIP_RETURN_CODE 77)
