@@ -39,6 +39,7 @@ struct read {
 	struct waiter *waiters;
 	lb_http_req *req;
 	bool replayed; /* sent again once after a 401 */
+	bool probe;    /* the one read sent after a backoff */
 	unsigned token_gen;
 	struct read *next;
 };
@@ -57,8 +58,10 @@ struct lbc {
 	bool authing;
 	unsigned tokens_fetched;
 
-	uint64_t backoff_until, backoff_ms;
+	uint64_t backoff_until, backoff_ms; /* backoff_ms > 0: in a run of faults */
 	bool degraded;
+	bool probing;	  /* the one read sent after a backoff is in flight */
+	bool token_fault; /* the last fault was a token request's */
 	char last_error[512];
 
 	struct read *reads;   /* in flight */
@@ -336,6 +339,11 @@ static void note_fault(lbc *c, const char *what, const char *reason, long retry_
 {
 	uint64_t wait;
 
+	snprintf(c->last_error, sizeof(c->last_error), "%s: %s", what, reason);
+	c->token_fault = strncmp(what, "token", 5) == 0;
+	/* Replies to requests that were in flight together count as one fault. */
+	if (c->backoff_until && lb_now_ms() < c->backoff_until)
+		return;
 	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_FIRST_MS;
 	if (c->backoff_ms > BACKOFF_MAX_MS)
 		c->backoff_ms = BACKOFF_MAX_MS;
@@ -346,7 +354,6 @@ static void note_fault(lbc *c, const char *what, const char *reason, long retry_
 		wait = 10 * BACKOFF_MAX_MS;
 	c->backoff_until = lb_now_ms() + wait;
 	c->degraded = true;
-	snprintf(c->last_error, sizeof(c->last_error), "%s: %s", what, reason);
 	lb_log(LB_WARN, "%s store %s: %s: %s; backing off %llu ms", c->impl->kind, c->s->name, what,
 	       reason, (unsigned long long)wait);
 	lb_audit("store_error", json_pack("{s:s,s:s,s:s,s:I}", "store", c->s->name, "path", what,
@@ -355,6 +362,10 @@ static void note_fault(lbc *c, const char *what, const char *reason, long retry_
 
 static bool backing_off(lbc *c, char *msg, size_t cap)
 {
+	if (c->backoff_ms && c->probing) {
+		snprintf(msg, cap, "retrying after: %s", c->last_error);
+		return true;
+	}
 	if (!c->backoff_until || lb_now_ms() >= c->backoff_until)
 		return false;
 	snprintf(msg, cap, "backing off for %llu s after: %s",
@@ -450,7 +461,9 @@ static void on_token(void *ctx, const lb_http_resp *resp)
 		waiting_release(c, msg);
 		return;
 	}
-	note_ok(c);
+	/* A new token ends a run of token faults, not one of the secrets API. */
+	if (c->token_fault)
+		note_ok(c);
 	lb_secbuf_free(c->token);
 	c->token = lb_secbuf_dup(json_string_value(tok), json_string_length(tok));
 	if (!c->token) {
@@ -533,6 +546,8 @@ static void on_read(void *ctx, const lb_http_resp *resp)
 
 	r->req = NULL;
 	unlink_read(&c->reads, r);
+	if (r->probe)
+		c->probing = false;
 	snprintf(what, sizeof(what), "read %s", r->path);
 	if (resp->body && resp->body->len)
 		j = json_loadb((const char *)resp->body->data, resp->body->len, 0, NULL);
@@ -629,11 +644,15 @@ static void read_send(struct read *r)
 	o.timeout_ms = REQ_TIMEOUT_MS;
 	o.max_body = REQ_MAX_BODY;
 	r->token_gen = c->token_gen;
+	/* After a run of faults one read goes first; the others wait for its outcome. */
+	r->probe = c->backoff_ms != 0;
+	c->probing = r->probe;
 	r->next = c->reads;
 	c->reads = r;
 	r->req = lb_http_start(c->s->env.http, &o, on_read, r, &e);
 	if (!r->req) {
 		unlink_read(&c->reads, r);
+		c->probing = false;
 		note_fault(c, "read", e.msg, -1);
 		read_fail(r, "%s", e.msg);
 	}
