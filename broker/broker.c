@@ -26,6 +26,7 @@ struct lb_broker {
 	lb_store **stores; /* parallel to cfg->stores */
 	lb_target **targets;
 	size_t ntargets;
+	json_t *target_index;
 	lb_timer **binding_timers; /* parallel to cfg->bindings */
 	lb_timer *gc_timer;
 	lb_timer *retry_timer;
@@ -72,10 +73,19 @@ static lb_store *store_by_name(lb_broker *b, const char *name)
 
 static lb_target *target_by_name(lb_broker *b, const char *name)
 {
+	json_t *i = json_object_get(b->target_index, name);
+
+	return i && (size_t)json_integer_value(i) < b->ntargets ? b->targets[json_integer_value(i)]
+								: NULL;
+}
+
+/* After any change to b->targets: name -> position, so lookups stay O(1) with 1,000s. */
+static void reindex(lb_broker *b)
+{
+	json_object_clear(b->target_index);
 	for (size_t i = 0; i < b->ntargets; i++)
-		if (strcmp(b->targets[i]->name, name) == 0)
-			return b->targets[i];
-	return NULL;
+		json_object_set_new(b->target_index, b->targets[i]->name,
+				    json_integer((json_int_t)i));
 }
 
 static const lb_binding *binding_of(lb_broker *b, const char *target)
@@ -638,6 +648,7 @@ static int sync_targets(lb_broker *b, lb_config *cfg, lb_err *e)
 	free(b->targets);
 	b->targets = next;
 	b->ntargets = n;
+	reindex(b);
 	return 0;
 }
 
@@ -858,6 +869,7 @@ lb_target *lb_broker_add_dynamic(lb_broker *b, const char *name, const char *bin
 	t->dynamic = true;
 	snprintf(t->binding, sizeof(t->binding), "%s", binding);
 	b->targets[b->ntargets++] = t;
+	reindex(b);
 	return t;
 }
 
@@ -874,6 +886,7 @@ void lb_broker_drop_dynamic(lb_broker *b, const char *name, const char *reason)
 		memmove(b->targets + i, b->targets + i + 1,
 			(b->ntargets - i - 1) * sizeof(*b->targets));
 		b->ntargets--;
+		reindex(b);
 		lb_audit("target_removed",
 			 json_pack("{s:s,s:s}", "target", name, "reason", reason));
 		save_state(b);
@@ -953,6 +966,7 @@ lb_broker *lb_broker_new(lb_loop *loop, lb_config *cfg, const char *config_path,
 	b->cfg = cfg;
 	b->config_path = strdup(config_path);
 	b->run_dirfd = b->state_dirfd = b->tdirfd = -1;
+	b->target_index = json_object();
 	b->started = time(NULL);
 	if (open_dirs(b, e))
 		goto fail;
@@ -1064,6 +1078,7 @@ void lb_broker_free(lb_broker *b)
 	for (size_t i = 0; i < b->ntargets; i++)
 		lb_target_free(b->targets[i]);
 	free(b->targets);
+	json_decref(b->target_index);
 	if (b->tdirfd >= 0)
 		close(b->tdirfd);
 	if (b->run_dirfd >= 0)

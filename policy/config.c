@@ -616,6 +616,24 @@ static void parse_target(struct ctx *c, lb_config *cfg, const char *name, json_t
 	}
 }
 
+static void index_name(lb_config *cfg, char kind, const char *name, size_t pos)
+{
+	char key[LB_NAME_MAX + 8];
+
+	snprintf(key, sizeof(key), "%c:%s", kind, name);
+	json_object_set_new(cfg->index, key, json_integer((json_int_t)pos));
+}
+
+static json_t *lookup_name(const lb_config *c, char kind, const char *name)
+{
+	char key[LB_NAME_MAX + 8];
+
+	if (strlen(name) > LB_NAME_MAX)
+		return NULL;
+	snprintf(key, sizeof(key), "%c:%s", kind, name);
+	return json_object_get(c->index, key);
+}
+
 lb_config *lb_config_parse(const char *text, const char *name, lb_diag *d)
 {
 	static const char *const top_keys[] = {"run_dir",  "state_dir", "docker", "stores",
@@ -662,17 +680,22 @@ lb_config *lb_config_parse(const char *text, const char *name, lb_diag *d)
 	}
 	if (x)
 		parse_stores(&c, cfg, x);
+	cfg->index = json_object();
 	if ((x = want(&c, cfg->root, "", "bindings", JSON_OBJECT, false, sub, sizeof(sub)))) {
 		json_t *v;
 		cfg->bindings = calloc(json_object_size(x) + 1, sizeof(*cfg->bindings));
-		json_object_foreach (x, k, v)
+		json_object_foreach (x, k, v) {
+			index_name(cfg, 'b', k, cfg->nbindings);
 			parse_binding(&c, cfg, k, v, &cfg->bindings[cfg->nbindings++]);
+		}
 	}
 	if ((x = want(&c, cfg->root, "", "targets", JSON_OBJECT, false, sub, sizeof(sub)))) {
 		json_t *v;
 		cfg->targets = calloc(json_object_size(x) + 1, sizeof(*cfg->targets));
-		json_object_foreach (x, k, v)
+		json_object_foreach (x, k, v) {
+			index_name(cfg, 't', k, cfg->ntargets);
 			parse_target(&c, cfg, k, v, &cfg->targets[cfg->ntargets++]);
+		}
 	}
 	(void)i;
 out:
@@ -758,16 +781,18 @@ void lb_config_free(lb_config *c)
 	free(c->bindings);
 	free(c->stores);
 	free(c->targets);
+	json_decref(c->index);
 	json_decref(c->root);
 	free(c);
 }
 
 const lb_binding *lb_config_binding(const lb_config *c, const char *name)
 {
-	for (size_t i = 0; i < c->nbindings; i++)
-		if (c->bindings[i].name && strcmp(c->bindings[i].name, name) == 0)
-			return &c->bindings[i];
-	return NULL;
+	json_t *i = lookup_name(c, 'b', name);
+
+	return i && (size_t)json_integer_value(i) < c->nbindings
+		   ? &c->bindings[json_integer_value(i)]
+		   : NULL;
 }
 
 const lb_store_cfg *lb_config_store(const lb_config *c, const char *name)
@@ -780,8 +805,8 @@ const lb_store_cfg *lb_config_store(const lb_config *c, const char *name)
 
 const lb_target_cfg *lb_config_target(const lb_config *c, const char *name)
 {
-	for (size_t i = 0; i < c->ntargets; i++)
-		if (c->targets[i].name && strcmp(c->targets[i].name, name) == 0)
-			return &c->targets[i];
-	return NULL;
+	json_t *i = lookup_name(c, 't', name);
+
+	return i && (size_t)json_integer_value(i) < c->ntargets ? &c->targets[json_integer_value(i)]
+								: NULL;
 }

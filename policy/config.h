@@ -61,6 +61,7 @@ typedef struct lb_config {
 	size_t nbindings;
 	lb_target_cfg *targets;
 	size_t ntargets;
+	json_t *index; /* "t:NAME" / "b:NAME" -> position: lookups by name are O(1) */
 } lb_config;
 
 /* Diagnostics: one formatted line per problem ("FILE:LINE:COL: key.path: message"). */

@@ -73,7 +73,15 @@ int lb_write_new_at(int dirfd, const char *name, const void *data, size_t len, m
 		return lb_fail_errno(e, "create %s", name);
 	if (write_all(fd, data, len) < 0)
 		return lb_fail_errno(e, "write %s", name);
-	if ((uid != geteuid() || gid != getegid()) && fchown(fd, uid, gid) < 0)
+	static uid_t self_uid = (uid_t)-1;
+	static gid_t self_gid;
+
+	if (self_uid == (uid_t)-1) {
+		self_uid = geteuid();
+		self_gid = getegid();
+	}
+	/* A new file already belongs to us: no fchown for root-owned layout files. */
+	if ((uid != self_uid || gid != self_gid) && fchown(fd, uid, gid) < 0)
 		return lb_fail_errno(e, "chown %s to %u:%u", name, (unsigned)uid, (unsigned)gid);
 	if (fchmod(fd, mode) < 0)
 		return lb_fail_errno(e, "chmod %s", name);
