@@ -98,6 +98,7 @@ struct lease {
 	char version[64];
 	int64_t expire, ttl, rotate_at; /* Unix seconds, seconds, Unix seconds */
 	bool renewable, capped, retiring, reading, released;
+	bool rotate_due;  /* its rotate point passed: the next fetch reads new credentials */
 	lb_secbuf *value; /* NULL for a lease restored from state_dir */
 	lb_timer *timer;
 	struct waiter *waiters;
@@ -112,6 +113,12 @@ struct revoke {
 	int64_t expire;
 	bool busy;
 	struct revoke *next;
+};
+
+/* A target the broker is asked to refresh (request_refresh), sent from a timer. */
+struct refreq {
+	char target[LB_NAME_MAX + 1];
+	struct refreq *next;
 };
 
 enum auth_method { AUTH_TOKEN, AUTH_APPROLE, AUTH_CERT };
@@ -147,7 +154,8 @@ struct vault {
 	struct kvread *kvreads;
 	struct lease *leases;
 	struct revoke *revokes;
-	lb_timer *revoke_timer, *persist_timer;
+	lb_timer *revoke_timer, *persist_timer, *refresh_timer;
+	struct refreq *refreqs;
 	bool dirty, closing;
 	char state_name[128];
 };
@@ -351,6 +359,63 @@ static void persist_soon(struct vault *v)
 	v->dirty = true;
 	if (!lb_timer_armed(v->persist_timer))
 		lb_timer_arm(v->persist_timer, 1);
+}
+
+/* --- refresh requests to the broker --- */
+
+/* Window in which requests are gathered: renewals restored after a restart, or leases
+ * issued together, then ask in one loop iteration, so that the KV reads of the refreshed
+ * targets join one request. */
+#define REFRESH_GATHER_MS 250
+
+static void on_refresh_timer(lb_loop *loop, lb_timer *t, void *ctx)
+{
+	struct vault *v = ctx;
+	struct refreq *list = v->refreqs;
+
+	(void)loop;
+	(void)t;
+	/* The broker fetches from inside request_refresh: take the list first. */
+	v->refreqs = NULL;
+	while (list) {
+		struct refreq *q = list;
+		list = q->next;
+		if (v->s->env.request_refresh && !v->closing)
+			v->s->env.request_refresh(v->s->env.owner, q->target);
+		free(q);
+	}
+}
+
+/* Never calls the broker directly: it would fetch (and re-enter this store) at once. */
+static void refresh_request(struct vault *v, const char *target)
+{
+	struct refreq *q, **p;
+
+	if (!v->s->env.request_refresh || !target[0])
+		return;
+	for (p = &v->refreqs; *p; p = &(*p)->next)
+		if (strcmp((*p)->target, target) == 0)
+			return;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return;
+	snprintf(q->target, sizeof(q->target), "%s", target);
+	*p = q;
+	if (!lb_timer_armed(v->refresh_timer))
+		lb_timer_arm(v->refresh_timer, REFRESH_GATHER_MS);
+}
+
+static void refresh_forget(struct vault *v, const char *target)
+{
+	for (struct refreq **p = &v->refreqs; *p;) {
+		struct refreq *q = *p;
+		if (strcmp(q->target, target) == 0) {
+			*p = q->next;
+			free(q);
+		} else {
+			p = &q->next;
+		}
+	}
 }
 
 /* --- requests --- */
@@ -1244,6 +1309,7 @@ static void on_lease_renew(struct vault *v, void *ctx, const struct reply *r)
 {
 	struct lease *l = ctx;
 	int64_t d = json_integer_value(json_object_get(r->json, "lease_duration"));
+	int64_t expire = now_s() + d;
 
 	if (r->kind == RP_FAULT) {
 		lease_schedule(l);
@@ -1255,9 +1321,8 @@ static void on_lease_renew(struct vault *v, void *ctx, const struct reply *r)
 		lb_audit("lease_lost", json_pack("{s:s,s:s,s:s,s:s,s:s}", "store", v->s->name,
 						 "target", l->target, "path", l->path, "lease_id",
 						 l->id, "reason", r->err));
-		/* Gone at Vault: the next fetch reads new credentials. */
-		l->expire = now_s();
-		l->retiring = true;
+		/* Gone at Vault: the target gets new credentials now. */
+		refresh_request(v, l->target);
 		lease_unlink(v, l);
 		persist_soon(v);
 		lease_free(l);
@@ -1265,20 +1330,29 @@ static void on_lease_renew(struct vault *v, void *ctx, const struct reply *r)
 	}
 	if (d < l->ttl) {
 		l->capped = true;
-		l->rotate_at = now_s() + d * 2 / 3;
 		lb_log(LB_INFO,
 		       "vault store %s: target %s: lease of %s reaches its max TTL in %llds; new "
-		       "credentials are read from then on",
+		       "credentials are read at 2/3 of that",
 		       v->s->name, l->target, l->path, (long long)d);
-	} else {
-		l->rotate_at = now_s() + d * 2 / 3;
 	}
-	l->expire = now_s() + d;
+	l->rotate_at = now_s() + d * 2 / 3;
 	lb_audit("lease_renewed",
 		 json_pack("{s:s,s:s,s:s,s:s,s:I}", "store", v->s->name, "target", l->target,
 			   "path", l->path, "lease_id", l->id, "lease_duration", (json_int_t)d));
+	/* The target's manifest says when its credentials end: a moved expiry is published. */
+	if (l->expire != expire) {
+		l->expire = expire;
+		refresh_request(v, l->target);
+	}
 	persist_soon(v);
 	lease_schedule(l);
+}
+
+/* A lease that cannot be renewed (any more) and whose rotate point is still ahead. */
+static bool lease_rotates(const struct lease *l)
+{
+	return !l->retiring && !l->released && !l->rotate_due && (l->capped || !l->renewable) &&
+	       l->rotate_at && l->rotate_at < l->expire;
 }
 
 static void on_lease_timer(lb_loop *loop, lb_timer *t, void *ctx)
@@ -1290,10 +1364,23 @@ static void on_lease_timer(lb_loop *loop, lb_timer *t, void *ctx)
 	(void)loop;
 	(void)t;
 	if (l->expire && now_s() >= l->expire) {
-		/* Expired: Vault has revoked it; forget it. */
+		/* Expired: Vault has revoked it; forget it. A target still on it (its rotation
+		 * could not be fetched in time) asks again. */
+		if (!l->retiring)
+			refresh_request(v, l->target);
 		lease_unlink(v, l);
 		persist_soon(v);
 		lease_free(l);
+		return;
+	}
+	if (lease_rotates(l) && now_s() >= l->rotate_at) {
+		/* It cannot be extended: the target gets new credentials now, not at its
+		 * binding's next refresh, which may come after the expiry. */
+		l->rotate_due = true;
+		lb_log(LB_INFO, "vault store %s: target %s: lease of %s expires in %llds; rotating",
+		       v->s->name, l->target, l->path, (long long)(l->expire - now_s()));
+		refresh_request(v, l->target);
+		lease_schedule(l);
 		return;
 	}
 	if (l->retiring || l->capped || !l->renewable) {
@@ -1304,8 +1391,9 @@ static void on_lease_timer(lb_loop *loop, lb_timer *t, void *ctx)
 	call_start(v, "PUT", "sys/leases/renew", body, 0, on_lease_renew, l);
 }
 
-/* Renew at 2/3 of the lease, up to 10% early (jitter); a lease that cannot grow waits for
- * its expiry, when it is forgotten. */
+/* Renew at 2/3 of the lease, up to 10% early (jitter); a lease that cannot grow asks for
+ * its target's rotation at its rotate point, then waits for its expiry, when it is
+ * forgotten. */
 static void lease_schedule(struct lease *l)
 {
 	struct vault *v = l->v;
@@ -1317,7 +1405,9 @@ static void lease_schedule(struct lease *l)
 		l->timer = lb_timer_new(v->s->env.loop, on_lease_timer, l);
 	if (!l->timer || !l->expire)
 		return;
-	if (renew) {
+	if (lease_rotates(l)) {
+		ms = l->rotate_at > now ? (uint64_t)(l->rotate_at - now) * 1000 : 0;
+	} else if (renew) {
 		int64_t at = l->expire - (l->ttl > 0 ? l->ttl / 3 : 0);
 		uint64_t early = l->ttl > 0 ? randombytes_uniform((uint32_t)(l->ttl * 100 + 1)) : 0;
 
@@ -1356,7 +1446,8 @@ static void lease_fetch(struct vault *v, struct waiter *w)
 		append_waiter(&l->waiters, w);
 		return;
 	}
-	if (l && ((l->capped || !l->renewable) && l->rotate_at && now >= l->rotate_at)) {
+	if (l && (l->capped || !l->renewable) &&
+	    (l->rotate_due || (l->rotate_at && now >= l->rotate_at))) {
 		/* It cannot be extended: this target gets new credentials now; the old lease
 		 * stays until it expires (or is revoked with the target). */
 		l->retiring = true;
@@ -1370,10 +1461,12 @@ static void lease_fetch(struct vault *v, struct waiter *w)
 		return;
 	}
 	if (l) {
-		waiter_fail(v, w,
-			    "lease %s (restored after a restart) is renewed, but its value is "
-			    "held only by the target's files; they stay in place",
-			    l->id);
+		/* Restored after a restart: Vault cannot give its value back, and the target's
+		 * file from it is still good until the lease's (renewed) expiry. */
+		res.keep = true;
+		res.not_after = l->expire;
+		snprintf(res.version, sizeof(res.version), "%s", l->version);
+		waiter_reply(w, &res);
 		return;
 	}
 	l = calloc(1, sizeof(*l));
@@ -1504,6 +1597,7 @@ static void vault_release(lb_store *s, const char *target)
 {
 	struct vault *v = s->priv;
 
+	refresh_forget(v, target);
 	for (struct lease **p = &v->leases; *p;) {
 		struct lease *l = *p;
 		if (strcmp(l->target, target) != 0) {
@@ -1657,6 +1751,12 @@ static void vault_free(struct vault *v)
 	lb_timer_free(v->token_timer);
 	lb_timer_free(v->revoke_timer);
 	lb_timer_free(v->persist_timer);
+	lb_timer_free(v->refresh_timer);
+	while (v->refreqs) {
+		struct refreq *q = v->refreqs;
+		v->refreqs = q->next;
+		free(q);
+	}
 	lb_secbuf_free(v->token);
 	lb_secbuf_free(v->secret_id);
 	free(v->address);
@@ -1720,7 +1820,8 @@ static int vault_open(lb_store *s, lb_err *e)
 	v->token_timer = lb_timer_new(s->env.loop, on_token_timer, v);
 	v->revoke_timer = lb_timer_new(s->env.loop, on_revoke_timer, v);
 	v->persist_timer = lb_timer_new(s->env.loop, on_persist_timer, v);
-	if (!v->token_timer || !v->revoke_timer || !v->persist_timer) {
+	v->refresh_timer = lb_timer_new(s->env.loop, on_refresh_timer, v);
+	if (!v->token_timer || !v->revoke_timer || !v->persist_timer || !v->refresh_timer) {
 		vault_free(v);
 		return lb_fail(e, ENOMEM, "out of memory");
 	}

@@ -40,7 +40,7 @@ wait_for "first value" 10 has_value demo pw canary-f0-3b9e
 
 # TLS failure: the store with the wrong CA never connects, names itself, and nothing is published.
 wait_for "TLS failure audited" 10 grep -q '"store":"wrongca".*"reason":"[^"]*\(SSL\|certificate\)' "$AUDIT"
-grep '"event":"fetch_failed".*"target":"tlsdemo"' "$AUDIT" | head -n1 | grep -q 'wrongca' || fail "fetch_failed for tlsdemo does not name the store"
+grep -m1 '"event":"fetch_failed".*"target":"tlsdemo"' "$AUDIT" | grep -q 'wrongca' || fail "fetch_failed for tlsdemo does not name the store"
 [[ ! -e $T/run/t/tlsdemo/pw ]] || fail "tlsdemo published without a verified server"
 pass "TLS verification failure: audited with store and reason, nothing published"
 
@@ -77,7 +77,7 @@ fault_round() { # NAME FAULT_JSON REASON_REGEX [MAX_REQUESTS] [once]
 	reqs=$(web_reads)
 	((reqs <= max)) || fail "$name: $reqs requests in ~2 s (spinning)"
 	kill -0 "$BROKER_PID" || fail "$name: broker exited"
-	new_audit | grep '"event":"fetch_failed","target":"demo"' | head -n1 | grep -q '"source":"vault:secret/web"' || fail "$name: no fetch_failed naming the source"
+	new_audit | grep -m1 '"event":"fetch_failed","target":"demo"' | grep -q '"source":"vault:secret/web"' || fail "$name: no fetch_failed naming the source"
 	admin POST /admin/clear-faults >/dev/null
 	admin POST /admin/unseal >/dev/null
 	wait_for "recovery after $name" 20 recovered "$newv"

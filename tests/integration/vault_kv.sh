@@ -54,7 +54,7 @@ pass "kv v2 latest, #field, one-field, whole object, ?version=1, kv v1"
 audit=$T/state/audit.jsonl
 wait_for "audit of deleted version" 5 grep -q '"secret": *"deleted".*version 2 is deleted' "$audit"
 grep -q '"secret": *"destroyed".*version 3 is destroyed' "$audit" || fail "destroyed version not reported by name"
-hidden=$(grep '"secret": *"hidden"' "$audit" | head -n1)
+hidden=$(grep -m1 '"secret": *"hidden"' "$audit")
 [[ $hidden == *"permission denied"* ]] || fail "permission denied not reported: $hidden"
 [[ $hidden == *"secret/data/hidden"* ]] || fail "permission denied must name the path: $hidden"
 pass "deleted/destroyed versions and permission denied reported for that secret only"

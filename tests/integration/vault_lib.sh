@@ -5,18 +5,28 @@ SERVERS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../servers" && pwd)
 DOUBLE_PID=
 
 command -v python3 >/dev/null || skip "python3 is needed for the Vault test double"
+# The interpreter itself, not a version-manager shim (pyenv's costs seconds per call on a
+# loaded machine, and timing tests poll with it).
+PYTHON3=$(python3 -c 'import sys; print(sys.executable)')
+python3() { "$PYTHON3" "$@"; }
 command -v openssl >/dev/null || skip "openssl is needed for the test CA"
 
+VAULT_ON_EXIT=
 vault_cleanup() {
 	local rc=$?
+	set +e
+	eval "$VAULT_ON_EXIT"
 	if [[ -n $DOUBLE_PID ]] && kill -0 "$DOUBLE_PID" 2>/dev/null; then
-		kill -TERM "$DOUBLE_PID" 2>/dev/null || true
-		wait "$DOUBLE_PID" 2>/dev/null || true
+		kill -TERM "$DOUBLE_PID" 2>/dev/null
+		wait "$DOUBLE_PID" 2>/dev/null
 	fi
+	# cleanup() exits with the status it finds in $?: hand it the test's.
+	(exit $rc)
 	cleanup
-	exit $rc
 }
 trap vault_cleanup EXIT
+# vault_on_exit CMD: run CMD (before the double and the broker stop) however the test ends.
+vault_on_exit() { VAULT_ON_EXIT+="$1;"; }
 
 # The double's seed, TLS material, token and secret_id files live in $F (they hold the
 # canaries on purpose); assert_vault_canary checks everything else.
@@ -30,7 +40,7 @@ start_double() {
 	[[ -d $F/tls ]] || "$SERVERS/make_ca.sh" "$F/tls" >/dev/null 2>&1 || fail "make_ca.sh failed"
 	printf '%s' "$1" >"$F/seed.json"
 	rm -f "$F/vport" "$F/aport"
-	python3 "$SERVERS/vault_double.py" --seed "$F/seed.json" --tls-dir "$F/tls" \
+	"$PYTHON3" "$SERVERS/vault_double.py" --seed "$F/seed.json" --tls-dir "$F/tls" \
 		--port "${DOUBLE_PORT:-0}" --admin-port "${DOUBLE_ADMIN_PORT:-0}" --port-file "$F/vport" --admin-port-file "$F/aport" --max-seconds 170 \
 		>>"$F/double.log" 2>&1 &
 	DOUBLE_PID=$!
