@@ -56,7 +56,8 @@ struct read {
 	char version[64];
 	struct waiter *waiters;
 	lb_http_req *req;
-	bool replayed; /* sent again after ExpiredTokenException */
+	bool replayed;	   /* sent again after ExpiredTokenException */
+	unsigned cred_gen; /* the credentials it was signed with */
 	struct read *next;
 };
 
@@ -75,6 +76,7 @@ struct aws {
 	lb_secbuf *secret, *token;
 	int64_t expire, refresh_at; /* Unix seconds, 0 = static */
 	char cred_source[48];
+	unsigned cred_gen; /* bumped whenever new credentials are set */
 
 	/* Credential fetch over HTTP (ECS, IMDS). */
 	enum cred_step step;
@@ -263,6 +265,7 @@ static int creds_set(struct aws *a, const char *akid, size_t akid_len, lb_secbuf
 		a->refresh_at = expire - (margin > 0 ? margin : 0);
 	}
 	a->have_creds = true;
+	a->cred_gen++;
 	snprintf(a->cred_source, sizeof(a->cred_source), "%s", source);
 	lb_log(LB_INFO, "%s store %s: credentials from %s%s", a->kind, a->s->name, source,
 	       expire ? " (temporary)" : "");
@@ -705,10 +708,6 @@ static void creds_begin(struct aws *a)
 
 	if (a->step != CS_NONE || a->closing)
 		return;
-	if (a->backoff_until > lb_now_ms()) {
-		creds_finish(a, a->last_error);
-		return;
-	}
 	if (a->akid_cfg) {
 		creds_finish(a, creds_from_config(a, err, sizeof(err)) ? err : NULL);
 		return;
@@ -786,8 +785,7 @@ static const char *const AUTH_TYPES[] = {"InvalidSignatureException",
 					 NULL};
 static const char *const EXPIRED_TYPES[] = {"ExpiredTokenException", "ExpiredToken", NULL};
 
-static int parse_value(struct aws *a, struct read *r, json_t *j, lb_fetch_result *res, char *err,
-		       size_t cap)
+static int parse_value(struct aws *a, json_t *j, lb_fetch_result *res, char *err, size_t cap)
 {
 	json_t *s, *v;
 
@@ -833,7 +831,6 @@ static int parse_value(struct aws *a, struct read *r, json_t *j, lb_fetch_result
 			return 0;
 		}
 	}
-	(void)r;
 	res->value = lb_secbuf_dup(json_string_value(s), json_string_length(s));
 	if (!res->value) {
 		snprintf(err, cap, "out of secure memory");
@@ -876,7 +873,7 @@ static void on_read_http(void *ctx, const lb_http_resp *resp)
 			return;
 		}
 		note_ok(a);
-		if (parse_value(a, r, j, &res, err, sizeof(err))) {
+		if (parse_value(a, j, &res, err, sizeof(err))) {
 			read_fail(r, "%s", err);
 			return;
 		}
@@ -899,14 +896,16 @@ static void on_read_http(void *ctx, const lb_http_resp *resp)
 		lb_log(LB_WARN, "%s store %s: %s; refreshing credentials", a->kind, a->s->name,
 		       err);
 		r->replayed = true;
-		creds_clear(a);
+		if (r->cred_gen == a->cred_gen)
+			creds_clear(a); /* not already replaced by another reply */
 		read_send(r);
 		return;
 	}
 	if (type_in(type, AUTH_TYPES) || type_in(type, EXPIRED_TYPES)) {
 		/* Drop the credentials (a fixed file or a new role is read next time) and back
 		 * off: a refused signature is never retried in a loop. */
-		creds_clear(a);
+		if (r->cred_gen == a->cred_gen)
+			creds_clear(a);
 		note_fault(a, what, err, -1);
 		read_fail(r, "%s", err);
 		return;
@@ -1056,6 +1055,7 @@ static void read_send(struct read *r)
 	o.ca_file = a->ca_file;
 	o.timeout_ms = REQ_TIMEOUT_MS;
 	o.max_body = REQ_MAX_BODY;
+	r->cred_gen = a->cred_gen;
 	r->req = lb_http_start(a->s->env.http, &o, on_read_http, r, &e);
 	for (size_t k = 0; k < nh; k++)
 		lb_secbuf_free(hl[k]);
