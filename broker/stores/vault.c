@@ -9,6 +9,7 @@
  * revokes it. Faults (transport, 5xx, 429, sealed, malformed) put the whole store in a capped
  * exponential backoff with jitter; while it lasts, requests fail at once with the reason. */
 #include "store.h"
+#include "vault_parse.h"
 #include "cleanup.h"
 #include "fsutil.h"
 #include "layout.h"
@@ -33,16 +34,7 @@
 
 struct vault;
 
-enum reply_kind { RP_OK, RP_ERR, RP_FAULT };
-
-struct reply {
-	enum reply_kind kind;
-	long status;
-	json_t *json; /* parsed body, may be NULL */
-	char err[400];
-};
-
-typedef void (*call_cb)(struct vault *v, void *ctx, const struct reply *r);
+typedef void (*call_cb)(struct vault *v, void *ctx, const lb_vault_reply *r);
 
 enum call_flags {
 	C_NOTOKEN = 1,	/* no X-Vault-Token (logins) */
@@ -201,55 +193,6 @@ static void fill_err(char *buf, size_t cap, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, cap, fmt, ap);
 	va_end(ap);
-}
-
-/* Vault's {"errors":[...]} as one line. go-multierror text ("2 errors occurred:\n\t*
- * permission denied\n\t* invalid token\n\n") becomes "permission denied, invalid token". */
-static void vault_errors(json_t *j, char *buf, size_t cap)
-{
-	json_t *errs = json_object_get(j, "errors"), *e;
-	size_t i, o = 0;
-
-	buf[0] = '\0';
-	json_array_foreach (errs, i, e) {
-		const char *s = json_string_value(e);
-		const char *star;
-
-		if (!s)
-			continue;
-		star = strstr(s, "occurred:") ? strstr(s, "* ") : NULL;
-		if (!star) {
-			o += (size_t)snprintf(buf + o, o < cap ? cap - o : 0, "%s%s", o ? "; " : "",
-					      s);
-			continue;
-		}
-		while (star && o < cap) {
-			const char *end = strchr(star, '\n');
-			int len = end ? (int)(end - star - 2) : (int)strlen(star + 2);
-
-			o += (size_t)snprintf(buf + o, o < cap ? cap - o : 0, "%s%.*s",
-					      o ? ", " : "", len, star + 2);
-			star = end ? strstr(end, "* ") : NULL;
-		}
-		if (o >= cap)
-			break;
-	}
-	/* Non-printable bytes from the server never reach a log line. */
-	for (char *p = buf; *p; p++)
-		if (!isprint((unsigned char)*p))
-			*p = ' ';
-}
-
-static lb_secbuf *secbuf_from_json(json_t *j)
-{
-	char *dump = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-	lb_secbuf *b;
-
-	if (!dump)
-		return NULL;
-	b = lb_secbuf_dup(dump, strlen(dump));
-	lb_json_free(dump);
-	return b;
 }
 
 static int read_secret_file(const char *path, lb_secbuf **out, char *err, size_t cap)
@@ -468,7 +411,7 @@ static void call_free(struct call *c)
 	free(c);
 }
 
-static void call_finish(struct call *c, struct reply *r)
+static void call_finish(struct call *c, lb_vault_reply *r)
 {
 	struct vault *v = c->v;
 
@@ -477,11 +420,11 @@ static void call_finish(struct call *c, struct reply *r)
 	call_free(c);
 }
 
-static void call_fail_now(struct call *c, enum reply_kind kind, const char *fmt, ...)
+static void call_fail_now(struct call *c, enum lb_vault_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void call_fail_now(struct call *c, enum reply_kind kind, const char *fmt, ...)
+static void call_fail_now(struct call *c, enum lb_vault_kind kind, const char *fmt, ...)
 {
-	struct reply r = {.kind = kind};
+	lb_vault_reply r = {.kind = kind};
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -494,42 +437,18 @@ static void on_http(void *ctx, const lb_http_resp *resp)
 {
 	struct call *c = ctx;
 	struct vault *v = c->v;
-	struct reply r = {.status = resp->status};
+	lb_vault_reply r = {.status = resp->status};
 
 	unlink_call(&v->calls, c);
 	c->req = NULL;
 	if (resp->curl_code != 0) {
-		r.kind = RP_FAULT;
+		r.kind = LB_VAULT_FAULT;
 		snprintf(r.err, sizeof(r.err), "%s", resp->error);
 	} else {
-		if (resp->body && resp->body->len)
-			r.json =
-			    json_loadb((const char *)resp->body->data, resp->body->len, 0, NULL);
-		if (r.json && !json_is_object(r.json)) {
-			json_decref(r.json);
-			r.json = NULL;
-		}
-		if (r.status == 429 || r.status >= 500) {
-			char msg[300];
-			vault_errors(r.json, msg, sizeof(msg));
-			r.kind = RP_FAULT;
-			snprintf(r.err, sizeof(r.err), "%s (HTTP %ld)",
-				 msg[0] ? msg : "server error", r.status);
-		} else if (r.status >= 200 && r.status < 300) {
-			r.kind = RP_OK;
-			if (resp->body && resp->body->len && !r.json) {
-				r.kind = RP_FAULT;
-				snprintf(r.err, sizeof(r.err), "malformed JSON reply (HTTP %ld)",
-					 r.status);
-			}
-		} else {
-			r.kind = RP_ERR;
-			vault_errors(r.json, r.err, sizeof(r.err));
-			if (!r.err[0])
-				snprintf(r.err, sizeof(r.err), "HTTP %ld", r.status);
-		}
+		lb_vault_reply_parse(&r, resp->status, resp->body ? resp->body->data : NULL,
+				     resp->body ? resp->body->len : 0);
 	}
-	if (r.kind == RP_ERR && r.status == 403 && strstr(r.err, "invalid token") &&
+	if (r.kind == LB_VAULT_ERR && r.status == 403 && strstr(r.err, "invalid token") &&
 	    !(c->flags & (C_NOTOKEN | C_RAWTOKEN | C_XTOKEN)) && !c->relogged) {
 		/* Our token is gone (revoked, expired): log in again, then replay once. */
 		json_decref(r.json);
@@ -549,7 +468,7 @@ static void on_http(void *ctx, const lb_http_resp *resp)
 		auth_begin(v);
 		return;
 	}
-	if (r.kind == RP_FAULT)
+	if (r.kind == LB_VAULT_FAULT)
 		note_fault(v, c->method, c->path, r.err, resp->retry_after_s);
 	else
 		note_ok(v);
@@ -568,7 +487,7 @@ static void call_send(struct call *c)
 	lb_err e = {0};
 
 	if (v->backoff_until && lb_now_ms() < v->backoff_until) {
-		call_fail_now(c, RP_FAULT, "backing off for %llu s after: %s",
+		call_fail_now(c, LB_VAULT_FAULT, "backing off for %llu s after: %s",
 			      (unsigned long long)((v->backoff_until - lb_now_ms() + 999) / 1000),
 			      v->last_error);
 		return;
@@ -579,7 +498,7 @@ static void call_send(struct call *c)
 		static const char name[] = "X-Vault-Token: ";
 		tokhdr = lb_secbuf_new(sizeof(name) - 1 + tok->len);
 		if (!tokhdr) {
-			call_fail_now(c, RP_ERR, "out of secure memory");
+			call_fail_now(c, LB_VAULT_ERR, "out of secure memory");
 			return;
 		}
 		memcpy(tokhdr->data, name, sizeof(name) - 1);
@@ -613,7 +532,7 @@ static void call_send(struct call *c)
 	c->req = lb_http_start(v->s->env.http, &o, on_http, c, &e);
 	if (!c->req) {
 		unlink_call(&v->calls, c);
-		call_fail_now(c, RP_FAULT, "%s", e.msg);
+		call_fail_now(c, LB_VAULT_FAULT, "%s", e.msg);
 	}
 }
 
@@ -622,7 +541,7 @@ static void call_start(struct vault *v, const char *method, const char *path, js
 		       unsigned flags, call_cb cb, void *ctx)
 {
 	struct call *c = calloc(1, sizeof(*c));
-	struct reply oom = {.kind = RP_ERR};
+	lb_vault_reply oom = {.kind = LB_VAULT_ERR};
 
 	if (!c) {
 		snprintf(oom.err, sizeof(oom.err), "out of memory");
@@ -636,9 +555,9 @@ static void call_start(struct vault *v, const char *method, const char *path, js
 	snprintf(c->method, sizeof(c->method), "%s", method);
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	if (body) {
-		c->body = secbuf_from_json(body);
+		c->body = lb_vault_secbuf_from_json(body);
 		if (!c->body) {
-			call_fail_now(c, RP_ERR, "out of secure memory");
+			call_fail_now(c, LB_VAULT_ERR, "out of secure memory");
 			return;
 		}
 	}
@@ -674,13 +593,13 @@ static void calls_cancel_for(struct vault *v, void *ctx)
 
 static void token_schedule(struct vault *v);
 
-static void auth_done(struct vault *v, enum reply_kind kind, const char *err)
+static void auth_done(struct vault *v, enum lb_vault_kind kind, const char *err)
 {
 	struct call *q = v->auth_queue;
 
 	v->authing = false;
 	v->auth_queue = NULL;
-	if (kind == RP_OK) {
+	if (kind == LB_VAULT_OK) {
 		v->authed = true;
 		lb_log(LB_INFO, "vault store %s: authenticated, token ttl %llds", v->s->name,
 		       (long long)v->token_ttl);
@@ -691,7 +610,7 @@ static void auth_done(struct vault *v, enum reply_kind kind, const char *err)
 		v->token = NULL;
 		/* A refused login backs off like a fault, so that waiting renewals and
 		 * fetches cannot turn it into a loop; a fault has done so already. */
-		if (kind != RP_FAULT)
+		if (kind != LB_VAULT_FAULT)
 			note_fault(v, "POST", "login", err, -1);
 		snprintf(v->last_error, sizeof(v->last_error), "login: %s", err);
 	}
@@ -708,10 +627,10 @@ static void auth_done(struct vault *v, enum reply_kind kind, const char *err)
 			struct call *c = rev;
 			rev = c->next;
 			c->next = NULL;
-			if (kind == RP_OK)
+			if (kind == LB_VAULT_OK)
 				call_send(c);
 			else
-				call_fail_now(c, RP_FAULT, "login failed: %s", err);
+				call_fail_now(c, LB_VAULT_FAULT, "login failed: %s", err);
 		}
 	}
 }
@@ -722,12 +641,12 @@ static void set_token_times(struct vault *v, int64_t ttl)
 	v->token_expire = ttl > 0 ? now_s() + ttl : 0;
 }
 
-static void on_lookup_self(struct vault *v, void *ctx, const struct reply *r)
+static void on_lookup_self(struct vault *v, void *ctx, const lb_vault_reply *r)
 {
 	json_t *d = json_object_get(r->json, "data");
 
 	(void)ctx;
-	if (r->kind != RP_OK) {
+	if (r->kind != LB_VAULT_OK) {
 		char msg[500];
 		snprintf(msg, sizeof(msg), "token from %s: lookup-self: %s", v->token_file, r->err);
 		auth_done(v, r->kind, msg);
@@ -741,34 +660,32 @@ static void on_lookup_self(struct vault *v, void *ctx, const struct reply *r)
 			      : 0;
 	if (!json_is_true(json_object_get(d, "renewable")))
 		v->token_capped = true;
-	auth_done(v, RP_OK, NULL);
+	auth_done(v, LB_VAULT_OK, NULL);
 }
 
-static void on_login(struct vault *v, void *ctx, const struct reply *r)
+static void on_login(struct vault *v, void *ctx, const lb_vault_reply *r)
 {
-	json_t *a = json_object_get(r->json, "auth");
-	const char *tok = json_string_value(json_object_get(a, "client_token"));
+	lb_secbuf *tok = NULL;
+	int64_t ttl = 0;
+	bool renewable = false;
 
 	(void)ctx;
-	if (r->kind != RP_OK || !tok) {
-		if (r->kind == RP_ERR && v->method == AUTH_APPROLE && v->secret_id_wrapped) {
+	if (r->kind != LB_VAULT_OK || lb_vault_login_parse(r->json, &tok, &ttl, &renewable) != 0) {
+		if (r->kind == LB_VAULT_ERR && v->method == AUTH_APPROLE && v->secret_id_wrapped) {
 			/* A new wrapped secret_id may have been put in the file since. */
 			lb_secbuf_free(v->secret_id);
 			v->secret_id = NULL;
 		}
-		auth_done(v, r->kind == RP_OK ? RP_ERR : r->kind,
-			  r->kind == RP_OK ? "login reply without auth.client_token" : r->err);
+		auth_done(v, r->kind == LB_VAULT_OK ? LB_VAULT_ERR : r->kind,
+			  r->kind == LB_VAULT_OK ? "login reply without a usable auth.client_token"
+						 : r->err);
 		return;
 	}
 	lb_secbuf_free(v->token);
-	v->token = lb_secbuf_dup(tok, strlen(tok));
-	if (!v->token) {
-		auth_done(v, RP_ERR, "out of secure memory");
-		return;
-	}
-	v->token_capped = !json_is_true(json_object_get(a, "renewable"));
-	set_token_times(v, json_integer_value(json_object_get(a, "lease_duration")));
-	auth_done(v, RP_OK, NULL);
+	v->token = tok;
+	v->token_capped = !renewable;
+	set_token_times(v, ttl);
+	auth_done(v, LB_VAULT_OK, NULL);
 }
 
 static void approle_login(struct vault *v)
@@ -778,40 +695,40 @@ static void approle_login(struct vault *v)
 	char err[400], path[600];
 
 	if (read_secret_file(v->role_id_file, &role, err, sizeof(err))) {
-		auth_done(v, RP_ERR, err);
+		auth_done(v, LB_VAULT_ERR, err);
 		return;
 	}
 	if (!v->secret_id && read_secret_file(v->secret_id_file, &sid, err, sizeof(err))) {
-		auth_done(v, RP_ERR, err);
+		auth_done(v, LB_VAULT_ERR, err);
 		return;
 	}
 	body = json_pack("{s:s%,s:s%}", "role_id", (const char *)role->data, role->len, "secret_id",
 			 (const char *)(v->secret_id ? v->secret_id : sid)->data,
 			 (v->secret_id ? v->secret_id : sid)->len);
 	if (!body) {
-		auth_done(v, RP_ERR, "role_id or secret_id is not valid UTF-8");
+		auth_done(v, LB_VAULT_ERR, "role_id or secret_id is not valid UTF-8");
 		return;
 	}
 	snprintf(path, sizeof(path), "auth/%s/login", v->auth_mount ? v->auth_mount : "approle");
 	call_start(v, "POST", path, body, C_NOTOKEN, on_login, NULL);
 }
 
-static void on_unwrap(struct vault *v, void *ctx, const struct reply *r)
+static void on_unwrap(struct vault *v, void *ctx, const lb_vault_reply *r)
 {
 	const char *sid =
 	    json_string_value(json_object_get(json_object_get(r->json, "data"), "secret_id"));
 	char msg[500];
 
 	(void)ctx;
-	if (r->kind != RP_OK || !sid) {
+	if (r->kind != LB_VAULT_OK || !sid) {
 		snprintf(msg, sizeof(msg), "unwrapping the secret_id in %s: %s", v->secret_id_file,
-			 r->kind == RP_OK ? "reply has no data.secret_id" : r->err);
-		auth_done(v, r->kind == RP_OK ? RP_ERR : r->kind, msg);
+			 r->kind == LB_VAULT_OK ? "reply has no data.secret_id" : r->err);
+		auth_done(v, r->kind == LB_VAULT_OK ? LB_VAULT_ERR : r->kind, msg);
 		return;
 	}
 	v->secret_id = lb_secbuf_dup(sid, strlen(sid));
 	if (!v->secret_id) {
-		auth_done(v, RP_ERR, "out of secure memory");
+		auth_done(v, LB_VAULT_ERR, "out of secure memory");
 		return;
 	}
 	lb_log(LB_INFO, "vault store %s: unwrapped the secret_id (single use)", v->s->name);
@@ -831,7 +748,7 @@ static void auth_begin(struct vault *v)
 	lb_timer_disarm(v->token_timer);
 	v->next_relogin_ms = lb_now_ms() + 5000;
 	if (v->backoff_until > lb_now_ms()) {
-		auth_done(v, RP_FAULT, v->last_error);
+		auth_done(v, LB_VAULT_FAULT, v->last_error);
 		return;
 	}
 	switch (v->method) {
@@ -839,7 +756,7 @@ static void auth_begin(struct vault *v)
 		lb_secbuf *tok = NULL;
 
 		if (read_secret_file(v->token_file, &tok, err, sizeof(err))) {
-			auth_done(v, RP_ERR, err);
+			auth_done(v, LB_VAULT_ERR, err);
 			return;
 		}
 		/* The same token again stays capped; a new one starts afresh. */
@@ -861,13 +778,13 @@ static void auth_begin(struct vault *v)
 			struct call *c;
 
 			if (read_secret_file(v->secret_id_file, &wrap, err, sizeof(err))) {
-				auth_done(v, RP_ERR, err);
+				auth_done(v, LB_VAULT_ERR, err);
 				return;
 			}
 			c = calloc(1, sizeof(*c));
 			if (!c) {
 				lb_secbuf_free(wrap);
-				auth_done(v, RP_ERR, "out of memory");
+				auth_done(v, LB_VAULT_ERR, "out of memory");
 				return;
 			}
 			c->v = v;
@@ -895,17 +812,17 @@ static void auth_begin(struct vault *v)
 	}
 }
 
-static void on_renew_self(struct vault *v, void *ctx, const struct reply *r)
+static void on_renew_self(struct vault *v, void *ctx, const lb_vault_reply *r)
 {
 	int64_t d =
 	    json_integer_value(json_object_get(json_object_get(r->json, "auth"), "lease_duration"));
 
 	(void)ctx;
-	if (r->kind == RP_FAULT) {
+	if (r->kind == LB_VAULT_FAULT) {
 		token_schedule(v); /* after the backoff */
 		return;
 	}
-	if (r->kind == RP_ERR || d <= 0) {
+	if (r->kind == LB_VAULT_ERR || d <= 0) {
 		lb_log(LB_WARN, "vault store %s: token renewal refused (%s); logging in again",
 		       v->s->name, r->err[0] ? r->err : "no lease_duration");
 		auth_begin(v);
@@ -961,16 +878,6 @@ static void token_schedule(struct vault *v)
 
 /* --- mounts --- */
 
-/* "secret/" (or "secret") is the mount of "secret/web" and of "secret". */
-static bool mount_prefixes(const char *mount, const char *path)
-{
-	size_t n = strlen(mount);
-
-	if (n && mount[n - 1] == '/')
-		n--;
-	return n && strncmp(path, mount, n) == 0 && (path[n] == '/' || path[n] == '\0');
-}
-
 static struct mount *mount_find(struct vault *v, const char *path)
 {
 	struct mount *best = NULL;
@@ -1004,36 +911,20 @@ static struct mount *mount_add(struct vault *v, const char *path, bool kv, int v
 
 static void mount_lookup_start(struct vault *v, const char *path);
 
-static void on_mount(struct vault *v, void *ctx, const struct reply *r)
+static void on_mount(struct vault *v, void *ctx, const lb_vault_reply *r)
 {
 	struct waiter *list = v->mount_waiters;
-	json_t *d = json_object_get(r->json, "data");
-	char err[500] = "";
+	char err[500] = "", mpath[512];
+	bool kv = false;
+	int version = 1;
 
 	(void)ctx;
 	v->mount_busy = false;
 	v->mount_waiters = NULL;
-	if (r->kind == RP_OK && json_is_object(d)) {
-		const char *type = json_string_value(json_object_get(d, "type"));
-		const char *mpath = json_string_value(json_object_get(d, "path"));
-		const char *ver =
-		    json_string_value(json_object_get(json_object_get(d, "options"), "version"));
-		bool kv = type && (strcmp(type, "kv") == 0 || strcmp(type, "generic") == 0);
-		char first[512];
-
-		if (!mpath || !*mpath) {
-			snprintf(first, sizeof(first), "%s", v->mount_error_path);
-			first[strcspn(first, "/")] = '\0';
-			mpath = first;
-		}
-		/* In a namespace Vault answers "NS/secret/"; the path we asked about has no
-		 * NS prefix. Drop leading components until the mount prefixes it (as the
-		 * vault CLI's addPrefixToKVPath does). */
-		while (!mount_prefixes(mpath, v->mount_error_path) && strchr(mpath, '/') &&
-		       strchr(mpath, '/')[1])
-			mpath = strchr(mpath, '/') + 1;
-		mount_add(v, mpath, kv, ver && strcmp(ver, "2") == 0 ? 2 : 1);
-	} else if (r->kind == RP_ERR && r->status == 403 && v->kv_version) {
+	if (r->kind == LB_VAULT_OK && lb_vault_mount_parse(r->json, v->mount_error_path, mpath,
+							   sizeof(mpath), &kv, &version) == 0) {
+		mount_add(v, mpath, kv, version);
+	} else if (r->kind == LB_VAULT_ERR && r->status == 403 && v->kv_version) {
 		char first[512];
 		snprintf(first, sizeof(first), "%s", v->mount_error_path);
 		first[strcspn(first, "/")] = '\0';
@@ -1041,7 +932,7 @@ static void on_mount(struct vault *v, void *ctx, const struct reply *r)
 		       "vault store %s: mount of %s not readable (%s); using kv_version %d for %s/",
 		       v->s->name, v->mount_error_path, r->err, v->kv_version, first);
 		mount_add(v, first, true, v->kv_version);
-	} else if (r->kind == RP_ERR && r->status == 403) {
+	} else if (r->kind == LB_VAULT_ERR && r->status == 403) {
 		snprintf(err, sizeof(err),
 			 "cannot tell whether this is KV v1, KV v2 or a leased secret: reading "
 			 "sys/internal/ui/mounts/%s was refused (%s); grant read on it or set "
@@ -1049,14 +940,14 @@ static void on_mount(struct vault *v, void *ctx, const struct reply *r)
 			 v->mount_error_path, r->err);
 	} else {
 		snprintf(err, sizeof(err), "looking up its mount: %s",
-			 r->kind == RP_OK ? "reply without data" : r->err);
+			 r->kind == LB_VAULT_OK ? "reply without data" : r->err);
 	}
 	while (list) {
 		struct waiter *w = list;
 		list = w->next;
 		w->next = NULL;
 		if (err[0] &&
-		    (r->kind == RP_FAULT || strcmp(w->src.path, v->mount_error_path) == 0))
+		    (r->kind == LB_VAULT_FAULT || strcmp(w->src.path, v->mount_error_path) == 0))
 			waiter_fail(v, w, "%s", err);
 		else
 			dispatch(v, w);
@@ -1085,13 +976,11 @@ static void kv_version_hash(struct vault *v, const lb_secbuf *val, char *out, si
 	snprintf(out, cap, "kv1-%s", hex);
 }
 
-static void on_kv(struct vault *v, void *ctx, const struct reply *r)
+static void on_kv(struct vault *v, void *ctx, const lb_vault_reply *r)
 {
 	struct kvread *kr = ctx;
 	struct waiter *list = kr->waiters;
 	lb_fetch_result res = {.status = -1, .structured = true};
-	json_t *d = json_object_get(r->json, "data");
-	json_t *data = kr->mount->version == 2 ? json_object_get(d, "data") : d;
 	char err[400] = "";
 
 	for (struct kvread **p = &v->kvreads; *p; p = &(*p)->next)
@@ -1099,43 +988,13 @@ static void on_kv(struct vault *v, void *ctx, const struct reply *r)
 			*p = kr->next;
 			break;
 		}
-	if (r->kind == RP_OK && json_is_object(data)) {
-		res.value = secbuf_from_json(data);
-		if (!res.value) {
-			snprintf(err, sizeof(err), "out of secure memory");
-		} else {
-			res.status = 0;
-			if (kr->mount->version == 2)
-				snprintf(res.version, sizeof(res.version), "%lld",
-					 (long long)json_integer_value(json_object_get(
-					     json_object_get(d, "metadata"), "version")));
-			else
-				kv_version_hash(v, res.value, res.version, sizeof(res.version));
-		}
-	} else if (r->kind == RP_OK) {
-		snprintf(err, sizeof(err), "reply has no data object");
-	} else if (r->status == 404 && kr->mount->version == 2 &&
-		   json_is_object(json_object_get(d, "metadata"))) {
-		json_t *md = json_object_get(d, "metadata");
-		const char *dt = json_string_value(json_object_get(md, "deletion_time"));
-		long long n = (long long)json_integer_value(json_object_get(md, "version"));
-
-		if (json_is_true(json_object_get(md, "destroyed")))
-			snprintf(err, sizeof(err), "version %lld is destroyed", n);
-		else if (dt && *dt)
-			snprintf(err, sizeof(err), "version %lld is deleted (since %s)", n, dt);
-		else
-			snprintf(err, sizeof(err), "version %lld has no data", n);
-	} else if (r->status == 404) {
-		if (kr->version[0])
-			snprintf(err, sizeof(err), "version %s not found", kr->version);
-		else
-			snprintf(err, sizeof(err), "not found");
-	} else if (r->status == 403) {
-		snprintf(err, sizeof(err), "%s: the token's policies do not grant read on %s",
-			 r->err, kr->vpath);
-	} else {
-		snprintf(err, sizeof(err), "%s", r->err);
+	if (lb_vault_kv_parse(r, kr->mount->version, kr->version, kr->vpath, &res.value,
+			      res.version, sizeof(res.version), err, sizeof(err)) == 0) {
+		res.status = 0;
+		if (kr->mount->version != 2)
+			kv_version_hash(v, res.value, res.version, sizeof(res.version));
+	} else if (!err[0]) {
+		snprintf(err, sizeof(err), "read failed");
 	}
 	while (list) {
 		struct waiter *w = list;
@@ -1238,38 +1097,26 @@ static void revoke_add(struct vault *v, const struct lease *l)
 	revoke_start(v, rv);
 }
 
-static void on_lease_read(struct vault *v, void *ctx, const struct reply *r)
+static void on_lease_read(struct vault *v, void *ctx, const lb_vault_reply *r)
 {
 	struct lease *l = ctx;
 	struct waiter *list = l->waiters;
-	json_t *d = json_object_get(r->json, "data");
-	const char *id = json_string_value(json_object_get(r->json, "lease_id"));
-	int64_t dur = json_integer_value(json_object_get(r->json, "lease_duration"));
+	int64_t dur = 0;
 	lb_fetch_result res = {0};
 	char err[400] = "";
 
 	l->reading = false;
 	l->waiters = NULL;
-	if (r->kind == RP_OK && json_is_object(d)) {
-		l->value = secbuf_from_json(d);
-		if (!l->value)
-			snprintf(err, sizeof(err), "out of secure memory");
-	} else if (r->kind == RP_OK) {
-		snprintf(err, sizeof(err), "reply has no data object");
-	} else if (r->status == 403) {
-		snprintf(err, sizeof(err), "%s: the token's policies do not grant read on %s",
-			 r->err, l->path);
-	} else {
-		snprintf(err, sizeof(err), "%s", r->err[0] ? r->err : "read failed");
-	}
+	if (lb_vault_lease_parse(r, l->path, &l->value, l->id, sizeof(l->id), &dur, &l->renewable,
+				 err, sizeof(err)) != 0 &&
+	    !err[0])
+		snprintf(err, sizeof(err), "read failed");
 	if (!err[0]) {
-		size_t n = id ? strlen(id) : 0;
-		const char *tail = n > 24 ? id + n - 24 : id;
+		size_t n = strlen(l->id);
+		const char *tail = n > 24 ? l->id + n - 24 : l->id;
 
-		snprintf(l->id, sizeof(l->id), "%s", id ? id : "");
 		l->ttl = dur;
 		l->expire = dur > 0 ? now_s() + dur : 0;
-		l->renewable = json_is_true(json_object_get(r->json, "renewable"));
 		l->rotate_at = dur > 0 ? now_s() + dur * 2 / 3 : 0;
 		if (l->id[0])
 			snprintf(l->version, sizeof(l->version), "lease-%s", tail);
@@ -1305,17 +1152,17 @@ static void on_lease_read(struct vault *v, void *ctx, const struct reply *r)
 	lease_schedule(l);
 }
 
-static void on_lease_renew(struct vault *v, void *ctx, const struct reply *r)
+static void on_lease_renew(struct vault *v, void *ctx, const lb_vault_reply *r)
 {
 	struct lease *l = ctx;
 	int64_t d = json_integer_value(json_object_get(r->json, "lease_duration"));
 	int64_t expire = now_s() + d;
 
-	if (r->kind == RP_FAULT) {
+	if (r->kind == LB_VAULT_FAULT) {
 		lease_schedule(l);
 		return;
 	}
-	if (r->kind == RP_ERR || d <= 0) {
+	if (r->kind == LB_VAULT_ERR || d <= 0) {
 		lb_log(LB_WARN, "vault store %s: target %s: renewing lease of %s refused: %s",
 		       v->s->name, l->target, l->path, r->err[0] ? r->err : "no lease_duration");
 		lb_audit("lease_lost", json_pack("{s:s,s:s,s:s,s:s,s:s}", "store", v->s->name,
@@ -1496,16 +1343,16 @@ static void revoke_schedule(struct vault *v)
 	lb_timer_arm(v->revoke_timer, ms);
 }
 
-static void on_revoke(struct vault *v, void *ctx, const struct reply *r)
+static void on_revoke(struct vault *v, void *ctx, const lb_vault_reply *r)
 {
 	struct revoke *rv = ctx;
 
 	rv->busy = false;
-	if (r->kind == RP_FAULT && rv->expire > now_s()) {
+	if (r->kind == LB_VAULT_FAULT && rv->expire > now_s()) {
 		revoke_schedule(v);
 		return;
 	}
-	if (r->kind == RP_OK)
+	if (r->kind == LB_VAULT_OK)
 		lb_audit("lease_revoked",
 			 json_pack("{s:s,s:s,s:s,s:s}", "store", v->s->name, "target", rv->target,
 				   "path", rv->path, "lease_id", rv->id));
