@@ -24,6 +24,8 @@ if ((${#missing[@]})); then
 fi
 
 jobs=$(nproc)
+# Most tests wait on daemons, sockets and timers: twice the cores keeps both busy.
+test_jobs=$((jobs * 2))
 for preset in default asan; do
 	echo "== build ($preset)"
 	cmake --preset "$preset" >/dev/null
@@ -35,6 +37,6 @@ for preset in default asan; do
 	echo "== test ($preset)"
 	# Integration tests mount tmpfs and start daemons in their own directories; they
 	# are safe to run side by side, but two cores is all this machine has.
-	ctest --preset "$preset" -j"$jobs" --timeout 600 || status=1
+	ctest --preset "$preset" -j"$test_jobs" --timeout 600 || status=1
 done
 exit $status

@@ -27,7 +27,7 @@ run_app() { # NAME OPTIONS... -> docker run output and status
 log_has() { dk logs "$1" 2>&1 | grep -F -- "$2" >/dev/null; }
 
 run_app ok "${good[@]}" >/dev/null || fail "compliant container refused: $(grep refused "$T/state/audit.jsonl" | tail -1)"
-wait_for "compliant container reads its secret" 20 log_has ok "canary-gate-$$-value"
+wait_for "compliant container reads its secret" 45 log_has ok "canary-gate-$$-value"
 audit=$(ctl --json audit ok) || fail "lockboxctl audit of the compliant container: $audit"
 python3 -c 'import json,sys; c=json.load(sys.stdin)["containers"][0]; assert c["satisfied"] and c["kernel_checked"] and c["binding"]=="strict", c' <<<"$audit" || fail "audit report: $audit"
 ctl audit ok | grep -q "SATISFIED" || fail "human audit output"
@@ -41,7 +41,7 @@ check_refused() { # "CHECK..." NAME OPTIONS...
 	out=$(run_app "$name" "$@") && {
 		# Mount went through before the create-time inspect: the kernel re-check after
 		# start must then refuse it and stop it.
-		wait_for "refusal of $name" 20 grep -q "\"event\":\"refused\",\"container\":\"$(dk inspect -f '{{.Id}}' "$name")\"" "$T/state/audit.jsonl"
+		wait_for "refusal of $name" 45 grep -q "\"event\":\"refused\",\"container\":\"$(dk inspect -f '{{.Id}}' "$name")\"" "$T/state/audit.jsonl"
 		out=$(grep "\"container\":\"$(dk inspect -f '{{.Id}}' "$name")\"" "$T/state/audit.jsonl" | grep refused | tail -1 |
 			python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["reason"])')
 		log_has "$name" "canary-gate" && fail "$name got the secret"
@@ -90,9 +90,9 @@ kill -HUP "$BROKER_PID"
 if [[ -n $(grep -h '^' /sys/kernel/security/lsm 2>/dev/null | grep -E 'apparmor|selinux') ]]; then
 	pass "SIGHUP refusal skipped: this host has an LSM, lsm would hold"
 else
-	wait_for "running container refused after SIGHUP" 20 grep -q "\"event\":\"refused\",\"container\":\"$(dk inspect -f '{{.Id}}' ok)\"" "$T/state/audit.jsonl"
-	wait_for "its tmpfs wiped" 20 bash -c "! grep -q ' $T/run/t/$ok_vol ' /proc/mounts"
-	wait_for "container stopped (on_refuse stop)" 30 bash -c "[[ \$('$DOCKER_BIN' -H unix://$DK/docker.sock inspect -f '{{.State.Running}}' ok) == false ]]"
+	wait_for "running container refused after SIGHUP" 45 grep -q "\"event\":\"refused\",\"container\":\"$(dk inspect -f '{{.Id}}' ok)\"" "$T/state/audit.jsonl"
+	wait_for "its tmpfs wiped" 45 bash -c "! grep -q ' $T/run/t/$ok_vol ' /proc/mounts"
+	wait_for "container stopped (on_refuse stop)" 60 bash -c "[[ \$('$DOCKER_BIN' -H unix://$DK/docker.sock inspect -f '{{.State.Running}}' ok) == false ]]"
 	pass "SIGHUP adding lsm refused the running container, wiped its tmpfs and stopped it"
 fi
 stop_broker
