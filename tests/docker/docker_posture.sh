@@ -77,6 +77,12 @@ check_refused userns-remap usernshost "${good[@]}" --userns host
 check_refused "no-host-namespaces userns-remap" nethost --user 1000 --cap-drop ALL --security-opt no-new-privileges --read-only --memory 64m --pids-limit 64 --userns host --network host
 check_refused "no-host-namespaces userns-remap" pidhost "${good[@]}" --userns host --pid host
 check_refused "cap-drop-all no-privileged seccomp userns-remap" privileged "${good[@]}" --userns host --privileged
+if grep -qw apparmor /sys/kernel/security/lsm 2>/dev/null; then
+	# With AppArmor the binding would name lsm; without it lsm fails every container.
+	check_refused lsm apparmor "${good[@]}" --security-opt apparmor=unconfined
+else
+	echo "skip - apparmor=unconfined row: this host has no AppArmor (lsm fails every container here)"
+fi
 
 # Tighten the policy of the running, admitted container: the next rotation refuses it.
 python3 - "$CONF" <<'PY'
