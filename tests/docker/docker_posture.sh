@@ -10,6 +10,8 @@ build_image lbtest:1
 strict='"non-root", "userns-remap", "cap-drop-all", "no-new-privileges", "seccomp",
         "read-only-rootfs", "no-privileged", "no-host-namespaces", "no-docker-socket",
         "no-sensitive-mounts", "memory-limit", "pids-limit", "no-secret-env"'
+# lsm can only hold where the host has AppArmor or SELinux.
+grep -qwE 'apparmor|selinux' /sys/kernel/security/lsm 2>/dev/null && strict+=', "lsm"'
 write_docker_config ",
     \"strict\": { \"secrets\": { \"db_password\": \"local:web/db_password\" },
                   \"require\": [ $strict ] }"
