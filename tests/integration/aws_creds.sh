@@ -30,11 +30,23 @@ fresh_start() {
 	out=$(ctl --json status)
 	echo "$out" | grep -q "\"credentials_source\": *\"$1\"" || fail "credentials_source is not $1: $out"
 }
-last_akid() { admin GET /admin/requests | jget '[e["akid"] for e in j["log"] if e["target"].startswith("secretsmanager")][-1]'; }
+# stats: one look at the double's counters (python starts slowly on a loaded machine):
+# S_ECS S_IMDS_TOKEN S_IMDS_ROLE S_IMDS_CREDS S_EXPIRED S_ERRORS S_AKID (last key id used).
+stats() {
+	eval "$(admin GET /admin/requests | python3 -c '
+import json,sys
+j=json.load(sys.stdin); c=j["counts"]; log=j["log"]
+akids=[e["akid"] for e in log if e["target"].startswith("secretsmanager") and e.get("akid")]
+print("S_ECS=%d S_IMDS_TOKEN=%d S_IMDS_ROLE=%d S_IMDS_CREDS=%d S_EXPIRED=%d S_ERRORS=%d S_AKID=%s" % (
+    c.get("ecs",0), c.get("imds-token",0), c.get("imds-role",0), c.get("imds-creds",0),
+    sum(1 for e in log if e.get("type")=="ExpiredTokenException"),
+    sum(1 for e in log if e.get("type")), akids[-1] if akids else "none"))')"
+}
 
 # 1. Environment.
 AWS_ACCESS_KEY_ID=AKIDENVTEST AWS_SECRET_ACCESS_KEY=canary-envsk-5d1e fresh_start environment
-assert_eq "$(last_akid)" "AKIDENVTEST" "key id used (environment)"
+stats
+assert_eq "$S_AKID" "AKIDENVTEST" "key id used (environment)"
 stop_broker
 pass "environment credentials"
 
@@ -50,12 +62,14 @@ aws_access_key_id = AKIDFILETEST
 aws_secret_access_key = canary-filesk-5d1e
 INI
 AWS_SHARED_CREDENTIALS_FILE=$F/creds.ini AWS_PROFILE=lockbox fresh_start "shared credentials file"
-assert_eq "$(last_akid)" "AKIDFILETEST" "key id used (shared file, profile lockbox)"
+stats
+assert_eq "$S_AKID" "AKIDFILETEST" "key id used (shared file, profile lockbox)"
 stop_broker
 cp "$F/creds.ini" "$F/home/.aws/credentials"
 sed -i 's/^\[lockbox\]/[other]/; s/^\[default\]/[unused]/; s/^\[other\]/[default]/' "$F/home/.aws/credentials"
 fresh_start "shared credentials file"
-assert_eq "$(last_akid)" "AKIDFILETEST" "key id used (~/.aws/credentials, default profile)"
+stats
+assert_eq "$S_AKID" "AKIDFILETEST" "key id used (~/.aws/credentials, default profile)"
 stop_broker
 rm -f "$F/home/.aws/credentials"
 pass "shared credentials file (AWS_SHARED_CREDENTIALS_FILE + AWS_PROFILE, ~/.aws/credentials)"
@@ -64,17 +78,19 @@ pass "shared credentials file (AWS_SHARED_CREDENTIALS_FILE + AWS_PROFILE, ~/.aws
 export AWS_CONTAINER_CREDENTIALS_FULL_URI="http://127.0.0.1:$METAPORT/v2/credentials/task-5d1e"
 export AWS_CONTAINER_AUTHORIZATION_TOKEN=canary-ecsauth-5d1e
 fresh_start "ECS container credentials"
-assert_eq "$(count ecs)" "1" "ECS credential requests"
-[[ $(last_akid) == ASIA* ]] || fail "ECS: temporary key id expected, got $(last_akid)"
-first=$(last_akid)
+stats
+assert_eq "$S_ECS" "1" "ECS credential requests"
+[[ $S_AKID == ASIA* ]] || fail "ECS: temporary key id expected, got $S_AKID"
+first=$S_AKID
 admin POST /admin/expire-credentials >/dev/null
 audit_mark=$(wc -l <"$T/state/audit.jsonl")
 admin POST /admin/secret '{"name":"app/key","string":"canary-value2-5d1e"}' >/dev/null
 ctl rotate demo >/dev/null
 wait_for "value after ExpiredTokenException" 10 has_value demo key canary-value2-5d1e
-assert_eq "$(count ecs)" "2" "ECS credential requests after ExpiredTokenException"
-assert_eq "$(admin GET /admin/requests | jget 'sum(1 for e in j["log"] if e.get("type")=="ExpiredTokenException")')" "1" "ExpiredTokenException answers (refreshed once, replayed)"
-[[ $(last_akid) != "$first" ]] || fail "replay did not use the new credentials"
+stats
+assert_eq "$S_ECS" "2" "ECS credential requests after ExpiredTokenException"
+assert_eq "$S_EXPIRED" "1" "ExpiredTokenException answers (refreshed once, replayed)"
+[[ $S_AKID != "$first" ]] || fail "replay did not use the new credentials"
 tail -n +"$((audit_mark + 1))" "$T/state/audit.jsonl" | grep -q fetch_failed && fail "ExpiredTokenException turned into a failure"
 stop_broker
 unset AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_CONTAINER_AUTHORIZATION_TOKEN
@@ -85,17 +101,17 @@ admin POST /admin/cred-ttl '{"ttl": 6}' >/dev/null
 unset AWS_EC2_METADATA_DISABLED
 export AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:$METAPORT"
 fresh_start "EC2 IMDSv2"
-assert_eq "$(count imds-token)" "1" "IMDSv2 token PUTs"
-assert_eq "$(count imds-role)" "1" "IMDSv2 role lookups"
-assert_eq "$(count imds-creds)" "1" "IMDSv2 credential reads"
-first=$(last_akid)
+stats
+assert_eq "$S_IMDS_TOKEN $S_IMDS_ROLE $S_IMDS_CREDS" "1 1 1" "IMDSv2 token PUTs, role lookups, credential reads"
+first=$S_AKID
 sleep 4.5 # past the refresh point (Expiration - a third of the lifetime), before Expiration
 admin POST /admin/secret '{"name":"app/key","string":"canary-value3-5d1e"}' >/dev/null
 ctl rotate demo >/dev/null
 wait_for "value with refreshed credentials" 10 has_value demo key canary-value3-5d1e
-assert_eq "$(count imds-creds)" "2" "IMDSv2 credential reads after the refresh point"
-[[ $(last_akid) != "$first" ]] || fail "IMDS: the request did not use the refreshed credentials"
-assert_eq "$(admin GET /admin/requests | jget 'sum(1 for e in j["log"] if e.get("type"))')" "0" "errors seen by the double (expired credentials used?)"
+stats
+assert_eq "$S_IMDS_CREDS" "2" "IMDSv2 credential reads after the refresh point"
+[[ $S_AKID != "$first" ]] || fail "IMDS: the request did not use the refreshed credentials"
+assert_eq "$S_ERRORS" "0" "errors seen by the double (expired credentials used?)"
 stop_broker
 pass "EC2 IMDSv2 credentials, refreshed before Expiration"
 
