@@ -115,6 +115,23 @@ assert_eq "$S_ERRORS" "0" "errors seen by the double (expired credentials used?)
 stop_broker
 pass "EC2 IMDSv2 credentials, refreshed before Expiration"
 
+# 5. No usable source: an ECS full URI over plain HTTP to a non-local host is refused by
+# name (credentials would cross the network in clear), nothing is published, no IMDS call.
+unset AWS_EC2_METADATA_SERVICE_ENDPOINT
+export AWS_EC2_METADATA_DISABLED=true
+admin POST /admin/reset-log >/dev/null
+admin POST /admin/secret '{"name":"app/key","string":"canary-never-5d1e"}' >/dev/null
+audit_mark=$(wc -l <"$T/state/audit.jsonl")
+AWS_CONTAINER_CREDENTIALS_FULL_URI=http://192.0.2.1/creds start_broker
+refused() { tail -n +"$((audit_mark + 1))" "$T/state/audit.jsonl" | grep -q '"event":"fetch_failed".*no credentials: AWS_CONTAINER_CREDENTIALS_FULL_URI must be https'; }
+wait_for "refused ECS URI audited" 10 refused
+stats
+assert_eq "$S_ECS $S_IMDS_TOKEN" "0 0" "credential requests with a refused ECS URI"
+has_value demo key canary-value3-5d1e || fail "last good file not kept: $(secret_of demo key)"
+ctl --json status | grep -q '"health": *"degraded"' || fail "status not degraded: $(cat "$T/ctl.stdout")"
+stop_broker
+pass "an insecure ECS credentials URI is refused by name; the last good file stays"
+
 assert_aws_canary canary-value-5d1e canary-v1-5d1e canary-v4-5d1e canary-value2-5d1e canary-value3-5d1e canary-envsk-5d1e \
 	canary-filesk-5d1e canary-ecsauth-5d1e
 pass "no canary in logs, audit, state or ctl output"
