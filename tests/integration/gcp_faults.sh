@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# gcp-sm store, metadata-server token (GCE_METADATA_HOST): short-lived tokens refreshed before
-# they expire, a revoked token replaced after a 401, 429 throttling with a store-wide backoff
-# (few requests, last good files kept, the error named), a corrupted payload (dataCrc32c
-# mismatch) refused, recovery once the faults end.
+# gcp-sm store faults: 429 throttling with a store-wide backoff (few requests, last good
+# files kept, the error named), a corrupted payload (dataCrc32c mismatch) refused, recovery
+# once the faults end. (Token from the metadata server.)
 source "$(dirname "$0")/gcp_lib.sh" "$1"
 need_root
 
 start_double '{
   "project": "test-project",
-  "metadata_token_ttl": 6,
+  "metadata_token_ttl": 600,
   "secrets": {
     "a": [{"data": "canary-a1-0be4"}],
     "b": [{"data": "canary-b1-0be4"}],
@@ -27,38 +26,20 @@ wait_for "values from a metadata token" 15 has_value demo c canary-c1-0be4
 assert_eq "$(count metadata_refused)" "0" "metadata requests without Metadata-Flavor"
 assert_eq "$(count token)" "0" "service-account token requests"
 pass "metadata server token (Metadata-Flavor: Google)"
-
-# Tokens live 6 s and are replaced 2 s early: over 9 s of 1 s refreshes, new tokens
-# arrive and no expired token is ever presented.
-sleep 9
-(($(count metadata) >= 3)) || fail "token not refreshed before expiry: $(count metadata) metadata requests"
-assert_eq "$(count expired_token_used)" "0" "requests with an expired token"
-pass "short-lived tokens refreshed before expiry ($(count metadata) tokens)"
-
-# A token the API stops taking: 401, a new token, the read replayed once.
-admin POST /admin/revoke-tokens >/dev/null
-m0=$(count metadata)
-admin POST /admin/secret '{"name": "a", "data": "canary-a2-0be4"}' >/dev/null
-wait_for "value after a revoked token" 10 has_value demo a canary-a2-0be4
-(($(count unauthenticated) >= 1)) || fail "no 401 seen after revoking tokens"
-(($(count metadata) > m0)) || fail "no new token after a 401"
-pass "401 -> new token -> replay"
-
 # 429 for every read: the store backs off for all three secrets together.
 admin POST /admin/fault '{"where": "access", "status": 429, "count": 1000}' >/dev/null
 admin POST /admin/secret '{"name": "b", "data": "canary-b2-0be4"}' >/dev/null
 admin POST /admin/reset-counts >/dev/null
-sleep 6
+sleep 5
 faults=$(count fault)
 ((faults >= 1)) || fail "no throttled request"
-((faults <= 7)) || fail "no backoff: $faults throttled requests in 6 s (3 secrets, 1 s refresh: 18 without)"
+((faults <= 7)) || fail "no backoff: $faults throttled requests in 5 s (3 secrets, 1 s refresh: 15 without)"
 assert_eq "$(secret_of demo b)" "canary-b1-0be4" "last good file while throttled"
-assert_eq "$(secret_of demo a)" "canary-a2-0be4" "last good file while throttled"
 grep -q 'RESOURCE_EXHAUSTED' "$T/state/audit.jsonl" || fail "throttling not named in the audit"
 ctl --json status | grep -q '"health": *"degraded"' || fail "status not degraded while throttled"
 admin POST /admin/clear-faults >/dev/null
 wait_for "recovery after throttling" 20 has_value demo b canary-b2-0be4
-pass "429: $faults requests in 6 s, last good files kept, recovery"
+pass "429: $faults requests in 5 s, last good files kept, recovery"
 
 # A corrupted payload is refused (dataCrc32c), the old file stays, the next read is good.
 admin POST /admin/fault '{"where": "access", "corrupt_crc": true, "count": 1}' >/dev/null

@@ -130,7 +130,7 @@ def kv_error(code, message, inner=None):
 
 
 def aad_error(error, desc):
-    return {"error": error, "error_description": desc, "error_codes": [int(desc[5:12])],
+    return {"error": error, "error_description": desc, "error_codes": [int(desc[6:desc.index(":")])],
             "timestamp": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()),
             "trace_id": str(uuid.uuid4()), "correlation_id": str(uuid.uuid4())}
 

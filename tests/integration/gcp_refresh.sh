@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# gcp-sm store, metadata-server token (GCE_METADATA_HOST): short-lived tokens refreshed before
+# they expire, a revoked token replaced after a 401 and the read replayed.
+source "$(dirname "$0")/gcp_lib.sh" "$1"
+need_root
+
+start_double '{
+  "project": "test-project",
+  "metadata_token_ttl": 4,
+  "secrets": {
+    "a": [{"data": "canary-a1-0be4"}],
+    "b": [{"data": "canary-b1-0be4"}],
+    "c": [{"data": "canary-c1-0be4"}]
+  }
+}'
+gcp_config '' '{
+  "web": { "secrets": { "a": "gcp:a", "b": "gcp:b", "c": "gcp:c" },
+           "refresh": "1s", "grace": "1s", "size": "256k" } }' '{
+  "demo": { "binding": "web", "uid": 1000, "gid": 1000 } }'
+export GCE_METADATA_HOST=127.0.0.1:$MPORT
+
+start_broker
+wait_for "values from a metadata token" 15 has_value demo c canary-c1-0be4
+(($(count metadata) >= 1)) || fail "no metadata token request"
+assert_eq "$(count metadata_refused)" "0" "metadata requests without Metadata-Flavor"
+assert_eq "$(count token)" "0" "service-account token requests"
+pass "metadata server token (Metadata-Flavor: Google)"
+
+# Tokens live 4 s and are replaced 1 s early: over 7 s of 1 s refreshes, new tokens
+# arrive and no expired token is ever presented.
+sleep 7
+(($(count metadata) >= 3)) || fail "token not refreshed before expiry: $(count metadata) metadata requests"
+assert_eq "$(count expired_token_used)" "0" "requests with an expired token"
+pass "short-lived tokens refreshed before expiry ($(count metadata) tokens)"
+
+# A token the API stops taking: 401, a new token, the read replayed once. Long-lived tokens
+# first, so that the revoked one is still in use when the next read goes out.
+admin POST /admin/token-ttl '{"ttl": 60}' >/dev/null
+m0=$(count metadata)
+more_tokens() { (($(count metadata) > m0)); }
+wait_for "a long-lived token" 20 more_tokens
+sleep 1
+admin POST /admin/revoke-tokens >/dev/null
+m0=$(count metadata)
+admin POST /admin/secret '{"name": "a", "data": "canary-a2-0be4"}' >/dev/null
+wait_for "value after a revoked token" 10 has_value demo a canary-a2-0be4
+(($(count unauthenticated) >= 1)) || fail "no 401 seen after revoking tokens"
+(($(count metadata) > m0)) || fail "no new token after a 401"
+pass "401 -> new token -> replay"
+
+stop_broker
+assert_gcp_canary canary-a1-0be4 canary-a2-0be4 canary-b1-0be4 canary-b2-0be4 canary-c1-0be4 \
+	canary-c2-0be4 ya29.double
+pass "no canary or token in logs, audit or state"
