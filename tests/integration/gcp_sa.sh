@@ -26,6 +26,7 @@ gcp_config '"credentials_file": "'"$F"'/sa.json"' '{
       "gone":   "gcp:nosuch"
     }, "refresh": "1h", "grace": "1s", "size": "256k" } }' '{
   "demo": { "binding": "web", "uid": 1000, "gid": 1000 },
+  "third": { "binding": "web", "uid": 1000, "gid": 1000 },
   "other": { "binding": "bad", "uid": 1000, "gid": 1000 } }'
 
 start_broker
@@ -55,9 +56,19 @@ assert_eq "$(secret_of demo db1)" "canary-db-v1-71c2" "pinned version after a ne
 assert_eq "$(count token)" "0" "token requests while the token is fresh"
 pass "refresh picks up a new version with the cached token; pinned version stays"
 
+# demo and third read gcp:app twice each (#password, #user): one rotation of every target
+# costs one read of it.
+admin POST /admin/secret '{"name": "app", "data": "{\"user\": \"appuser\", \"password\": \"canary-app2-71c2\"}"}' >/dev/null
+admin POST /admin/reset-counts >/dev/null
+ctl rotate >/dev/null
+wait_for "new app in demo" 10 has_value demo pw canary-app2-71c2
+wait_for "new app in third" 10 has_value third pw canary-app2-71c2
+assert_eq "$(count access:app)" "1" "reads of app for two targets in one rotation"
+pass "one read of a source shared by two targets"
+
 out=$(ctl --json status)
 echo "$out" | grep -q '"credentials": *"service account key"' || fail "status: $out"
 stop_broker
-assert_gcp_canary canary-db-v1-71c2 canary-db-v2-71c2 canary-db-v3-71c2 canary-app-71c2 \
+assert_gcp_canary canary-db-v1-71c2 canary-db-v2-71c2 canary-db-v3-71c2 canary-app2-71c2 canary-app-71c2 \
 	canary-off-71c2 BEGIN ya29.double
 pass "no canary, key or token in logs, audit or state"

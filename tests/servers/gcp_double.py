@@ -175,6 +175,7 @@ class ApiHandler(Handler):
             if len(parts) != 5 or parts[1] != "secrets" or parts[3] != "versions":
                 return self.reply(404, google_error(404, "NOT_FOUND", "unknown method"))
             project, name, ver = parts[0], parts[2], parts[4]
+            st.count("access:" + name)
             auth = self.headers.get("Authorization", "")
             if not auth.startswith("Bearer "):
                 st.count("unauthenticated")
