@@ -560,7 +560,7 @@ static void on_read(void *ctx, const lb_http_resp *resp)
 		/* The token was refused (expired early, revoked; for Azure the challenge):
 		 * get a new one and send once more. */
 		r->replayed = true;
-		if (r->token_gen == c->token_gen) {
+		if (r->token_gen == c->token_gen && c->token) {
 			lb_log(LB_WARN, "%s store %s: token refused (HTTP 401); getting a new one",
 			       c->impl->kind, c->s->name);
 			lb_secbuf_free(c->token);

@@ -41,11 +41,12 @@ assert_eq "$(count expired_token_used)" "0" "requests with an expired token"
 pass "tokens refreshed before expiry (cert $(count token_cert), imds $(count imds_ok))"
 
 # Long-lived tokens first, so that the revoked ones are still in use at the next read.
-admin POST /admin/token-ttl '{"ttl": 60}' >/dev/null
+# (Counted before the change; after 4 s every 3 s token has been replaced by a 60 s one.)
 c0=$(count token_cert) i0=$(count imds_ok)
+admin POST /admin/token-ttl '{"ttl": 60}' >/dev/null
 more_tokens() { (($(count token_cert) > c0 && $(count imds_ok) > i0)); }
+sleep 4
 wait_for "long-lived tokens" 20 more_tokens
-sleep 1
 admin POST /admin/revoke-tokens >/dev/null
 admin POST /admin/secret '{"name": "db", "value": "canary-db-v2-a07c"}' >/dev/null
 wait_for "value after revoked tokens" 10 has_value demo db canary-db-v2-a07c
