@@ -46,8 +46,10 @@ pass "TLS verification failure: audited with store and reason, nothing published
 
 prev=canary-f0-3b9e
 n=0
-new_audit() { tail -n +"$((audit_mark + 1))" "$AUDIT"; }
-audited() { new_audit | grep -q "\"store\":\"vault\",\"path\":\"secret/data/web\",\"reason\":\".*$1"; }
+# The audit since audit_mark, as a file: a pipe into a reader that stops early (grep -q,
+# grep -m1) would kill tail with SIGPIPE and, under pipefail, fail the check.
+new_audit() { tail -n +"$((audit_mark + 1))" "$AUDIT" >"$F/new.audit"; }
+audited() { new_audit && grep -q "\"store\":\"vault\",\"path\":\"secret/data/web\",\"reason\":\".*$1" "$F/new.audit"; }
 degraded() { ctl --json status | grep -q '"health": *"degraded"'; }
 web_reads() { count secret/data/web; }
 # The broker's own per-target retry backs off up to 60 s; a rotate asks again now (the
@@ -77,7 +79,8 @@ fault_round() { # NAME FAULT_JSON REASON_REGEX [MAX_REQUESTS] [once]
 	reqs=$(web_reads)
 	((reqs <= max)) || fail "$name: $reqs requests in ~2 s (spinning)"
 	kill -0 "$BROKER_PID" || fail "$name: broker exited"
-	new_audit | grep -m1 '"event":"fetch_failed","target":"demo"' | grep -q '"source":"vault:secret/web"' || fail "$name: no fetch_failed naming the source"
+	new_audit
+	grep -m1 '"event":"fetch_failed","target":"demo"' "$F/new.audit" | grep -q '"source":"vault:secret/web"' || fail "$name: no fetch_failed naming the source"
 	admin POST /admin/clear-faults >/dev/null
 	admin POST /admin/unseal >/dev/null
 	wait_for "recovery after $name" 20 recovered "$newv"
