@@ -29,6 +29,7 @@ docker_cleanup() {
 	BROKER_PID=
 	stop_dockerd
 	rm -f "${PLUGIN_SOCK:-/nonexistent}"
+	set +e # cleanup must run, and it exits with the status it finds in $?
 	(exit $rc)
 	cleanup
 }

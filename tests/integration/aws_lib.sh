@@ -14,8 +14,10 @@ aws_cleanup() {
 		kill -TERM "$DOUBLE_PID" 2>/dev/null || true
 		wait "$DOUBLE_PID" 2>/dev/null || true
 	fi
+	# cleanup exits with the status it finds in $?: hand it the test's.
+	set +e
+	(exit $rc)
 	cleanup
-	exit $rc
 }
 trap aws_cleanup EXIT
 
