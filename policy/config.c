@@ -318,6 +318,9 @@ static void __attribute__((unused)) check_azure(struct ctx *c, const char *path,
 	     json_object_get(v, "client_certificate_file")) &&
 	    (!json_object_get(v, "tenant_id") || !json_object_get(v, "client_id")))
 		cerr(c, path, "a client secret or certificate needs tenant_id and client_id");
+	if (json_object_get(v, "client_secret_file") &&
+	    json_object_get(v, "client_certificate_file"))
+		cerr(c, path, "client_secret_file and client_certificate_file exclude each other");
 }
 
 /* A type is accepted only when its store is compiled in: each store's <name>.cmake
