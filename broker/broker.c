@@ -176,7 +176,7 @@ static bool apply_to_target(lb_broker *b, struct batch *bt, lb_target *t)
 	lb_publish_item *items = NULL;
 	lb_secbuf **values = NULL;
 	_cleanup_json_ json_t *changed = json_array();
-	size_t n = 0, nchanged = 0;
+	size_t n = 0, nchanged = 0, nwritten = 0; /* written: new bytes, not just a new expiry */
 	uint32_t huid, hgid;
 	lb_err e = {0};
 	bool ok = false;
@@ -238,6 +238,7 @@ static bool apply_to_target(lb_broker *b, struct batch *bt, lb_target *t)
 			it->not_after = s->res.not_after;
 			if (it->value) {
 				nchanged++;
+				nwritten++;
 				json_array_append_new(
 				    changed, json_pack("{s:s,s:s,s:s}", "name", sp->name, "version",
 						       it->version, "source", it->source));
@@ -284,7 +285,7 @@ static bool apply_to_target(lb_broker *b, struct batch *bt, lb_target *t)
 		goto out;
 	}
 	if (t->dynamic)
-		lb_docker_published(b->docker, t);
+		lb_docker_published(b->docker, t, nwritten > 0);
 	lb_audit("deliver",
 		 json_pack("{s:s,s:s,s:I,s:I,s:I,s:s,s:O}", "target", t->name, "binding", bd->name,
 			   "generation", (json_int_t)t->generation, "uid", (json_int_t)huid, "gid",
@@ -523,9 +524,15 @@ static void on_retry(lb_loop *loop, lb_timer *timer, void *ctx)
 
 	(void)loop;
 	(void)timer;
-	for (size_t i = 0; i < b->ntargets; i++)
-		if (b->targets[i]->retry_ms && b->targets[i]->retry_at <= now)
-			json_array_append_new(names, json_string(b->targets[i]->name));
+	for (size_t i = 0; i < b->ntargets; i++) {
+		lb_target *t = b->targets[i];
+		if (!t->retry_ms || t->retry_at > now)
+			continue;
+		/* Not due again while this retry's fetch is out (a network store answers
+		 * later); its outcome sets the next retry_at. */
+		t->retry_at = now + t->retry_ms;
+		json_array_append_new(names, json_string(t->name));
+	}
 	refresh_list(b, names, "retry");
 	arm_retry(b);
 }

@@ -951,7 +951,7 @@ static void on_killed(void *ctx, long status, json_t *body, const char *err)
 	free(id);
 }
 
-void lb_docker_published(struct lb_docker *d, lb_target *t)
+void lb_docker_published(struct lb_docker *d, lb_target *t, bool new_bytes)
 {
 	const lb_binding *bd;
 	char path[200];
@@ -964,7 +964,8 @@ void lb_docker_published(struct lb_docker *d, lb_target *t)
 		return;
 	}
 	bd = lb_config_binding(lb_broker_cfg(d->b), t->binding);
-	if (!bd || !bd->notify_sig || !(id = strdup(t->container)))
+	/* A generation that only moves a lease's expiry changes nothing the app reads. */
+	if (!new_bytes || !bd || !bd->notify_sig || !(id = strdup(t->container)))
 		return;
 	snprintf(path, sizeof(path), "containers/%s/kill?signal=%s", t->container,
 		 lb_signal_name(bd->notify_sig));

@@ -15,8 +15,9 @@ bool lb_docker_claims(struct lb_docker *d, const char *name);
 /* The posture gate before a rotation: false refuses (the target is retired right after the
  * refresh pass and the binding's on_refuse applied). NULL-safe. */
 bool lb_docker_admit(struct lb_docker *d, lb_target *t);
-/* A dynamic target got a new generation: notify its container of a rotation. NULL-safe. */
-void lb_docker_published(struct lb_docker *d, lb_target *t);
+/* A dynamic target got a new generation: notify its container of a rotation (only when
+ * new_bytes: secret bytes changed, not just a lease's expiry). NULL-safe. */
+void lb_docker_published(struct lb_docker *d, lb_target *t, bool new_bytes);
 
 struct lb_control;
 /* `lockboxctl audit`: the posture report of each container (all running ones when
