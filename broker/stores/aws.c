@@ -103,23 +103,6 @@ static int64_t now_s(void)
 	return (int64_t)time(NULL);
 }
 
-/* ms * (1 ± 10%) */
-static uint64_t jitter(uint64_t ms)
-{
-	uint64_t spread = ms / 5;
-
-	if (spread == 0 || spread > UINT32_MAX)
-		return ms;
-	return ms - spread / 2 + randombytes_uniform((uint32_t)spread + 1);
-}
-
-static char *opt_str(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s && *s ? strdup(s) : NULL;
-}
-
 /* Text from the server never reaches a log line with control bytes. */
 static void printable(char *s)
 {
@@ -203,7 +186,7 @@ static void note_fault(struct aws *a, const char *what, const char *reason, long
 	a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : BACKOFF_FIRST_MS;
 	if (a->backoff_ms > BACKOFF_MAX_MS)
 		a->backoff_ms = BACKOFF_MAX_MS;
-	wait = jitter(a->backoff_ms);
+	wait = lb_store_jitter_ms(a->backoff_ms);
 	if (retry_after_s > 0 && (uint64_t)retry_after_s * 1000 > wait)
 		wait = (uint64_t)retry_after_s * 1000;
 	if (wait > 10 * BACKOFF_MAX_MS)
@@ -1168,12 +1151,12 @@ static int aws_open_kind(lb_store *s, bool ssm, lb_err *e)
 	a->kind = ssm ? "aws-ssm" : "aws-sm";
 	a->service = ssm ? "ssm" : "secretsmanager";
 	a->target_op = ssm ? "AmazonSSM.GetParameter" : "secretsmanager.GetSecretValue";
-	a->region = opt_str(o, "region");
-	a->endpoint = opt_str(o, "endpoint");
-	a->ca_file = opt_str(o, "ca_file");
-	a->akid_cfg = opt_str(o, "access_key_id");
-	a->secret_file = opt_str(o, "secret_access_key_file");
-	a->token_file = opt_str(o, "session_token_file");
+	a->region = lb_store_opt_str(o, "region");
+	a->endpoint = lb_store_opt_str(o, "endpoint");
+	a->ca_file = lb_store_opt_str(o, "ca_file");
+	a->akid_cfg = lb_store_opt_str(o, "access_key_id");
+	a->secret_file = lb_store_opt_str(o, "secret_access_key_file");
+	a->token_file = lb_store_opt_str(o, "session_token_file");
 	if (!a->region || strlen(a->region) > LB_SIGV4_MAX_SCOPE_PART) {
 		aws_free(a);
 		return lb_fail(e, 0, "region is required");

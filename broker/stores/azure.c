@@ -279,18 +279,18 @@ static int azure_open(lb_store *s, lb_err *e)
 {
 	json_t *o = s->cfg->opts;
 	struct azure *a = calloc(1, sizeof(*a));
-	_cleanup_free_ char *ca_file = lbc_opt_str(o, "ca_file");
+	_cleanup_free_ char *ca_file = lb_store_opt_str(o, "ca_file");
 	const char *imds = getenv("AZURE_IMDS_ENDPOINT");
 
 	if (!a)
 		return lb_fail(e, ENOMEM, "out of memory");
-	a->vault_url = lbc_opt_str(o, "vault_url");
-	a->endpoint = lbc_opt_str(o, "endpoint");
-	a->tenant_id = lbc_opt_str(o, "tenant_id");
-	a->client_id = lbc_opt_str(o, "client_id");
-	a->secret_file = lbc_opt_str(o, "client_secret_file");
-	a->cert_file = lbc_opt_str(o, "client_certificate_file");
-	a->authority = lbc_opt_str(o, "authority_host");
+	a->vault_url = lb_store_opt_str(o, "vault_url");
+	a->endpoint = lb_store_opt_str(o, "endpoint");
+	a->tenant_id = lb_store_opt_str(o, "tenant_id");
+	a->client_id = lb_store_opt_str(o, "client_id");
+	a->secret_file = lb_store_opt_str(o, "client_secret_file");
+	a->cert_file = lb_store_opt_str(o, "client_certificate_file");
+	a->authority = lb_store_opt_str(o, "authority_host");
 	if (!a->authority)
 		a->authority = strdup(DEFAULT_AUTHORITY);
 	trim_slashes(a->vault_url);

@@ -218,9 +218,9 @@ static int gcp_load_key(struct gcp *g, lb_err *e)
 			       "credentials_file %s: type is \"%s\", expected \"service_account\"",
 			       g->credentials_file, type ? type : "");
 	pk = json_string_value(json_object_get(j, "private_key"));
-	g->client_email = lbc_opt_str(j, "client_email");
-	g->private_key_id = lbc_opt_str(j, "private_key_id");
-	g->token_uri = lbc_opt_str(j, "token_uri");
+	g->client_email = lb_store_opt_str(j, "client_email");
+	g->private_key_id = lb_store_opt_str(j, "private_key_id");
+	g->token_uri = lb_store_opt_str(j, "token_uri");
 	if (!pk || !g->client_email)
 		return lb_fail(e, 0, "credentials_file %s: needs private_key and client_email",
 			       g->credentials_file);
@@ -239,14 +239,14 @@ static int gcp_open(lb_store *s, lb_err *e)
 {
 	json_t *o = s->cfg->opts;
 	struct gcp *g = calloc(1, sizeof(*g));
-	_cleanup_free_ char *ca_file = lbc_opt_str(o, "ca_file");
+	_cleanup_free_ char *ca_file = lb_store_opt_str(o, "ca_file");
 	const char *mh = getenv("GCE_METADATA_HOST");
 
 	if (!g)
 		return lb_fail(e, ENOMEM, "out of memory");
-	g->project = lbc_opt_str(o, "project");
-	g->endpoint = lbc_opt_str(o, "endpoint");
-	g->credentials_file = lbc_opt_str(o, "credentials_file");
+	g->project = lb_store_opt_str(o, "project");
+	g->endpoint = lb_store_opt_str(o, "endpoint");
+	g->credentials_file = lb_store_opt_str(o, "credentials_file");
 	if (!g->endpoint)
 		g->endpoint = strdup(DEFAULT_ENDPOINT);
 	if (!g->project || !g->endpoint) {

@@ -77,28 +77,11 @@ static int64_t now_s(void)
 	return (int64_t)time(NULL);
 }
 
-/* ms * (1 ± 10%) */
-static uint64_t jitter(uint64_t ms)
-{
-	uint64_t spread = ms / 5;
-
-	if (spread == 0 || spread > UINT32_MAX)
-		return ms;
-	return ms - spread / 2 + randombytes_uniform((uint32_t)spread + 1);
-}
-
 void lbc_clean_text(char *s)
 {
 	for (; *s; s++)
 		if (!isprint((unsigned char)*s))
 			*s = ' ';
-}
-
-char *lbc_opt_str(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s && *s ? strdup(s) : NULL;
 }
 
 void *lbc_impl_data(lbc *c)
@@ -347,7 +330,7 @@ static void note_fault(lbc *c, const char *what, const char *reason, long retry_
 	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_FIRST_MS;
 	if (c->backoff_ms > BACKOFF_MAX_MS)
 		c->backoff_ms = BACKOFF_MAX_MS;
-	wait = jitter(c->backoff_ms);
+	wait = lb_store_jitter_ms(c->backoff_ms);
 	if (retry_after_s > 0 && (uint64_t)retry_after_s * 1000 > wait)
 		wait = (uint64_t)retry_after_s * 1000;
 	if (wait > 10 * BACKOFF_MAX_MS)

@@ -61,7 +61,6 @@ int lbc_read_secret_file(const char *path, size_t cap, bool trim, lb_secbuf **ou
 			 size_t ecap);
 /* Replace bytes a log line must not carry with spaces; cut at cap. */
 void lbc_clean_text(char *s);
-char *lbc_opt_str(json_t *o, const char *key);
 /* Does a value parse as a JSON object? (for #field selection) */
 bool lbc_is_json_object(const lb_secbuf *v);
 /* For strings json_dumps made (jansson's zeroing allocator). */

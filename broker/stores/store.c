@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,4 +115,20 @@ int lb_store_select_field(const lb_fetch_result *r, const lb_source *src, lb_sec
 		lb_json_free(dump);
 	}
 	return *out ? 0 : lb_fail(e, ENOMEM, "out of secure memory");
+}
+
+uint64_t lb_store_jitter_ms(uint64_t ms)
+{
+	uint64_t spread = ms / 5;
+
+	if (spread == 0 || spread > UINT32_MAX)
+		return ms;
+	return ms - spread / 2 + randombytes_uniform((uint32_t)spread + 1);
+}
+
+char *lb_store_opt_str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s && *s ? strdup(s) : NULL;
 }

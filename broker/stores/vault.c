@@ -167,23 +167,6 @@ static int64_t now_s(void)
 	return (int64_t)time(NULL);
 }
 
-/* ms * (1 ± 10%) */
-static uint64_t jitter(uint64_t ms)
-{
-	uint64_t spread = ms / 5;
-
-	if (spread == 0 || spread > UINT32_MAX)
-		return ms;
-	return ms - spread / 2 + randombytes_uniform((uint32_t)spread + 1);
-}
-
-static char *opt_str(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s && *s ? strdup(s) : NULL;
-}
-
 static void fill_err(char *buf, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void fill_err(char *buf, size_t cap, const char *fmt, ...)
@@ -381,7 +364,7 @@ static void note_fault(struct vault *v, const char *method, const char *path, co
 	v->backoff_ms = v->backoff_ms ? v->backoff_ms * 2 : BACKOFF_FIRST_MS;
 	if (v->backoff_ms > BACKOFF_MAX_MS)
 		v->backoff_ms = BACKOFF_MAX_MS;
-	wait = jitter(v->backoff_ms);
+	wait = lb_store_jitter_ms(v->backoff_ms);
 	if (retry_after_s > 0 && (uint64_t)retry_after_s * 1000 > wait)
 		wait = (uint64_t)retry_after_s * 1000;
 	if (wait > 10 * BACKOFF_MAX_MS)
@@ -866,7 +849,7 @@ static void token_schedule(struct vault *v)
 	if (!v->token_expire || v->closing)
 		return;
 	left = v->token_expire - now_s();
-	ms = left > 0 ? jitter((uint64_t)left * 1000 * 2 / 3) : 0;
+	ms = left > 0 ? lb_store_jitter_ms((uint64_t)left * 1000 * 2 / 3) : 0;
 	if (v->backoff_until > lb_now_ms() && v->backoff_until - lb_now_ms() > ms)
 		ms = v->backoff_until - lb_now_ms();
 	if (v->token_capped && lb_now_ms() + ms < v->next_relogin_ms)
@@ -1339,7 +1322,7 @@ static void revoke_schedule(struct vault *v)
 	uint64_t ms = v->backoff_until > lb_now_ms() ? v->backoff_until - lb_now_ms() : 0;
 
 	if (ms < MIN_TIMER_MS)
-		ms = jitter(MIN_TIMER_MS);
+		ms = lb_store_jitter_ms(MIN_TIMER_MS);
 	lb_timer_arm(v->revoke_timer, ms);
 }
 
@@ -1631,18 +1614,18 @@ static int vault_open(lb_store *s, lb_err *e)
 		return lb_fail(e, ENOMEM, "out of memory");
 	v->s = s;
 	s->priv = v;
-	v->address = opt_str(o, "address");
-	v->ca_file = opt_str(o, "ca_file");
-	v->ca_dir = opt_str(o, "ca_dir");
-	v->client_cert = opt_str(o, "client_cert");
-	v->client_key = opt_str(o, "client_key");
-	v->ns = opt_str(o, "namespace");
+	v->address = lb_store_opt_str(o, "address");
+	v->ca_file = lb_store_opt_str(o, "ca_file");
+	v->ca_dir = lb_store_opt_str(o, "ca_dir");
+	v->client_cert = lb_store_opt_str(o, "client_cert");
+	v->client_key = lb_store_opt_str(o, "client_key");
+	v->ns = lb_store_opt_str(o, "namespace");
 	v->kv_version = (int)json_integer_value(json_object_get(o, "kv_version"));
-	v->token_file = opt_str(auth, "token_file");
-	v->role_id_file = opt_str(auth, "role_id_file");
-	v->secret_id_file = opt_str(auth, "secret_id_file");
-	v->auth_mount = opt_str(auth, "mount");
-	v->auth_name = opt_str(auth, "name");
+	v->token_file = lb_store_opt_str(auth, "token_file");
+	v->role_id_file = lb_store_opt_str(auth, "role_id_file");
+	v->secret_id_file = lb_store_opt_str(auth, "secret_id_file");
+	v->auth_mount = lb_store_opt_str(auth, "mount");
+	v->auth_name = lb_store_opt_str(auth, "name");
 	v->secret_id_wrapped = json_is_true(json_object_get(auth, "secret_id_wrapped"));
 	randombytes_buf(v->hkey, sizeof(v->hkey));
 	snprintf(v->state_name, sizeof(v->state_name), "vault-%s.json", s->name);
