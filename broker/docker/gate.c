@@ -1,0 +1,114 @@
+/* The posture gate of Docker targets: evaluate, refuse (audit, stop), admit before a refresh. */
+#include "docker_int.h"
+#include "engine.h"
+#include "log.h"
+#include "posture_eval.h"
+#include "procfacts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --- the posture gate --- */
+
+/* Evaluates the binding's requirements for a container: from inspect alone (pid 0, before
+ * it runs) or from inspect and the kernel. Returns true when admitted; line gets the
+ * refusal line and rep the whole report. */
+bool dk_gate(struct lb_docker *d, json_t *inspect, const lb_binding *bd, int pid, int64_t uid,
+	     lb_posture_report *rep, char *line, size_t cap)
+{
+	lb_inspect_facts in = {0};
+	lb_kernel_facts k;
+	lb_err e = {0};
+	uint32_t failed;
+
+	line[0] = '\0';
+	lb_kernel_facts_init(&k);
+	if (lb_inspect_facts_from_json(inspect, d->remap, &in, &e)) {
+		snprintf(line, cap, "lockbox: binding %s refused container: %s", bd->name, e.msg);
+		memset(rep, 0, sizeof(*rep));
+		lb_kernel_facts_clear(&k);
+		return false;
+	}
+	if (uid >= 0)
+		in.uid = uid;
+	if (pid > 0 && lb_procfacts_read(pid, &k, &e)) {
+		snprintf(line, cap,
+			 "lockbox: binding %s refused container: kernel facts unreadable: %s",
+			 bd->name, e.msg);
+		lb_inspect_facts_clear(&in);
+		lb_kernel_facts_clear(&k);
+		memset(rep, 0, sizeof(*rep));
+		return false;
+	}
+	failed =
+	    lb_posture_evaluate(bd->require, &in, pid > 0 ? &k : NULL, lb_broker_hashes(d->b), rep);
+	if (failed)
+		lb_posture_refusal_line(rep, bd->name, line, cap);
+	lb_inspect_facts_clear(&in);
+	lb_kernel_facts_clear(&k);
+	return failed == 0;
+}
+
+static void on_stopped(void *ctx, long status, json_t *body, const char *err)
+{
+	char *id = ctx;
+
+	(void)body;
+	if (status != 204 && status != 304)
+		lb_log(LB_WARN, "docker: stopping refused container %.12s failed: %s", id,
+		       status ? "unexpected status" : err);
+	free(id);
+}
+
+/* One audit event with every reason; on_refuse stop (default) stops the container. */
+void dk_refuse(struct lb_docker *d, const char *volume, const char *id, const lb_binding *bd,
+	       const lb_posture_report *rep, const char *line)
+{
+	char path[160];
+	char *cid;
+
+	lb_log(LB_ERROR, "%s (container %.12s, volume %s)", line, id, volume);
+	lb_audit("refused", json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "container", id, "volume",
+				      volume, "binding", bd->name, "reason", line, "on_refuse",
+				      bd->on_refuse_warn ? "warn" : "stop", "report",
+				      lb_posture_report_json(rep)));
+	if (bd->on_refuse_warn || !(cid = strdup(id)))
+		return;
+	snprintf(path, sizeof(path), "containers/%s/stop?t=10", id);
+	if (lb_engine_call(d->en, "POST", path, on_stopped, cid) < 0)
+		free(cid);
+}
+
+void dk_on_doom(lb_loop *loop, lb_timer *t, void *ctx)
+{
+	struct lb_docker *d = ctx;
+	size_t i;
+	json_t *n;
+
+	(void)loop;
+	(void)t;
+	json_array_foreach (d->doomed, i, n)
+		dk_retire(d, json_string_value(n), "refused");
+	json_array_clear(d->doomed);
+}
+
+bool lb_docker_admit(struct lb_docker *d, lb_target *t)
+{
+	struct volume *v = d ? dk_find_volume(d, t->name) : NULL;
+	const lb_binding *bd = v ? lb_config_binding(lb_broker_cfg(d->b), v->binding) : NULL;
+	lb_posture_report rep;
+	char line[700];
+
+	if (!v || !bd || !v->inspect)
+		return true;
+	if (dk_gate(d, v->inspect, bd, t->pid, t->uid, &rep, line, sizeof(line)))
+		return true;
+	dk_refuse(d, v->name, t->container, bd, &rep, line);
+	if (bd->on_refuse_warn)
+		return true;
+	/* We are inside a refresh pass that holds t: retire it on the next tick. */
+	json_array_append_new(d->doomed, json_string(v->name));
+	lb_timer_arm(d->doom_timer, 1);
+	return false;
+}
