@@ -39,6 +39,9 @@ lb_cleanup() {
 	for m in $(awk -v t="$T" '$2 ~ "^"t {print $2}' /proc/self/mounts | sort -r); do
 		umount -l "$m" 2>/dev/null
 	done
+	if [ -f "$T/remove" ]; then
+		while read -r m; do rm -rf "$m"; done <"$T/remove"
+	fi
 	rm -rf "$T"
 }
 
@@ -68,6 +71,37 @@ need_root() {
 		skip "cannot make a read-only bind mount"
 	W=$T/w
 	D=$T/ro
+	mkdir -p "$T/bin"
+	mount -t tmpfs -o mode=0755,uid=0,gid=0,size=64m tmpfs "$T/bin" 2>/dev/null ||
+		skip "cannot mount tmpfs"
+	LOCKBOX=$(reachable "$LOCKBOX") || exit 1
+}
+
+# reachable FILE: prints the path of a copy of FILE that every uid can execute. Readers run
+# as other uids (setpriv, user namespaces) and cannot reach a checkout in a 0700 home; /tmp
+# may be noexec. The copies live on a tmpfs of their own under $T (0755, exec allowed).
+reachable() {
+	cp "$1" "$T/bin/" && chmod 0755 "$T/bin/${1##*/}" || { echo "FAIL: cannot copy $1" >&2; exit 1; }
+	echo "$T/bin/${1##*/}"
+}
+
+# not_tmpfs: sets NOT_TMPFS to a new empty directory (root, 0755) on a filesystem that statfs
+# says is not a tmpfs, for the client to refuse. /tmp often is a tmpfs (Debian 13, Fedora,
+# Arch); /var/tmp and the build directory usually are not. Last resort: a ramfs of our own
+# (another f_type than tmpfs).
+not_tmpfs() {
+	local base dir
+	for base in /var/tmp "$PWD"; do
+		[ -d "$base" ] && [ "$(stat -f -c %t "$base")" != 1021994 ] || continue
+		dir=$(mktemp -d "$base/lockbox-not-tmpfs.XXXXXX" 2>/dev/null) || continue
+		chmod 0755 "$dir"
+		echo "$dir" >>"$T/remove"
+		NOT_TMPFS=$dir
+		return 0
+	done
+	mkdir -p "$T/ramfs"
+	mount -t ramfs -o mode=0755 ramfs "$T/ramfs" 2>/dev/null || skip "no directory outside a tmpfs"
+	NOT_TMPFS=$T/ramfs
 }
 
 # lb_gen N [NAME VALUE UID GID MODE NOT_AFTER]...   NOT_AFTER: seconds, "none" or "null"

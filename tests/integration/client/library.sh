@@ -3,6 +3,9 @@
 . "$(dirname "$0")/lib.sh"
 PROBE=${2:?usage: $0 lockbox read_probe}
 need_root
+# Run as uid 1000 and 2000 below: a copy they can reach wherever the build lives.
+PROBE=$(reachable "$PROBE") || exit 1
+not_tmpfs
 
 exp=$(($(now) + 3600))
 lb_gen 1 db_password 'lib-secret' 1000 1000 0400 "$exp" readable 'r' 1000 1000 0444 "$exp" old 'x' 1000 1000 0400 $(($(now) - 5))
@@ -26,7 +29,8 @@ probe 65 "expired" "$D" old && expect_err "expiry check failed on $D/..data/old"
 probe 64 "invalid name" "$D" ../x
 probe 77 "writable mount refused" "$W" db_password && expect_err "read-only check failed on $W" "writable"
 probe 0 "writable mount allowed with the flag" "$W" db_password --allow-writable
-probe 77 "not a tmpfs" /tmp db_password && expect_err "tmpfs check failed on /tmp" "not tmpfs"
+probe 77 "not a tmpfs ($(stat -f -c %T "$NOT_TMPFS"))" "$NOT_TMPFS" db_password &&
+	expect_err "tmpfs check failed on $NOT_TMPFS" "not tmpfs"
 OUT=$(setpriv --reuid 2000 --regid 2000 --clear-groups "$PROBE" "$D" readable 2>&1)
 case $OUT in *"owner check failed on $D/..data/readable"*"code 77"*) pass "other uid refused by the library" ;; *) fail "other uid: $OUT" ;; esac
 
