@@ -1,0 +1,447 @@
+#include "refresh.h"
+#include "cleanup.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct lb_refresh {
+	lb_loop *loop;
+	lb_refresh_owner o;
+	lb_secret_hashes *hashes;
+	lb_timer *retry_timer;
+	struct batch *batches; /* in flight */
+	bool stopping;
+};
+
+/* One refresh pass: every distinct source of the targets is fetched once, then each target
+ * gets a new generation if anything it holds changed. */
+struct slot {
+	char source[700];	      /* STORE:PATH[?version=N], as the manifest names it */
+	char target[LB_NAME_MAX + 1]; /* for per-target (leased) stores, else "" */
+	lb_source src;
+	bool done;
+	lb_fetch_result res;
+	struct batch *batch;
+};
+
+struct batch {
+	lb_refresh *r;
+	char reason[32];
+	char (*names)[LB_NAME_MAX + 1];
+	size_t nnames;
+	struct slot *slots;
+	size_t nslots;
+	json_t *index; /* slot key -> slot number */
+	size_t pending;
+	bool launching;
+	struct batch *next; /* in-flight batches of the pipeline */
+};
+
+static lb_target *target_by_name(lb_refresh *r, const char *name)
+{
+	return r->o.target(r->o.owner, name);
+}
+
+static const lb_binding *binding_of(lb_refresh *r, const lb_target *t)
+{
+	return t ? r->o.binding(r->o.owner, t) : NULL;
+}
+
+/* A slot is one fetch: per source, or per (source, target) for leased stores. */
+static void slot_key(lb_refresh *r, const lb_source *src, const char *target, char *buf, size_t cap)
+{
+	lb_store *st = r->o.store(r->o.owner, src->store);
+
+	lb_source_key(src, buf, cap);
+	if (st && st->ops->per_target)
+		snprintf(buf + strlen(buf), cap - strlen(buf), "\n%s", target);
+}
+static struct slot *slot_by_key(struct batch *bt, const char *key)
+{
+	json_t *i = json_object_get(bt->index, key);
+
+	return i ? &bt->slots[json_integer_value(i)] : NULL;
+}
+
+static void audit_failure(const char *event, const char *target, const char *secret,
+			  const char *source, const char *reason)
+{
+	lb_audit(event, json_pack("{s:s,s:s?,s:s?,s:s}", "target", target, "secret", secret,
+				  "source", source, "reason", reason));
+}
+
+/* The bytes a secret of a target gets from a fetched value: the value itself (shared by
+ * every target, no copy) unless a field must be picked, which makes a new buffer (*owned). */
+static int select_value(const struct slot *s, const lb_source *src, const lb_secbuf **value,
+			lb_secbuf **owned, lb_err *e)
+{
+	if (!s->res.structured && !src->field[0]) {
+		*value = s->res.value;
+		return 0;
+	}
+	if (lb_store_select_field(&s->res, src, owned, e))
+		return -1;
+	*value = *owned;
+	return 0;
+}
+
+/* Builds and publishes the next generation of one target from the batch's results.
+ * Returns false when something failed and the target should be retried. */
+static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
+{
+	const lb_binding *bd = binding_of(r, t);
+	lb_publish_item *items = NULL;
+	lb_secbuf **values = NULL;
+	_cleanup_json_ json_t *changed = json_array();
+	size_t n = 0, nchanged = 0, nwritten = 0; /* written: new bytes, not just a new expiry */
+	uint32_t huid, hgid;
+	lb_err e = {0};
+	bool ok = false;
+
+	if (t->dynamic && !t->ready)
+		return true; /* populated once its container runs */
+	if (!bd)
+		return true;
+	if (lb_target_host_ids(t, &huid, &hgid, &e)) {
+		audit_failure("refresh_failed", t->name, NULL, NULL, e.msg);
+		return false;
+	}
+	items = calloc(bd->nsecrets + 1, sizeof(*items));
+	values = calloc(bd->nsecrets + 1, sizeof(*values));
+	if (!items || !values)
+		goto out;
+	ok = true;
+	for (size_t i = 0; i < bd->nsecrets; i++) {
+		const lb_secret_spec *sp = &bd->secrets[i];
+		char key[1024];
+		struct slot *s;
+		lb_publish_item *it = &items[n];
+
+		slot_key(r, &sp->src, t->name, key, sizeof(key));
+		s = slot_by_key(bt, key);
+		it->name = sp->name;
+		it->mode = sp->mode;
+		it->source = s ? s->source : NULL;
+		if (s && s->res.status == 0 && s->res.keep) {
+			/* The store vouches for the file the target already has. */
+			json_t *cur = json_object_get(t->current, sp->name);
+			const char *cv = json_string_value(json_object_get(cur, "version"));
+			const char *cs = json_string_value(json_object_get(cur, "source"));
+
+			if (cv && cs && strcmp(cs, s->source) == 0) {
+				it->version = cv;
+				it->not_after = s->res.not_after;
+				if (json_integer_value(json_object_get(cur, "not_after")) !=
+				    s->res.not_after)
+					nchanged++; /* same file, new expiry: a new manifest */
+				n++;
+				continue;
+			}
+			snprintf(e.msg, sizeof(e.msg), "store kept no file for %s", sp->name);
+		} else if (s && s->res.status == 0 &&
+			   (lb_target_unchanged(t, sp->name, s->res.version, s->source,
+						s->res.not_after, sp->mode, huid, hgid) ||
+			    select_value(s, &sp->src, &it->value, &values[n], &e) == 0)) {
+			it->version = s->res.version;
+			it->not_after = s->res.not_after;
+			if (it->value) {
+				nchanged++;
+				nwritten++;
+				json_array_append_new(
+				    changed, json_pack("{s:s,s:s,s:s}", "name", sp->name, "version",
+						       it->version, "source", it->source));
+			}
+			n++;
+			continue;
+		}
+		ok = false;
+		lb_source_key(&sp->src, key, sizeof(key));
+		if (!s || s->res.status == 0)
+			audit_failure("fetch_failed", t->name, sp->name, key,
+				      s ? e.msg : "not fetched in this pass");
+		else
+			audit_failure("fetch_failed", t->name, sp->name, key, s->res.error);
+		/* Keep the last good file of this name, if there is one. */
+		{
+			json_t *cur = json_object_get(t->current, sp->name);
+			if (!cur)
+				continue;
+			it->version = json_string_value(json_object_get(cur, "version"));
+			it->source = json_string_value(json_object_get(cur, "source"));
+			it->not_after = json_integer_value(json_object_get(cur, "not_after"));
+			it->mode = (unsigned)json_integer_value(json_object_get(cur, "mode"));
+			if (it->version && it->source)
+				n++;
+		}
+	}
+	/* The gate holds before the first byte, at every rotation and at every refresh (a
+	 * reload may have tightened the policy). */
+	if (t->dynamic && r->o.admit && !r->o.admit(r->o.owner, t))
+		goto out;
+	if (nchanged == 0 && t->generation && n == json_object_size(t->current))
+		goto out; /* nothing changed: no write */
+	if (n == 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (items[i].value && !lb_secret_hashes_contains(r->hashes, items[i].value->data,
+								 items[i].value->len))
+			lb_secret_hashes_add(r->hashes, items[i].value->data, items[i].value->len,
+					     &e);
+	if (lb_target_publish(t, items, n, &e)) {
+		audit_failure("publish_failed", t->name, NULL, NULL, e.msg);
+		ok = false;
+		goto out;
+	}
+	if (t->dynamic && r->o.published)
+		r->o.published(r->o.owner, t, nwritten > 0);
+	lb_audit("deliver",
+		 json_pack("{s:s,s:s,s:I,s:I,s:I,s:s,s:O}", "target", t->name, "binding", bd->name,
+			   "generation", (json_int_t)t->generation, "uid", (json_int_t)huid, "gid",
+			   (json_int_t)hgid, "reason", bt->reason, "changed", changed));
+out:
+	for (size_t i = 0; values && i < bd->nsecrets; i++)
+		lb_secbuf_free(values[i]);
+	free(values);
+	free(items);
+	return ok;
+}
+
+#define RETRY_FIRST_MS 1000
+#define RETRY_MAX_MS   60000
+
+static void arm_retry(lb_refresh *r)
+{
+	uint64_t next = 0, now = lb_now_ms();
+	size_t nt = 0;
+	lb_target *const *ts = r->o.targets(r->o.owner, &nt);
+
+	for (size_t i = 0; i < nt; i++) {
+		const lb_target *t = ts[i];
+		if (t->retry_ms && (!next || t->retry_at < next))
+			next = t->retry_at;
+	}
+	if (next)
+		lb_timer_arm(r->retry_timer, next > now ? next - now : 1);
+}
+
+/* Capped exponential backoff per target, never beyond the binding's own refresh. */
+static void schedule_retry(lb_refresh *r, lb_target *t)
+{
+	const lb_binding *bd = binding_of(r, t);
+	uint64_t cap = bd && bd->refresh_ms < RETRY_MAX_MS ? bd->refresh_ms : RETRY_MAX_MS;
+
+	t->retry_ms = t->retry_ms ? t->retry_ms * 2 : RETRY_FIRST_MS;
+	if (t->retry_ms > cap)
+		t->retry_ms = cap;
+	t->retry_at = lb_now_ms() + t->retry_ms;
+}
+
+static void batch_free(struct batch *bt)
+{
+	for (struct batch **p = &bt->r->batches; *p; p = &(*p)->next)
+		if (*p == bt) {
+			*p = bt->next;
+			break;
+		}
+	json_decref(bt->index);
+	for (size_t i = 0; i < bt->nslots; i++)
+		lb_fetch_result_clear(&bt->slots[i].res);
+	free(bt->slots);
+	free(bt->names);
+	free(bt);
+}
+
+static void batch_complete(struct batch *bt)
+{
+	lb_refresh *r = bt->r;
+
+	if (r->stopping) {
+		batch_free(bt);
+		return;
+	}
+	for (size_t i = 0; i < bt->nnames; i++) {
+		lb_target *t = target_by_name(r, bt->names[i]);
+		if (!t)
+			continue;
+		if (apply_to_target(r, bt, t))
+			t->retry_ms = 0;
+		else
+			schedule_retry(r, t);
+	}
+	if (r->o.settled)
+		r->o.settled(r->o.owner);
+	arm_retry(r);
+	batch_free(bt);
+}
+
+static void on_fetched(void *ctx, lb_fetch_result *res)
+{
+	struct slot *s = ctx;
+	struct batch *bt = s->batch;
+
+	s->done = true;
+	s->res.status = res->status;
+	s->res.structured = res->structured;
+	s->res.not_after = res->not_after;
+	s->res.keep = res->keep;
+	memcpy(s->res.version, res->version, sizeof(res->version));
+	memcpy(s->res.error, res->error, sizeof(res->error));
+	if (res->status == 0 && !res->keep) {
+		s->res.value = lb_secbuf_dup(res->value->data, res->value->len);
+		if (!s->res.value) {
+			s->res.status = -1;
+			snprintf(s->res.error, sizeof(s->res.error), "out of secure memory");
+		}
+	}
+	if (--bt->pending == 0 && !bt->launching)
+		batch_complete(bt);
+}
+
+/* Refresh the named targets (all when names is NULL). */
+void lb_refresh_run(lb_refresh *r, const char *const *names, size_t nnames, const char *reason)
+{
+	struct batch *bt = calloc(1, sizeof(*bt));
+	size_t cap_slots = 8, nt = 0;
+	lb_target *const *ts = r->o.targets(r->o.owner, &nt);
+
+	if (!bt)
+		return;
+	bt->r = r;
+	bt->index = json_object();
+	bt->next = r->batches;
+	r->batches = bt;
+	snprintf(bt->reason, sizeof(bt->reason), "%s", reason);
+	if (!names)
+		nnames = nt;
+	bt->names = calloc(nnames + 1, sizeof(*bt->names));
+	for (size_t i = 0; bt->names && i < nnames; i++) {
+		const char *nm = names ? names[i] : ts[i]->name;
+		snprintf(bt->names[bt->nnames++], LB_NAME_MAX + 1, "%s", nm);
+	}
+	/* Slots grow with the distinct sources: sized for every secret of every target, a
+	 * pass over 1,000 targets would take megabytes for the few it really fetches. */
+	bt->slots = calloc(cap_slots, sizeof(*bt->slots));
+	if (!bt->names || !bt->slots || !bt->index) {
+		batch_free(bt);
+		return;
+	}
+	for (size_t i = 0; i < bt->nnames; i++) {
+		const lb_binding *bd = binding_of(r, target_by_name(r, bt->names[i]));
+		for (size_t j = 0; bd && j < bd->nsecrets; j++) {
+			struct slot *s;
+			char key[1024];
+
+			slot_key(r, &bd->secrets[j].src, bt->names[i], key, sizeof(key));
+			if (slot_by_key(bt, key))
+				continue;
+			if (bt->nslots == cap_slots) {
+				/* No fetch is launched yet, so no slot pointer is out. */
+				struct slot *grown =
+				    realloc(bt->slots, 2 * cap_slots * sizeof(*grown));
+				if (!grown)
+					break;
+				memset(grown + cap_slots, 0, cap_slots * sizeof(*grown));
+				bt->slots = grown;
+				cap_slots *= 2;
+			}
+			s = &bt->slots[bt->nslots];
+			json_object_set_new(bt->index, key, json_integer((json_int_t)bt->nslots));
+			lb_source_key(&bd->secrets[j].src, s->source, sizeof(s->source));
+			if (strchr(key, '\n'))
+				snprintf(s->target, sizeof(s->target), "%s", bt->names[i]);
+			s->src = bd->secrets[j].src;
+			s->src.field[0] = '\0';
+			s->batch = bt;
+			bt->nslots++;
+		}
+	}
+	bt->pending = bt->nslots;
+	bt->launching = true;
+	for (size_t i = 0; i < bt->nslots; i++) {
+		struct slot *s = &bt->slots[i];
+		lb_store *st = r->o.store(r->o.owner, s->src.store);
+		if (st) {
+			lb_store_fetch(st, &s->src, s->target, on_fetched, s);
+		} else {
+			lb_fetch_result res = {.status = -1};
+			snprintf(res.error, sizeof(res.error), "store %s is not open", s->src.store);
+			on_fetched(s, &res);
+		}
+	}
+	bt->launching = false;
+	if (bt->pending == 0)
+		batch_complete(bt);
+}
+
+void lb_refresh_list(lb_refresh *r, json_t *names, const char *reason)
+{
+	size_t n = json_array_size(names), i;
+	const char **v = calloc(n + 1, sizeof(*v));
+	json_t *x;
+
+	if (!v)
+		return;
+	json_array_foreach (names, i, x)
+		v[i] = json_string_value(x);
+	if (n)
+		lb_refresh_run(r, v, n, reason);
+	free(v);
+}
+
+static void on_retry(lb_loop *loop, lb_timer *timer, void *ctx)
+{
+	lb_refresh *r = ctx;
+	_cleanup_json_ json_t *names = json_array();
+	uint64_t now = lb_now_ms();
+	size_t nt = 0;
+	lb_target *const *ts = r->o.targets(r->o.owner, &nt);
+
+	(void)loop;
+	(void)timer;
+	for (size_t i = 0; i < nt; i++) {
+		lb_target *t = ts[i];
+		if (!t->retry_ms || t->retry_at > now)
+			continue;
+		/* Not due again while this retry's fetch is out (a network store answers
+		 * later); its outcome sets the next retry_at. */
+		t->retry_at = now + t->retry_ms;
+		json_array_append_new(names, json_string(t->name));
+	}
+	lb_refresh_list(r, names, "retry");
+	arm_retry(r);
+}
+
+lb_refresh *lb_refresh_new(lb_loop *loop, const lb_refresh_owner *owner, lb_secret_hashes *hashes)
+{
+	lb_refresh *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->loop = loop;
+	r->o = *owner;
+	r->hashes = hashes;
+	r->retry_timer = lb_timer_new(loop, on_retry, r);
+	if (!r->retry_timer) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void lb_refresh_stop(lb_refresh *r)
+{
+	if (r)
+		r->stopping = true;
+}
+
+void lb_refresh_free(lb_refresh *r)
+{
+	if (!r)
+		return;
+	while (r->batches)
+		batch_free(r->batches);
+	lb_timer_free(r->retry_timer);
+	free(r);
+}

@@ -1,0 +1,236 @@
+/* Configuration changes: stores opened (or carried over) for a config, static targets
+ * mounted and removed, binding timers, and SIGHUP's reload. */
+#include "broker_priv.h"
+#include "docker.h"
+#include "cleanup.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static void on_binding_timer(lb_loop *loop, lb_timer *t, void *ctx)
+{
+	lb_broker *b = ctx;
+	_cleanup_json_ json_t *names = json_array();
+
+	(void)loop;
+	for (size_t i = 0; i < b->cfg->nbindings; i++) {
+		if (b->binding_timers[i] != t)
+			continue;
+		lb_timer_arm(t, b->cfg->bindings[i].refresh_ms);
+		for (size_t j = 0; j < b->ntargets; j++)
+			if (broker_binding_of(b, b->targets[j]->name) == &b->cfg->bindings[i])
+				json_array_append_new(names, json_string(b->targets[j]->name));
+	}
+	lb_refresh_list(b->refresh, names, "refresh");
+}
+
+void broker_stop_binding_timers(lb_broker *b)
+{
+	for (size_t i = 0; b->binding_timers && i < b->cfg->nbindings; i++)
+		lb_timer_free(b->binding_timers[i]);
+	free(b->binding_timers);
+	b->binding_timers = NULL;
+}
+
+int broker_start_binding_timers(lb_broker *b)
+{
+	b->binding_timers = calloc(b->cfg->nbindings + 1, sizeof(*b->binding_timers));
+	if (!b->binding_timers)
+		return -1;
+	for (size_t i = 0; i < b->cfg->nbindings; i++) {
+		b->binding_timers[i] = lb_timer_new(b->loop, on_binding_timer, b);
+		if (!b->binding_timers[i])
+			return -1;
+		lb_timer_arm(b->binding_timers[i], b->cfg->bindings[i].refresh_ms);
+	}
+	return 0;
+}
+
+static void store_wants_refresh(void *owner, const char *target)
+{
+	lb_broker *b = owner;
+
+	if (lb_broker_target(b, target))
+		lb_broker_refresh_target(b, target, "store");
+}
+
+lb_store **broker_open_stores(lb_broker *b, lb_config *cfg, lb_store **old, size_t nold, lb_err *e)
+{
+	lb_store **s = calloc(cfg->nstores + 1, sizeof(*s));
+	lb_store_env env = {.loop = b->loop,
+			    .state_dirfd = b->state_dirfd,
+			    .http = b->http,
+			    .request_refresh = store_wants_refresh,
+			    .owner = b};
+
+	for (size_t i = 0; s && i < cfg->nstores; i++) {
+		for (size_t j = 0; j < nold && !s[i]; j++)
+			if (old[j] && strcmp(old[j]->name, cfg->stores[i].name) == 0 &&
+			    json_equal(old[j]->cfg->opts, cfg->stores[i].opts)) {
+				s[i] = old[j];
+				s[i]->cfg = &cfg->stores[i];
+				old[j] = NULL;
+			}
+		if (!s[i])
+			s[i] = lb_store_open(&cfg->stores[i], &env, e);
+		if (!s[i]) {
+			for (size_t j = 0; j < i; j++)
+				lb_store_close(s[j]);
+			free(s);
+			return NULL;
+		}
+	}
+	return s;
+}
+
+void broker_close_stores(lb_store **s, size_t n)
+{
+	for (size_t i = 0; s && i < n; i++)
+		lb_store_close(s[i]);
+	free(s);
+}
+
+void broker_release_target(lb_broker *b, const char *name)
+{
+	for (size_t i = 0; i < b->cfg->nstores; i++)
+		lb_store_release(b->stores[i], name);
+}
+
+int broker_sync_targets(lb_broker *b, lb_config *cfg, lb_err *e)
+{
+	lb_target **next = calloc(cfg->ntargets + b->ntargets + 1, sizeof(*next));
+	size_t n = 0;
+
+	if (!next)
+		return lb_fail(e, ENOMEM, "out of memory");
+	for (size_t i = 0; i < cfg->ntargets; i++) {
+		lb_target *t = lb_broker_target(b, cfg->targets[i].name);
+		if (!t) {
+			t = lb_target_open(b->tdirfd, cfg->targets[i].name,
+					   cfg->targets[i].binding->size, e);
+			if (!t) {
+				lb_log(LB_ERROR, "%s", e->msg);
+				continue;
+			}
+			lb_log(LB_INFO, "target %s: tmpfs ready at generation %llu", t->name,
+			       (unsigned long long)t->generation);
+		}
+		/* Its consumer's ids, as this config says, for the next publish. */
+		t->uid = cfg->targets[i].uid;
+		t->gid = cfg->targets[i].gid;
+		snprintf(t->uid_map, sizeof(t->uid_map), "%s",
+			 cfg->targets[i].uid_map ? cfg->targets[i].uid_map : "");
+		snprintf(t->gid_map, sizeof(t->gid_map), "%s",
+			 cfg->targets[i].gid_map ? cfg->targets[i].gid_map : "");
+		next[n++] = t;
+	}
+	for (size_t i = 0; i < b->ntargets; i++) {
+		bool kept = false;
+
+		if (b->targets[i]->dynamic) {
+			next[n++] = b->targets[i]; /* Docker volumes are not in the config */
+			continue;
+		}
+		for (size_t j = 0; j < n && !kept; j++)
+			kept = next[j] == b->targets[i];
+		if (!kept) {
+			char name[LB_NAME_MAX + 1];
+			snprintf(name, sizeof(name), "%s", b->targets[i]->name);
+			broker_release_target(b, name);
+			if (lb_target_destroy(b->targets[i], b->tdirfd, b->cfg->run_dir, e))
+				lb_log(LB_ERROR, "%s", e->msg);
+			lb_audit("target_removed", json_pack("{s:s}", "target", name));
+		}
+	}
+	free(b->targets);
+	b->targets = next;
+	b->ntargets = n;
+	broker_reindex(b);
+	return 0;
+}
+
+void broker_remove_stale(lb_broker *b)
+{
+	int fd = openat(b->tdirfd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	_cleanup_dir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		lb_err e = {0};
+		if (de->d_name[0] == '.' || lb_config_target(b->cfg, de->d_name) ||
+		    lb_broker_target(b, de->d_name) || lb_docker_claims(b->docker, de->d_name))
+			continue;
+		broker_release_target(b, de->d_name);
+		if (lb_target_remove_stale(b->tdirfd, b->cfg->run_dir, de->d_name, &e))
+			lb_log(LB_ERROR, "%s", e.msg);
+		else
+			lb_audit("target_removed", json_pack("{s:s,s:s}", "target", de->d_name,
+							     "reason", "not in config"));
+	}
+}
+
+int lb_broker_reload(lb_broker *b, lb_diag *d)
+{
+	lb_config *next = lb_config_load(b->config_path, d);
+	lb_store **stores;
+	lb_err e = {0};
+	lb_config *old;
+
+	if (!next) {
+		lb_audit("reload_failed",
+			 json_pack("{s:s,s:i}", "config", b->config_path, "errors", (int)d->n));
+		for (size_t i = 0; i < d->n; i++)
+			lb_log(LB_ERROR, "reload: %s", d->lines[i]);
+		return -1;
+	}
+	if (strcmp(next->run_dir, b->cfg->run_dir) || strcmp(next->state_dir, b->cfg->state_dir)) {
+		char line[300];
+		char **grown = realloc(d->lines, (d->n + 1) * sizeof(*d->lines));
+		snprintf(line, sizeof(line),
+			 "%s: run_dir and state_dir cannot change on reload "
+			 "(restart lockboxd)",
+			 b->config_path);
+		if (grown) {
+			d->lines = grown;
+			d->lines[d->n++] = strdup(line);
+		}
+		lb_log(LB_ERROR, "reload: %s", line);
+		lb_config_free(next);
+		return -1;
+	}
+	stores = broker_open_stores(b, next, b->stores, b->cfg->nstores, &e);
+	if (!stores) {
+		char **grown = realloc(d->lines, (d->n + 1) * sizeof(*d->lines));
+		if (grown) {
+			d->lines = grown;
+			d->lines[d->n++] = strdup(e.msg);
+		}
+		lb_log(LB_ERROR, "reload: %s", e.msg);
+		lb_config_free(next);
+		return -1;
+	}
+	/* Stores that are gone complete their outstanding fetches with an error as they
+	 * close; those batches apply to the old config, which is still in place here. */
+	broker_stop_binding_timers(b);
+	broker_close_stores(b->stores, b->cfg->nstores);
+	b->stores = stores;
+	old = b->cfg;
+	if (broker_sync_targets(b, next, &e))
+		lb_log(LB_ERROR, "reload: %s", e.msg);
+	b->cfg = next;
+	lb_config_free(old);
+	broker_start_binding_timers(b);
+	lb_audit("reload",
+		 json_pack("{s:s,s:i}", "config", b->config_path, "targets", (int)b->ntargets));
+	lb_refresh_run(b->refresh, NULL, 0, "reload");
+	return 0;
+}
