@@ -366,7 +366,8 @@ void lb_refresh_run(lb_refresh *r, const char *const *names, size_t nnames, cons
 			lb_store_fetch(st, &s->src, s->target, on_fetched, s);
 		} else {
 			lb_fetch_result res = {.status = -1};
-			snprintf(res.error, sizeof(res.error), "store %s is not open", s->src.store);
+			snprintf(res.error, sizeof(res.error), "store %s is not open",
+				 s->src.store);
 			on_fetched(s, &res);
 		}
 	}
