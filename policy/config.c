@@ -710,9 +710,11 @@ out:
 	return cfg;
 }
 
-lb_config *lb_config_load(const char *path, lb_diag *d)
+/* The config file's text: a regular file of at most LB_CONFIG_MAX bytes without NUL. Opened
+ * O_NONBLOCK: a FIFO put where the config was must not hang SIGHUP (issue 13 defect 1). */
+static char *read_config_text(const char *path, lb_diag *d)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	_cleanup_free_ char *buf = NULL;
 	struct stat st;
 	size_t off = 0;
@@ -747,19 +749,30 @@ lb_config *lb_config_load(const char *path, lb_diag *d)
 		diag_add(d, line);
 		return NULL;
 	}
-	return lb_config_parse(buf, path, d);
+	return steal_ptr(buf);
+}
+
+lb_config *lb_config_load(const char *path, lb_diag *d)
+{
+	_cleanup_free_ char *buf = read_config_text(path, d);
+
+	return buf ? lb_config_parse(buf, path, d) : NULL;
 }
 
 int lb_config_dirs(const char *path, char *run_dir, char *state_dir, size_t cap, lb_diag *d)
 {
 	json_error_t jerr;
 	_cleanup_json_ json_t *root = NULL;
+	_cleanup_free_ char *text = NULL;
 	const char *r, *s;
 	char line[700];
 
 	snprintf(run_dir, cap, "/run/lockbox");
 	snprintf(state_dir, cap, "/var/lib/lockbox");
-	root = json_load_file(path, 0, &jerr);
+	text = read_config_text(path, d);
+	if (!text)
+		return -1;
+	root = json_loads(text, 0, &jerr);
 	if (!root) {
 		snprintf(line, sizeof(line), "%s:%d:%d: %s", path, jerr.line, jerr.column,
 			 jerr.text);

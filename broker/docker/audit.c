@@ -1,5 +1,6 @@
 /* `lockboxctl audit`: the posture report of containers, answered through the control socket. */
 #include "docker_int.h"
+#include "userdb.h"
 #include "control.h"
 #include "engine.h"
 
@@ -74,7 +75,7 @@ static void on_audit_inspect(void *ctx, long status, json_t *body, const char *e
 		  ? (int)json_integer_value(json_object_get(json_object_get(body, "State"), "Pid"))
 		  : 0;
 	user = json_string_value(json_object_get(json_object_get(body, "Config"), "User"));
-	if (pid > 0 && consumer_ids(pid, user, &uid, &gid, &e) == 0)
+	if (pid > 0 && lb_userdb_consumer_ids(pid, user, &uid, &gid, &e) == 0)
 		uid_known = uid;
 	ok = dk_gate(d, body, bd ? bd : &dflt, pid, uid_known, &rep, line, sizeof(line));
 	rep_json = lb_posture_report_json(&rep);

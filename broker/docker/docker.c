@@ -1,111 +1,16 @@
-/* The Docker module's lifecycle, the consumer's ids and the rotation notify. */
+/* The Docker module's lifecycle and the rotation notify. */
 #include "docker_int.h"
 #include "cleanup.h"
 #include "fsutil.h"
 #include "log.h"
 #include "units.h"
 
-#include <ctype.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-#define PASSWD_MAX (256 * 1024)
-
-/* --- consumer identity --- */
-
-static int open_in_root(int rootfd, const char *path)
-{
-	struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW,
-			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
-
-	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
-}
-
-/* Looks name (or a numeric id) up in the container's own passwd or group file, resolved
- * inside its root. field: the numeric column wanted (2 = uid/gid, 3 = primary gid). */
-static int lookup_in_root(int pid, const char *file, const char *name, int field, uint32_t *out)
-{
-	char path[64];
-	_cleanup_close_ int rootfd = -1;
-	_cleanup_close_ int fd = -1;
-	_cleanup_free_ char *text = NULL;
-	size_t len;
-	lb_err e;
-
-	snprintf(path, sizeof(path), "/proc/%d/root", pid);
-	rootfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0 || (fd = open_in_root(rootfd, file)) < 0)
-		return -1;
-	if (lb_read_fd(fd, file, PASSWD_MAX, &text, &len, &e) < 0)
-		return -1;
-	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-		char *cols[4] = {0};
-		int n = 0;
-		for (char *p = line; n < 4 && p; n++) {
-			cols[n] = p;
-			p = strchr(p, ':');
-			if (p)
-				*p++ = '\0';
-		}
-		if (n < 4 || !cols[field])
-			continue;
-		if (strcmp(cols[0], name) == 0 || strcmp(cols[2], name) == 0) {
-			char *end;
-			unsigned long v = strtoul(cols[field], &end, 10);
-			if (*end || v > UINT32_MAX)
-				return -1;
-			*out = (uint32_t)v;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-static bool all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return false;
-	return true;
-}
-
-/* Config.User: "", "uid", "uid:gid", "name", "name:group". */
-int consumer_ids(int pid, const char *user, uint32_t *uid, uint32_t *gid, lb_err *e)
-{
-	char u[256], *g;
-
-	snprintf(u, sizeof(u), "%s", user ? user : "");
-	g = strchr(u, ':');
-	if (g)
-		*g++ = '\0';
-	*uid = 0;
-	*gid = 0;
-	if (u[0]) {
-		if (all_digits(u))
-			*uid = (uint32_t)strtoul(u, NULL, 10);
-		else if (lookup_in_root(pid, "etc/passwd", u, 2, uid) < 0)
-			return lb_fail(e, 0, "user \"%s\" not found in the container's /etc/passwd",
-				       u);
-		if (!g && lookup_in_root(pid, "etc/passwd", u, 3, gid) < 0)
-			*gid = 0;
-	}
-	if (g && *g) {
-		if (all_digits(g))
-			*gid = (uint32_t)strtoul(g, NULL, 10);
-		else if (lookup_in_root(pid, "etc/group", g, 2, gid) < 0)
-			return lb_fail(e, 0, "group \"%s\" not found in the container's /etc/group",
-				       g);
-	}
-	return 0;
-}
 
 /* --- lifecycle --- */
 

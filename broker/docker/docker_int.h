@@ -44,8 +44,6 @@ void dk_mountpoint(struct lb_docker *d, const char *name, char *buf, size_t cap)
 void dk_retire(struct lb_docker *d, const char *name, const char *reason);
 bool dk_id_ok(const char *id);
 
-/* docker.c: Config.User -> ids, from the container's own /etc/passwd and /etc/group. */
-int consumer_ids(int pid, const char *user, uint32_t *uid, uint32_t *gid, lb_err *e);
 
 /* gate.c */
 bool dk_gate(struct lb_docker *d, json_t *inspect, const lb_binding *bd, int pid, int64_t uid,

@@ -1,25 +1,15 @@
 /* dockerd's events: inspect containers at create and start, retire targets at die and
  * destroy, reconcile on every (re)connection. */
 #include "docker_int.h"
+#include "userdb.h"
 #include "engine.h"
 #include "log.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* --- events --- */
-
-static bool numeric(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return false;
-	return true;
-}
 
 struct inspect_ctx {
 	struct lb_docker *d;
@@ -64,7 +54,7 @@ static void on_inspect_started(void *ctx, long status, json_t *body, const char 
 			lb_log(LB_ERROR, "docker: volume %s: %s", name, t ? "binding gone" : e.msg);
 			continue;
 		}
-		if (consumer_ids(pid, user, &uid, &gid, &e)) {
+		if (lb_userdb_consumer_ids(pid, user, &uid, &gid, &e)) {
 			lb_audit("refused", json_pack("{s:s,s:s,s:s}", "target", name, "container",
 						      ic->id, "reason", e.msg));
 			continue;
@@ -120,21 +110,14 @@ static void on_inspect_created(void *ctx, long status, json_t *body, const char 
 			const lb_binding *bd;
 			const char *user = json_string_value(
 			    json_object_get(json_object_get(body, "Config"), "User"));
-			char u[64];
 			lb_posture_report rep;
-			int64_t uid = -1;
+			int64_t uid;
 
 			if (!drv || strcmp(drv, d->driver) != 0 || !v ||
 			    !(bd = lb_config_binding(lb_broker_cfg(d->b), v->binding)))
 				continue;
-			snprintf(u, sizeof(u), "%s", user ? user : "");
-			if (strchr(u, ':'))
-				*strchr(u, ':') = '\0';
-			if (!u[0])
-				uid = 0;
-			else if (numeric(u))
-				uid = (int64_t)strtoul(u, NULL, 10);
-			else
+			uid = lb_userdb_uid_hint(user);
+			if (uid < 0)
 				uid = 1; /* resolved at start, from the container's own passwd */
 			if (dk_gate(d, body, bd, 0, uid, &rep, v->refusal, sizeof(v->refusal)))
 				v->refusal[0] = '\0';
