@@ -44,7 +44,6 @@ void dk_mountpoint(struct lb_docker *d, const char *name, char *buf, size_t cap)
 void dk_retire(struct lb_docker *d, const char *name, const char *reason);
 bool dk_id_ok(const char *id);
 
-
 /* gate.c */
 bool dk_gate(struct lb_docker *d, json_t *inspect, const lb_binding *bd, int pid, int64_t uid,
 	     lb_posture_report *rep, char *line, size_t cap);

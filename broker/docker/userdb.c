@@ -12,8 +12,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define SCAN_TOKEN_MAX (64 * 1024) /* Go's bufio.MaxScanTokenSize (passwd) */
-#define READER_BUF     4096	   /* Go's bufio.Reader default size (group) */
+#define SCAN_TOKEN_MAX (64 * 1024)  /* Go's bufio.MaxScanTokenSize (passwd) */
+#define READER_BUF     4096	    /* Go's bufio.Reader default size (group) */
 #define ID_MAX	       2147483647LL /* runc's maxID */
 
 struct span {
@@ -197,14 +197,16 @@ int lb_userdb_resolve(const char *spec, const char *passwd, size_t passwd_len, c
 	char nb[80];
 
 	if (passwd) {
-		/* The whole file is scanned before any match is used: one overlong line fails it. */
+		/* The whole file is scanned before any match is used: one overlong line fails it.
+		 */
 		rest = (struct span){passwd, passwd_len};
 		while (next_line(&rest, &line, &term))
 			if (line.n >= SCAN_TOKEN_MAX)
-				return lb_fail(e, 0,
-					       "the container's /etc/passwd has a line of %zu bytes "
-					       "(Docker fails on lines of 64 KiB or more)",
-					       line.n);
+				return lb_fail(
+				    e, 0,
+				    "the container's /etc/passwd has a line of %zu bytes "
+				    "(Docker fails on lines of 64 KiB or more)",
+				    line.n);
 		rest = (struct span){passwd, passwd_len};
 		while (!found && next_line(&rest, &line, &term)) {
 			line = trim_space(line);
@@ -254,9 +256,9 @@ int lb_userdb_resolve(const char *spec, const char *passwd, size_t passwd_len, c
 			return id_out_of_range("group", ga, g, e);
 		if (!found) {
 			if (!gnum)
-				return lb_fail(e, 0,
-					       "group \"%s\" not found in the container's /etc/group",
-					       printable(ga, nb, sizeof(nb)));
+				return lb_fail(
+				    e, 0, "group \"%s\" not found in the container's /etc/group",
+				    printable(ga, nb, sizeof(nb)));
 			if (garg < 0 || garg > ID_MAX)
 				return lb_fail(e, 0, "gid %lld out of range 0..2147483647",
 					       (long long)garg);

@@ -25,8 +25,7 @@ static int res(const char *spec, const char *pw, const char *gr, uint32_t *uid, 
 	int r;
 
 	*uid = *gid = 77777;
-	r = lb_userdb_resolve(spec, pw, pw ? strlen(pw) : 0, gr, gr ? strlen(gr) : 0, uid, gid,
-			      &e);
+	r = lb_userdb_resolve(spec, pw, pw ? strlen(pw) : 0, gr, gr ? strlen(gr) : 0, uid, gid, &e);
 	if (r)
 		printf("  (%s: %s)\n", spec, e.msg);
 	return r;
@@ -92,11 +91,17 @@ static void test_runc_quirks(void **state)
 	EXPECT("+1000", "x:x:1000:5\n", NULL, 1000, 5);
 	EXPECT("01000", NULL, NULL, 1000, 0);
 	/* Go's TrimSpace, Unicode spaces included; passwd has no comments. */
-	EXPECT("app", " \t\xc2\xa0" "app:x:1000:1000\xe3\x80\x80\r\n", NULL, 1000, 1000);
+	EXPECT("app",
+	       " \t\xc2\xa0"
+	       "app:x:1000:1000\xe3\x80\x80\r\n",
+	       NULL, 1000, 1000);
 	EXPECT("#app", "#app:x:3:3\n", NULL, 3, 3);
 	EXPECT("app:g", "app:x:1:1\n", "\xe2\x80\x8ag:x:9:\n", 1, 9);
 	/* Invalid UTF-8 is not space. */
-	REFUSE("app", "\xa0" "app:x:1:1\n", NULL);
+	REFUSE("app",
+	       "\xa0"
+	       "app:x:1:1\n",
+	       NULL);
 	/* Out of range: Docker truncates to 32 bits; lockbox refuses. */
 	REFUSE("app", "app:x:4294968296:1\n", NULL);
 	REFUSE("app", "app:x:-1:1\n", NULL);
@@ -200,8 +205,7 @@ static void test_read_in_root(void **state)
 
 	/* A device node (root only): refused without being opened. */
 	if (mknod(p, S_IFCHR | 0644, makedev(1, 3)) == 0) {
-		assert_int_equal(lb_userdb_read_in_root(rootfd, "etc/passwd", &text, &len, &e),
-				 -1);
+		assert_int_equal(lb_userdb_read_in_root(rootfd, "etc/passwd", &text, &len, &e), -1);
 		unlink(p);
 	}
 
@@ -253,9 +257,12 @@ static void test_consumer_ids_self(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_basic),	     cmocka_unit_test(test_runc_quirks),
-	    cmocka_unit_test(test_long_lines),	     cmocka_unit_test(test_group_lost_line),
-	    cmocka_unit_test(test_uid_hint),	     cmocka_unit_test(test_read_in_root),
+	    cmocka_unit_test(test_basic),
+	    cmocka_unit_test(test_runc_quirks),
+	    cmocka_unit_test(test_long_lines),
+	    cmocka_unit_test(test_group_lost_line),
+	    cmocka_unit_test(test_uid_hint),
+	    cmocka_unit_test(test_read_in_root),
 	    cmocka_unit_test(test_consumer_ids_self),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
