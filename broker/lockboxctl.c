@@ -20,14 +20,24 @@ static bool want_json;
 static void usage(FILE *f)
 {
 	fprintf(
-	    f, "usage: lockboxctl [--config FILE] [--json] COMMAND\n"
-	       "  status                     broker status\n"
-	       "  targets                    targets, their generation and secrets (no values)\n"
-	       "  reload                     reload the configuration (prints its errors)\n"
-	       "  rotate [TARGET]            refresh one or every target now\n"
-	       "  secret put NAME [--from-file F] [--store S]   value from stdin or F, never argv\n"
-	       "  secret list [--store S]    names, versions, dates (no values)\n"
-	       "  secret rm NAME [--store S]\n");
+	    f,
+	    "usage: lockboxctl [--config FILE] [--json] COMMAND [ARGS]\n"
+	    "       lockboxctl --help | --version\n"
+	    "commands:\n"
+	    "  status                     broker status and the health of every store\n"
+	    "  targets                    targets, their generation and secrets (no values)\n"
+	    "  reload                     reload the configuration (prints its errors)\n"
+	    "  rotate [TARGET]            refresh one or every target now\n"
+	    "  audit [CONTAINER...]       posture report of the containers (default: every\n"
+	    "                             running one); exit 1 when a required check fails\n"
+	    "  secret put NAME [--from-file F] [--store S]   value from stdin or F, never argv\n"
+	    "  secret list [--store S]    names, versions, dates (no values)\n"
+	    "  secret rm NAME [--store S] remove every version of a sealed secret\n"
+	    "options:\n"
+	    "  -c, --config FILE          default %s\n"
+	    "      --json                 print replies as JSON\n"
+	    "See lockboxctl(8).\n",
+	    LB_DEFAULT_CONFIG);
 }
 
 struct dirs {

@@ -21,9 +21,16 @@ static lb_broker *broker;
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: lockboxd [--config FILE] [--log-level debug|info|warn|error]\n"
-		   "       lockboxd --check-config FILE\n"
-		   "       lockboxd --version\n");
+	fprintf(f,
+		"usage: lockboxd [--config FILE] [--log-level debug|info|warn|error]\n"
+		"       lockboxd --check-config FILE\n"
+		"       lockboxd --help | --version\n"
+		"  -c, --config FILE          default %s\n"
+		"      --check-config FILE    validate FILE, print ok or every error, exit\n"
+		"      --log-level LEVEL      default info\n"
+		"Runs in the foreground; SIGHUP reloads, SIGUSR1 refreshes every target,\n"
+		"SIGTERM stops and keeps the targets mounted. See lockboxd(8), lockbox.json(5).\n",
+		LB_DEFAULT_CONFIG);
 }
 
 static int check_config(const char *path)
