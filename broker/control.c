@@ -17,14 +17,18 @@
 
 #define CONN_DEADLINE_MS     5000
 #define DEFERRED_DEADLINE_MS 25000
+/* A request buffer starts at this and doubles as bytes arrive (never what the header
+ * announces up front), within LB_CONTROL_PENDING_MAX for all connections together. */
+#define REQ_CHUNK (16 * 1024)
 
 struct conn {
 	lb_control *ctl;
 	int fd;
 	unsigned char hdr[4];
 	size_t hdr_len;
-	lb_secbuf *req; /* may carry a secret (secret put) */
-	size_t req_len;
+	lb_secbuf *req; /* may carry a secret (secret put); ->len is what arrived */
+	size_t req_cap; /* bytes allocated for req (counted in ctl->pending) */
+	size_t req_len; /* announced */
 	char *reply; /* 4-byte length + JSON, not secret */
 	size_t reply_len, reply_off;
 	lb_timer *deadline;
@@ -40,6 +44,9 @@ struct lb_control {
 	void *ctx;
 	uint64_t next_id;
 	struct conn *conns;
+	size_t nconns;
+	size_t pending; /* request bytes allocated over all connections */
+	bool paused;	/* at LB_CONTROL_CONN_MAX: the listen socket is not watched */
 };
 
 static void conn_close(struct conn *c)
@@ -53,8 +60,45 @@ static void conn_close(struct conn *c)
 	close(c->fd);
 	lb_timer_free(c->deadline);
 	lb_secbuf_free(c->req);
+	c->ctl->pending -= c->req_cap;
+	c->ctl->nconns--;
+	if (c->ctl->paused && c->ctl->nconns < LB_CONTROL_CONN_MAX) {
+		c->ctl->paused = false;
+		lb_loop_mod_fd(c->ctl->loop, c->ctl->fd, EPOLLIN);
+	}
 	free(c->reply);
 	free(c);
+}
+
+/* Room for at least one more byte of the request: double the buffer (at most to what was
+ * announced), within the total cap. Returns false when the request must be dropped. */
+static bool req_grow(struct conn *c)
+{
+	size_t cap = c->req_cap ? c->req_cap * 2 : REQ_CHUNK;
+	lb_secbuf *nb;
+
+	if (cap > c->req_len)
+		cap = c->req_len;
+	if (c->ctl->pending - c->req_cap + cap > LB_CONTROL_PENDING_MAX) {
+		lb_log(LB_WARN,
+		       "control: request of %zu bytes dropped (%zu bytes of other requests "
+		       "pending, at most %d)",
+		       c->req_len, c->ctl->pending - c->req_cap, LB_CONTROL_PENDING_MAX);
+		return false;
+	}
+	nb = lb_secbuf_new(cap);
+	if (!nb)
+		return false;
+	nb->len = 0;
+	if (c->req) {
+		memcpy(nb->data, c->req->data, c->req->len);
+		nb->len = c->req->len;
+		lb_secbuf_free(c->req);
+	}
+	c->ctl->pending += cap - c->req_cap;
+	c->req = nb;
+	c->req_cap = cap;
+	return true;
 }
 
 static void conn_timeout(lb_loop *loop, lb_timer *t, void *ctx)
@@ -100,6 +144,8 @@ static void conn_dispatch(struct conn *c)
 
 	lb_secbuf_free(c->req);
 	c->req = NULL;
+	c->ctl->pending -= c->req_cap;
+	c->req_cap = 0;
 	if (!json_is_object(req))
 		reply = json_pack("{s:b,s:s}", "ok", 0, "error",
 				  "malformed request (not a JSON object)");
@@ -160,12 +206,10 @@ static void conn_io(lb_loop *loop, int fd, uint32_t events, void *ctx)
 				       c->req_len);
 				goto drop;
 			}
-			c->req = lb_secbuf_new(c->req_len);
-			if (!c->req)
-				goto drop;
-			c->req->len = 0;
 		}
-		n = read(fd, c->req->data + c->req->len, c->req_len - c->req->len);
+		if ((!c->req || c->req->len == c->req_cap) && !req_grow(c))
+			goto drop;
+		n = read(fd, c->req->data + c->req->len, c->req_cap - c->req->len);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0)
@@ -229,6 +273,11 @@ static void on_accept(lb_loop *loop, int fd, uint32_t events, void *ctx)
 		return;
 	}
 	lb_timer_arm(c->deadline, CONN_DEADLINE_MS);
+	/* At the cap, later clients wait in the backlog until a connection closes. */
+	if (++ctl->nconns >= LB_CONTROL_CONN_MAX) {
+		ctl->paused = true;
+		lb_loop_mod_fd(loop, ctl->fd, 0);
+	}
 }
 
 static int sock_addr(const char *run_dir, struct sockaddr_un *sa, lb_err *e)

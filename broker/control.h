@@ -12,6 +12,10 @@
 #define LB_CONTROL_REQ_MAX   (2 * 1024 * 1024)
 #define LB_CONTROL_REPLY_MAX (16 * 1024 * 1024)
 #define LB_CONTROL_NO_BROKER (-2)
+/* Simultaneous connections, and request bytes buffered over all of them (issue 13 defect
+ * 10: 2,000 connections announcing 2 MiB each pinned 2.7 GB of locked memory). */
+#define LB_CONTROL_CONN_MAX    64
+#define LB_CONTROL_PENDING_MAX (8 * 1024 * 1024)
 
 typedef struct lb_control lb_control;
 /* Returns the reply object (stolen), or NULL to answer later with lb_control_reply(id). */

@@ -141,21 +141,42 @@ static void rearm(lb_plugin *p)
 		lb_timer_disarm(p->timer);
 }
 
+static unsigned int connections(lb_plugin *p)
+{
+	const union MHD_DaemonInfo *i =
+	    MHD_get_daemon_info(p->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+	return i ? i->num_connections : 0;
+}
+
+/* At its connection limit MHD takes the listen socket out of its epoll set and puts it back
+ * only at the start of a later MHD_run; a run that closed connections may be the last event
+ * for good, and clients then wait in the backlog (or get EAGAIN) forever (issue 13 defect
+ * 6). So run again while a run closed connections: bounded, each pass closes at least one. */
+static void run_mhd(lb_plugin *p)
+{
+	for (unsigned int pass = 0; pass <= LB_PLUGIN_CONN_MAX; pass++) {
+		unsigned int before = connections(p);
+		MHD_run(p->mhd);
+		if (connections(p) >= before)
+			break;
+	}
+	rearm(p);
+}
+
 static void on_mhd_fd(lb_loop *loop, int fd, uint32_t events, void *ctx)
 {
 	(void)loop;
 	(void)fd;
 	(void)events;
-	MHD_run(((lb_plugin *)ctx)->mhd);
-	rearm(ctx);
+	run_mhd(ctx);
 }
 
 static void on_mhd_timer(lb_loop *loop, lb_timer *t, void *ctx)
 {
 	(void)loop;
 	(void)t;
-	MHD_run(((lb_plugin *)ctx)->mhd);
-	rearm(ctx);
+	run_mhd(ctx);
 }
 
 lb_plugin *lb_plugin_listen(lb_loop *loop, const char *socket_path, lb_plugin_handler h, void *ctx,
@@ -207,7 +228,7 @@ lb_plugin *lb_plugin_listen(lb_loop *loop, const char *socket_path, lb_plugin_ha
 	    MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, p,
 			     MHD_OPTION_LISTEN_SOCKET, p->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
 			     on_completed, p, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
-			     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64, MHD_OPTION_END);
+			     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)LB_PLUGIN_CONN_MAX, MHD_OPTION_END);
 	if (!p->mhd) {
 		lb_fail(e, 0, "libmicrohttpd could not serve %s", socket_path);
 		goto fail;

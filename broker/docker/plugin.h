@@ -7,7 +7,8 @@
 #include "err.h"
 #include "loop.h"
 
-#define LB_PLUGIN_REQ_MAX (64 * 1024)
+#define LB_PLUGIN_REQ_MAX  (64 * 1024)
+#define LB_PLUGIN_CONN_MAX 64 /* simultaneous connections (dockerd's; root only) */
 
 typedef struct lb_plugin lb_plugin;
 /* endpoint: "Create", "Remove", "Mount", "Unmount", "Path", "Get", "List", "Capabilities".
