@@ -29,7 +29,7 @@ struct conn {
 	lb_secbuf *req; /* may carry a secret (secret put); ->len is what arrived */
 	size_t req_cap; /* bytes allocated for req (counted in ctl->pending) */
 	size_t req_len; /* announced */
-	char *reply; /* 4-byte length + JSON, not secret */
+	char *reply;	/* 4-byte length + JSON, not secret */
 	size_t reply_len, reply_off;
 	lb_timer *deadline;
 	uint64_t id;   /* for a deferred reply */

@@ -224,11 +224,11 @@ lb_plugin *lb_plugin_listen(lb_loop *loop, const char *socket_path, lb_plugin_ha
 		lb_fail_errno(e, "listen %s", socket_path);
 		goto fail;
 	}
-	p->mhd =
-	    MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, p,
-			     MHD_OPTION_LISTEN_SOCKET, p->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
-			     on_completed, p, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
-			     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)LB_PLUGIN_CONN_MAX, MHD_OPTION_END);
+	p->mhd = MHD_start_daemon(
+	    MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, p,
+	    MHD_OPTION_LISTEN_SOCKET, p->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, p,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned int)LB_PLUGIN_CONN_MAX, MHD_OPTION_END);
 	if (!p->mhd) {
 		lb_fail(e, 0, "libmicrohttpd could not serve %s", socket_path);
 		goto fail;
