@@ -11,12 +11,16 @@ struct lb_refresh {
 	lb_refresh_owner o;
 	lb_secret_hashes *hashes;
 	lb_timer *retry_timer;
+	lb_timer *settle_timer;
+	bool unsettled;	       /* targets published since the owner last saved state */
 	struct batch *batches; /* in flight */
+	uint64_t last_seq;     /* of the newest batch */
 	bool stopping;
 };
 
-/* One refresh pass: every distinct source of the targets is fetched once, then each target
- * gets a new generation if anything it holds changed. */
+/* One refresh pass: every distinct source of the targets is fetched once; each target gets
+ * a new generation (if anything it holds changed) as soon as its own sources have answered,
+ * not when the slowest store of the batch does. */
 struct slot {
 	char source[700];	      /* STORE:PATH[?version=N], as the manifest names it */
 	char target[LB_NAME_MAX + 1]; /* for per-target (leased) stores, else "" */
@@ -24,18 +28,28 @@ struct slot {
 	bool done;
 	lb_fetch_result res;
 	struct batch *batch;
+	size_t *waiting; /* wants (indexes) that need this slot */
+	size_t nwaiting;
+};
+
+struct want {
+	char name[LB_NAME_MAX + 1];
+	size_t pending; /* its slots still out */
+	bool done;
 };
 
 struct batch {
 	lb_refresh *r;
+	uint64_t seq; /* batches are numbered as they start */
 	char reason[32];
-	char (*names)[LB_NAME_MAX + 1];
-	size_t nnames;
+	struct want *wants; /* the targets of the batch */
+	size_t nwants;
+	size_t nready; /* wants whose slots are all in, not applied yet */
 	struct slot *slots;
 	size_t nslots;
-	json_t *index; /* slot key -> slot number */
-	size_t pending;
-	bool launching;
+	json_t *index;	    /* slot key -> slot number */
+	size_t pending;	    /* slots still out */
+	bool busy;	    /* launching or applying: completions only record */
 	struct batch *next; /* in-flight batches of the pipeline */
 };
 
@@ -65,6 +79,42 @@ static struct slot *slot_by_key(struct batch *bt, const char *key)
 	return i ? &bt->slots[json_integer_value(i)] : NULL;
 }
 
+/* The slot that fetched src for target t. Stores are not asked again: by now they may be
+ * closed and replaced (a reload), and the keys were made when the batch started. */
+static struct slot *slot_for(struct batch *bt, const lb_source *src, const char *target)
+{
+	char key[1024];
+	struct slot *s;
+
+	lb_source_key(src, key, sizeof(key));
+	if ((s = slot_by_key(bt, key)))
+		return s;
+	snprintf(key + strlen(key), sizeof(key) - strlen(key), "\n%s", target);
+	return slot_by_key(bt, key);
+}
+
+/* The batch whose answer a target's file of that secret holds (0 = none, or from before
+ * this broker started). */
+static uint64_t held_from(const lb_target *t, const char *secret)
+{
+	return (uint64_t)json_integer_value(json_object_get(t->held_batch, secret));
+}
+
+/* The item keeps the target's current file of its name; false if there is none. */
+static bool keep_current(const lb_target *t, lb_publish_item *it)
+{
+	json_t *cur = json_object_get(t->current, it->name);
+
+	if (!cur)
+		return false;
+	it->value = NULL;
+	it->version = json_string_value(json_object_get(cur, "version"));
+	it->source = json_string_value(json_object_get(cur, "source"));
+	it->not_after = json_integer_value(json_object_get(cur, "not_after"));
+	it->mode = (unsigned)json_integer_value(json_object_get(cur, "mode"));
+	return it->version && it->source;
+}
+
 static void audit_failure(const char *event, const char *target, const char *secret,
 			  const char *source, const char *reason)
 {
@@ -87,6 +137,19 @@ static int select_value(const struct slot *s, const lb_source *src, const lb_sec
 	return 0;
 }
 
+/* The target's files of these secrets now hold batch seq's answers. */
+static void note_taken(lb_target *t, json_t *taken, uint64_t seq)
+{
+	size_t i;
+	json_t *x;
+
+	if (!t->held_batch)
+		t->held_batch = json_object();
+	json_array_foreach (taken, i, x)
+		json_object_set_new(t->held_batch, json_string_value(x),
+				    json_integer((json_int_t)seq));
+}
+
 /* Builds and publishes the next generation of one target from the batch's results.
  * Returns false when something failed and the target should be retried. */
 static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
@@ -95,7 +158,8 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 	lb_publish_item *items = NULL;
 	lb_secbuf **values = NULL;
 	_cleanup_json_ json_t *changed = json_array();
-	size_t n = 0, nchanged = 0, nwritten = 0; /* written: new bytes, not just a new expiry */
+	_cleanup_json_ json_t *taken = json_array(); /* secrets answered by this batch */
+	size_t n = 0, nchanged = 0, nwritten = 0;    /* written: new bytes, not just a new expiry */
 	uint32_t huid, hgid;
 	lb_err e = {0};
 	bool ok = false;
@@ -116,14 +180,19 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 	for (size_t i = 0; i < bd->nsecrets; i++) {
 		const lb_secret_spec *sp = &bd->secrets[i];
 		char key[1024];
-		struct slot *s;
+		struct slot *s = slot_for(bt, &sp->src, t->name);
 		lb_publish_item *it = &items[n];
 
-		slot_key(r, &sp->src, t->name, key, sizeof(key));
-		s = slot_by_key(bt, key);
 		it->name = sp->name;
 		it->mode = sp->mode;
 		it->source = s ? s->source : NULL;
+		if (s && s->res.status == 0 && held_from(t, sp->name) > bt->seq) {
+			/* A newer batch already published this secret: an older answer never
+			 * replaces it (it may be the version a rotation just replaced). */
+			if (keep_current(t, it))
+				n++;
+			continue;
+		}
 		if (s && s->res.status == 0 && s->res.keep) {
 			/* The store vouches for the file the target already has. */
 			json_t *cur = json_object_get(t->current, sp->name);
@@ -136,6 +205,7 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 				if (json_integer_value(json_object_get(cur, "not_after")) !=
 				    s->res.not_after)
 					nchanged++; /* same file, new expiry: a new manifest */
+				json_array_append_new(taken, json_string(sp->name));
 				n++;
 				continue;
 			}
@@ -153,6 +223,7 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 				    changed, json_pack("{s:s,s:s,s:s}", "name", sp->name, "version",
 						       it->version, "source", it->source));
 			}
+			json_array_append_new(taken, json_string(sp->name));
 			n++;
 			continue;
 		}
@@ -164,24 +235,17 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 		else
 			audit_failure("fetch_failed", t->name, sp->name, key, s->res.error);
 		/* Keep the last good file of this name, if there is one. */
-		{
-			json_t *cur = json_object_get(t->current, sp->name);
-			if (!cur)
-				continue;
-			it->version = json_string_value(json_object_get(cur, "version"));
-			it->source = json_string_value(json_object_get(cur, "source"));
-			it->not_after = json_integer_value(json_object_get(cur, "not_after"));
-			it->mode = (unsigned)json_integer_value(json_object_get(cur, "mode"));
-			if (it->version && it->source)
-				n++;
-		}
+		if (keep_current(t, it))
+			n++;
 	}
 	/* The gate holds before the first byte, at every rotation and at every refresh (a
 	 * reload may have tightened the policy). */
 	if (t->dynamic && r->o.admit && !r->o.admit(r->o.owner, t))
 		goto out;
-	if (nchanged == 0 && t->generation && n == json_object_size(t->current))
-		goto out; /* nothing changed: no write */
+	if (nchanged == 0 && t->generation && n == json_object_size(t->current)) {
+		note_taken(t, taken, bt->seq); /* nothing changed: no write */
+		goto out;
+	}
 	if (n == 0)
 		goto out;
 	for (size_t i = 0; i < n; i++)
@@ -194,6 +258,7 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 		ok = false;
 		goto out;
 	}
+	note_taken(t, taken, bt->seq);
 	if (t->dynamic && r->o.published)
 		r->o.published(r->o.owner, t, nwritten > 0);
 	lb_audit("deliver",
@@ -246,34 +311,88 @@ static void batch_free(struct batch *bt)
 			break;
 		}
 	json_decref(bt->index);
-	for (size_t i = 0; i < bt->nslots; i++)
+	for (size_t i = 0; i < bt->nslots; i++) {
 		lb_fetch_result_clear(&bt->slots[i].res);
+		free(bt->slots[i].waiting);
+	}
 	free(bt->slots);
-	free(bt->names);
+	free(bt->wants);
 	free(bt);
 }
 
-static void batch_complete(struct batch *bt)
+static void apply_want(lb_refresh *r, struct batch *bt, struct want *w)
 {
-	lb_refresh *r = bt->r;
+	lb_target *t = target_by_name(r, w->name);
+	bool ok;
 
-	if (r->stopping) {
-		batch_free(bt);
+	if (!t)
 		return;
-	}
-	for (size_t i = 0; i < bt->nnames; i++) {
-		lb_target *t = target_by_name(r, bt->names[i]);
-		if (!t)
-			continue;
-		if (apply_to_target(r, bt, t))
-			t->retry_ms = 0;
-		else
-			schedule_retry(r, t);
-	}
+	ok = apply_to_target(r, bt, t);
+	/* When a newer batch asked for this target too, its outcome decides the retries. */
+	if (t->asked_batch > bt->seq)
+		return;
+	if (ok)
+		t->retry_ms = 0;
+	else
+		schedule_retry(r, t);
+}
+
+/* Targets that publish before their batch is over (their sources answered, others are still
+ * out) are saved together after this long: answers that trickle in from a network store do
+ * not each rewrite the whole state. A batch that completes saves at once. */
+#define SETTLE_MS 100
+
+static void settle(lb_refresh *r)
+{
+	r->unsettled = false;
+	lb_timer_disarm(r->settle_timer);
 	if (r->o.settled)
 		r->o.settled(r->o.owner);
 	arm_retry(r);
-	batch_free(bt);
+}
+
+static void on_settle(lb_loop *loop, lb_timer *timer, void *ctx)
+{
+	lb_refresh *r = ctx;
+
+	(void)loop;
+	(void)timer;
+	if (r->unsettled && !r->stopping)
+		settle(r);
+}
+
+/* Publishes every target of the batch whose slots have all answered, and frees the batch
+ * once its last slot is in. Completions that arrive meanwhile (a store answering from inside
+ * a publish) only record: the loop below picks their targets up. */
+static void batch_progress(struct batch *bt)
+{
+	lb_refresh *r = bt->r;
+	bool applied = false;
+
+	if (bt->busy)
+		return;
+	bt->busy = true;
+	while (bt->nready && !r->stopping)
+		for (size_t i = 0; i < bt->nwants && bt->nready; i++) {
+			struct want *w = &bt->wants[i];
+			if (w->done || w->pending)
+				continue;
+			w->done = true;
+			bt->nready--;
+			apply_want(r, bt, w);
+			applied = true;
+		}
+	bt->busy = false;
+	if (applied)
+		r->unsettled = true;
+	if (r->unsettled && !r->stopping) {
+		if (bt->pending == 0)
+			settle(r);
+		else if (!lb_timer_armed(r->settle_timer))
+			lb_timer_arm(r->settle_timer, SETTLE_MS);
+	}
+	if (bt->pending == 0)
+		batch_free(bt);
 }
 
 static void on_fetched(void *ctx, lb_fetch_result *res)
@@ -295,8 +414,55 @@ static void on_fetched(void *ctx, lb_fetch_result *res)
 			snprintf(s->res.error, sizeof(s->res.error), "out of secure memory");
 		}
 	}
-	if (--bt->pending == 0 && !bt->launching)
-		batch_complete(bt);
+	for (size_t i = 0; i < s->nwaiting; i++)
+		if (--bt->wants[s->waiting[i]].pending == 0)
+			bt->nready++;
+	bt->pending--;
+	batch_progress(bt);
+}
+
+/* The batch's slot for the source (made if new), with want wi waiting on it. NULL when out
+ * of memory: that secret is then "not fetched in this pass". */
+static struct slot *slot_add(struct batch *bt, size_t *cap, const lb_source *src, size_t wi)
+{
+	char key[1024];
+	struct want *w = &bt->wants[wi];
+	struct slot *s;
+	size_t *grown;
+
+	slot_key(bt->r, src, w->name, key, sizeof(key));
+	s = slot_by_key(bt, key);
+	if (!s) {
+		if (bt->nslots == *cap) {
+			/* No fetch is launched yet, so no slot pointer is out. */
+			struct slot *more = realloc(bt->slots, 2 * *cap * sizeof(*more));
+			if (!more)
+				return NULL;
+			memset(more + *cap, 0, *cap * sizeof(*more));
+			bt->slots = more;
+			*cap *= 2;
+		}
+		s = &bt->slots[bt->nslots];
+		json_object_set_new(bt->index, key, json_integer((json_int_t)bt->nslots));
+		lb_source_key(src, s->source, sizeof(s->source));
+		if (strchr(key, '\n'))
+			snprintf(s->target, sizeof(s->target), "%s", w->name);
+		s->src = *src;
+		s->src.field[0] = '\0';
+		s->batch = bt;
+		bt->nslots++;
+	}
+	if (s->nwaiting && s->waiting[s->nwaiting - 1] == wi)
+		return s;			      /* two fields of one source */
+	if ((s->nwaiting & (s->nwaiting - 1)) == 0) { /* 0, 1, 2, 4, ...: full */
+		grown = realloc(s->waiting, (s->nwaiting ? 2 * s->nwaiting : 1) * sizeof(*grown));
+		if (!grown)
+			return NULL;
+		s->waiting = grown;
+	}
+	s->waiting[s->nwaiting++] = wi;
+	w->pending++;
+	return s;
 }
 
 /* Refresh the named targets (all when names is NULL). */
@@ -309,56 +475,38 @@ void lb_refresh_run(lb_refresh *r, const char *const *names, size_t nnames, cons
 	if (!bt)
 		return;
 	bt->r = r;
+	bt->seq = ++r->last_seq;
 	bt->index = json_object();
 	bt->next = r->batches;
 	r->batches = bt;
 	snprintf(bt->reason, sizeof(bt->reason), "%s", reason);
 	if (!names)
 		nnames = nt;
-	bt->names = calloc(nnames + 1, sizeof(*bt->names));
-	for (size_t i = 0; bt->names && i < nnames; i++) {
+	bt->wants = calloc(nnames + 1, sizeof(*bt->wants));
+	for (size_t i = 0; bt->wants && i < nnames; i++) {
 		const char *nm = names ? names[i] : ts[i]->name;
-		snprintf(bt->names[bt->nnames++], LB_NAME_MAX + 1, "%s", nm);
+		snprintf(bt->wants[bt->nwants++].name, LB_NAME_MAX + 1, "%s", nm);
 	}
 	/* Slots grow with the distinct sources: sized for every secret of every target, a
 	 * pass over 1,000 targets would take megabytes for the few it really fetches. */
 	bt->slots = calloc(cap_slots, sizeof(*bt->slots));
-	if (!bt->names || !bt->slots || !bt->index) {
+	if (!bt->wants || !bt->slots || !bt->index) {
 		batch_free(bt);
 		return;
 	}
-	for (size_t i = 0; i < bt->nnames; i++) {
-		const lb_binding *bd = binding_of(r, target_by_name(r, bt->names[i]));
-		for (size_t j = 0; bd && j < bd->nsecrets; j++) {
-			struct slot *s;
-			char key[1024];
+	for (size_t i = 0; i < bt->nwants; i++) {
+		lb_target *t = target_by_name(r, bt->wants[i].name);
+		const lb_binding *bd = binding_of(r, t);
 
-			slot_key(r, &bd->secrets[j].src, bt->names[i], key, sizeof(key));
-			if (slot_by_key(bt, key))
-				continue;
-			if (bt->nslots == cap_slots) {
-				/* No fetch is launched yet, so no slot pointer is out. */
-				struct slot *grown =
-				    realloc(bt->slots, 2 * cap_slots * sizeof(*grown));
-				if (!grown)
-					break;
-				memset(grown + cap_slots, 0, cap_slots * sizeof(*grown));
-				bt->slots = grown;
-				cap_slots *= 2;
-			}
-			s = &bt->slots[bt->nslots];
-			json_object_set_new(bt->index, key, json_integer((json_int_t)bt->nslots));
-			lb_source_key(&bd->secrets[j].src, s->source, sizeof(s->source));
-			if (strchr(key, '\n'))
-				snprintf(s->target, sizeof(s->target), "%s", bt->names[i]);
-			s->src = bd->secrets[j].src;
-			s->src.field[0] = '\0';
-			s->batch = bt;
-			bt->nslots++;
-		}
+		if (t)
+			t->asked_batch = bt->seq;
+		for (size_t j = 0; bd && j < bd->nsecrets; j++)
+			slot_add(bt, &cap_slots, &bd->secrets[j].src, i);
+		if (bt->wants[i].pending == 0)
+			bt->nready++;
 	}
 	bt->pending = bt->nslots;
-	bt->launching = true;
+	bt->busy = true;
 	for (size_t i = 0; i < bt->nslots; i++) {
 		struct slot *s = &bt->slots[i];
 		lb_store *st = r->o.store(r->o.owner, s->src.store);
@@ -371,9 +519,8 @@ void lb_refresh_run(lb_refresh *r, const char *const *names, size_t nnames, cons
 			on_fetched(s, &res);
 		}
 	}
-	bt->launching = false;
-	if (bt->pending == 0)
-		batch_complete(bt);
+	bt->busy = false;
+	batch_progress(bt);
 }
 
 void lb_refresh_list(lb_refresh *r, json_t *names, const char *reason)
@@ -424,7 +571,10 @@ lb_refresh *lb_refresh_new(lb_loop *loop, const lb_refresh_owner *owner, lb_secr
 	r->o = *owner;
 	r->hashes = hashes;
 	r->retry_timer = lb_timer_new(loop, on_retry, r);
-	if (!r->retry_timer) {
+	r->settle_timer = lb_timer_new(loop, on_settle, r);
+	if (!r->retry_timer || !r->settle_timer) {
+		lb_timer_free(r->retry_timer);
+		lb_timer_free(r->settle_timer);
 		free(r);
 		return NULL;
 	}
@@ -444,5 +594,6 @@ void lb_refresh_free(lb_refresh *r)
 	while (r->batches)
 		batch_free(r->batches);
 	lb_timer_free(r->retry_timer);
+	lb_timer_free(r->settle_timer);
 	free(r);
 }

@@ -67,23 +67,39 @@ lb_store **broker_open_stores(lb_broker *b, lb_config *cfg, lb_store **old, size
 			    .request_refresh = store_wants_refresh,
 			    .owner = b};
 
-	for (size_t i = 0; s && i < cfg->nstores; i++) {
-		for (size_t j = 0; j < nold && !s[i]; j++)
+	size_t *from = calloc(cfg->nstores + 1, sizeof(*from)); /* old index + 1, 0 = new */
+
+	if (!s || !from) {
+		free(s);
+		free(from);
+		return lb_fail(e, ENOMEM, "out of memory"), NULL;
+	}
+	for (size_t i = 0; i < cfg->nstores; i++)
+		for (size_t j = 0; j < nold && !from[i]; j++)
 			if (old[j] && strcmp(old[j]->name, cfg->stores[i].name) == 0 &&
-			    json_equal(old[j]->cfg->opts, cfg->stores[i].opts)) {
-				s[i] = old[j];
-				s[i]->cfg = &cfg->stores[i];
-				old[j] = NULL;
-			}
-		if (!s[i])
-			s[i] = lb_store_open(&cfg->stores[i], &env, e);
+			    json_equal(old[j]->cfg->opts, cfg->stores[i].opts))
+				from[i] = j + 1;
+	/* Open the new ones first: if one fails, old is untouched and keeps running. */
+	for (size_t i = 0; i < cfg->nstores; i++) {
+		if (from[i])
+			continue;
+		s[i] = lb_store_open(&cfg->stores[i], &env, e);
 		if (!s[i]) {
 			for (size_t j = 0; j < i; j++)
 				lb_store_close(s[j]);
 			free(s);
+			free(from);
 			return NULL;
 		}
 	}
+	for (size_t i = 0; i < cfg->nstores; i++) {
+		if (!from[i])
+			continue;
+		s[i] = old[from[i] - 1];
+		s[i]->cfg = &cfg->stores[i];
+		old[from[i] - 1] = NULL;
+	}
+	free(from);
 	return s;
 }
 
@@ -181,7 +197,7 @@ void broker_remove_stale(lb_broker *b)
 int lb_broker_reload(lb_broker *b, lb_diag *d)
 {
 	lb_config *next = lb_config_load(b->config_path, d);
-	lb_store **stores;
+	lb_store **stores, **old_stores;
 	lb_err e = {0};
 	lb_config *old;
 
@@ -218,19 +234,23 @@ int lb_broker_reload(lb_broker *b, lb_diag *d)
 		lb_config_free(next);
 		return -1;
 	}
-	/* Stores that are gone complete their outstanding fetches with an error as they
-	 * close; those batches apply to the old config, which is still in place here. */
 	broker_stop_binding_timers(b);
-	broker_close_stores(b->stores, b->cfg->nstores);
-	b->stores = stores;
+	/* The config and its stores change together, before any old store closes: nothing
+	 * reaches a closed store through b->stores, and every lookup sees one config. */
 	old = b->cfg;
+	old_stores = b->stores;
+	b->cfg = next;
+	b->stores = stores;
 	if (broker_sync_targets(b, next, &e))
 		lb_log(LB_ERROR, "reload: %s", e.msg);
-	b->cfg = next;
-	lb_config_free(old);
 	broker_start_binding_timers(b);
 	lb_audit("reload",
 		 json_pack("{s:s,s:i}", "config", b->config_path, "targets", (int)b->ntargets));
 	lb_refresh_run(b->refresh, NULL, 0, "reload");
+	/* Stores that are gone complete their outstanding fetches with an error as they close.
+	 * Those older batches apply under the new config; the reload batch is newer, so they
+	 * schedule no retries and never replace what it publishes. */
+	broker_close_stores(old_stores, old->nstores);
+	lb_config_free(old);
 	return 0;
 }

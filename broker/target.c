@@ -190,6 +190,7 @@ void lb_target_free(lb_target *t)
 	if (t->dirfd >= 0)
 		close(t->dirfd);
 	json_decref(t->current);
+	json_decref(t->held_batch);
 	free(t);
 }
 

@@ -36,6 +36,10 @@ typedef struct lb_target {
 	char container[72]; /* Docker container id */
 	int pid;	    /* consumer's pid, 0 unknown */
 	uint64_t first_gen; /* first generation this consumer got; later ones are rotations */
+	/* The refresh pipeline's (refresh.c): the newest batch that asked for this target, and
+	 * per secret name the batch whose answer its current file holds ({name: batch}). */
+	uint64_t asked_batch;
+	json_t *held_batch;
 } lb_target;
 
 /* One secret of a generation to publish. value NULL = unchanged: hard-link it from the
