@@ -140,12 +140,14 @@ struct fx {
 	lb_secret_hashes *hashes;
 	lb_refresh *r;
 	unsigned settled;
+	unsigned lookups; /* of stores by the pipeline */
 };
 
 static lb_store *own_store(void *owner, const char *name)
 {
 	struct fx *x = owner;
 
+	x->lookups++;
 	for (size_t i = 0; i < NSTORES; i++)
 		if (x->stores[i].listed && strcmp(store_names[i], name) == 0)
 			return x->stores[i].st;
@@ -463,9 +465,11 @@ static void test_batch_survives_store_replacement(void **state)
 	assert_int_equal(x->stores[LEASE].nfetch, 1);
 	assert_int_equal(x->targets[T_LEASE]->generation, 0);
 	/* Reload: the old table no longer has the leased store (it moved to the new one),
-	 * and the slow store is closed. */
+	 * and the slow store is closed. Stores are asked for only when a batch starts. */
 	x->stores[LEASE].listed = false;
+	x->lookups = 0;
 	lb_store_close(x->stores[SLOW].st);
+	assert_int_equal(x->lookups, 0);
 	assert_int_equal(x->targets[T_LEASE]->generation, 1);
 	assert_string_equal(content(x, T_LEASE, "l"), "lease-v1");
 	x->stores[LEASE].listed = true;
