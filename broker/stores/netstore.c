@@ -1,0 +1,904 @@
+/* The network-store engine (see netstore.h). */
+#include "netstore.h"
+#include "backoff.h"
+#include "cleanup.h"
+#include "fsutil.h"
+#include "layout.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REQ_TIMEOUT_MS	  10000
+#define REQ_MAX_BODY	  (1024 * 1024)
+#define BACKOFF_FIRST_MS  1000
+#define BACKOFF_MAX_MS	  60000
+#define REFRESH_GATHER_MS 250
+
+struct lb_nst_waiter {
+	lb_fetch_cb cb;
+	void *ctx;
+	lb_source src;
+	char target[LB_NAME_MAX + 1];
+	lb_nst_waiter *next;
+};
+
+enum call_state { C_READY, C_CRED_WAIT, C_FLIGHT, C_DONE };
+
+struct call {
+	lb_nst *ns;
+	lb_nst_req req;
+	lb_nst_call_cb cb;
+	void *ctx;
+	enum call_state state;
+	lb_http_req *http;
+	bool replayed, probe;
+	uint64_t ticket;
+	unsigned cred_gen;
+	lb_nst_reply done; /* a reply decided before sending (C_DONE) */
+	struct call *next;
+};
+
+struct callq {
+	struct call *head, *tail;
+};
+
+/* A read shared by every fetch of one key while it is under way. */
+struct read {
+	lb_nst *ns;
+	lb_source src;
+	char target[LB_NAME_MAX + 1];
+	lb_nst_waitq waiters;
+	struct read *next;
+};
+
+struct refreq {
+	char target[LB_NAME_MAX + 1];
+	struct refreq *next;
+};
+
+struct lb_nst {
+	lb_store *s;
+	const lb_nst_provider *p;
+	void *data;
+	char *ca_file, *ca_dir, *client_cert, *client_key;
+
+	lb_backoff backoff;
+	char last_error[512];
+	bool last_fault_cred;
+
+	/* credential */
+	bool have, fresh, authing;
+	int64_t refresh_at;
+	unsigned cred_gen;
+
+	struct callq ready, cred_wait, flight, done;
+	lb_nst_waitq incoming;
+	struct read *reads;
+	struct refreq *refreqs;
+	lb_timer *kick, *refresh_timer;
+	bool closing;
+};
+
+static void kick_soon(lb_nst *ns)
+{
+	if (!lb_timer_armed(ns->kick))
+		lb_timer_arm(ns->kick, 0);
+}
+
+/* --- small things --- */
+
+void *lb_nst_data(lb_nst *ns)
+{
+	return ns->data;
+}
+
+lb_store *lb_nst_store(lb_nst *ns)
+{
+	return ns->s;
+}
+
+const char *lb_nst_name(lb_nst *ns)
+{
+	return ns->s->name;
+}
+
+bool lb_nst_closing(lb_nst *ns)
+{
+	return ns->closing;
+}
+
+void lb_nst_printable(char *s)
+{
+	for (; *s; s++)
+		if (!isprint((unsigned char)*s))
+			*s = ' ';
+}
+
+bool lb_nst_is_json_object(const lb_secbuf *v)
+{
+	json_t *j = json_loadb((const char *)v->data, v->len, 0, NULL);
+	bool obj = json_is_object(j);
+
+	json_decref(j);
+	return obj;
+}
+
+int lb_nst_read_secret_file(const char *path, size_t cap, bool trim, lb_secbuf **out, lb_err *e)
+{
+	lb_secbuf *b = NULL;
+
+	if (lb_read_secret_at(AT_FDCWD, path, cap, &b, e))
+		return -1;
+	while (trim && b->len && isspace(b->data[b->len - 1]))
+		b->data[--b->len] = '\0';
+	if (b->len == 0) {
+		lb_secbuf_free(b);
+		return lb_fail(e, 0, "%s is empty", path);
+	}
+	*out = b;
+	return 0;
+}
+
+int lb_nst_http_header(lb_nst_http *h, const char *name, const void *value, size_t len)
+{
+	size_t n = strlen(name);
+	lb_secbuf *b;
+
+	if (h->nhdr >= LB_NST_MAX_HEADERS || !(b = lb_secbuf_new(n + 2 + len)))
+		return -1;
+	memcpy(b->data, name, n);
+	memcpy(b->data + n, ": ", 2);
+	memcpy(b->data + n + 2, value, len);
+	b->data[b->len] = '\0';
+	h->hdr[h->nhdr++] = b;
+	return 0;
+}
+
+static void q_push(struct callq *q, struct call *c)
+{
+	c->next = NULL;
+	if (q->tail)
+		q->tail->next = c;
+	else
+		q->head = c;
+	q->tail = c;
+}
+
+static struct call *q_pop(struct callq *q)
+{
+	struct call *c = q->head;
+
+	if (c) {
+		q->head = c->next;
+		if (!q->head)
+			q->tail = NULL;
+		c->next = NULL;
+	}
+	return c;
+}
+
+static bool q_unlink(struct callq *q, struct call *c)
+{
+	struct call *prev = NULL;
+
+	for (struct call *x = q->head; x; prev = x, x = x->next)
+		if (x == c) {
+			if (prev)
+				prev->next = c->next;
+			else
+				q->head = c->next;
+			if (q->tail == c)
+				q->tail = prev;
+			c->next = NULL;
+			return true;
+		}
+	return false;
+}
+
+static void call_free(struct call *c)
+{
+	lb_secbuf_free(c->req.body);
+	lb_secbuf_free(c->req.xcred);
+	json_decref(c->done.json);
+	free(c);
+}
+
+/* --- faults --- */
+
+static void set_last_error(lb_nst *ns, const char *what, const char *reason)
+{
+	snprintf(ns->last_error, sizeof(ns->last_error), "%s: %s", what, reason);
+}
+
+static void fault_report(lb_nst *ns, const char *what, const char *audit_path, const char *reason,
+			 uint64_t wait)
+{
+	lb_log(LB_WARN, "%s store %s: %s: %s; backing off %llu ms", ns->p->kind, ns->s->name, what,
+	       reason, (unsigned long long)wait);
+	lb_audit("store_error",
+		 json_pack("{s:s,s:s,s:s,s:I}", "store", ns->s->name, "path",
+			   audit_path && *audit_path ? audit_path : what, "reason", reason,
+			   "backoff_ms", (json_int_t)wait));
+}
+
+static void call_fault(lb_nst *ns, struct call *c, const lb_nst_reply *r)
+{
+	uint64_t wait;
+
+	set_last_error(ns, c->req.what, r->err.msg);
+	wait = lb_backoff_fault(&ns->backoff, c->ticket, r->retry_after_s, lb_now_ms());
+	if (wait) {
+		ns->last_fault_cred = false;
+		fault_report(ns, c->req.what, c->req.audit_path, r->err.msg, wait);
+	}
+}
+
+uint64_t lb_nst_backoff_wait_ms(lb_nst *ns)
+{
+	return lb_backoff_wait_ms(&ns->backoff, lb_now_ms());
+}
+
+/* --- the pipeline --- */
+
+/* Completes c with a reply decided before sending, from the loop. */
+static void call_defer(lb_nst *ns, struct call *c, enum lb_nst_verdict v, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void call_defer(lb_nst *ns, struct call *c, enum lb_nst_verdict v, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->probe) {
+		c->probe = false;
+		lb_backoff_probe_lost(&ns->backoff);
+	}
+	c->done.verdict = v;
+	c->done.retry_after_s = -1;
+	c->done.replayed = c->replayed;
+	va_start(ap, fmt);
+	vsnprintf(c->done.err.msg, sizeof(c->done.err.msg), fmt, ap);
+	va_end(ap);
+	c->state = C_DONE;
+	q_push(&ns->done, c);
+	kick_soon(ns);
+}
+
+static void call_deliver(lb_nst *ns, struct call *c, const lb_nst_reply *r)
+{
+	c->cb(ns, c->ctx, r);
+	call_free(c);
+}
+
+static bool cred_fresh(lb_nst *ns)
+{
+	return ns->have && ns->fresh && (!ns->refresh_at || (int64_t)time(NULL) < ns->refresh_at);
+}
+
+static void auth_start(lb_nst *ns)
+{
+	if (ns->authing || ns->closing)
+		return;
+	ns->authing = true;
+	ns->fresh = false;
+	if (ns->backoff.until_ms > lb_now_ms()) {
+		char msg[600];
+		snprintf(msg, sizeof(msg), "backing off for %llu s after: %s",
+			 (unsigned long long)((ns->backoff.until_ms - lb_now_ms() + 999) / 1000),
+			 ns->last_error);
+		lb_nst_cred_fail(ns, false, -1, "", "", msg);
+		return;
+	}
+	ns->p->authenticate(ns);
+}
+
+static void on_http(void *ctx, const lb_http_resp *resp);
+
+static void call_send(lb_nst *ns, struct call *c)
+{
+	lb_nst_http h = {0};
+	const char *hdrs[LB_NST_MAX_HEADERS];
+	lb_err e = {0};
+
+	h.opts.method = c->req.method[0] ? c->req.method : "GET";
+	h.opts.ca_file = ns->ca_file;
+	h.opts.ca_dir = ns->ca_dir;
+	h.opts.client_cert = ns->client_cert;
+	h.opts.client_key = ns->client_key;
+	h.opts.timeout_ms = REQ_TIMEOUT_MS;
+	h.opts.max_body = REQ_MAX_BODY;
+	if (c->req.body) {
+		h.opts.body = c->req.body->data;
+		h.opts.body_len = c->req.body->len;
+	}
+	c->cred_gen = ns->cred_gen;
+	if (ns->p->prepare(ns, &c->req, &h, &e)) {
+		for (size_t i = 0; i < h.nhdr; i++)
+			lb_secbuf_free(h.hdr[i]);
+		lb_secbuf_free(h.body);
+		call_defer(ns, c, LB_NST_FINAL, "%s", e.msg);
+		return;
+	}
+	for (size_t i = 0; i < h.nhdr; i++)
+		hdrs[i] = (const char *)h.hdr[i]->data;
+	h.opts.url = h.url;
+	h.opts.headers = hdrs;
+	h.opts.nheaders = h.nhdr;
+	if (h.body) {
+		h.opts.body = h.body->data;
+		h.opts.body_len = h.body->len;
+	}
+	c->ticket = lb_backoff_ticket(&ns->backoff);
+	c->http = lb_http_start(ns->s->env.http, &h.opts, on_http, c, &e);
+	for (size_t i = 0; i < h.nhdr; i++)
+		lb_secbuf_free(h.hdr[i]);
+	lb_secbuf_free(h.body);
+	if (!c->http) {
+		lb_nst_reply r = {.verdict = LB_NST_FAULT, .retry_after_s = -1};
+		r.err = e;
+		call_fault(ns, c, &r);
+		c->probe = false;
+		call_defer(ns, c, LB_NST_FAULT, "%s", e.msg);
+		return;
+	}
+	c->state = C_FLIGHT;
+	q_push(&ns->flight, c);
+}
+
+/* Backoff gate, credential gate, send. */
+static void call_step(lb_nst *ns, struct call *c)
+{
+	if (!c->probe) {
+		switch (lb_backoff_gate(&ns->backoff, lb_now_ms())) {
+		case LB_BACKOFF_GO:
+			break;
+		case LB_BACKOFF_PROBE:
+			c->probe = true;
+			break;
+		case LB_BACKOFF_WAIT:
+			if (ns->backoff.probing)
+				call_defer(ns, c, LB_NST_FAULT, "retrying after: %s",
+					   ns->last_error);
+			else
+				call_defer(ns, c, LB_NST_FAULT, "backing off for %llu s after: %s",
+					   (unsigned long long)((lb_nst_backoff_wait_ms(ns) + 999) /
+								1000),
+					   ns->last_error);
+			return;
+		}
+	}
+	if (c->req.cred == LB_NST_CRED && !cred_fresh(ns)) {
+		c->state = C_CRED_WAIT;
+		q_push(&ns->cred_wait, c);
+		auth_start(ns);
+		return;
+	}
+	call_send(ns, c);
+}
+
+static void on_http(void *ctx, const lb_http_resp *resp)
+{
+	struct call *c = ctx;
+	lb_nst *ns = c->ns;
+	lb_nst_reply r = {.status = resp->status, .retry_after_s = resp->retry_after_s};
+
+	c->http = NULL;
+	q_unlink(&ns->flight, c);
+	r.body = resp->body;
+	r.replayed = c->replayed;
+	if (resp->curl_code != 0) {
+		r.verdict = LB_NST_FAULT;
+		lb_fail(&r.err, 0, "%s", resp->error);
+	} else {
+		ns->p->classify(ns, &c->req, resp, &r);
+	}
+	if (r.verdict == LB_NST_REFRESH && (c->req.cred != LB_NST_CRED || c->replayed))
+		r.verdict = LB_NST_FINAL;
+	if (r.verdict == LB_NST_REFRESH) {
+		/* The credential was refused (expired early, revoked): a new one, then once
+		 * more. Replies signed with an older one do not drop the new one. */
+		json_decref(r.json);
+		c->replayed = true;
+		if (c->probe) {
+			c->probe = false;
+			lb_backoff_probe_lost(&ns->backoff);
+		}
+		if (c->cred_gen == ns->cred_gen && ns->have) {
+			lb_log(LB_WARN, "%s store %s: credential refused (%s); getting a new one",
+			       ns->p->kind, ns->s->name, r.err.msg);
+			ns->fresh = false;
+			if (ns->p->cred_drop)
+				ns->p->cred_drop(ns);
+		}
+		c->state = C_READY;
+		q_push(&ns->ready, c);
+		kick_soon(ns);
+		return;
+	}
+	if (r.drop_cred && c->cred_gen == ns->cred_gen) {
+		ns->have = ns->fresh = false;
+		if (ns->p->cred_drop)
+			ns->p->cred_drop(ns);
+	}
+	if (r.verdict == LB_NST_FAULT)
+		call_fault(ns, c, &r);
+	else
+		lb_backoff_ok(&ns->backoff, c->ticket);
+	if (c->probe && ns->backoff.probing)
+		lb_backoff_probe_lost(&ns->backoff); /* its outcome is known, counted or not */
+	call_deliver(ns, c, &r);
+	json_decref(r.json);
+}
+
+void lb_nst_call_start(lb_nst *ns, const lb_nst_req *req, lb_nst_call_cb cb, void *ctx)
+{
+	struct call *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		lb_log(LB_ERROR, "%s store %s: out of memory for %s", ns->p->kind, ns->s->name,
+		       req->what);
+		lb_secbuf_free(req->body);
+		lb_secbuf_free(req->xcred);
+		return;
+	}
+	c->ns = ns;
+	c->req = *req;
+	c->cb = cb;
+	c->ctx = ctx;
+	if (ns->closing) {
+		call_free(c);
+		return;
+	}
+	c->state = C_READY;
+	q_push(&ns->ready, c);
+	kick_soon(ns);
+}
+
+static void cancel_in(lb_nst *ns, struct callq *q, void *ctx, bool all)
+{
+	struct callq keep = {0};
+	struct call *c;
+
+	while ((c = q_pop(q))) {
+		if (!all && c->ctx != ctx) {
+			q_push(&keep, c);
+			continue;
+		}
+		if (c->http)
+			lb_http_cancel(c->http);
+		if (c->probe)
+			lb_backoff_probe_lost(&ns->backoff);
+		call_free(c);
+	}
+	*q = keep;
+}
+
+void lb_nst_call_cancel(lb_nst *ns, void *ctx)
+{
+	struct callq *qs[] = {&ns->ready, &ns->cred_wait, &ns->flight, &ns->done};
+
+	for (size_t i = 0; i < 4; i++)
+		cancel_in(ns, qs[i], ctx, false);
+}
+
+/* --- credentials --- */
+
+bool lb_nst_cred_have(lb_nst *ns)
+{
+	return ns->have;
+}
+
+bool lb_nst_cred_fresh(lb_nst *ns)
+{
+	return cred_fresh(ns);
+}
+
+bool lb_nst_cred_busy(lb_nst *ns)
+{
+	return ns->authing;
+}
+
+void lb_nst_cred_ok(lb_nst *ns, int64_t refresh_at, bool new_cred)
+{
+	struct call *c;
+
+	ns->authing = false;
+	ns->have = ns->fresh = true;
+	ns->refresh_at = refresh_at;
+	if (new_cred)
+		ns->cred_gen++;
+	/* A credential ends a run of credential faults, not one of the secrets API. */
+	if (ns->last_fault_cred) {
+		lb_backoff_reset(&ns->backoff);
+		ns->last_fault_cred = false;
+	}
+	while ((c = q_pop(&ns->cred_wait))) {
+		c->state = C_READY;
+		q_push(&ns->ready, c);
+	}
+	kick_soon(ns);
+}
+
+void lb_nst_cred_fail(lb_nst *ns, bool count, long retry_after_s, const char *what,
+		     const char *reason, const char *for_waiters)
+{
+	struct call *c;
+
+	ns->authing = false;
+	ns->have = ns->fresh = false;
+	if (count) {
+		uint64_t wait = lb_backoff_fault_now(&ns->backoff, retry_after_s, lb_now_ms());
+		set_last_error(ns, what, reason);
+		ns->last_fault_cred = true;
+		fault_report(ns, what, NULL, reason, wait);
+	}
+	while ((c = q_pop(&ns->cred_wait))) {
+		c->probe = false; /* fault_now ended the probe, or it was lost */
+		call_defer(ns, c, LB_NST_FAULT, "%s", for_waiters);
+	}
+	if (!count && ns->backoff.probing)
+		lb_backoff_probe_lost(&ns->backoff);
+}
+
+void lb_nst_cred_refresh(lb_nst *ns)
+{
+	ns->fresh = false;
+	auth_start(ns);
+}
+
+/* --- waiters and reads --- */
+
+const lb_source *lb_nst_waiter_src(const lb_nst_waiter *w)
+{
+	return &w->src;
+}
+
+const char *lb_nst_waiter_target(const lb_nst_waiter *w)
+{
+	return w->target;
+}
+
+void lb_nst_waiter_reply(lb_nst_waiter *w, lb_fetch_result *res)
+{
+	w->cb(w->ctx, res);
+	free(w);
+}
+
+void lb_nst_waiter_fail(lb_nst *ns, lb_nst_waiter *w, const char *fmt, ...)
+{
+	lb_fetch_result r = {.status = -1};
+	char msg[420];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(r.error, sizeof(r.error), "%s store \"%s\": %s: %s", ns->p->kind, ns->s->name,
+		 w->src.path, msg);
+	lb_nst_waiter_reply(w, &r);
+}
+
+void lb_nst_waitq_push(lb_nst_waitq *q, lb_nst_waiter *w)
+{
+	w->next = NULL;
+	if (q->tail)
+		q->tail->next = w;
+	else
+		q->head = w;
+	q->tail = w;
+}
+
+lb_nst_waiter *lb_nst_waitq_pop(lb_nst_waitq *q)
+{
+	lb_nst_waiter *w = q->head;
+
+	if (w) {
+		q->head = w->next;
+		if (!q->head)
+			q->tail = NULL;
+		w->next = NULL;
+	}
+	return w;
+}
+
+void lb_nst_waitq_fail(lb_nst *ns, lb_nst_waitq *q, const char *msg)
+{
+	lb_nst_waiter *w;
+
+	while ((w = lb_nst_waitq_pop(q)))
+		lb_nst_waiter_fail(ns, w, "%s", msg);
+}
+
+static void read_unlink(lb_nst *ns, struct read *rd)
+{
+	for (struct read **p = &ns->reads; *p; p = &(*p)->next)
+		if (*p == rd) {
+			*p = rd->next;
+			return;
+		}
+}
+
+static void on_read_reply(lb_nst *ns, void *ctx, const lb_nst_reply *r)
+{
+	struct read *rd = ctx;
+	lb_fetch_result res = {0};
+	lb_err e = {0};
+	lb_nst_waiter *w;
+
+	read_unlink(ns, rd);
+	if (ns->p->read_parse(ns, &rd->src, r, &res, &e)) {
+		lb_fetch_result_clear(&res);
+		lb_nst_waitq_fail(ns, &rd->waiters, e.msg[0] ? e.msg : "read failed");
+	} else {
+		while ((w = lb_nst_waitq_pop(&rd->waiters))) {
+			lb_fetch_result one = res;
+			lb_nst_waiter_reply(w, &one);
+		}
+		lb_fetch_result_clear(&res);
+	}
+	free(rd);
+}
+
+void lb_nst_read_join(lb_nst *ns, lb_nst_waiter *w)
+{
+	bool per_target = ns->p->read_per_target;
+	lb_nst_req req = {0};
+	lb_err e = {0};
+	struct read *rd;
+
+	for (rd = ns->reads; rd; rd = rd->next)
+		if (strcmp(rd->src.path, w->src.path) == 0 &&
+		    strcmp(rd->src.version, w->src.version) == 0 &&
+		    (!per_target || strcmp(rd->target, w->target) == 0)) {
+			lb_nst_waitq_push(&rd->waiters, w);
+			return;
+		}
+	if (ns->p->read_request(ns, &w->src, w->target, &req, &e)) {
+		lb_nst_waiter_fail(ns, w, "%s", e.msg);
+		return;
+	}
+	rd = calloc(1, sizeof(*rd));
+	if (!rd) {
+		lb_secbuf_free(req.body);
+		lb_secbuf_free(req.xcred);
+		lb_nst_waiter_fail(ns, w, "out of memory");
+		return;
+	}
+	rd->ns = ns;
+	rd->src = w->src;
+	snprintf(rd->target, sizeof(rd->target), "%s", w->target);
+	lb_nst_waitq_push(&rd->waiters, w);
+	rd->next = ns->reads;
+	ns->reads = rd;
+	lb_nst_call_start(ns, &req, on_read_reply, rd);
+}
+
+/* --- the loop --- */
+
+static void on_kick(lb_loop *loop, lb_timer *t, void *ctx)
+{
+	lb_nst *ns = ctx;
+	lb_nst_waitq in = ns->incoming;
+	struct callq ready = ns->ready, done = ns->done;
+	lb_nst_waiter *w;
+	struct call *c;
+
+	(void)loop;
+	(void)t;
+	/* What arrives while these run waits for the next turn of the loop. */
+	ns->incoming = (lb_nst_waitq){0};
+	ns->ready = ns->done = (struct callq){0};
+	while ((c = q_pop(&done))) {
+		lb_nst_reply r = c->done;
+		c->done.json = NULL;
+		call_deliver(ns, c, &r);
+		json_decref(r.json);
+	}
+	while ((c = q_pop(&ready)))
+		call_step(ns, c);
+	while ((w = lb_nst_waitq_pop(&in))) {
+		if (ns->p->fetch)
+			ns->p->fetch(ns, w);
+		else
+			lb_nst_read_join(ns, w);
+	}
+}
+
+static void on_refresh_timer(lb_loop *loop, lb_timer *t, void *ctx)
+{
+	lb_nst *ns = ctx;
+	struct refreq *list = ns->refreqs;
+
+	(void)loop;
+	(void)t;
+	/* The broker fetches from inside request_refresh: take the list first. */
+	ns->refreqs = NULL;
+	while (list) {
+		struct refreq *q = list;
+		list = q->next;
+		if (ns->s->env.request_refresh && !ns->closing)
+			ns->s->env.request_refresh(ns->s->env.owner, q->target);
+		free(q);
+	}
+}
+
+void lb_nst_request_refresh(lb_nst *ns, const char *target)
+{
+	struct refreq *q, **p;
+
+	if (!ns->s->env.request_refresh || !target[0])
+		return;
+	for (p = &ns->refreqs; *p; p = &(*p)->next)
+		if (strcmp((*p)->target, target) == 0)
+			return;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return;
+	snprintf(q->target, sizeof(q->target), "%s", target);
+	*p = q;
+	if (!lb_timer_armed(ns->refresh_timer))
+		lb_timer_arm(ns->refresh_timer, REFRESH_GATHER_MS);
+}
+
+void lb_nst_refresh_forget(lb_nst *ns, const char *target)
+{
+	for (struct refreq **p = &ns->refreqs; *p;) {
+		struct refreq *q = *p;
+		if (strcmp(q->target, target) == 0) {
+			*p = q->next;
+			free(q);
+		} else {
+			p = &q->next;
+		}
+	}
+}
+
+/* --- the store --- */
+
+void lb_nst_store_fetch(lb_store *s, const lb_source *src, const char *target, lb_fetch_cb cb,
+		       void *ctx)
+{
+	lb_nst *ns = s->priv;
+	lb_nst_waiter *w = calloc(1, sizeof(*w));
+
+	if (!w) {
+		lb_fetch_result res = {.status = -1};
+		snprintf(res.error, sizeof(res.error), "%s store \"%s\": out of memory",
+			 ns->p->kind, s->name);
+		cb(ctx, &res);
+		return;
+	}
+	w->cb = cb;
+	w->ctx = ctx;
+	w->src = *src;
+	snprintf(w->target, sizeof(w->target), "%s", target ? target : "");
+	if (ns->closing) {
+		lb_nst_waiter_fail(ns, w, "store closed");
+		return;
+	}
+	lb_nst_waitq_push(&ns->incoming, w);
+	kick_soon(ns);
+}
+
+void lb_nst_store_release(lb_store *s, const char *target)
+{
+	lb_nst *ns = s->priv;
+
+	lb_nst_refresh_forget(ns, target);
+	if (ns->p->release)
+		ns->p->release(ns, target);
+}
+
+json_t *lb_nst_store_health(lb_store *s)
+{
+	lb_nst *ns = s->priv;
+	json_t *h = json_pack("{s:s}", "health",
+			      lb_backoff_failing(&ns->backoff)
+				  ? "degraded"
+				  : (ns->have ? "ok" : ns->p->unauth_health));
+	uint64_t wait = lb_backoff_wait_ms(&ns->backoff, lb_now_ms());
+
+	if (!h)
+		return NULL;
+	if (ns->p->health) {
+		json_t *x = ns->p->health(ns);
+		json_object_update_missing(h, x);
+		json_decref(x);
+	}
+	if (ns->last_error[0])
+		json_object_set_new(h, "last_error", json_string(ns->last_error));
+	if (wait && !ns->backoff.probing)
+		json_object_set_new(h, "backoff_ms", json_integer((json_int_t)wait));
+	return h;
+}
+
+static void ns_free(lb_nst *ns)
+{
+	if (ns->p->free)
+		ns->p->free(ns->data);
+	lb_timer_free(ns->kick);
+	lb_timer_free(ns->refresh_timer);
+	while (ns->refreqs) {
+		struct refreq *q = ns->refreqs;
+		ns->refreqs = q->next;
+		free(q);
+	}
+	free(ns->ca_file);
+	free(ns->ca_dir);
+	free(ns->client_cert);
+	free(ns->client_key);
+	free(ns);
+}
+
+void lb_nst_store_close(lb_store *s)
+{
+	lb_nst *ns = s->priv;
+	struct callq *qs[] = {&ns->ready, &ns->cred_wait, &ns->flight, &ns->done};
+	lb_nst_waitq pending = {0};
+	lb_nst_waiter *w;
+
+	if (!ns)
+		return;
+	ns->closing = true;
+	/* No callback of a call runs after this. */
+	for (size_t i = 0; i < 4; i++)
+		cancel_in(ns, qs[i], NULL, true);
+	while ((w = lb_nst_waitq_pop(&ns->incoming)))
+		lb_nst_waitq_push(&pending, w);
+	while (ns->reads) {
+		struct read *rd = ns->reads;
+		ns->reads = rd->next;
+		while ((w = lb_nst_waitq_pop(&rd->waiters)))
+			lb_nst_waitq_push(&pending, w);
+		free(rd);
+	}
+	/* Answered while the store is still whole; a fetch from a callback sees closing. */
+	lb_nst_waitq_fail(ns, &pending, "store closed");
+	if (ns->p->close)
+		ns->p->close(ns);
+	ns_free(ns);
+	s->priv = NULL;
+}
+
+static char *dup_opt(const char *s, bool *oom)
+{
+	char *d = s ? strdup(s) : NULL;
+
+	if (s && !d)
+		*oom = true;
+	return d;
+}
+
+int lb_nst_open(lb_store *s, const lb_nst_provider *p, void *data, const lb_nst_tls *tls, lb_err *e)
+{
+	lb_nst *ns = calloc(1, sizeof(*ns));
+	bool oom = false;
+
+	if (!ns) {
+		if (p->free)
+			p->free(data);
+		return lb_fail(e, ENOMEM, "out of memory");
+	}
+	ns->s = s;
+	ns->p = p;
+	ns->data = data;
+	lb_backoff_init(&ns->backoff, BACKOFF_FIRST_MS, BACKOFF_MAX_MS, true);
+	if (tls) {
+		ns->ca_file = dup_opt(tls->ca_file, &oom);
+		ns->ca_dir = dup_opt(tls->ca_dir, &oom);
+		ns->client_cert = dup_opt(tls->client_cert, &oom);
+		ns->client_key = dup_opt(tls->client_key, &oom);
+	}
+	ns->kick = lb_timer_new(s->env.loop, on_kick, ns);
+	ns->refresh_timer = lb_timer_new(s->env.loop, on_refresh_timer, ns);
+	if (oom || !ns->kick || !ns->refresh_timer) {
+		ns_free(ns);
+		return lb_fail(e, ENOMEM, "out of memory");
+	}
+	s->priv = ns;
+	return 0;
+}
