@@ -8,7 +8,9 @@
  * The token's resource is the vault's DNS suffix (https://vault.azure.net for
  * x.vault.azure.net, as the 401 challenge of Key Vault names it); a 401 (the challenge, a
  * token the vault no longer takes) gets a new token and one replay. */
-#include "gcp_azure_common.h"
+#include "cloud_parse.h"
+#include "netstore.h"
+#include "oauth.h"
 #include "cleanup.h"
 #include "log.h"
 
@@ -38,6 +40,7 @@ struct azure {
 	char resource[256];
 	char imds[256];
 	enum azure_cred cred;
+	lb_oauth_token tok;
 };
 
 static void azure_free(void *p)
@@ -53,6 +56,7 @@ static void azure_free(void *p)
 	free(a->secret_file);
 	free(a->cert_file);
 	free(a->authority);
+	lb_oauth_token_drop(&a->tok);
 	free(a);
 }
 
@@ -78,7 +82,7 @@ static void x509_freep(X509 **x)
 }
 
 /* x5t: base64url of the SHA-1 of the certificate's DER, as Entra ID expects. */
-static int cert_x5t(const lb_secbuf *pem, char **out, char *err, size_t cap)
+static int cert_x5t(const lb_secbuf *pem, char **out, lb_err *e)
 {
 	_cleanup_(bio_freep) BIO *bio = NULL;
 	_cleanup_(x509_freep) X509 *x = NULL;
@@ -86,20 +90,19 @@ static int cert_x5t(const lb_secbuf *pem, char **out, char *err, size_t cap)
 	unsigned int mdlen = 0;
 
 	if (pem->len > INT32_MAX)
-		return snprintf(err, cap, "certificate file too large"), -1;
+		return lb_fail(e, 0, "certificate file too large");
 	bio = BIO_new_mem_buf(pem->data, (int)pem->len);
 	if (bio)
 		x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
 	if (!x)
-		return snprintf(err, cap, "client_certificate_file has no PEM certificate"), -1;
+		return lb_fail(e, 0, "client_certificate_file has no PEM certificate");
 	if (X509_digest(x, EVP_sha1(), md, &mdlen) != 1)
-		return snprintf(err, cap, "certificate digest failed"), -1;
-	*out = lbc_b64url(md, mdlen);
-	return *out ? 0 : (snprintf(err, cap, "out of memory"), -1);
+		return lb_fail(e, 0, "certificate digest failed");
+	*out = lb_oauth_b64url(md, mdlen);
+	return *out ? 0 : lb_fail(e, ENOMEM, "out of memory");
 }
 
-static int client_assertion(struct azure *a, const char *aud, lb_secbuf **jwt, char *err,
-			    size_t cap)
+static int client_assertion(struct azure *a, const char *aud, lb_secbuf **jwt, lb_err *e)
 {
 	_cleanup_secbuf_ lb_secbuf *pem = NULL;
 	_cleanup_free_ char *x5t = NULL;
@@ -109,8 +112,8 @@ static int client_assertion(struct azure *a, const char *aud, lb_secbuf **jwt, c
 	char jti[33];
 	int64_t now = (int64_t)time(NULL);
 
-	if (lbc_read_secret_file(a->cert_file, CRED_FILE_CAP, false, &pem, err, cap) ||
-	    cert_x5t(pem, &x5t, err, cap))
+	if (lb_nst_read_secret_file(a->cert_file, CRED_FILE_CAP, false, &pem, e) ||
+	    cert_x5t(pem, &x5t, e))
 		return -1;
 	randombytes_buf(rnd, sizeof(rnd));
 	sodium_bin2hex(jti, sizeof(jti), rnd, sizeof(rnd));
@@ -119,136 +122,151 @@ static int client_assertion(struct azure *a, const char *aud, lb_secbuf **jwt, c
 			   a->client_id, "jti", jti, "nbf", (json_int_t)now, "iat", (json_int_t)now,
 			   "exp", (json_int_t)(now + ASSERTION_LIFE_S));
 	if (!hdr || !claims)
-		return snprintf(err, cap, "out of memory"), -1;
+		return lb_fail(e, ENOMEM, "out of memory");
 	h = json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS);
 	cl = json_dumps(claims, JSON_COMPACT | JSON_SORT_KEYS);
 	if (!h || !cl)
-		return snprintf(err, cap, "out of memory"), -1;
-	return lbc_jwt_rs256(pem, h, cl, jwt, err, cap);
+		return lb_fail(e, ENOMEM, "out of memory");
+	return lb_oauth_jwt_rs256(pem, h, cl, jwt, e);
 }
 
-static int azure_token_request(lbc *c, lbc_token_req *tr, char *err, size_t cap)
+static void azure_authenticate(lb_nst *ns)
 {
-	struct azure *a = lbc_impl_data(c);
+	struct azure *a = lb_nst_data(ns);
 	_cleanup_secbuf_ lb_secbuf *secret = NULL, *jwt = NULL;
 	static const char atype[] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-	char scope[300];
+	lb_secbuf *form = NULL;
+	char scope[300], url[1024];
+	lb_err e = {0};
 	int rc = 0;
 
 	if (a->cred == CRED_IMDS) {
 		lb_secbuf *q = NULL;
-		snprintf(tr->source, sizeof(tr->source), "managed identity");
+		snprintf(a->tok.source, sizeof(a->tok.source), "managed identity");
+		snprintf(a->tok.header, sizeof(a->tok.header), "Metadata: true");
 		/* The query, encoded as a form ("resource=https%3A%2F%2F..."). */
-		if (lbc_form_add(&q, "resource", a->resource, strlen(a->resource)) ||
+		if (lb_oauth_form_add(&q, "resource", a->resource, strlen(a->resource)) ||
 		    (a->client_id &&
-		     lbc_form_add(&q, "client_id", a->client_id, strlen(a->client_id)))) {
+		     lb_oauth_form_add(&q, "client_id", a->client_id, strlen(a->client_id)))) {
 			lb_secbuf_free(q);
-			return snprintf(err, cap, "out of secure memory"), -1;
+			lb_oauth_token_fail(ns, &a->tok, "out of secure memory");
+			return;
 		}
-		snprintf(tr->url, sizeof(tr->url),
+		snprintf(url, sizeof(url),
 			 "%s/metadata/identity/oauth2/token?api-version=2018-02-01&%s", a->imds,
 			 (const char *)q->data);
 		lb_secbuf_free(q);
-		snprintf(tr->header, sizeof(tr->header), "Metadata: true");
-		return 0;
+		lb_oauth_token_fetch(ns, &a->tok, url, NULL);
+		return;
 	}
-	snprintf(tr->url, sizeof(tr->url), "%s/%s/oauth2/v2.0/token", a->authority, a->tenant_id);
+	a->tok.header[0] = '\0';
+	snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", a->authority, a->tenant_id);
 	snprintf(scope, sizeof(scope), "%s/.default", a->resource);
 	if (a->cred == CRED_SECRET) {
-		snprintf(tr->source, sizeof(tr->source), "client secret");
-		if (lbc_read_secret_file(a->secret_file, CRED_FILE_CAP, true, &secret, err, cap))
-			return -1;
+		snprintf(a->tok.source, sizeof(a->tok.source), "client secret");
+		if (lb_nst_read_secret_file(a->secret_file, CRED_FILE_CAP, true, &secret, &e)) {
+			lb_oauth_token_fail(ns, &a->tok, e.msg);
+			return;
+		}
 	} else {
-		snprintf(tr->source, sizeof(tr->source), "client certificate");
-		if (client_assertion(a, tr->url, &jwt, err, cap))
-			return -1;
+		snprintf(a->tok.source, sizeof(a->tok.source), "client certificate");
+		if (client_assertion(a, url, &jwt, &e)) {
+			lb_oauth_token_fail(ns, &a->tok, e.msg);
+			return;
+		}
 	}
-	rc |= lbc_form_add(&tr->body, "grant_type", "client_credentials", 18);
-	rc |= lbc_form_add(&tr->body, "client_id", a->client_id, strlen(a->client_id));
-	rc |= lbc_form_add(&tr->body, "scope", scope, strlen(scope));
+	rc |= lb_oauth_form_add(&form, "grant_type", "client_credentials", 18);
+	rc |= lb_oauth_form_add(&form, "client_id", a->client_id, strlen(a->client_id));
+	rc |= lb_oauth_form_add(&form, "scope", scope, strlen(scope));
 	if (secret) {
-		rc |= lbc_form_add(&tr->body, "client_secret", secret->data, secret->len);
+		rc |= lb_oauth_form_add(&form, "client_secret", secret->data, secret->len);
 	} else {
-		rc |= lbc_form_add(&tr->body, "client_assertion_type", atype, sizeof(atype) - 1);
-		rc |= lbc_form_add(&tr->body, "client_assertion", jwt->data, jwt->len);
+		rc |= lb_oauth_form_add(&form, "client_assertion_type", atype, sizeof(atype) - 1);
+		rc |= lb_oauth_form_add(&form, "client_assertion", jwt->data, jwt->len);
 	}
-	return rc ? (snprintf(err, cap, "out of secure memory"), -1) : 0;
+	if (rc) {
+		lb_secbuf_free(form);
+		lb_oauth_token_fail(ns, &a->tok, "out of secure memory");
+		return;
+	}
+	lb_oauth_token_fetch(ns, &a->tok, url, form);
 }
 
-static int azure_read_url(lbc *c, const lb_source *src, char *url, size_t cap, char *err,
-			  size_t ecap)
+static int azure_read_request(lb_nst *ns, const lb_source *src, const char *target, lb_nst_req *req,
+			      lb_err *e)
 {
-	struct azure *a = lbc_impl_data(c);
+	struct azure *a = lb_nst_data(ns);
 
+	(void)target;
 	if (!azure_chars_ok(src->path, 1, 127, true))
-		return snprintf(err, ecap, "not a Key Vault secret name ([0-9a-zA-Z-], 1-127)"), -1;
+		return lb_fail(e, 0, "not a Key Vault secret name ([0-9a-zA-Z-], 1-127)");
 	if (src->version[0] && !azure_chars_ok(src->version, 1, 63, false))
-		return snprintf(err, ecap, "not a Key Vault secret version"), -1;
-	snprintf(url, cap, "%s/secrets/%s%s%s?api-version=" API_VERSION,
+		return lb_fail(e, 0, "not a Key Vault secret version");
+	snprintf(req->method, sizeof(req->method), "GET");
+	snprintf(req->path, sizeof(req->path), "%s/secrets/%s%s%s?api-version=" API_VERSION,
 		 a->endpoint ? a->endpoint : a->vault_url, src->path, src->version[0] ? "/" : "",
 		 src->version);
+	snprintf(req->what, sizeof(req->what), "read %s", src->path);
+	req->cred = LB_NST_CRED;
 	return 0;
 }
 
-static int azure_read_ok(lbc *c, const lb_source *src, json_t *j, lb_fetch_result *res, char *err,
-			 size_t ecap)
+static int azure_prepare(lb_nst *ns, const lb_nst_req *req, lb_nst_http *h, lb_err *e)
 {
-	json_t *v = json_object_get(j, "value");
-	const char *id = json_string_value(json_object_get(j, "id"));
-	const char *slash = id ? strrchr(id, '/') : NULL;
+	struct azure *a = lb_nst_data(ns);
 
-	(void)c;
+	snprintf(h->url, sizeof(h->url), "%s", req->path);
+	return lb_oauth_prepare(&a->tok, req, h, e);
+}
+
+static void azure_classify(lb_nst *ns, const lb_nst_req *req, const lb_http_resp *resp,
+			   lb_nst_reply *r)
+{
+	(void)ns;
+	lb_oauth_classify(req, resp, r, lb_azure_error);
+}
+
+static int azure_read_parse(lb_nst *ns, const lb_source *src, const lb_nst_reply *r,
+			    lb_fetch_result *res, lb_err *e)
+{
+	(void)ns;
 	(void)src;
-	if (!json_is_string(v))
-		return snprintf(err, ecap, "reply has no value"), -1;
-	res->value = lb_secbuf_dup(json_string_value(v), json_string_length(v));
-	if (!res->value)
-		return snprintf(err, ecap, "out of secure memory"), -1;
-	snprintf(res->version, sizeof(res->version), "%s", slash ? slash + 1 : "");
-	lbc_clean_text(res->version);
-	res->structured = lbc_is_json_object(res->value);
-	res->status = 0;
+	if (r->verdict != LB_NST_OK)
+		return lb_fail(e, 0, "%s", r->err.msg);
+	if (lb_azure_secret_parse(r->json, &res->value, res->version, sizeof(res->version), e))
+		return -1;
+	res->structured = lb_nst_is_json_object(res->value);
 	return 0;
 }
 
-/* {"error":{"code":"Forbidden","message":"...","innererror":{"code":"SecretDisabled"}}} */
-static void azure_read_error(lbc *c, const lb_source *src, long status, json_t *j, char *err,
-			     size_t ecap)
+static void azure_cred_drop(lb_nst *ns)
 {
-	json_t *e = json_object_get(j, "error");
-	const char *code = json_string_value(json_object_get(e, "code"));
-	const char *inner =
-	    json_string_value(json_object_get(json_object_get(e, "innererror"), "code"));
-	const char *msg = json_string_value(json_object_get(e, "message"));
+	struct azure *a = lb_nst_data(ns);
 
-	(void)c;
-	(void)src;
-	if (!code)
-		code = status == 404   ? "NotFound"
-		       : status == 403 ? "Forbidden"
-		       : status == 401 ? "Unauthorized"
-		       : status == 429 ? "Throttled"
-				       : "error";
-	snprintf(err, ecap, "%s%s%s: %.300s (HTTP %ld)", code, inner ? "/" : "", inner ? inner : "",
-		 msg ? msg : "no message", status);
-	lbc_clean_text(err);
+	lb_oauth_token_drop(&a->tok);
 }
 
-static json_t *azure_health_extra(lbc *c)
+static json_t *azure_health(lb_nst *ns)
 {
-	struct azure *a = lbc_impl_data(c);
+	struct azure *a = lb_nst_data(ns);
+	json_t *h = json_pack("{s:s,s:s}", "vault_url", a->vault_url, "resource", a->resource);
 
-	return json_pack("{s:s,s:s}", "vault_url", a->vault_url, "resource", a->resource);
+	if (h)
+		lb_oauth_health(&a->tok, h);
+	return h;
 }
 
-static const lbc_impl azure_impl = {
+static const lb_nst_provider azure_provider = {
     .kind = "azure-kv",
-    .token_request = azure_token_request,
-    .read_url = azure_read_url,
-    .read_ok = azure_read_ok,
-    .read_error = azure_read_error,
-    .free_impl = azure_free,
-    .health_extra = azure_health_extra,
+    .unauth_health = "authenticating",
+    .authenticate = azure_authenticate,
+    .cred_drop = azure_cred_drop,
+    .prepare = azure_prepare,
+    .classify = azure_classify,
+    .read_request = azure_read_request,
+    .read_parse = azure_read_parse,
+    .health = azure_health,
+    .free = azure_free,
 };
 
 static void trim_slashes(char *u)
@@ -330,14 +348,14 @@ static int azure_open(lb_store *s, lb_err *e)
 	       a->cred == CRED_SECRET ? "client secret"
 	       : a->cred == CRED_CERT ? "client certificate"
 				      : "managed identity (IMDS)");
-	return lbc_open(s, &azure_impl, a, ca_file, e);
+	return lb_nst_open(s, &azure_provider, a, &(lb_nst_tls){.ca_file = ca_file}, e);
 }
 
 const lb_store_ops lb_azure_kv_ops = {
     .type = "azure-kv",
     .per_target = false,
     .open = azure_open,
-    .fetch = lbc_fetch,
-    .health = lbc_health,
-    .close = lbc_close,
+    .fetch = lb_nst_store_fetch,
+    .health = lb_nst_store_health,
+    .close = lb_nst_store_close,
 };

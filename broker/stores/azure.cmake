@@ -1,7 +1,7 @@
-# Azure Key Vault store (azure-kv, issue 8); shares its token/read engine with gcp-sm
-# (listing gcp_azure_common.c in both files is fine: CMake keeps one copy).
+# Azure Key Vault store (azure-kv, issue 8): a provider of the network-store engine; shares
+# oauth.c and cloud_parse.c with gcp-sm (listed in both: CMake keeps one copy).
 target_sources(lockbox_broker PRIVATE ${CMAKE_CURRENT_LIST_DIR}/azure.c
-  ${CMAKE_CURRENT_LIST_DIR}/gcp_azure_common.c)
+  ${CMAKE_CURRENT_LIST_DIR}/oauth.c ${CMAKE_CURRENT_LIST_DIR}/cloud_parse.c)
 target_link_libraries(lockbox_broker PUBLIC PkgConfig::OPENSSL)
 target_compile_definitions(lockbox_broker PRIVATE LB_HAVE_AZURE)
 # The config validator accepts "azure-kv" stores only when the store is built.

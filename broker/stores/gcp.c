@@ -5,7 +5,9 @@
  * service-account JSON key (RS256 JWT signed with OpenSSL, exchanged at the key's token_uri)
  * or, without credentials_file, from the metadata server (GCE_METADATA_HOST overrides
  * metadata.google.internal). The private key and the tokens live only in secure buffers. */
-#include "gcp_azure_common.h"
+#include "cloud_parse.h"
+#include "netstore.h"
+#include "oauth.h"
 #include "cleanup.h"
 #include "log.h"
 
@@ -27,6 +29,7 @@ struct gcp {
 	char *client_email, *private_key_id, *token_uri;
 	lb_secbuf *private_key; /* PEM */
 	char metadata_host[256];
+	lb_oauth_token tok;
 };
 
 static void gcp_free(void *p)
@@ -42,6 +45,7 @@ static void gcp_free(void *p)
 	free(g->private_key_id);
 	free(g->token_uri);
 	lb_secbuf_free(g->private_key);
+	lb_oauth_token_drop(&g->tok);
 	free(g);
 }
 
@@ -58,144 +62,132 @@ static bool gcp_name_ok(const char *s, size_t max)
 	return true;
 }
 
-static int gcp_token_request(lbc *c, lbc_token_req *tr, char *err, size_t cap)
+static void gcp_authenticate(lb_nst *ns)
 {
-	struct gcp *g = lbc_impl_data(c);
+	struct gcp *g = lb_nst_data(ns);
 	_cleanup_json_ json_t *hdr = NULL, *claims = NULL;
 	_cleanup_json_str_ char *h = NULL, *cl = NULL;
 	_cleanup_secbuf_ lb_secbuf *jwt = NULL;
+	lb_secbuf *form = NULL;
 	static const char grant[] = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 	int64_t now = (int64_t)time(NULL);
+	char url[1024];
+	lb_err e = {0};
 
 	if (!g->private_key) {
-		snprintf(tr->source, sizeof(tr->source), "metadata server");
-		snprintf(tr->url, sizeof(tr->url),
+		snprintf(g->tok.source, sizeof(g->tok.source), "metadata server");
+		snprintf(g->tok.header, sizeof(g->tok.header), "Metadata-Flavor: Google");
+		snprintf(url, sizeof(url),
 			 "http://%s/computeMetadata/v1/instance/service-accounts/default/token",
 			 g->metadata_host);
-		snprintf(tr->header, sizeof(tr->header), "Metadata-Flavor: Google");
-		return 0;
+		lb_oauth_token_fetch(ns, &g->tok, url, NULL);
+		return;
 	}
-	snprintf(tr->source, sizeof(tr->source), "service account key");
-	snprintf(tr->url, sizeof(tr->url), "%s", g->token_uri);
+	snprintf(g->tok.source, sizeof(g->tok.source), "service account key");
 	hdr = json_pack("{s:s,s:s}", "alg", "RS256", "typ", "JWT");
 	claims = json_pack("{s:s,s:s,s:s,s:I,s:I}", "iss", g->client_email, "scope", SCOPE, "aud",
 			   g->token_uri, "iat", (json_int_t)now, "exp",
 			   (json_int_t)(now + JWT_LIFETIME_S));
-	if (!hdr || !claims)
-		return snprintf(err, cap, "out of memory"), -1;
-	if (g->private_key_id)
+	if (hdr && claims && g->private_key_id)
 		json_object_set_new(hdr, "kid", json_string(g->private_key_id));
-	h = json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS);
-	cl = json_dumps(claims, JSON_COMPACT | JSON_SORT_KEYS);
-	if (!h || !cl)
-		return snprintf(err, cap, "out of memory"), -1;
-	if (lbc_jwt_rs256(g->private_key, h, cl, &jwt, err, cap))
-		return -1;
-	if (lbc_form_add(&tr->body, "grant_type", grant, sizeof(grant) - 1) ||
-	    lbc_form_add(&tr->body, "assertion", jwt->data, jwt->len))
-		return snprintf(err, cap, "out of secure memory"), -1;
-	return 0;
+	h = hdr ? json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	cl = claims ? json_dumps(claims, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	if (!h || !cl) {
+		lb_oauth_token_fail(ns, &g->tok, "out of memory");
+		return;
+	}
+	if (lb_oauth_jwt_rs256(g->private_key, h, cl, &jwt, &e)) {
+		lb_oauth_token_fail(ns, &g->tok, e.msg);
+		return;
+	}
+	if (lb_oauth_form_add(&form, "grant_type", grant, sizeof(grant) - 1) ||
+	    lb_oauth_form_add(&form, "assertion", jwt->data, jwt->len)) {
+		lb_secbuf_free(form);
+		lb_oauth_token_fail(ns, &g->tok, "out of secure memory");
+		return;
+	}
+	lb_oauth_token_fetch(ns, &g->tok, g->token_uri, form);
 }
 
-static int gcp_read_url(lbc *c, const lb_source *src, char *url, size_t cap, char *err, size_t ecap)
+static int gcp_read_request(lb_nst *ns, const lb_source *src, const char *target, lb_nst_req *req,
+			    lb_err *e)
 {
-	struct gcp *g = lbc_impl_data(c);
+	struct gcp *g = lb_nst_data(ns);
 	const char *ver = src->version[0] ? src->version : "latest";
 
+	(void)target;
 	if (!gcp_name_ok(src->path, 255))
-		return snprintf(err, ecap, "not a secret id ([A-Za-z0-9_-], at most 255)"), -1;
+		return lb_fail(e, 0, "not a secret id ([A-Za-z0-9_-], at most 255)");
 	if (!gcp_name_ok(ver, 63))
-		return snprintf(err, ecap, "not a version (a number, latest or an alias)"), -1;
-	snprintf(url, cap, "%s/v1/projects/%s/secrets/%s/versions/%s:access", g->endpoint,
-		 g->project, src->path, ver);
+		return lb_fail(e, 0, "not a version (a number, latest or an alias)");
+	snprintf(req->method, sizeof(req->method), "GET");
+	snprintf(req->path, sizeof(req->path), "%s/v1/projects/%s/secrets/%s/versions/%s:access",
+		 g->endpoint, g->project, src->path, ver);
+	snprintf(req->what, sizeof(req->what), "read %s", src->path);
+	req->cred = LB_NST_CRED;
 	return 0;
 }
 
-static int gcp_read_ok(lbc *c, const lb_source *src, json_t *j, lb_fetch_result *res, char *err,
-		       size_t ecap)
+static int gcp_prepare(lb_nst *ns, const lb_nst_req *req, lb_nst_http *h, lb_err *e)
 {
-	json_t *payload = json_object_get(j, "payload");
-	json_t *data = json_object_get(payload, "data");
-	json_t *crc = json_object_get(payload, "dataCrc32c");
-	const char *name = json_string_value(json_object_get(j, "name"));
-	const char *slash;
-	size_t len = 0, b64len;
-	long long want = -1;
+	struct gcp *g = lb_nst_data(ns);
 
-	(void)c;
-	(void)src;
-	if (!json_is_string(data))
-		return snprintf(err, ecap, "reply has no payload.data"), -1;
-	b64len = json_string_length(data);
-	res->value = lb_secbuf_new(b64len / 4 * 3 + 3);
-	if (!res->value)
-		return snprintf(err, ecap, "out of secure memory"), -1;
-	if (sodium_base642bin(res->value->data, b64len / 4 * 3 + 3, json_string_value(data), b64len,
-			      NULL, &len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
-		return snprintf(err, ecap, "payload.data is not base64"), -1;
-	res->value->len = len;
-	res->value->data[len] = '\0';
-	/* dataCrc32c is an int64, which JSON (proto3 mapping) carries as a string. */
-	if (json_is_string(crc)) {
-		char *end;
-		want = strtoll(json_string_value(crc), &end, 10);
-		if (*end || want < 0)
-			return snprintf(err, ecap, "payload.dataCrc32c is not a number"), -1;
-	} else if (json_is_integer(crc)) {
-		want = json_integer_value(crc);
-	}
-	if (want >= 0 && (uint32_t)want != lbc_crc32c(res->value->data, len))
-		return snprintf(err, ecap,
-				"payload checksum mismatch (dataCrc32c): the value was corrupted "
-				"in transit"),
-		       -1;
-	if (want < 0)
+	snprintf(h->url, sizeof(h->url), "%s", req->path);
+	return lb_oauth_prepare(&g->tok, req, h, e);
+}
+
+static void gcp_classify(lb_nst *ns, const lb_nst_req *req, const lb_http_resp *resp,
+			 lb_nst_reply *r)
+{
+	(void)ns;
+	lb_oauth_classify(req, resp, r, lb_gcp_error);
+}
+
+static int gcp_read_parse(lb_nst *ns, const lb_source *src, const lb_nst_reply *r,
+			  lb_fetch_result *res, lb_err *e)
+{
+	bool no_crc = false;
+
+	if (r->verdict != LB_NST_OK)
+		return lb_fail(e, 0, "%s", r->err.msg);
+	if (lb_gcp_access_parse(r->json, &res->value, res->version, sizeof(res->version), &no_crc,
+				e))
+		return -1;
+	if (no_crc)
 		lb_log(LB_WARN, "gcp-sm store %s: %s: reply has no payload.dataCrc32c",
-		       lbc_store_name(c), src->path);
-	slash = name ? strrchr(name, '/') : NULL;
-	snprintf(res->version, sizeof(res->version), "%s", slash ? slash + 1 : "");
-	lbc_clean_text(res->version);
-	res->structured = lbc_is_json_object(res->value);
-	res->status = 0;
+		       lb_nst_name(ns), src->path);
+	res->structured = lb_nst_is_json_object(res->value);
 	return 0;
 }
 
-static void gcp_read_error(lbc *c, const lb_source *src, long status, json_t *j, char *err,
-			   size_t ecap)
+static void gcp_cred_drop(lb_nst *ns)
 {
-	json_t *e = json_object_get(j, "error");
-	const char *st = json_string_value(json_object_get(e, "status"));
-	const char *msg = json_string_value(json_object_get(e, "message"));
-	const char *name = st;
+	struct gcp *g = lb_nst_data(ns);
 
-	(void)c;
-	(void)src;
-	if (!name) /* no Google error body (a proxy): name the status as the API would */
-		name = status == 404   ? "NOT_FOUND"
-		       : status == 403 ? "PERMISSION_DENIED"
-		       : status == 429 ? "RESOURCE_EXHAUSTED"
-		       : status == 401 ? "UNAUTHENTICATED"
-		       : status >= 500 ? "UNAVAILABLE"
-				       : "error";
-	snprintf(err, ecap, "%s: %.300s (HTTP %ld)", name, msg ? msg : "no message", status);
-	lbc_clean_text(err);
+	lb_oauth_token_drop(&g->tok);
 }
 
-static json_t *gcp_health_extra(lbc *c)
+static json_t *gcp_health(lb_nst *ns)
 {
-	struct gcp *g = lbc_impl_data(c);
+	struct gcp *g = lb_nst_data(ns);
+	json_t *h = json_pack("{s:s,s:s}", "project", g->project, "endpoint", g->endpoint);
 
-	return json_pack("{s:s,s:s}", "project", g->project, "endpoint", g->endpoint);
+	if (h)
+		lb_oauth_health(&g->tok, h);
+	return h;
 }
 
-static const lbc_impl gcp_impl = {
+static const lb_nst_provider gcp_provider = {
     .kind = "gcp-sm",
-    .token_request = gcp_token_request,
-    .read_url = gcp_read_url,
-    .read_ok = gcp_read_ok,
-    .read_error = gcp_read_error,
-    .free_impl = gcp_free,
-    .health_extra = gcp_health_extra,
+    .unauth_health = "authenticating",
+    .authenticate = gcp_authenticate,
+    .cred_drop = gcp_cred_drop,
+    .prepare = gcp_prepare,
+    .classify = gcp_classify,
+    .read_request = gcp_read_request,
+    .read_parse = gcp_read_parse,
+    .health = gcp_health,
+    .free = gcp_free,
 };
 
 static int gcp_load_key(struct gcp *g, lb_err *e)
@@ -203,11 +195,10 @@ static int gcp_load_key(struct gcp *g, lb_err *e)
 	_cleanup_secbuf_ lb_secbuf *raw = NULL;
 	_cleanup_json_ json_t *j = NULL;
 	const char *type, *pk;
-	char err[450];
 	json_error_t je;
 
-	if (lbc_read_secret_file(g->credentials_file, KEY_FILE_CAP, false, &raw, err, sizeof(err)))
-		return lb_fail(e, 0, "credentials_file: %s", err);
+	if (lb_nst_read_secret_file(g->credentials_file, KEY_FILE_CAP, false, &raw, e))
+		return lb_fail_wrap(e, "credentials_file");
 	j = json_loadb((const char *)raw->data, raw->len, 0, &je);
 	if (!json_is_object(j))
 		return lb_fail(e, 0, "credentials_file %s: not a JSON object (line %d)",
@@ -267,14 +258,14 @@ static int gcp_open(lb_store *s, lb_err *e)
 	}
 	lb_log(LB_INFO, "gcp-sm store %s: project %s, credentials from %s", s->name, g->project,
 	       g->credentials_file ? g->credentials_file : g->metadata_host);
-	return lbc_open(s, &gcp_impl, g, ca_file, e);
+	return lb_nst_open(s, &gcp_provider, g, &(lb_nst_tls){.ca_file = ca_file}, e);
 }
 
 const lb_store_ops lb_gcp_sm_ops = {
     .type = "gcp-sm",
     .per_target = false,
     .open = gcp_open,
-    .fetch = lbc_fetch,
-    .health = lbc_health,
-    .close = lbc_close,
+    .fetch = lb_nst_store_fetch,
+    .health = lb_nst_store_health,
+    .close = lb_nst_store_close,
 };

@@ -1,5 +1,6 @@
 /* The network-store engine (see netstore.h). */
 #include "netstore.h"
+#include "netstore_impl.h"
 #include "backoff.h"
 #include "cleanup.h"
 #include "fsutil.h"
@@ -14,76 +15,10 @@
 #include <string.h>
 #include <time.h>
 
-#define REQ_TIMEOUT_MS	  10000
-#define REQ_MAX_BODY	  (1024 * 1024)
-#define BACKOFF_FIRST_MS  1000
-#define BACKOFF_MAX_MS	  60000
-#define REFRESH_GATHER_MS 250
-
-struct lb_nst_waiter {
-	lb_fetch_cb cb;
-	void *ctx;
-	lb_source src;
-	char target[LB_NAME_MAX + 1];
-	lb_nst_waiter *next;
-};
-
-enum call_state { C_READY, C_CRED_WAIT, C_FLIGHT, C_DONE };
-
-struct call {
-	lb_nst *ns;
-	lb_nst_req req;
-	lb_nst_call_cb cb;
-	void *ctx;
-	enum call_state state;
-	lb_http_req *http;
-	bool replayed, probe;
-	uint64_t ticket;
-	unsigned cred_gen;
-	lb_nst_reply done; /* a reply decided before sending (C_DONE) */
-	struct call *next;
-};
-
-struct callq {
-	struct call *head, *tail;
-};
-
-/* A read shared by every fetch of one key while it is under way. */
-struct read {
-	lb_nst *ns;
-	lb_source src;
-	char target[LB_NAME_MAX + 1];
-	lb_nst_waitq waiters;
-	struct read *next;
-};
-
-struct refreq {
-	char target[LB_NAME_MAX + 1];
-	struct refreq *next;
-};
-
-struct lb_nst {
-	lb_store *s;
-	const lb_nst_provider *p;
-	void *data;
-	char *ca_file, *ca_dir, *client_cert, *client_key;
-
-	lb_backoff backoff;
-	char last_error[512];
-	bool last_fault_cred;
-
-	/* credential */
-	bool have, fresh, authing;
-	int64_t refresh_at;
-	unsigned cred_gen;
-
-	struct callq ready, cred_wait, flight, done;
-	lb_nst_waitq incoming;
-	struct read *reads;
-	struct refreq *refreqs;
-	lb_timer *kick, *refresh_timer;
-	bool closing;
-};
+#define REQ_TIMEOUT_MS	 10000
+#define REQ_MAX_BODY	 (1024 * 1024)
+#define BACKOFF_FIRST_MS 1000
+#define BACKOFF_MAX_MS	 60000
 
 static void kick_soon(lb_nst *ns)
 {
@@ -108,56 +43,14 @@ const char *lb_nst_name(lb_nst *ns)
 	return ns->s->name;
 }
 
+const char *lb_nst_kind(lb_nst *ns)
+{
+	return ns->p->kind;
+}
+
 bool lb_nst_closing(lb_nst *ns)
 {
 	return ns->closing;
-}
-
-void lb_nst_printable(char *s)
-{
-	for (; *s; s++)
-		if (!isprint((unsigned char)*s))
-			*s = ' ';
-}
-
-bool lb_nst_is_json_object(const lb_secbuf *v)
-{
-	json_t *j = json_loadb((const char *)v->data, v->len, 0, NULL);
-	bool obj = json_is_object(j);
-
-	json_decref(j);
-	return obj;
-}
-
-int lb_nst_read_secret_file(const char *path, size_t cap, bool trim, lb_secbuf **out, lb_err *e)
-{
-	lb_secbuf *b = NULL;
-
-	if (lb_read_secret_at(AT_FDCWD, path, cap, &b, e))
-		return -1;
-	while (trim && b->len && isspace(b->data[b->len - 1]))
-		b->data[--b->len] = '\0';
-	if (b->len == 0) {
-		lb_secbuf_free(b);
-		return lb_fail(e, 0, "%s is empty", path);
-	}
-	*out = b;
-	return 0;
-}
-
-int lb_nst_http_header(lb_nst_http *h, const char *name, const void *value, size_t len)
-{
-	size_t n = strlen(name);
-	lb_secbuf *b;
-
-	if (h->nhdr >= LB_NST_MAX_HEADERS || !(b = lb_secbuf_new(n + 2 + len)))
-		return -1;
-	memcpy(b->data, name, n);
-	memcpy(b->data + n, ": ", 2);
-	memcpy(b->data + n + 2, value, len);
-	b->data[b->len] = '\0';
-	h->hdr[h->nhdr++] = b;
-	return 0;
 }
 
 static void q_push(struct callq *q, struct call *c)
@@ -221,10 +114,9 @@ static void fault_report(lb_nst *ns, const char *what, const char *audit_path, c
 {
 	lb_log(LB_WARN, "%s store %s: %s: %s; backing off %llu ms", ns->p->kind, ns->s->name, what,
 	       reason, (unsigned long long)wait);
-	lb_audit("store_error",
-		 json_pack("{s:s,s:s,s:s,s:I}", "store", ns->s->name, "path",
-			   audit_path && *audit_path ? audit_path : what, "reason", reason,
-			   "backoff_ms", (json_int_t)wait));
+	lb_audit("store_error", json_pack("{s:s,s:s,s:s,s:I}", "store", ns->s->name, "path",
+					  audit_path && *audit_path ? audit_path : what, "reason",
+					  reason, "backoff_ms", (json_int_t)wait));
 }
 
 static void call_fault(lb_nst *ns, struct call *c, const lb_nst_reply *r)
@@ -234,7 +126,7 @@ static void call_fault(lb_nst *ns, struct call *c, const lb_nst_reply *r)
 	set_last_error(ns, c->req.what, r->err.msg);
 	wait = lb_backoff_fault(&ns->backoff, c->ticket, r->retry_after_s, lb_now_ms());
 	if (wait) {
-		ns->last_fault_cred = false;
+		ns->last_fault_cred = c->req.auth;
 		fault_report(ns, c->req.what, c->req.audit_path, r->err.msg, wait);
 	}
 }
@@ -364,10 +256,10 @@ static void call_step(lb_nst *ns, struct call *c)
 				call_defer(ns, c, LB_NST_FAULT, "retrying after: %s",
 					   ns->last_error);
 			else
-				call_defer(ns, c, LB_NST_FAULT, "backing off for %llu s after: %s",
-					   (unsigned long long)((lb_nst_backoff_wait_ms(ns) + 999) /
-								1000),
-					   ns->last_error);
+				call_defer(
+				    ns, c, LB_NST_FAULT, "backing off for %llu s after: %s",
+				    (unsigned long long)((lb_nst_backoff_wait_ms(ns) + 999) / 1000),
+				    ns->last_error);
 			return;
 		}
 	}
@@ -410,7 +302,7 @@ static void on_http(void *ctx, const lb_http_resp *resp)
 		if (c->cred_gen == ns->cred_gen && ns->have) {
 			lb_log(LB_WARN, "%s store %s: credential refused (%s); getting a new one",
 			       ns->p->kind, ns->s->name, r.err.msg);
-			ns->fresh = false;
+			ns->have = ns->fresh = false;
 			if (ns->p->cred_drop)
 				ns->p->cred_drop(ns);
 		}
@@ -426,7 +318,7 @@ static void on_http(void *ctx, const lb_http_resp *resp)
 	}
 	if (r.verdict == LB_NST_FAULT)
 		call_fault(ns, c, &r);
-	else
+	else if (!c->req.auth || ns->last_fault_cred)
 		lb_backoff_ok(&ns->backoff, c->ticket);
 	if (c->probe && ns->backoff.probing)
 		lb_backoff_probe_lost(&ns->backoff); /* its outcome is known, counted or not */
@@ -524,7 +416,7 @@ void lb_nst_cred_ok(lb_nst *ns, int64_t refresh_at, bool new_cred)
 }
 
 void lb_nst_cred_fail(lb_nst *ns, bool count, long retry_after_s, const char *what,
-		     const char *reason, const char *for_waiters)
+		      const char *reason, const char *for_waiters)
 {
 	struct call *c;
 
@@ -551,131 +443,6 @@ void lb_nst_cred_refresh(lb_nst *ns)
 }
 
 /* --- waiters and reads --- */
-
-const lb_source *lb_nst_waiter_src(const lb_nst_waiter *w)
-{
-	return &w->src;
-}
-
-const char *lb_nst_waiter_target(const lb_nst_waiter *w)
-{
-	return w->target;
-}
-
-void lb_nst_waiter_reply(lb_nst_waiter *w, lb_fetch_result *res)
-{
-	w->cb(w->ctx, res);
-	free(w);
-}
-
-void lb_nst_waiter_fail(lb_nst *ns, lb_nst_waiter *w, const char *fmt, ...)
-{
-	lb_fetch_result r = {.status = -1};
-	char msg[420];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(r.error, sizeof(r.error), "%s store \"%s\": %s: %s", ns->p->kind, ns->s->name,
-		 w->src.path, msg);
-	lb_nst_waiter_reply(w, &r);
-}
-
-void lb_nst_waitq_push(lb_nst_waitq *q, lb_nst_waiter *w)
-{
-	w->next = NULL;
-	if (q->tail)
-		q->tail->next = w;
-	else
-		q->head = w;
-	q->tail = w;
-}
-
-lb_nst_waiter *lb_nst_waitq_pop(lb_nst_waitq *q)
-{
-	lb_nst_waiter *w = q->head;
-
-	if (w) {
-		q->head = w->next;
-		if (!q->head)
-			q->tail = NULL;
-		w->next = NULL;
-	}
-	return w;
-}
-
-void lb_nst_waitq_fail(lb_nst *ns, lb_nst_waitq *q, const char *msg)
-{
-	lb_nst_waiter *w;
-
-	while ((w = lb_nst_waitq_pop(q)))
-		lb_nst_waiter_fail(ns, w, "%s", msg);
-}
-
-static void read_unlink(lb_nst *ns, struct read *rd)
-{
-	for (struct read **p = &ns->reads; *p; p = &(*p)->next)
-		if (*p == rd) {
-			*p = rd->next;
-			return;
-		}
-}
-
-static void on_read_reply(lb_nst *ns, void *ctx, const lb_nst_reply *r)
-{
-	struct read *rd = ctx;
-	lb_fetch_result res = {0};
-	lb_err e = {0};
-	lb_nst_waiter *w;
-
-	read_unlink(ns, rd);
-	if (ns->p->read_parse(ns, &rd->src, r, &res, &e)) {
-		lb_fetch_result_clear(&res);
-		lb_nst_waitq_fail(ns, &rd->waiters, e.msg[0] ? e.msg : "read failed");
-	} else {
-		while ((w = lb_nst_waitq_pop(&rd->waiters))) {
-			lb_fetch_result one = res;
-			lb_nst_waiter_reply(w, &one);
-		}
-		lb_fetch_result_clear(&res);
-	}
-	free(rd);
-}
-
-void lb_nst_read_join(lb_nst *ns, lb_nst_waiter *w)
-{
-	bool per_target = ns->p->read_per_target;
-	lb_nst_req req = {0};
-	lb_err e = {0};
-	struct read *rd;
-
-	for (rd = ns->reads; rd; rd = rd->next)
-		if (strcmp(rd->src.path, w->src.path) == 0 &&
-		    strcmp(rd->src.version, w->src.version) == 0 &&
-		    (!per_target || strcmp(rd->target, w->target) == 0)) {
-			lb_nst_waitq_push(&rd->waiters, w);
-			return;
-		}
-	if (ns->p->read_request(ns, &w->src, w->target, &req, &e)) {
-		lb_nst_waiter_fail(ns, w, "%s", e.msg);
-		return;
-	}
-	rd = calloc(1, sizeof(*rd));
-	if (!rd) {
-		lb_secbuf_free(req.body);
-		lb_secbuf_free(req.xcred);
-		lb_nst_waiter_fail(ns, w, "out of memory");
-		return;
-	}
-	rd->ns = ns;
-	rd->src = w->src;
-	snprintf(rd->target, sizeof(rd->target), "%s", w->target);
-	lb_nst_waitq_push(&rd->waiters, w);
-	rd->next = ns->reads;
-	ns->reads = rd;
-	lb_nst_call_start(ns, &req, on_read_reply, rd);
-}
 
 /* --- the loop --- */
 
@@ -708,59 +475,10 @@ static void on_kick(lb_loop *loop, lb_timer *t, void *ctx)
 	}
 }
 
-static void on_refresh_timer(lb_loop *loop, lb_timer *t, void *ctx)
-{
-	lb_nst *ns = ctx;
-	struct refreq *list = ns->refreqs;
-
-	(void)loop;
-	(void)t;
-	/* The broker fetches from inside request_refresh: take the list first. */
-	ns->refreqs = NULL;
-	while (list) {
-		struct refreq *q = list;
-		list = q->next;
-		if (ns->s->env.request_refresh && !ns->closing)
-			ns->s->env.request_refresh(ns->s->env.owner, q->target);
-		free(q);
-	}
-}
-
-void lb_nst_request_refresh(lb_nst *ns, const char *target)
-{
-	struct refreq *q, **p;
-
-	if (!ns->s->env.request_refresh || !target[0])
-		return;
-	for (p = &ns->refreqs; *p; p = &(*p)->next)
-		if (strcmp((*p)->target, target) == 0)
-			return;
-	q = calloc(1, sizeof(*q));
-	if (!q)
-		return;
-	snprintf(q->target, sizeof(q->target), "%s", target);
-	*p = q;
-	if (!lb_timer_armed(ns->refresh_timer))
-		lb_timer_arm(ns->refresh_timer, REFRESH_GATHER_MS);
-}
-
-void lb_nst_refresh_forget(lb_nst *ns, const char *target)
-{
-	for (struct refreq **p = &ns->refreqs; *p;) {
-		struct refreq *q = *p;
-		if (strcmp(q->target, target) == 0) {
-			*p = q->next;
-			free(q);
-		} else {
-			p = &q->next;
-		}
-	}
-}
-
 /* --- the store --- */
 
 void lb_nst_store_fetch(lb_store *s, const lb_source *src, const char *target, lb_fetch_cb cb,
-		       void *ctx)
+			void *ctx)
 {
 	lb_nst *ns = s->priv;
 	lb_nst_waiter *w = calloc(1, sizeof(*w));
@@ -796,10 +514,10 @@ void lb_nst_store_release(lb_store *s, const char *target)
 json_t *lb_nst_store_health(lb_store *s)
 {
 	lb_nst *ns = s->priv;
-	json_t *h = json_pack("{s:s}", "health",
-			      lb_backoff_failing(&ns->backoff)
-				  ? "degraded"
-				  : (ns->have ? "ok" : ns->p->unauth_health));
+	json_t *h =
+	    json_pack("{s:s}", "health",
+		      lb_backoff_failing(&ns->backoff) ? "degraded"
+						       : (ns->have ? "ok" : ns->p->unauth_health));
 	uint64_t wait = lb_backoff_wait_ms(&ns->backoff, lb_now_ms());
 
 	if (!h)
@@ -821,12 +539,7 @@ static void ns_free(lb_nst *ns)
 	if (ns->p->free)
 		ns->p->free(ns->data);
 	lb_timer_free(ns->kick);
-	lb_timer_free(ns->refresh_timer);
-	while (ns->refreqs) {
-		struct refreq *q = ns->refreqs;
-		ns->refreqs = q->next;
-		free(q);
-	}
+	lb_nst_refresher_free(ns->refresher);
 	free(ns->ca_file);
 	free(ns->ca_dir);
 	free(ns->client_cert);
@@ -894,11 +607,22 @@ int lb_nst_open(lb_store *s, const lb_nst_provider *p, void *data, const lb_nst_
 		ns->client_key = dup_opt(tls->client_key, &oom);
 	}
 	ns->kick = lb_timer_new(s->env.loop, on_kick, ns);
-	ns->refresh_timer = lb_timer_new(s->env.loop, on_refresh_timer, ns);
-	if (oom || !ns->kick || !ns->refresh_timer) {
+	ns->refresher = lb_nst_refresher_new(s);
+	if (oom || !ns->kick || !ns->refresher) {
 		ns_free(ns);
 		return lb_fail(e, ENOMEM, "out of memory");
 	}
 	s->priv = ns;
 	return 0;
+}
+
+void lb_nst_request_refresh(lb_nst *ns, const char *target)
+{
+	if (!ns->closing)
+		lb_nst_refresher_add(ns->refresher, target);
+}
+
+void lb_nst_refresh_forget(lb_nst *ns, const char *target)
+{
+	lb_nst_refresher_forget(ns->refresher, target);
 }

@@ -33,16 +33,16 @@ typedef struct lb_nst_waiter lb_nst_waiter;
 
 /* How a request uses the store's credential. */
 enum lb_nst_cred {
-	LB_NST_CRED,    /* needs a fresh one (waits while authenticating); refused: replay once */
-	LB_NST_NOCRED,  /* none (logins, metadata) */
+	LB_NST_CRED,	/* needs a fresh one (waits while authenticating); refused: replay once */
+	LB_NST_NOCRED,	/* none (logins, metadata) */
 	LB_NST_RAWCRED, /* the current one even while authenticating; never replayed */
 };
 
 /* What a reply means (the provider's classify decides). */
 enum lb_nst_verdict {
-	LB_NST_OK,      /* success: ends a run of faults */
-	LB_NST_FINAL,   /* a definite answer (not found, denied): no backoff, no retry */
-	LB_NST_FAULT,   /* throttled, server or transport fault: the store backs off */
+	LB_NST_OK,	/* success: ends a run of faults */
+	LB_NST_FINAL,	/* a definite answer (not found, denied): no backoff, no retry */
+	LB_NST_FAULT,	/* throttled, server or transport fault: the store backs off */
 	LB_NST_REFRESH, /* the credential was refused: get a new one and send once more */
 };
 
@@ -54,6 +54,9 @@ typedef struct lb_nst_req {
 	char what[600];	      /* for logs and last_error: "GET secret/data/web" */
 	char audit_path[600]; /* the audit's "path" ("" = what) */
 	enum lb_nst_cred cred;
+	/* A credential request (login, token): its success ends only a run of credential
+	 * faults (not one of the secrets API), its fault is a credential fault. */
+	bool auth;
 	lb_secbuf *body;  /* owned; NULL = none */
 	lb_secbuf *xcred; /* owned; a credential other than the store's (Vault unwrap) */
 	unsigned flags;	  /* provider-defined */
@@ -74,6 +77,8 @@ typedef struct lb_nst_http {
 
 /* Add "Name: value" (value may be a secret). -1 when out of room or memory. */
 int lb_nst_http_header(lb_nst_http *h, const char *name, const void *value, size_t len);
+/* Add a whole "Name: value" line. */
+int lb_nst_http_header_line(lb_nst_http *h, const char *line);
 
 /* A classified reply, handed to the call's callback (valid during the call only). */
 typedef struct lb_nst_reply {
@@ -115,7 +120,7 @@ typedef struct lb_nst_provider {
 	int (*read_parse)(lb_nst *ns, const lb_source *src, const lb_nst_reply *r,
 			  lb_fetch_result *res, lb_err *e);
 	void (*release)(lb_nst *ns, const char *target); /* optional */
-	json_t *(*health)(lb_nst *ns);			/* fields added to the base; optional */
+	json_t *(*health)(lb_nst *ns);			 /* fields added to the base; optional */
 	/* Closing (optional): fail every waiter the provider holds (lb_nst_waitq_fail), stop
 	 * timers. No engine callback of this store runs afterwards. */
 	void (*close)(lb_nst *ns);
@@ -127,14 +132,16 @@ typedef struct lb_nst_tls {
 } lb_nst_tls;
 
 /* Sets s->priv. On failure free(data) has run. */
-int lb_nst_open(lb_store *s, const lb_nst_provider *p, void *data, const lb_nst_tls *tls, lb_err *e);
+int lb_nst_open(lb_store *s, const lb_nst_provider *p, void *data, const lb_nst_tls *tls,
+		lb_err *e);
 void *lb_nst_data(lb_nst *ns);
 lb_store *lb_nst_store(lb_nst *ns);
 const char *lb_nst_name(lb_nst *ns);
+const char *lb_nst_kind(lb_nst *ns);
 
 /* lb_store_ops entry points of every network store. */
 void lb_nst_store_fetch(lb_store *s, const lb_source *src, const char *target, lb_fetch_cb cb,
-		       void *ctx);
+			void *ctx);
 void lb_nst_store_release(lb_store *s, const char *target);
 json_t *lb_nst_store_health(lb_store *s);
 void lb_nst_store_close(lb_store *s);
@@ -158,7 +165,7 @@ void lb_nst_cred_ok(lb_nst *ns, int64_t refresh_at, bool new_cred);
 /* Getting a credential failed: the queued requests fail with "<for_waiters>". count: a
  * fault (logged, audited, backed off) as "<what>: <reason>". */
 void lb_nst_cred_fail(lb_nst *ns, bool count, long retry_after_s, const char *what,
-		     const char *reason, const char *for_waiters);
+		      const char *reason, const char *for_waiters);
 /* Get a new credential now (e.g. a token that can no longer be renewed). */
 void lb_nst_cred_refresh(lb_nst *ns);
 bool lb_nst_cred_have(lb_nst *ns);  /* a credential, fresh or not */

@@ -54,8 +54,8 @@ static void test_retry_after(void **state)
 
 	(void)state;
 	lb_backoff_init(&b, 1000, 4000, false);
-	assert_int_equal(lb_backoff_fault(&b, 0, 7, 0), 7000);		/* longer than a step */
-	assert_int_equal(lb_backoff_fault(&b, 1, 1, 0), 2000);		/* shorter: the step */
+	assert_int_equal(lb_backoff_fault(&b, 0, 7, 0), 7000);	     /* longer than a step */
+	assert_int_equal(lb_backoff_fault(&b, 1, 1, 0), 2000);	     /* shorter: the step */
 	assert_int_equal(lb_backoff_fault(&b, 2, 100000, 0), 40000); /* ten caps at most */
 }
 
@@ -122,9 +122,9 @@ static void test_untracked_fault(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_steps_and_cap),     cmocka_unit_test(test_jitter_bounds),
-	    cmocka_unit_test(test_retry_after),	      cmocka_unit_test(test_batch_counts_once),
-	    cmocka_unit_test(test_one_probe),	      cmocka_unit_test(test_untracked_fault),
+	    cmocka_unit_test(test_steps_and_cap), cmocka_unit_test(test_jitter_bounds),
+	    cmocka_unit_test(test_retry_after),	  cmocka_unit_test(test_batch_counts_once),
+	    cmocka_unit_test(test_one_probe),	  cmocka_unit_test(test_untracked_fault),
 	};
 
 	if (sodium_init() < 0)

@@ -85,8 +85,8 @@ static void on_client(lb_loop *l, int fd, uint32_t events, void *ctx)
 	if (n > 0 && sscanf(c->buf, "GET /%127s ", path) == 1) {
 		r = route_of(path);
 		r->count++;
-		status = r->nstatus ? r->statuses[r->next < r->nstatus ? r->next : r->nstatus - 1]
-				    : 200;
+		status =
+		    r->nstatus ? r->statuses[r->next < r->nstatus ? r->next : r->nstatus - 1] : 200;
 		r->next++;
 		if (!status)
 			status = 200;
@@ -180,13 +180,13 @@ static void fake_classify(lb_nst *ns, const lb_nst_req *req, const lb_http_resp 
 		return;
 	}
 	lb_fail(&r->err, 0, "HTTP %ld", resp->status);
-	r->verdict = resp->status == 401			       ? LB_NST_REFRESH
+	r->verdict = resp->status == 401			  ? LB_NST_REFRESH
 		     : resp->status == 429 || resp->status >= 500 ? LB_NST_FAULT
-								   : LB_NST_FINAL;
+								  : LB_NST_FINAL;
 }
 
-static int fake_read_request(lb_nst *ns, const lb_source *src, const char *target,
-			     lb_nst_req *req, lb_err *e)
+static int fake_read_request(lb_nst *ns, const lb_source *src, const char *target, lb_nst_req *req,
+			     lb_err *e)
 {
 	(void)ns;
 	(void)target;
