@@ -1,6 +1,9 @@
 # The refresh pipeline with fake stores through the store vtable, a real loop and real
-# target tmpfs mounts (root; exits 77 without).
-add_executable(test_refresh ${CMAKE_CURRENT_LIST_DIR}/test_refresh.c)
-target_link_libraries(test_refresh PRIVATE lockbox_broker PkgConfig::CMOCKA)
-add_test(NAME unit_refresh COMMAND test_refresh)
-set_tests_properties(unit_refresh PROPERTIES LABELS "unit;root" SKIP_RETURN_CODE 77)
+# target tmpfs mounts; reload on a whole broker with sealed stores. Root for the mounts
+# (exit 77 without).
+foreach(t refresh refresh_reload)
+  add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/test_${t}.c)
+  target_link_libraries(test_${t} PRIVATE lockbox_broker PkgConfig::CMOCKA)
+  add_test(NAME unit_${t} COMMAND test_${t})
+  set_tests_properties(unit_${t} PROPERTIES LABELS "unit;root" SKIP_RETURN_CODE 77)
+endforeach()
