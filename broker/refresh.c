@@ -186,9 +186,10 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 		it->name = sp->name;
 		it->mode = sp->mode;
 		it->source = s ? s->source : NULL;
-		if (s && s->res.status == 0 && held_from(t, sp->name) > bt->seq) {
+		if (held_from(t, sp->name) > bt->seq) {
 			/* A newer batch already published this secret: an older answer never
-			 * replaces it (it may be the version a rotation just replaced). */
+			 * replaces it (it may be the version a rotation just replaced), and an
+			 * older failure (e.g. its store closed by a reload) is moot. */
 			if (keep_current(t, it))
 				n++;
 			continue;
