@@ -386,12 +386,10 @@ static void batch_progress(struct batch *bt)
 	bt->busy = false;
 	if (applied)
 		r->unsettled = true;
-	if (r->unsettled && !r->stopping) {
-		if (bt->pending == 0)
-			settle(r);
-		else if (!lb_timer_armed(r->settle_timer))
-			lb_timer_arm(r->settle_timer, SETTLE_MS);
-	}
+	if (bt->pending == 0 && !r->stopping)
+		settle(r); /* as every batch did before targets published on their own */
+	else if (r->unsettled && !r->stopping && !lb_timer_armed(r->settle_timer))
+		lb_timer_arm(r->settle_timer, SETTLE_MS);
 	if (bt->pending == 0)
 		batch_free(bt);
 }
