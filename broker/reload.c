@@ -119,10 +119,14 @@ void broker_release_target(lb_broker *b, const char *name)
 int broker_sync_targets(lb_broker *b, lb_config *cfg, lb_err *e)
 {
 	lb_target **next = calloc(cfg->ntargets + b->ntargets + 1, sizeof(*next));
-	size_t n = 0;
+	lb_target **gone = calloc(b->ntargets + 1, sizeof(*gone));
+	size_t n = 0, ngone = 0;
 
-	if (!next)
+	if (!next || !gone) {
+		free(next);
+		free(gone);
 		return lb_fail(e, ENOMEM, "out of memory");
+	}
 	for (size_t i = 0; i < cfg->ntargets; i++) {
 		lb_target *t = lb_broker_target(b, cfg->targets[i].name);
 		if (!t) {
@@ -153,19 +157,24 @@ int broker_sync_targets(lb_broker *b, lb_config *cfg, lb_err *e)
 		}
 		for (size_t j = 0; j < n && !kept; j++)
 			kept = next[j] == b->targets[i];
-		if (!kept) {
-			char name[LB_NAME_MAX + 1];
-			snprintf(name, sizeof(name), "%s", b->targets[i]->name);
-			broker_release_target(b, name);
-			if (lb_target_destroy(b->targets[i], b->tdirfd, b->cfg->run_dir, e))
-				lb_log(LB_ERROR, "%s", e->msg);
-			lb_audit("target_removed", json_pack("{s:s}", "target", name));
-		}
+		if (!kept)
+			gone[ngone++] = b->targets[i];
 	}
+	/* The new set is in place before any target goes: nothing that runs meanwhile (a
+	 * store's release) finds a freed target by name. */
 	free(b->targets);
 	b->targets = next;
 	b->ntargets = n;
 	broker_reindex(b);
+	for (size_t i = 0; i < ngone; i++) {
+		char name[LB_NAME_MAX + 1];
+		snprintf(name, sizeof(name), "%s", gone[i]->name);
+		broker_release_target(b, name);
+		if (lb_target_destroy(gone[i], b->tdirfd, b->cfg->run_dir, e))
+			lb_log(LB_ERROR, "%s", e->msg);
+		lb_audit("target_removed", json_pack("{s:s}", "target", name));
+	}
+	free(gone);
 	return 0;
 }
 
