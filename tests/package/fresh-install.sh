@@ -99,5 +99,18 @@ else
 fi
 rm -rf /var/lib/lockbox
 
+step "install, run lockboxd (it makes its key, state and audit log), purge: nothing left"
+apt-get install -y -qq "/tmp/${deb##*/}" >/tmp/apt3.log 2>&1 || { cat /tmp/apt3.log; exit 1; }
+lockboxd --config /etc/lockbox/lockbox.json 2>/dev/null &
+pid=$!
+for _ in $(seq 100); do [[ -S /run/lockbox/control.sock ]] && break; sleep 0.1; done
+lockboxctl targets >/dev/null || fail "lockboxctl targets"
+kill -TERM "$pid"
+wait "$pid" || fail "lockboxd exit status"
+ls -a /var/lib/lockbox
+apt-get purge -y -qq lockbox >/tmp/purge2.log 2>&1 || { cat /tmp/purge2.log; exit 1; }
+left=$(ls -d /etc/lockbox /var/lib/lockbox /run/lockbox /run/docker/plugins/lockbox.sock 2>/dev/null || true)
+[[ -z $left ]] && pass "purge left nothing of an install with no stored secret" || fail "left after purge: $left"
+
 ((fails == 0)) || { echo "fresh-install: $fails failure(s)"; exit 1; }
 echo "fresh-install: all passed"
