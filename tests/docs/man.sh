@@ -70,5 +70,16 @@ for b in lockboxd lockboxctl; do
 	"$bin/$b" --help >/dev/null || fail "$b --help"
 done
 
+# 5. Every audit event the broker writes (lb_audit("x"), audit_failure("x")) is named in
+#    lockboxd(8).
+events=$(grep -rhoE '(lb_audit|audit_failure)\("[a-z_]+"' "$src/broker" | sed 's/.*("\(.*\)"/\1/' | sort -u)
+n=0
+for e in $events; do
+	n=$((n + 1))
+	grep -q "\*$e\*" "$src/docs/man/lockboxd.8.scd" || fail "audit event \"$e\" is not named in lockboxd(8)"
+done
+((n >= 10)) || fail "found only $n audit events in broker/"
+echo "ok: $n audit events named in lockboxd(8)"
+
 ((fails == 0)) || { echo "docs_man: $fails failure(s)"; exit 1; }
 echo "docs_man: all passed"
