@@ -137,12 +137,19 @@ static int select_value(const struct slot *s, const lb_source *src, const lb_sec
 	return 0;
 }
 
-/* The target's files of these secrets now hold batch seq's answers. */
-static void note_taken(lb_target *t, json_t *taken, uint64_t seq)
+/* The target's files of these secrets now hold batch seq's answers. Only an older batch
+ * still in flight could ever be compared with that, so without one nothing is recorded (and
+ * the steady state, one batch at a time, costs no memory per target). */
+static void note_taken(lb_refresh *r, lb_target *t, json_t *taken, uint64_t seq)
 {
+	bool older_out = false;
 	size_t i;
 	json_t *x;
 
+	for (const struct batch *o = r->batches; o && !older_out; o = o->next)
+		older_out = o->seq < seq;
+	if (!older_out || !json_array_size(taken))
+		return;
 	if (!t->held_batch)
 		t->held_batch = json_object();
 	json_array_foreach (taken, i, x)
@@ -244,7 +251,7 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 	if (t->dynamic && r->o.admit && !r->o.admit(r->o.owner, t))
 		goto out;
 	if (nchanged == 0 && t->generation && n == json_object_size(t->current)) {
-		note_taken(t, taken, bt->seq); /* nothing changed: no write */
+		note_taken(r, t, taken, bt->seq); /* nothing changed: no write */
 		goto out;
 	}
 	if (n == 0)
@@ -259,7 +266,7 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 		ok = false;
 		goto out;
 	}
-	note_taken(t, taken, bt->seq);
+	note_taken(r, t, taken, bt->seq);
 	if (t->dynamic && r->o.published)
 		r->o.published(r->o.owner, t, nwritten > 0);
 	lb_audit("deliver",
