@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define EVENTS_LINE_MAX	 (1024 * 1024)
 #define RECONNECT_MIN_MS 500
@@ -20,6 +21,8 @@ struct lb_engine {
 	lb_http_req *events;
 	char *line; /* partial event line */
 	size_t line_len;
+	size_t line_dropped; /* bytes of the current line past EVENTS_LINE_MAX */
+	int64_t since_ns;    /* replay from here after a reconnect (last event, or connect time) */
 	lb_timer *reconnect;
 	uint64_t backoff_ms;
 	bool connected;
@@ -40,6 +43,7 @@ static void schedule_reconnect(lb_engine *en, const char *why)
 {
 	en->events = NULL;
 	en->line_len = 0;
+	en->line_dropped = 0;
 	if (en->connected)
 		lb_log(LB_WARN, "docker: event stream lost (%s); reconnecting", why);
 	en->connected = false;
@@ -49,6 +53,62 @@ static void schedule_reconnect(lb_engine *en, const char *why)
 	lb_timer_arm(en->reconnect, en->backoff_ms);
 }
 
+/* Go's encoding/json writes an event's fields in struct order: status, id, from, Type,
+ * Action, Actor {ID, Attributes}, scope, time, timeNano. What makes a line big is
+ * Actor.Attributes (labels); the first structural ',"Attributes":' (a '"' after ',' cannot
+ * be inside a string) is where the prefix that lockboxd needs ends. */
+json_t *lb_engine_event_decode(const char *line, size_t len, bool truncated)
+{
+	static const char cut[] = ",\"Attributes\":";
+	_cleanup_free_ char *head = NULL;
+	const char *at = NULL;
+	json_t *ev;
+
+	if (!truncated) {
+		ev = json_loadb(line, len, 0, NULL);
+		if (json_is_object(ev))
+			return ev;
+		json_decref(ev);
+		return NULL;
+	}
+	for (size_t i = 0; !at && len >= sizeof(cut) - 1 && i <= len - (sizeof(cut) - 1); i++)
+		if (line[i] == ',' && memcmp(line + i, cut, sizeof(cut) - 1) == 0)
+			at = line + i;
+	if (!at || !(head = malloc((size_t)(at - line) + 3)))
+		return NULL;
+	memcpy(head, line, (size_t)(at - line));
+	memcpy(head + (at - line), "}}", 3);
+	ev = json_loadb(head, (size_t)(at - line) + 2, 0, NULL);
+	if (json_is_object(ev) && json_is_object(json_object_get(ev, "Actor")))
+		return ev;
+	json_decref(ev);
+	return NULL;
+}
+
+static void event_line(lb_engine *en)
+{
+	bool truncated = en->line_dropped > 0;
+	json_t *ev = lb_engine_event_decode(en->line, en->line_len, truncated);
+	json_t *t = json_object_get(ev, "timeNano");
+
+	if (truncated)
+		lb_log(LB_WARN,
+		       "docker: event of %zu bytes (over %d) read without its attributes%s",
+		       en->line_len + en->line_dropped, EVENTS_LINE_MAX,
+		       ev ? "" : ", undecodable; reconciling");
+	if (json_is_integer(t) && json_integer_value(t) > en->since_ns)
+		en->since_ns = json_integer_value(t);
+	if (ev)
+		en->h.on_event(en->ctx, ev);
+	else if (truncated)
+		en->h.on_connected(en->ctx); /* a lost event: look at every container again */
+	else
+		lb_log(LB_WARN, "docker: malformed event ignored");
+	json_decref(ev);
+}
+
+/* A line over EVENTS_LINE_MAX is kept up to the cap and the rest skipped: the stream is never
+ * dropped for it (issue 13 defect 7: a 1.1 MB label blinded the stream). */
 static bool on_events_data(void *ctx, const char *data, size_t len)
 {
 	lb_engine *en = ctx;
@@ -61,20 +121,16 @@ static bool on_events_data(void *ctx, const char *data, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		if (data[i] != '\n') {
 			if (en->line_len + 1 >= EVENTS_LINE_MAX)
-				return false;
-			en->line[en->line_len++] = data[i];
+				en->line_dropped++;
+			else
+				en->line[en->line_len++] = data[i];
 			continue;
 		}
 		en->line[en->line_len] = '\0';
-		if (en->line_len) {
-			json_t *ev = json_loadb(en->line, en->line_len, 0, NULL);
-			if (json_is_object(ev))
-				en->h.on_event(en->ctx, ev);
-			else
-				lb_log(LB_WARN, "docker: malformed event ignored");
-			json_decref(ev);
-		}
+		if (en->line_len)
+			event_line(en);
 		en->line_len = 0;
+		en->line_dropped = 0;
 	}
 	return true;
 }
@@ -101,20 +157,32 @@ static void on_ping(void *ctx, long status, json_t *body, const char *err)
 	if (status == 200 && en->events) {
 		en->connected = true;
 		en->backoff_ms = 0;
+		if (!en->since_ns) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			en->since_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+		}
 		en->h.on_connected(en->ctx);
 	}
 }
 
 static void start_events(lb_engine *en)
 {
-	char url[512];
+	char url[512], since[64] = "";
 	const char *filters = "{\"type\":[\"container\"],\"event\":[\"create\",\"start\",\"die\","
 			      "\"destroy\"]}";
 	char *enc = curl_easy_escape(NULL, filters, 0);
 	lb_http_opts o = {.url = url, .unix_socket = en->socket, .on_data = on_events_data};
 	lb_err e = {0};
 
-	snprintf(url, sizeof(url), "http://docker/" LB_ENGINE_API "/events?filters=%s",
+	/* After a loss, dockerd replays what happened since the last event seen (or since the
+	 * stream was up): nothing in the gap is missed; a replayed event is handled twice,
+	 * which every handler tolerates (inspect again, retire what is gone). */
+	if (en->since_ns)
+		snprintf(since, sizeof(since), "since=%lld.%09lld&",
+			 (long long)(en->since_ns / 1000000000),
+			 (long long)(en->since_ns % 1000000000));
+	snprintf(url, sizeof(url), "http://docker/" LB_ENGINE_API "/events?%sfilters=%s", since,
 		 enc ? enc : "");
 	curl_free(enc);
 	en->events = lb_http_start(en->http, &o, on_events_end, en, &e);

@@ -3,6 +3,7 @@
 #define LB_ENGINE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include "err.h"
 #include "http.h"
 #include "loop.h"
@@ -20,6 +21,10 @@ typedef struct lb_engine_handlers {
 
 /* status 0 = no HTTP answer (err says why); body borrowed, NULL when not JSON. */
 typedef void (*lb_engine_cb)(void *ctx, long status, json_t *body, const char *err);
+
+/* One line of the /events stream as an object, or NULL. truncated: only the line's first
+ * bytes arrived (it was over the cap); decoded up to Actor.ID, without Actor.Attributes. */
+json_t *lb_engine_event_decode(const char *line, size_t len, bool truncated);
 
 lb_engine *lb_engine_new(lb_loop *loop, lb_http *http, const char *socket,
 			 const lb_engine_handlers *h, void *ctx, lb_err *e);
