@@ -1,0 +1,27 @@
+/* Test program for docker_hostile.sh: what a hostile container does to lockboxd.
+ *   hostile fifo PATH SECONDS   replace PATH with a FIFO, say so, sleep (bounded) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	int secs;
+
+	if (argc != 4 || strcmp(argv[1], "fifo") != 0) {
+		fprintf(stderr, "usage: hostile fifo PATH SECONDS\n");
+		return 2;
+	}
+	secs = atoi(argv[3]);
+	if (unlink(argv[2]) < 0 || mkfifo(argv[2], 0644) < 0) {
+		perror(argv[2]);
+		return 1;
+	}
+	printf("fifo ready: %s\n", argv[2]);
+	fflush(stdout);
+	while (secs-- > 0)
+		sleep(1);
+	return 0;
+}
