@@ -145,7 +145,7 @@ findmnt -n -o TARGET,FSTYPE --target "$t"
 docker_bin=/usr/bin/docker
 [[ -x $docker_bin ]] || docker_bin=$(command -v docker || true)
 if ! command -v dockerd >/dev/null || [[ -z $docker_bin ]]; then
-	echo "dockerd is not installed: the Docker part is skipped"
+	echo "dockerd is not installed: the Docker part is skipped (apt-get install docker.io, then run this again)"
 	exit 0
 fi
 
