@@ -5,6 +5,7 @@
 #include "units.h"
 #include "idmap.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -141,6 +142,43 @@ static const char *get_path(struct ctx *c, json_t *obj, const char *path, const 
 		return def;
 	}
 	return json_string_value(v);
+}
+
+/* A unix socket the broker binds or connects to: sun_path holds 107 bytes and a NUL. The
+ * plugin socket also names the volume driver: its base name without ".sock" (issue 13:
+ * --check-config accepted paths the broker could not bind). */
+static void check_socket_path(struct ctx *c, const char *where, const char *p, bool driver)
+{
+	const char *base = strrchr(p, '/') + 1;
+	size_t n = strlen(base);
+
+	if (strlen(p) > 107) {
+		cerr(c, where, "socket path of %zu bytes, at most 107", strlen(p));
+		return;
+	}
+	if (!driver)
+		return;
+	/* dockerd looks for plugin NAME at NAME.sock. */
+	if (n < 5 || strcmp(base + n - 5, ".sock") != 0) {
+		cerr(c, where, "must name a NAME.sock file (NAME is the volume driver)");
+		return;
+	}
+	n -= 5;
+	if (n == 0 || n > 63) {
+		cerr(c, where,
+		     "needs a file name NAME.sock, NAME (the volume driver) of 1 to 63 "
+		     "characters");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!((base[i] >= 'a' && base[i] <= 'z') || (base[i] >= 'A' && base[i] <= 'Z') ||
+		      (base[i] >= '0' && base[i] <= '9') || strchr("_-.", base[i]))) {
+			cerr(c, where,
+			     "the volume driver name \"%.*s\" may hold only letters, "
+			     "digits, '_', '-' and '.'",
+			     (int)n, base);
+			return;
+		}
 }
 
 static bool ident_ok(const char *s)
@@ -291,6 +329,29 @@ static void __attribute__((unused)) check_gcp(struct ctx *c, const char *path, j
 	check_file_key(c, v, path, "ca_file", false);
 }
 
+/* The azure-kv token resource is derived from vault_url's DNS suffix (https://NAME.vault.
+ * azure.net -> https://vault.azure.net): an IP address gave "https://0.0.1" (issue 13). */
+static void check_vault_host(struct ctx *c, const char *path, json_t *v)
+{
+	const char *url = json_string_value(json_object_get(v, "vault_url"));
+	const char *host;
+	size_t n, i;
+	char sub[512];
+
+	if (!url || strncmp(url, "https://", 8) != 0)
+		return;
+	host = url + 8;
+	n = strcspn(host, ":/?#");
+	for (i = 0; i < n && (isdigit((unsigned char)host[i]) || host[i] == '.'); i++)
+		;
+	snprintf(sub, sizeof(sub), "%s%svault_url", path, path[0] ? "." : "");
+	if (n == 0 || host[0] == '[' || i == n || !memchr(host, '.', n))
+		cerr(c, sub,
+		     "must name the vault by its DNS name (https://NAME.vault.azure.net), not an "
+		     "IP address or a bare host: the token resource is its DNS suffix (use "
+		     "\"endpoint\" to reach it at another address)");
+}
+
 static void __attribute__((unused)) check_azure(struct ctx *c, const char *path, json_t *v)
 {
 	static const char *const keys[] = {"type",
@@ -307,6 +368,7 @@ static void __attribute__((unused)) check_azure(struct ctx *c, const char *path,
 
 	check_keys(c, path, v, keys);
 	check_https(c, v, path, "vault_url", true);
+	check_vault_host(c, path, v);
 	want(c, v, path, "tenant_id", JSON_STRING, false, sub, sizeof(sub));
 	want(c, v, path, "client_id", JSON_STRING, false, sub, sizeof(sub));
 	check_file_key(c, v, path, "client_secret_file", false);
@@ -674,7 +736,12 @@ lb_config *lb_config_parse(const char *text, const char *name, lb_diag *d)
 		cfg->docker_socket = get_path(&c, x, "docker", "socket", "/var/run/docker.sock");
 		cfg->plugin_socket =
 		    get_path(&c, x, "docker", "plugin_socket", "/run/docker/plugins/lockbox.sock");
+		check_socket_path(&c, "docker.socket", cfg->docker_socket, false);
+		check_socket_path(&c, "docker.plugin_socket", cfg->plugin_socket, true);
 	}
+	if (strlen(cfg->run_dir) > 107 - strlen("/control.sock"))
+		cerr(&c, "run_dir", "too long for RUN_DIR/control.sock (at most %zu bytes)",
+		     107 - strlen("/control.sock"));
 	x = want(&c, cfg->root, "", "stores", JSON_OBJECT, false, sub, sizeof(sub));
 	if (!x && !json_object_get(cfg->root, "stores")) {
 		/* The sealed local store is the embedded default. */

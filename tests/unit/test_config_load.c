@@ -72,8 +72,97 @@ static void test_not_regular(void **state)
 	rmdir(dir);
 }
 
+/* --check-config must refuse sockets the broker cannot bind (issue 13 defect 12). */
+static void expect_diag(const char *docker, const char *want)
+{
+	char text[1024];
+	lb_diag d = {0};
+	lb_config *c;
+
+	snprintf(text, sizeof(text), "{\"docker\": %s}", docker);
+	c = lb_config_parse(text, "t.json", &d);
+	if (!want) {
+		if (!c)
+			fail_msg("refused: %s", d.lines[0]);
+		lb_config_free(c);
+		return;
+	}
+	assert_null(c);
+	assert_true(d.n >= 1);
+	if (!strstr(d.lines[0], want))
+		fail_msg("got \"%s\", want \"%s\"", d.lines[0], want);
+	lb_diag_free(&d);
+}
+
+static void test_socket_paths(void **state)
+{
+	char long_path[200], doc[300];
+
+	(void)state;
+	/* "/aaa…a/lockbox.sock": 107 bytes, then 108. */
+	memset(long_path, 'a', sizeof(long_path));
+	long_path[0] = '/';
+	memcpy(long_path + 107 - 13, "/lockbox.sock", 14);
+	snprintf(doc, sizeof(doc), "{\"plugin_socket\": \"%s\"}", long_path);
+	expect_diag(doc, NULL);
+	memcpy(long_path + 108 - 13, "/lockbox.sock", 14);
+	snprintf(doc, sizeof(doc), "{\"plugin_socket\": \"%s\"}", long_path);
+	expect_diag(doc, "docker.plugin_socket: socket path of 108 bytes, at most 107");
+	expect_diag("{\"plugin_socket\": \"/\"}", "docker.plugin_socket: must name a NAME.sock");
+	expect_diag("{\"plugin_socket\": \"/run/x/\"}",
+		    "docker.plugin_socket: must name a NAME.sock");
+	expect_diag("{\"plugin_socket\": \"/run/x/lockbox\"}", "must name a NAME.sock");
+	expect_diag("{\"plugin_socket\": \"/run/x/.sock\"}",
+		    "docker.plugin_socket: needs a file name");
+	expect_diag("{\"plugin_socket\": \"/run/x/a b.sock\"}", "may hold only letters");
+	expect_diag("{\"plugin_socket\": \"/run/docker/plugins/lockbox-t1.sock\"}", NULL);
+	snprintf(doc, sizeof(doc), "{\"socket\": \"%s\"}", long_path);
+	expect_diag(doc, "docker.socket: socket path of 108 bytes");
+}
+
+static void expect_store(const char *url, const char *want)
+{
+	char text[600];
+	lb_diag d = {0};
+	lb_config *c;
+
+	snprintf(text, sizeof(text),
+		 "{\"stores\": {\"kv\": {\"type\": \"azure-kv\", \"vault_url\": \"%s\"}}}", url);
+	c = lb_config_parse(text, "t.json", &d);
+	if (!c && strstr(d.lines[0], "unknown store type")) {
+		lb_diag_free(&d);
+		return; /* azure-kv not built */
+	}
+	if (!want) {
+		if (!c)
+			fail_msg("%s refused: %s", url, d.lines[0]);
+		lb_config_free(c);
+		return;
+	}
+	assert_null(c);
+	if (!strstr(d.lines[0], want))
+		fail_msg("%s: got \"%s\", want \"%s\"", url, d.lines[0], want);
+	lb_diag_free(&d);
+}
+
+/* An IP-address vault_url derived the token resource "https://0.0.1" (issue 13 defect 12). */
+static void test_azure_vault_url(void **state)
+{
+	(void)state;
+	expect_store("https://lockbox-test.vault.azure.net", NULL);
+	expect_store("https://x.vault.azure.cn:443/", NULL);
+	expect_store("https://10.0.0.1",
+		     "stores.kv.vault_url: must name the vault by its DNS name");
+	expect_store("https://10.0.0.1:8443/", "by its DNS name");
+	expect_store("https://[::1]:8443", "by its DNS name");
+	expect_store("https://localhost", "by its DNS name");
+	expect_store("https://", "by its DNS name");
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {cmocka_unit_test(test_not_regular)};
+	const struct CMUnitTest tests[] = {cmocka_unit_test(test_not_regular),
+					   cmocka_unit_test(test_socket_paths),
+					   cmocka_unit_test(test_azure_vault_url)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
