@@ -1,0 +1,53 @@
+/* Internal to the vault provider: vault.c (options, auth and the token's renewals, requests,
+ * routing), vault_kv.c (mounts and shared KV reads) and vault_lease.c (one lease per
+ * (target, path), renewals, revocation, the state file). Each file owns its own struct. */
+#ifndef LB_VAULT_H
+#define LB_VAULT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "netstore.h"
+#include "vault_parse.h"
+
+struct vault_kv;
+struct vault_leases;
+
+/* The engine's reply as vault_parse.c's: OK, ERR (final) or FAULT. */
+lb_vault_reply vault_reply(const lb_nst_reply *r);
+
+typedef void (*vault_cb)(lb_nst *ns, void *ctx, const lb_nst_reply *r);
+/* One request to Vault, path after /v1/ (with the query); body may be NULL; cred says
+ * which token it carries (LB_NST_CRED: the store's, refused -> log in again, replay once). */
+void vault_call(lb_nst *ns, const char *method, const char *path, json_t *body,
+		enum lb_nst_cred cred, vault_cb cb, void *ctx);
+struct vault_kv *vault_kv_of(lb_nst *ns);
+struct vault_leases *vault_leases_of(lb_nst *ns);
+
+/* --- vault_kv.c --- */
+struct vault_kv *vault_kv_new(int kv_version);
+void vault_kv_free(struct vault_kv *kv);
+/* Route a fetch: look up its mount (once), then a shared KV read or a lease. */
+void vault_kv_dispatch(lb_nst *ns, lb_nst_waiter *w);
+int vault_kv_read_request(lb_nst *ns, const lb_source *src, const char *target, lb_nst_req *req,
+			  lb_err *e);
+int vault_kv_read_parse(lb_nst *ns, const lb_source *src, const lb_nst_reply *r,
+			lb_fetch_result *res, lb_err *e);
+/* "kv1-<keyed hash>": a version for values Vault gives none. */
+void vault_kv_version_hash(struct vault_kv *kv, const lb_secbuf *val, char *out, size_t cap);
+/* Closing: fail the fetches waiting for a mount lookup. */
+void vault_kv_close(lb_nst *ns);
+
+/* --- vault_lease.c --- */
+struct vault_leases *vault_leases_new(lb_nst *ns, const char *store_name);
+void vault_leases_free(struct vault_leases *ls);
+/* Restore lease ids from the state file (renewed at once). */
+void vault_leases_load(lb_nst *ns);
+void vault_lease_fetch(lb_nst *ns, lb_nst_waiter *w);
+void vault_lease_release(lb_nst *ns, const char *target);
+/* Closing: fail the waiters, drop reads in flight, save the state file. */
+void vault_leases_close(lb_nst *ns);
+void vault_leases_health(struct vault_leases *ls, json_t *h);
+
+#endif
