@@ -2,10 +2,10 @@
 #include "cleanup.h"
 #include "jsonpos.h"
 #include "posture.h"
+#include "storeopts.h"
 #include "units.h"
 #include "idmap.h"
 
-#include <ctype.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -210,201 +210,99 @@ static bool sealed_name_ok(const char *s)
 	return true;
 }
 
-static void check_file_key(struct ctx *c, json_t *obj, const char *path, const char *key,
-			   bool required)
-{
-	char sub[512];
-	json_t *v = want(c, obj, path, key, JSON_STRING, required, sub, sizeof(sub));
+static void check_opts(struct ctx *c, const char *path, json_t *obj, const lb_opt_schema *s);
 
-	if (v && !abs_path_ok(json_string_value(v)))
-		cerr(c, sub, "must be an absolute path without \"..\"");
-}
-
-static void check_sealed(struct ctx *c, const char *path, json_t *v)
-{
-	static const char *const keys[] = {"type", NULL};
-
-	check_keys(c, path, v, keys);
-}
-
-static void check_vault_auth(struct ctx *c, const char *path, json_t *auth)
-{
-	static const char *const keys[] = {
-	    "method", "token_file", "role_id_file", "secret_id_file", "secret_id_wrapped", "mount",
-	    "name",   NULL};
-	char sub[512], msub[512];
-	json_t *m = want(c, auth, path, "method", JSON_STRING, true, msub, sizeof(msub));
-	const char *method = m ? json_string_value(m) : "";
-
-	check_keys(c, path, auth, keys);
-	want(c, auth, path, "secret_id_wrapped", JSON_TRUE, false, sub, sizeof(sub));
-	want(c, auth, path, "mount", JSON_STRING, false, sub, sizeof(sub));
-	want(c, auth, path, "name", JSON_STRING, false, sub, sizeof(sub));
-	if (strcmp(method, "token") == 0) {
-		check_file_key(c, auth, path, "token_file", true);
-	} else if (strcmp(method, "approle") == 0) {
-		check_file_key(c, auth, path, "role_id_file", true);
-		check_file_key(c, auth, path, "secret_id_file", true);
-	} else if (strcmp(method, "cert") != 0 && m) {
-		cerr(c, msub, "unknown auth method \"%s\" (expected token, approle or cert)",
-		     method);
-	}
-}
-
-static void __attribute__((unused)) check_vault(struct ctx *c, const char *path, json_t *v)
-{
-	static const char *const keys[] = {"type",	"address",    "ca_file",     "ca_dir",
-					   "namespace", "kv_version", "client_cert", "client_key",
-					   "auth",	NULL};
-	char sub[512];
-	json_t *x;
-
-	check_keys(c, path, v, keys);
-	x = want(c, v, path, "address", JSON_STRING, true, sub, sizeof(sub));
-	if (x && strncmp(json_string_value(x), "https://", 8) != 0)
-		cerr(c, sub, "must be an https:// URL (TLS is always verified)");
-	check_file_key(c, v, path, "ca_file", false);
-	check_file_key(c, v, path, "ca_dir", false);
-	check_file_key(c, v, path, "client_cert", false);
-	check_file_key(c, v, path, "client_key", false);
-	want(c, v, path, "namespace", JSON_STRING, false, sub, sizeof(sub));
-	x = want(c, v, path, "kv_version", JSON_INTEGER, false, sub, sizeof(sub));
-	if (x && json_integer_value(x) != 1 && json_integer_value(x) != 2)
-		cerr(c, sub, "must be 1 or 2");
-	x = want(c, v, path, "auth", JSON_OBJECT, true, sub, sizeof(sub));
-	if (x) {
-		check_vault_auth(c, sub, x);
-		if (strcmp(json_string_value(json_object_get(x, "method")) ?: "", "cert") == 0 &&
-		    !json_object_get(v, "client_cert"))
-			cerr(c, path, "auth method cert needs \"client_cert\" and \"client_key\"");
-	}
-}
-
-static void check_https(struct ctx *c, json_t *obj, const char *path, const char *key,
-			bool required)
-{
-	char sub[512];
-	json_t *v = want(c, obj, path, key, JSON_STRING, required, sub, sizeof(sub));
-
-	if (v && strncmp(json_string_value(v), "https://", 8) != 0)
-		cerr(c, sub, "must be an https:// URL (TLS is always verified)");
-}
-
-static void __attribute__((unused)) check_aws(struct ctx *c, const char *path, json_t *v)
-{
-	static const char *const keys[] = {"type",
-					   "region",
-					   "access_key_id",
-					   "secret_access_key_file",
-					   "session_token_file",
-					   "endpoint",
-					   "ca_file",
-					   NULL};
-	char sub[512];
-	json_t *x;
-
-	check_keys(c, path, v, keys);
-	x = want(c, v, path, "region", JSON_STRING, true, sub, sizeof(sub));
-	if (x && !ident_ok(json_string_value(x)))
-		cerr(c, sub, "bad region \"%s\"", json_string_value(x));
-	want(c, v, path, "access_key_id", JSON_STRING, false, sub, sizeof(sub));
-	check_file_key(c, v, path, "secret_access_key_file", false);
-	check_file_key(c, v, path, "session_token_file", false);
-	check_https(c, v, path, "endpoint", false);
-	check_file_key(c, v, path, "ca_file", false);
-	if (!json_object_get(v, "access_key_id") != !json_object_get(v, "secret_access_key_file"))
-		cerr(c, path, "access_key_id and secret_access_key_file go together");
-}
-
-static void __attribute__((unused)) check_gcp(struct ctx *c, const char *path, json_t *v)
-{
-	static const char *const keys[] = {"type",     "project", "credentials_file",
-					   "endpoint", "ca_file", NULL};
-	char sub[512];
-
-	check_keys(c, path, v, keys);
-	want(c, v, path, "project", JSON_STRING, true, sub, sizeof(sub));
-	check_file_key(c, v, path, "credentials_file", false);
-	check_https(c, v, path, "endpoint", false);
-	check_file_key(c, v, path, "ca_file", false);
-}
-
-/* The azure-kv token resource is derived from vault_url's DNS suffix (https://NAME.vault.
- * azure.net -> https://vault.azure.net): an IP address gave "https://0.0.1" (issue 13). */
-static void check_vault_host(struct ctx *c, const char *path, json_t *v)
-{
-	const char *url = json_string_value(json_object_get(v, "vault_url"));
-	const char *host;
-	size_t n, i;
-	char sub[512];
-
-	if (!url || strncmp(url, "https://", 8) != 0)
-		return;
-	host = url + 8;
-	n = strcspn(host, ":/?#");
-	for (i = 0; i < n && (isdigit((unsigned char)host[i]) || host[i] == '.'); i++)
-		;
-	snprintf(sub, sizeof(sub), "%s%svault_url", path, path[0] ? "." : "");
-	if (n == 0 || host[0] == '[' || i == n || !memchr(host, '.', n))
-		cerr(c, sub,
-		     "must name the vault by its DNS name (https://NAME.vault.azure.net), not an "
-		     "IP address or a bare host: the token resource is its DNS suffix (use "
-		     "\"endpoint\" to reach it at another address)");
-}
-
-static void __attribute__((unused)) check_azure(struct ctx *c, const char *path, json_t *v)
-{
-	static const char *const keys[] = {"type",
-					   "vault_url",
-					   "tenant_id",
-					   "client_id",
-					   "client_secret_file",
-					   "client_certificate_file",
-					   "authority_host",
-					   "endpoint",
-					   "ca_file",
-					   NULL};
-	char sub[512];
-
-	check_keys(c, path, v, keys);
-	check_https(c, v, path, "vault_url", true);
-	check_vault_host(c, path, v);
-	want(c, v, path, "tenant_id", JSON_STRING, false, sub, sizeof(sub));
-	want(c, v, path, "client_id", JSON_STRING, false, sub, sizeof(sub));
-	check_file_key(c, v, path, "client_secret_file", false);
-	check_file_key(c, v, path, "client_certificate_file", false);
-	check_https(c, v, path, "authority_host", false);
-	check_https(c, v, path, "endpoint", false);
-	check_file_key(c, v, path, "ca_file", false);
-	if ((json_object_get(v, "client_secret_file") ||
-	     json_object_get(v, "client_certificate_file")) &&
-	    (!json_object_get(v, "tenant_id") || !json_object_get(v, "client_id")))
-		cerr(c, path, "a client secret or certificate needs tenant_id and client_id");
-	if (json_object_get(v, "client_secret_file") &&
-	    json_object_get(v, "client_certificate_file"))
-		cerr(c, path, "client_secret_file and client_certificate_file exclude each other");
-}
-
-/* A type is accepted only when its store is compiled in: each store's <name>.cmake
- * defines LB_HAVE_<NAME> for this library and the broker alike. */
-static const struct {
-	const char *type;
-	void (*check)(struct ctx *c, const char *path, json_t *v);
-} store_types[] = {
-    {"sealed", check_sealed},
-#ifdef LB_HAVE_VAULT
-    {"vault", check_vault},
-#endif
-#ifdef LB_HAVE_AWS
-    {"aws-sm", check_aws},     {"aws-ssm", check_aws},
-#endif
-#ifdef LB_HAVE_GCP
-    {"gcp-sm", check_gcp},
-#endif
-#ifdef LB_HAVE_AZURE
-    {"azure-kv", check_azure},
-#endif
+struct opt_report_ctx {
+	struct ctx *c;
+	const char *path;
 };
+
+static void opt_report(void *ctx, const char *key, const char *fmt, ...)
+{
+	struct opt_report_ctx *r = ctx;
+	char msg[768], sub[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(sub, sizeof(sub), "%s%s%s", r->path, key ? "." : "", key ? key : "");
+	cerr(r->c, sub, "%s", msg);
+}
+
+static void check_opt(struct ctx *c, const char *path, json_t *obj, const lb_opt *o)
+{
+	static const json_type types[] = {
+	    [LB_OPT_STRING] = JSON_STRING, [LB_OPT_IDENT] = JSON_STRING,
+	    [LB_OPT_PATH] = JSON_STRING,   [LB_OPT_HTTPS] = JSON_STRING,
+	    [LB_OPT_INT] = JSON_INTEGER,   [LB_OPT_BOOL] = JSON_TRUE,
+	    [LB_OPT_OBJECT] = JSON_OBJECT, [LB_OPT_CHOICE] = JSON_STRING,
+	};
+	char sub[512], list[256] = "";
+	json_t *x = want(c, obj, path, o->key, types[o->type], o->required, sub, sizeof(sub));
+	const char *sv = x ? json_string_value(x) : NULL;
+	json_int_t n;
+
+	if (!x)
+		return;
+	switch (o->type) {
+	case LB_OPT_IDENT:
+		if (!ident_ok(sv))
+			cerr(c, sub, "bad %s \"%s\"", o->key, sv);
+		break;
+	case LB_OPT_PATH:
+		if (!abs_path_ok(sv))
+			cerr(c, sub, "must be an absolute path without \"..\"");
+		break;
+	case LB_OPT_HTTPS:
+		if (strncmp(sv, "https://", 8) != 0)
+			cerr(c, sub, "must be an https:// URL (TLS is always verified)");
+		break;
+	case LB_OPT_INT:
+		n = json_integer_value(x);
+		if (n < o->min || n > o->max)
+			cerr(c, sub,
+			     o->max == o->min + 1 ? "must be %lld or %lld"
+						  : "must be between %lld and %lld",
+			     (long long)o->min, (long long)o->max);
+		break;
+	case LB_OPT_CHOICE:
+		for (size_t i = 0; o->choices[i]; i++) {
+			if (strcmp(o->choices[i], sv) == 0)
+				return;
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 i == 0		     ? ""
+				 : o->choices[i + 1] ? ", "
+						     : " or ",
+				 o->choices[i]);
+		}
+		cerr(c, sub, "unknown %s \"%s\" (expected %s)", o->choice_name, sv, list);
+		break;
+	case LB_OPT_OBJECT:
+		check_opts(c, sub, x, o->sub);
+		break;
+	case LB_OPT_STRING:
+	case LB_OPT_BOOL:
+		break;
+	}
+}
+
+/* A store's options against the schema declared next to the store (storeopts.h). */
+static void check_opts(struct ctx *c, const char *path, json_t *obj, const lb_opt_schema *s)
+{
+	const char *keys[64];
+	size_t n = 0;
+	struct opt_report_ctx rc = {c, path};
+
+	for (const lb_opt *o = s->opts; o->key && n < 63; o++)
+		keys[n++] = o->key;
+	keys[n] = NULL;
+	check_keys(c, path, obj, keys);
+	for (const lb_opt *o = s->opts; o->key; o++)
+		check_opt(c, path, obj, o);
+	if (s->check)
+		s->check(obj, opt_report, &rc);
+}
 
 static void parse_stores(struct ctx *c, lb_config *cfg, json_t *stores)
 {
@@ -432,22 +330,22 @@ static void parse_stores(struct ctx *c, lb_config *cfg, json_t *stores)
 		if (!type)
 			continue;
 		{
-			size_t t, nt = sizeof(store_types) / sizeof(store_types[0]);
+			const lb_store_schema *const *t;
 			char list[128] = "";
 
-			for (t = 0; t < nt; t++)
-				if (strcmp(json_string_value(type), store_types[t].type) == 0)
+			for (t = lb_store_schemas; *t; t++)
+				if (strcmp(json_string_value(type), (*t)->type) == 0)
 					break;
-			if (t == nt) {
-				for (t = 0; t < nt; t++)
+			if (!*t) {
+				for (t = lb_store_schemas; *t; t++)
 					snprintf(list + strlen(list), sizeof(list) - strlen(list),
-						 "%s%s", list[0] ? ", " : "", store_types[t].type);
+						 "%s%s", list[0] ? ", " : "", (*t)->type);
 				cerr(c, sub,
 				     "unsupported store type \"%s\" (this build supports: %s)",
 				     json_string_value(type), list);
 				continue;
 			}
-			store_types[t].check(c, path, v);
+			check_opts(c, path, v, &(*t)->opts);
 		}
 		cfg->stores[i].name = name;
 		cfg->stores[i].type = json_string_value(type);

@@ -15,6 +15,7 @@
 #include "aws.h"
 #include "aws_parse.h"
 #include "cleanup.h"
+#include "storeopts.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -219,7 +220,7 @@ static int aws_open_kind(lb_store *s, bool ssm, lb_err *e)
 {
 	json_t *o = s->cfg->opts;
 	struct aws *a = calloc(1, sizeof(*a));
-	_cleanup_free_ char *ca_file = lb_store_opt_str(o, "ca_file");
+	_cleanup_free_ char *ca_file = lb_opt_str(o, &lb_aws_sm_schema.opts, "ca_file");
 	const char *p;
 	char def[300];
 
@@ -229,11 +230,11 @@ static int aws_open_kind(lb_store *s, bool ssm, lb_err *e)
 	a->kind = ssm ? "aws-ssm" : "aws-sm";
 	a->service = ssm ? "ssm" : "secretsmanager";
 	a->target_op = ssm ? "AmazonSSM.GetParameter" : "secretsmanager.GetSecretValue";
-	a->region = lb_store_opt_str(o, "region");
-	a->endpoint = lb_store_opt_str(o, "endpoint");
-	a->akid_cfg = lb_store_opt_str(o, "access_key_id");
-	a->secret_file = lb_store_opt_str(o, "secret_access_key_file");
-	a->token_file = lb_store_opt_str(o, "session_token_file");
+	a->region = lb_opt_str(o, &lb_aws_sm_schema.opts, "region");
+	a->endpoint = lb_opt_str(o, &lb_aws_sm_schema.opts, "endpoint");
+	a->akid_cfg = lb_opt_str(o, &lb_aws_sm_schema.opts, "access_key_id");
+	a->secret_file = lb_opt_str(o, &lb_aws_sm_schema.opts, "secret_access_key_file");
+	a->token_file = lb_opt_str(o, &lb_aws_sm_schema.opts, "session_token_file");
 	if (!a->region || strlen(a->region) > LB_SIGV4_MAX_SCOPE_PART) {
 		aws_free(a);
 		return lb_fail(e, 0, "region is required");

@@ -12,6 +12,7 @@
 #include "netstore.h"
 #include "oauth.h"
 #include "cleanup.h"
+#include "storeopts.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -26,11 +27,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#define API_VERSION	  "7.4"
-#define CRED_FILE_CAP	  65536
-#define DEFAULT_AUTHORITY "https://login.microsoftonline.com"
-#define DEFAULT_IMDS	  "http://169.254.169.254"
-#define ASSERTION_LIFE_S  600
+#define API_VERSION	 "7.4"
+#define CRED_FILE_CAP	 65536
+#define DEFAULT_IMDS	 "http://169.254.169.254"
+#define ASSERTION_LIFE_S 600
 
 enum azure_cred { CRED_SECRET, CRED_CERT, CRED_IMDS };
 
@@ -297,20 +297,18 @@ static int azure_open(lb_store *s, lb_err *e)
 {
 	json_t *o = s->cfg->opts;
 	struct azure *a = calloc(1, sizeof(*a));
-	_cleanup_free_ char *ca_file = lb_store_opt_str(o, "ca_file");
+	_cleanup_free_ char *ca_file = lb_opt_str(o, &lb_azure_kv_schema.opts, "ca_file");
 	const char *imds = getenv("AZURE_IMDS_ENDPOINT");
 
 	if (!a)
 		return lb_fail(e, ENOMEM, "out of memory");
-	a->vault_url = lb_store_opt_str(o, "vault_url");
-	a->endpoint = lb_store_opt_str(o, "endpoint");
-	a->tenant_id = lb_store_opt_str(o, "tenant_id");
-	a->client_id = lb_store_opt_str(o, "client_id");
-	a->secret_file = lb_store_opt_str(o, "client_secret_file");
-	a->cert_file = lb_store_opt_str(o, "client_certificate_file");
-	a->authority = lb_store_opt_str(o, "authority_host");
-	if (!a->authority)
-		a->authority = strdup(DEFAULT_AUTHORITY);
+	a->vault_url = lb_opt_str(o, &lb_azure_kv_schema.opts, "vault_url");
+	a->endpoint = lb_opt_str(o, &lb_azure_kv_schema.opts, "endpoint");
+	a->tenant_id = lb_opt_str(o, &lb_azure_kv_schema.opts, "tenant_id");
+	a->client_id = lb_opt_str(o, &lb_azure_kv_schema.opts, "client_id");
+	a->secret_file = lb_opt_str(o, &lb_azure_kv_schema.opts, "client_secret_file");
+	a->cert_file = lb_opt_str(o, &lb_azure_kv_schema.opts, "client_certificate_file");
+	a->authority = lb_opt_str(o, &lb_azure_kv_schema.opts, "authority_host");
 	trim_slashes(a->vault_url);
 	trim_slashes(a->endpoint);
 	trim_slashes(a->authority);

@@ -3,6 +3,3 @@
 target_sources(lockbox_broker PRIVATE ${CMAKE_CURRENT_LIST_DIR}/azure.c
   ${CMAKE_CURRENT_LIST_DIR}/oauth.c ${CMAKE_CURRENT_LIST_DIR}/cloud_parse.c)
 target_link_libraries(lockbox_broker PUBLIC PkgConfig::OPENSSL)
-target_compile_definitions(lockbox_broker PRIVATE LB_HAVE_AZURE)
-# The config validator accepts "azure-kv" stores only when the store is built.
-target_compile_definitions(lockbox_policy PRIVATE LB_HAVE_AZURE)

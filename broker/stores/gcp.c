@@ -9,6 +9,7 @@
 #include "netstore.h"
 #include "oauth.h"
 #include "cleanup.h"
+#include "storeopts.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -19,7 +20,6 @@
 #include <time.h>
 
 #define KEY_FILE_CAP	  65536
-#define DEFAULT_ENDPOINT  "https://secretmanager.googleapis.com"
 #define DEFAULT_TOKEN_URI "https://oauth2.googleapis.com/token"
 #define SCOPE		  "https://www.googleapis.com/auth/cloud-platform"
 #define JWT_LIFETIME_S	  3600
@@ -209,9 +209,9 @@ static int gcp_load_key(struct gcp *g, lb_err *e)
 			       "credentials_file %s: type is \"%s\", expected \"service_account\"",
 			       g->credentials_file, type ? type : "");
 	pk = json_string_value(json_object_get(j, "private_key"));
-	g->client_email = lb_store_opt_str(j, "client_email");
-	g->private_key_id = lb_store_opt_str(j, "private_key_id");
-	g->token_uri = lb_store_opt_str(j, "token_uri");
+	g->client_email = lb_opt_str(j, NULL, "client_email");
+	g->private_key_id = lb_opt_str(j, NULL, "private_key_id");
+	g->token_uri = lb_opt_str(j, NULL, "token_uri");
 	if (!pk || !g->client_email)
 		return lb_fail(e, 0, "credentials_file %s: needs private_key and client_email",
 			       g->credentials_file);
@@ -230,16 +230,14 @@ static int gcp_open(lb_store *s, lb_err *e)
 {
 	json_t *o = s->cfg->opts;
 	struct gcp *g = calloc(1, sizeof(*g));
-	_cleanup_free_ char *ca_file = lb_store_opt_str(o, "ca_file");
+	_cleanup_free_ char *ca_file = lb_opt_str(o, &lb_gcp_sm_schema.opts, "ca_file");
 	const char *mh = getenv("GCE_METADATA_HOST");
 
 	if (!g)
 		return lb_fail(e, ENOMEM, "out of memory");
-	g->project = lb_store_opt_str(o, "project");
-	g->endpoint = lb_store_opt_str(o, "endpoint");
-	g->credentials_file = lb_store_opt_str(o, "credentials_file");
-	if (!g->endpoint)
-		g->endpoint = strdup(DEFAULT_ENDPOINT);
+	g->project = lb_opt_str(o, &lb_gcp_sm_schema.opts, "project");
+	g->endpoint = lb_opt_str(o, &lb_gcp_sm_schema.opts, "endpoint");
+	g->credentials_file = lb_opt_str(o, &lb_gcp_sm_schema.opts, "credentials_file");
 	if (!g->project || !g->endpoint) {
 		gcp_free(g);
 		return lb_fail(e, 0, "needs \"project\"");

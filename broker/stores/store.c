@@ -1,26 +1,12 @@
 #include "store.h"
 
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Network stores are compiled in by their <name>.cmake, which defines LB_HAVE_<NAME>. */
+/* Every store type; their options are declared in <store>_opts.c (storeopts.h). */
 static const lb_store_ops *const all_ops[] = {
-    &lb_sealed_ops,
-#ifdef LB_HAVE_VAULT
-    &lb_vault_ops,
-#endif
-#ifdef LB_HAVE_AWS
-    &lb_aws_sm_ops,
-    &lb_aws_ssm_ops,
-#endif
-#ifdef LB_HAVE_GCP
-    &lb_gcp_sm_ops,
-#endif
-#ifdef LB_HAVE_AZURE
-    &lb_azure_kv_ops,
-#endif
-    NULL,
+    &lb_sealed_ops, &lb_vault_ops,    &lb_aws_sm_ops, &lb_aws_ssm_ops,
+    &lb_gcp_sm_ops, &lb_azure_kv_ops, NULL,
 };
 
 lb_store *lb_store_open(const lb_store_cfg *cfg, const lb_store_env *env, lb_err *e)
@@ -115,20 +101,4 @@ int lb_store_select_field(const lb_fetch_result *r, const lb_source *src, lb_sec
 		lb_json_free(dump);
 	}
 	return *out ? 0 : lb_fail(e, ENOMEM, "out of secure memory");
-}
-
-uint64_t lb_store_jitter_ms(uint64_t ms)
-{
-	uint64_t spread = ms / 5;
-
-	if (spread == 0 || spread > UINT32_MAX)
-		return ms;
-	return ms - spread / 2 + randombytes_uniform((uint32_t)spread + 1);
-}
-
-char *lb_store_opt_str(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s && *s ? strdup(s) : NULL;
 }

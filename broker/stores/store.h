@@ -85,13 +85,6 @@ void lb_fetch_result_clear(lb_fetch_result *r);
 int lb_store_select_field(const lb_fetch_result *r, const lb_source *src, lb_secbuf **out,
 			  lb_err *e);
 
-/* Helpers every network store shares. */
-/* ms * (1 ± 10%): spreads backoffs and renewals so that stores and brokers don't march in
- * step. */
-uint64_t lb_store_jitter_ms(uint64_t ms);
-/* A copy of a non-empty string option of a store's config object, or NULL. */
-char *lb_store_opt_str(json_t *o, const char *key);
-
 extern const lb_store_ops lb_sealed_ops;
 extern const lb_store_ops lb_vault_ops;
 extern const lb_store_ops lb_aws_sm_ops, lb_aws_ssm_ops, lb_gcp_sm_ops, lb_azure_kv_ops;

@@ -9,6 +9,7 @@
 #include "vault.h"
 #include "backoff.h"
 #include "cleanup.h"
+#include "storeopts.h"
 #include "log.h"
 
 #include <sodium.h>
@@ -458,21 +459,21 @@ static int vault_open(lb_store *s, lb_err *e)
 {
 	json_t *o = s->cfg->opts, *auth = json_object_get(o, "auth");
 	const char *method = json_string_value(json_object_get(auth, "method"));
-	_cleanup_free_ char *ca_file = lb_store_opt_str(o, "ca_file");
-	_cleanup_free_ char *ca_dir = lb_store_opt_str(o, "ca_dir");
-	_cleanup_free_ char *client_cert = lb_store_opt_str(o, "client_cert");
-	_cleanup_free_ char *client_key = lb_store_opt_str(o, "client_key");
+	_cleanup_free_ char *ca_file = lb_opt_str(o, &lb_vault_schema.opts, "ca_file");
+	_cleanup_free_ char *ca_dir = lb_opt_str(o, &lb_vault_schema.opts, "ca_dir");
+	_cleanup_free_ char *client_cert = lb_opt_str(o, &lb_vault_schema.opts, "client_cert");
+	_cleanup_free_ char *client_key = lb_opt_str(o, &lb_vault_schema.opts, "client_key");
 	struct vault *v = calloc(1, sizeof(*v));
 
 	if (!v)
 		return lb_fail(e, ENOMEM, "out of memory");
-	v->address = lb_store_opt_str(o, "address");
-	v->ns_header = lb_store_opt_str(o, "namespace");
-	v->token_file = lb_store_opt_str(auth, "token_file");
-	v->role_id_file = lb_store_opt_str(auth, "role_id_file");
-	v->secret_id_file = lb_store_opt_str(auth, "secret_id_file");
-	v->auth_mount = lb_store_opt_str(auth, "mount");
-	v->auth_name = lb_store_opt_str(auth, "name");
+	v->address = lb_opt_str(o, &lb_vault_schema.opts, "address");
+	v->ns_header = lb_opt_str(o, &lb_vault_schema.opts, "namespace");
+	v->token_file = lb_opt_str(auth, NULL, "token_file");
+	v->role_id_file = lb_opt_str(auth, NULL, "role_id_file");
+	v->secret_id_file = lb_opt_str(auth, NULL, "secret_id_file");
+	v->auth_mount = lb_opt_str(auth, NULL, "mount");
+	v->auth_name = lb_opt_str(auth, NULL, "name");
 	v->secret_id_wrapped = json_is_true(json_object_get(auth, "secret_id_wrapped"));
 	v->kv = vault_kv_new((int)json_integer_value(json_object_get(o, "kv_version")));
 	if (!v->kv) {

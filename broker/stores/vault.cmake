@@ -2,6 +2,3 @@
 target_sources(lockbox_broker PRIVATE ${CMAKE_CURRENT_LIST_DIR}/vault.c
   ${CMAKE_CURRENT_LIST_DIR}/vault_kv.c ${CMAKE_CURRENT_LIST_DIR}/vault_lease.c
   ${CMAKE_CURRENT_LIST_DIR}/vault_parse.c)
-target_compile_definitions(lockbox_broker PRIVATE LB_HAVE_VAULT)
-# The config validator accepts "vault" stores only when the store is built.
-target_compile_definitions(lockbox_policy PRIVATE LB_HAVE_VAULT)
