@@ -1,6 +1,7 @@
 /* dockerd's events: inspect containers at create and start, retire targets at die and
  * destroy, reconcile on every (re)connection. */
 #include "docker_int.h"
+#include "procfacts.h"
 #include "userdb.h"
 #include "engine.h"
 #include "log.h"
@@ -75,9 +76,15 @@ static void on_inspect_started(void *ctx, long status, json_t *body, const char 
 		v->inspect = json_incref(body);
 		t->uid = bd->has_uid ? bd->uid : uid;
 		t->gid = bd->has_gid ? bd->gid : gid;
-		/* The running process's maps are authoritative. */
-		snprintf(t->uid_map, sizeof(t->uid_map), "pid:%d", pid);
-		snprintf(t->gid_map, sizeof(t->gid_map), "pid:%d", pid);
+		/* The running process's maps are authoritative: read now, while the process is
+		 * verifiably the container's, never again through a PID that may be reused. */
+		if (lb_procfacts_container_maps(pid, ic->id, t->uid_map, t->gid_map,
+						sizeof(t->uid_map), &e)) {
+			lb_audit("refused", json_pack("{s:s,s:s,s:s}", "target", name, "container",
+						      ic->id, "reason", e.msg));
+			dk_retire(d, name, "refused");
+			continue;
+		}
 		/* Same container as before a broker restart: what it holds was delivered. */
 		t->first_gen = strcmp(t->container, ic->id) == 0 ? t->generation : 0;
 		snprintf(t->container, sizeof(t->container), "%s", ic->id);

@@ -419,3 +419,70 @@ int lb_procfacts_read(pid_t pid, lb_kernel_facts *k, lb_err *e)
 	read_lsm(dirfd, (int)pid, k);
 	return 0;
 }
+
+/* ---- a container's process, pinned by its cgroup ---- */
+
+bool lb_procfacts_cgroup_names(const char *cgroup, const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n != 64 || strspn(id, "0123456789abcdef") != 64)
+		return false;
+	for (const char *p = strstr(cgroup, id); p; p = strstr(p + 1, id)) {
+		bool before = p == cgroup || !isxdigit((unsigned char)p[-1]);
+		bool after = !isxdigit((unsigned char)p[n]);
+		if (before && after)
+			return true;
+	}
+	return false;
+}
+
+static int format_map(const lb_idmap *m, char *buf, size_t cap, lb_err *e)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < m->n; i++) {
+		int w = snprintf(buf + off, cap - off, "%s%" PRIu32 " %" PRIu32 " %" PRIu32,
+				 i ? "\n" : "", m->r[i].inside, m->r[i].outside, m->r[i].count);
+		if (w < 0 || (size_t)w >= cap - off)
+			return lb_fail(e, 0,
+				       "user namespace map of %zu lines does not fit %zu bytes",
+				       m->n, cap);
+		off += (size_t)w;
+	}
+	return 0;
+}
+
+int lb_procfacts_container_maps(pid_t pid, const char *container_id, char *uid_map, char *gid_map,
+				size_t cap, lb_err *e)
+{
+	_cleanup_close_ int dirfd = -1;
+	_cleanup_free_ char *cg = NULL, *cg2 = NULL, *um = NULL, *gm = NULL;
+	lb_idmap m;
+
+	if (pid <= 0)
+		return lb_fail(e, 0, "bad pid %d", (int)pid);
+	if ((dirfd = open_proc_dir((int)pid, e)) < 0 ||
+	    read_capped(dirfd, (int)pid, "cgroup", LB_PROCFACTS_STATUS_MAX, &cg, e))
+		return -1;
+	if (!lb_procfacts_cgroup_names(cg, container_id))
+		return lb_fail(e, 0,
+			       "process %d is not in container %.12s's cgroup (it exited and its "
+			       "PID was reused?)",
+			       (int)pid, container_id);
+	if (read_capped(dirfd, (int)pid, "uid_map", LB_PROCFACTS_MAP_MAX, &um, e) ||
+	    read_capped(dirfd, (int)pid, "gid_map", LB_PROCFACTS_MAP_MAX, &gm, e))
+		return -1;
+	/* Read through the same dirfd after the maps: it only ever shows that one process, and
+	 * fails once it has exited, so the maps above were the container's. */
+	if (read_capped(dirfd, (int)pid, "cgroup", LB_PROCFACTS_STATUS_MAX, &cg2, e) ||
+	    !lb_procfacts_cgroup_names(cg2, container_id))
+		return lb_fail(e, 0, "process %d of container %.12s exited while being read",
+			       (int)pid, container_id);
+	if (lb_idmap_parse(um, &m, e) || format_map(&m, uid_map, cap, e))
+		return lb_fail_wrap(e, "/proc/%d/uid_map", (int)pid);
+	if (lb_idmap_parse(gm, &m, e) || format_map(&m, gid_map, cap, e))
+		return lb_fail_wrap(e, "/proc/%d/gid_map", (int)pid);
+	return 0;
+}

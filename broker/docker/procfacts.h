@@ -4,6 +4,7 @@
 #ifndef LB_PROCFACTS_H
 #define LB_PROCFACTS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "err.h"
@@ -35,5 +36,17 @@ int lb_procfacts_parse_ns(const char *text, uint64_t ns[LB_NS_COUNT], lb_err *e)
 int lb_procfacts_parse_mountinfo(const char *text, lb_mounts *out, lb_err *e);
 /* attr/current text (trailing newline or NUL allowed), or NULL when it could not be read. */
 void lb_procfacts_set_lsm(lb_kernel_facts *k, const char *label);
+
+/* Does /proc/PID/cgroup text name container id (64 hex digits, not part of a longer hex
+ * run)? Docker puts each container in a cgroup whose path holds its id (/docker/ID,
+ * docker-ID.scope), as any reader's cgroup namespace shows it. */
+bool lb_procfacts_cgroup_names(const char *cgroup, const char *id);
+/* The user namespace maps of a container's process as literal specs ("IN OUT COUNT" lines)
+ * for a target's uid_map/gid_map, read once while the process is verifiably the
+ * container's: its cgroup names container_id before and after the maps are read through the
+ * same /proc/PID dirfd. A "pid:N" spec re-read at every publish could meet a reused PID
+ * once the container had exited (issue 13 defect 12). */
+int lb_procfacts_container_maps(pid_t pid, const char *container_id, char *uid_map, char *gid_map,
+				size_t cap, lb_err *e);
 
 #endif

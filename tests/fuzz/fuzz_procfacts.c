@@ -1,8 +1,8 @@
 /* /proc text of a container process (broker/docker/procfacts.c): status, uid_map/gid_map,
  * ns links, mountinfo, attr/current. The container shapes much of it (mount points,
  * paths with escapes, its own user namespace's maps).
- * Input: one byte choosing the parser (mod 5), then the text; for maps, uid_map and
- * gid_map are separated by the first '\0'. */
+ * Input: one byte choosing the parser (mod 6), then the text; for maps, uid_map and
+ * gid_map are separated by the first '\0'; 5 is /proc/PID/cgroup against a fixed id. */
 #include "fuzz.h"
 
 #include "procfacts.h"
@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return -1;
 	text = fuzz_strndup(data + 1, size - 1);
 	lb_kernel_facts_init(&k);
-	switch (data[0] % 5) {
+	switch (data[0] % 6) {
 	case 0:
 		r = lb_procfacts_parse_status(text, &k, &e);
 		FUZZ_ASSERT(r < 0 || k.have_status);
@@ -51,6 +51,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; r == 0 && i < k.mounts.n; i++)
 			FUZZ_ASSERT(k.mounts.v[i].root && k.mounts.v[i].mountpoint &&
 				    k.mounts.v[i].fstype);
+		break;
+	case 5:
+		(void)lb_procfacts_cgroup_names(
+		    text, "4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b");
 		break;
 	default:
 		lb_procfacts_set_lsm(&k, text);

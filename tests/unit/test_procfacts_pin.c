@@ -1,0 +1,65 @@
+/* lb_procfacts_cgroup_names and lb_procfacts_container_maps: a PID is taken for a container's
+ * only while its cgroup names the container. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "procfacts.h"
+
+#define ID "4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b"
+
+static void test_cgroup_names(void **state)
+{
+	(void)state;
+	/* cgroup v2, systemd driver and cgroupfs driver; v1 with several hierarchies. */
+	assert_true(lb_procfacts_cgroup_names("0::/system.slice/docker-" ID ".scope\n", ID));
+	assert_true(lb_procfacts_cgroup_names("0::/docker/" ID "\n", ID));
+	assert_true(
+	    lb_procfacts_cgroup_names("12:pids:/docker/" ID "\n11:cpu:/docker/" ID "\n", ID));
+	/* Another container, a host process, a longer hex run, a bad id. */
+	assert_false(lb_procfacts_cgroup_names(
+	    "0::/docker/5f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b\n", ID));
+	assert_false(
+	    lb_procfacts_cgroup_names("0::/user.slice/user-0.slice/session-1.scope\n", ID));
+	assert_false(lb_procfacts_cgroup_names("0::/docker/a" ID "\n", ID));
+	assert_false(lb_procfacts_cgroup_names("0::/docker/" ID "0\n", ID));
+	assert_false(lb_procfacts_cgroup_names("0::/\n", "abc"));
+	assert_false(lb_procfacts_cgroup_names("0::/docker/" ID "\n", ID "0"));
+}
+
+/* A process outside the container's cgroup is refused, and so is a PID that is gone. */
+static void test_container_maps(void **state)
+{
+	char um[256], gm[256];
+	lb_err e = {0};
+	pid_t child;
+
+	(void)state;
+	assert_int_equal(lb_procfacts_container_maps(getpid(), ID, um, gm, sizeof(um), &e), -1);
+	assert_non_null(strstr(e.msg, "not in container"));
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	kill(child, SIGKILL);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+	assert_int_equal(lb_procfacts_container_maps(child, ID, um, gm, sizeof(um), &e), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_cgroup_names),
+	    cmocka_unit_test(test_container_maps),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
