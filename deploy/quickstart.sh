@@ -42,7 +42,8 @@ dockerd_pid=
 finish() {
 	[[ -n $ns_pid ]] && kill "$ns_pid" 2>/dev/null
 	if [[ -n $dockerd_pid ]]; then
-		"$docker_bin" -H "unix://$demo/d/docker.sock" rm -f $("$docker_bin" -H "unix://$demo/d/docker.sock" ps -aq) >/dev/null 2>&1
+		"$docker_bin" -H "unix://$demo/d/docker.sock" ps -aq 2>/dev/null |
+			xargs -r "$docker_bin" -H "unix://$demo/d/docker.sock" rm -f >/dev/null 2>&1
 		kill -TERM "$dockerd_pid" 2>/dev/null
 		for _ in $(seq 200); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
 		dockerd_pid=

@@ -85,15 +85,16 @@ grep -q '"refresh": "7m"' /etc/lockbox/lockbox.json && pass "changed /etc/lockbo
 
 step "apt purge lockbox"
 apt-get purge -y -qq lockbox >/tmp/purge.log 2>&1 || { cat /tmp/purge.log; exit 1; }
-cat /tmp/purge.log | grep -i lockbox || true
+grep -i lockbox /tmp/purge.log || true
 left=$(ls -d /etc/lockbox /usr/sbin/lockboxd /usr/bin/lockbox /usr/libexec/lockbox /lib/systemd/system/lockboxd.service \
 	/etc/systemd/system/multi-user.target.wants/lockboxd.service /run/lockbox 2>/dev/null || true)
 [[ -z $left ]] && pass "purge removed the package's files, the conffile and the unit link" || fail "left after purge: $left"
 getent passwd lockbox >/dev/null && fail "lockbox user left after purge" || pass "lockbox user removed"
 if [[ -d /var/lib/lockbox ]]; then
 	ls -la /var/lib/lockbox /var/lib/lockbox/sealed
-	[[ $(ls /var/lib/lockbox | tr '\n' ' ') == 'sealed sealed.key ' ]] &&
-		pass "kept only the sealed store the user filled (secret put above)" || fail "unexpected state left: $(ls /var/lib/lockbox)"
+	kept=$(find /var/lib/lockbox -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | tr '\n' ' ')
+	[[ $kept == 'sealed sealed.key ' ]] &&
+		pass "kept only the sealed store the user filled (secret put above)" || fail "unexpected state left: $kept"
 else
 	fail "/var/lib/lockbox removed with the user's sealed secret in it"
 fi
