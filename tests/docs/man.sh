@@ -9,15 +9,17 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
-# 1. Every key of every allowed-keys list of the parser (policy/*.c, and store schemas
-#    wherever they live) appears as *key* in lockbox.json(5).
+# 1. Every key of every allowed-keys list of the parser (policy/*.c; store option schemas in
+#    broker/stores/*.c) appears as *key* in lockbox.json(5), and every declared default.
 keys=$(cat "$src"/policy/*.c "$src"/broker/stores/*.c 2>/dev/null |
 	python3 -c '
 import re, sys
 text = sys.stdin.read()
 for m in re.finditer(r"(?:keys|_keys)\s*\[\]\s*=\s*\{(.*?)\}", text, re.S):
     for k in re.findall(r"\"([a-z_]+)\"", m.group(1)):
-        print(k)' | sort -u)
+        print(k)
+for k in re.findall(r"\.key\s*=\s*\"([a-z_]+)\"", text):  # lb_opt schemas
+    print(k)' | sort -u)
 [[ -n $keys ]] || fail "no key lists found in policy/*.c"
 n=0
 for k in $keys; do
@@ -25,6 +27,11 @@ for k in $keys; do
 	grep -q "\*$k\*" "$man5" || fail "configuration key \"$k\" is not documented in lockbox.json(5)"
 done
 echo "ok: $n configuration keys checked against lockbox.json(5)"
+# Declared defaults of store options (lb_opt .def) are stated too.
+defs=$(cat "$src"/policy/*.c "$src"/broker/stores/*.c 2>/dev/null | grep -o '\.def = "[^"]*"' | sed 's/.*"\(.*\)"/\1/' | sort -u)
+for v in $defs; do
+	grep -qF "\"$v\"" "$man5" || fail "default \"$v\" of a store option is not stated in lockbox.json(5)"
+done
 
 # 2. Every JSON example of lockbox.json(5) is a valid configuration (a bare "stores" block
 #    is wrapped in braces).
