@@ -292,23 +292,25 @@ static void arm_retry(lb_refresh *r)
 
 	for (size_t i = 0; i < nt; i++) {
 		const lb_target *t = ts[i];
-		if (t->retry_ms && (!next || t->retry_at < next))
-			next = t->retry_at;
+		if (lb_backoff_failing(&t->retry) && !t->retry.probing &&
+		    (!next || t->retry.until_ms < next))
+			next = t->retry.until_ms;
 	}
 	if (next)
 		lb_timer_arm(r->retry_timer, next > now ? next - now : 1);
 }
 
-/* Capped exponential backoff per target, never beyond the binding's own refresh. */
+/* Capped exponential backoff per target (core/backoff), never beyond the binding's own
+ * refresh. */
 static void schedule_retry(lb_refresh *r, lb_target *t)
 {
 	const lb_binding *bd = binding_of(r, t);
 	uint64_t cap = bd && bd->refresh_ms < RETRY_MAX_MS ? bd->refresh_ms : RETRY_MAX_MS;
 
-	t->retry_ms = t->retry_ms ? t->retry_ms * 2 : RETRY_FIRST_MS;
-	if (t->retry_ms > cap)
-		t->retry_ms = cap;
-	t->retry_at = lb_now_ms() + t->retry_ms;
+	if (!lb_backoff_failing(&t->retry))
+		lb_backoff_init(&t->retry, cap < RETRY_FIRST_MS ? cap : RETRY_FIRST_MS, cap, true);
+	t->retry.max_ms = cap > t->retry.first_ms ? cap : t->retry.first_ms;
+	lb_backoff_fault_now(&t->retry, -1, lb_now_ms());
 }
 
 static void batch_free(struct batch *bt)
@@ -340,7 +342,7 @@ static void apply_want(lb_refresh *r, struct batch *bt, struct want *w)
 	if (t->asked_batch > bt->seq)
 		return;
 	if (ok)
-		t->retry_ms = 0;
+		lb_backoff_reset(&t->retry);
 	else
 		schedule_retry(r, t);
 }
@@ -556,11 +558,10 @@ static void on_retry(lb_loop *loop, lb_timer *timer, void *ctx)
 	(void)timer;
 	for (size_t i = 0; i < nt; i++) {
 		lb_target *t = ts[i];
-		if (!t->retry_ms || t->retry_at > now)
+		/* The retry is the probe: not due again while its fetch is out (a network
+		 * store answers later); its outcome sets the next one. */
+		if (lb_backoff_gate(&t->retry, now) != LB_BACKOFF_PROBE)
 			continue;
-		/* Not due again while this retry's fetch is out (a network store answers
-		 * later); its outcome sets the next retry_at. */
-		t->retry_at = now + t->retry_ms;
 		json_array_append_new(names, json_string(t->name));
 	}
 	lb_refresh_list(r, names, "retry");

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "backoff.h"
 #include "config.h"
 #include "err.h"
 #include "secmem.h"
@@ -26,8 +27,9 @@ typedef struct lb_target {
 	size_t nretired;
 	bool owner_known; /* owner of the current generation's files, set by publish */
 	uint32_t owner_uid, owner_gid;
-	uint64_t retry_ms; /* backoff after a failed refresh, 0 = healthy */
-	uint64_t retry_at; /* monotonic ms */
+	/* Retries after a failed refresh (core/backoff; set by refresh.c); the retry itself
+	 * is the probe, so it is not due again while its fetch is out. */
+	lb_backoff retry;
 	/* Dynamic targets (Docker volumes) are not in the config: they name their binding,
 	 * and are only populated once their consumer is known (ready). */
 	bool dynamic;

@@ -1,5 +1,6 @@
 #include "engine.h"
 #include "cleanup.h"
+#include "backoff.h"
 #include "log.h"
 
 #include <curl/curl.h>
@@ -24,7 +25,7 @@ struct lb_engine {
 	size_t line_dropped; /* bytes of the current line past EVENTS_LINE_MAX */
 	int64_t since_ns;    /* replay from here after a reconnect (last event, or connect time) */
 	lb_timer *reconnect;
-	uint64_t backoff_ms;
+	lb_backoff backoff; /* reconnects (core/backoff) */
 	bool connected;
 	struct call *calls;
 };
@@ -47,10 +48,7 @@ static void schedule_reconnect(lb_engine *en, const char *why)
 	if (en->connected)
 		lb_log(LB_WARN, "docker: event stream lost (%s); reconnecting", why);
 	en->connected = false;
-	en->backoff_ms = en->backoff_ms ? en->backoff_ms * 2 : RECONNECT_MIN_MS;
-	if (en->backoff_ms > RECONNECT_MAX_MS)
-		en->backoff_ms = RECONNECT_MAX_MS;
-	lb_timer_arm(en->reconnect, en->backoff_ms);
+	lb_timer_arm(en->reconnect, lb_backoff_fault_now(&en->backoff, -1, lb_now_ms()));
 }
 
 /* Go's encoding/json writes an event's fields in struct order: status, id, from, Type,
@@ -116,7 +114,7 @@ static bool on_events_data(void *ctx, const char *data, size_t len)
 	if (!en->connected) {
 		/* First bytes: the daemon answered. */
 		en->connected = true;
-		en->backoff_ms = 0;
+		lb_backoff_reset(&en->backoff);
 	}
 	for (size_t i = 0; i < len; i++) {
 		if (data[i] != '\n') {
@@ -156,7 +154,7 @@ static void on_ping(void *ctx, long status, json_t *body, const char *err)
 	(void)err;
 	if (status == 200 && en->events) {
 		en->connected = true;
-		en->backoff_ms = 0;
+		lb_backoff_reset(&en->backoff);
 		if (!en->since_ns) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -212,6 +210,7 @@ lb_engine *lb_engine_new(lb_loop *loop, lb_http *http, const char *socket,
 	en->socket = strdup(socket);
 	en->h = *h;
 	en->ctx = ctx;
+	lb_backoff_init(&en->backoff, RECONNECT_MIN_MS, RECONNECT_MAX_MS, true);
 	en->line = malloc(EVENTS_LINE_MAX);
 	en->reconnect = lb_timer_new(loop, on_reconnect, en);
 	if (!en->socket || !en->line || !en->reconnect) {

@@ -381,7 +381,7 @@ static void test_slow_store_does_not_hold_back_others(void **state)
 	assert_string_equal(content(x, T_MIXED, "a"), "fast-v1");
 	assert_string_equal(content(x, T_MIXED, "s"), "");
 	assert_int_equal(x->targets[T_SLOW]->generation, 0);
-	assert_true(x->targets[T_SLOW]->retry_ms > 0);
+	assert_true(lb_backoff_failing(&x->targets[T_SLOW]->retry));
 }
 
 static bool fast_at_v2(struct fx *x)
