@@ -30,7 +30,8 @@ mkdir -p "$work/lockbox"
 tar -C "$src" --exclude=./.git --exclude='./build*' --exclude='./obj-*' \
 	--exclude=./fresh-debian-logs --exclude=./debian/lockbox --exclude=./debian/tmp \
 	--exclude=./debian/.debhelper --exclude=./debian/files --exclude='./debian/*.substvars' \
-	--exclude=./debian/debhelper-build-stamp -cf - . | tar -C "$work/lockbox" -xf -
+	--exclude=./debian/debhelper-build-stamp --exclude=./tests/fuzz/out --exclude=__pycache__ \
+	-cf - . | tar -C "$work/lockbox" -xf -
 version=$(cd "$work/lockbox" && dpkg-parsechangelog -S Version)
 [[ ${version%%-*} == "$project_version" ]] && pass "debian/changelog $version matches project() $project_version" ||
 	fail "debian/changelog version $version, CMake project version $project_version"
