@@ -136,22 +136,30 @@ static void set_reply(struct conn *c, json_t *reply)
 	lb_json_free(text);
 }
 
+json_t *lb_control_request(const unsigned char *body, size_t len, lb_control_handler h, void *ctx,
+			   uint64_t id)
+{
+	json_t *req = json_loadb((const char *)body, len, 0, NULL);
+	json_t *reply;
+
+	if (!json_is_object(req))
+		reply = json_pack("{s:b,s:s}", "ok", 0, "error",
+				  "malformed request (not a JSON object)");
+	else
+		reply = h(ctx, req, id);
+	json_decref(req);
+	return reply;
+}
+
 static void conn_dispatch(struct conn *c)
 {
-	json_error_t jerr;
-	json_t *req = json_loadb((const char *)c->req->data, c->req->len, 0, &jerr);
-	json_t *reply;
+	json_t *reply =
+	    lb_control_request(c->req->data, c->req->len, c->ctl->handler, c->ctl->ctx, c->id);
 
 	lb_secbuf_free(c->req);
 	c->req = NULL;
 	c->ctl->pending -= c->req_cap;
 	c->req_cap = 0;
-	if (!json_is_object(req))
-		reply = json_pack("{s:b,s:s}", "ok", 0, "error",
-				  "malformed request (not a JSON object)");
-	else
-		reply = c->ctl->handler(c->ctl->ctx, req, c->id);
-	json_decref(req);
 	if (!reply) {
 		/* The handler answers later (it waits for dockerd, say). */
 		c->deferred = true;

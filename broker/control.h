@@ -21,6 +21,12 @@ typedef struct lb_control lb_control;
 /* Returns the reply object (stolen), or NULL to answer later with lb_control_reply(id). */
 typedef json_t *(*lb_control_handler)(void *ctx, json_t *req, uint64_t id);
 
+/* One request body (the bytes after the length): decoded and handed to h, or the
+ * "malformed request" reply. What every connection does once its request is complete; the
+ * fuzz harness (tests/fuzz/fuzz_control.c) calls it with the broker's handler. */
+json_t *lb_control_request(const unsigned char *body, size_t len, lb_control_handler h, void *ctx,
+			   uint64_t id);
+
 lb_control *lb_control_listen(lb_loop *loop, int run_dirfd, const char *run_dir,
 			      lb_control_handler h, void *ctx, lb_err *e);
 void lb_control_close(lb_control *c);

@@ -54,14 +54,55 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, j
 	return rc;
 }
 
+json_t *lb_plugin_decode(const char *method, const char *url, const char *body, size_t len,
+			 bool too_big, unsigned int *status, const char **endpoint, json_t **req)
+{
+	const char *ep;
+
+	*req = NULL;
+	*endpoint = NULL;
+	*status = 200;
+	if (strcmp(method, "POST") != 0)
+		return *status = 405, json_pack("{s:s}", "Err", "POST only");
+	if (too_big)
+		return *status = 413, json_pack("{s:s}", "Err", "request too large");
+	if (strcmp(url, "/Plugin.Activate") == 0)
+		return json_pack("{s:[s]}", "Implements", "VolumeDriver");
+	if (strncmp(url, "/VolumeDriver.", 14) != 0)
+		return *status = 404, json_pack("{s:s}", "Err", "unknown endpoint");
+	ep = url + 14;
+	for (const char *const *e = endpoints; *e; e++) {
+		json_error_t jerr;
+		if (strcmp(*e, ep) != 0)
+			continue;
+		if (len) {
+			*req = json_loadb(body, len, 0, &jerr);
+			if (!json_is_object(*req)) {
+				char msg[300];
+				json_decref(*req);
+				*req = NULL;
+				snprintf(msg, sizeof(msg), "malformed %s request: %s", ep,
+					 jerr.text);
+				return *status = 400, json_pack("{s:s}", "Err", msg);
+			}
+		} else {
+			*req = json_object();
+		}
+		*endpoint = *e;
+		return NULL;
+	}
+	return *status = 404, json_pack("{s:s}", "Err", "unknown VolumeDriver endpoint");
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **con_cls)
 {
 	lb_plugin *p = cls;
 	struct upload *u = *con_cls;
-	json_t *req = NULL;
-	const char *ep;
+	json_t *req = NULL, *out;
+	const char *ep = NULL;
+	unsigned int status = 200;
 
 	(void)version;
 	if (!u) {
@@ -85,35 +126,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (strcmp(method, "POST") != 0)
-		return reply(conn, 405, json_pack("{s:s}", "Err", "POST only"));
-	if (u->too_big)
-		return reply(conn, 413, json_pack("{s:s}", "Err", "request too large"));
-	if (strcmp(url, "/Plugin.Activate") == 0)
-		return reply(conn, 200, json_pack("{s:[s]}", "Implements", "VolumeDriver"));
-	if (strncmp(url, "/VolumeDriver.", 14) != 0)
-		return reply(conn, 404, json_pack("{s:s}", "Err", "unknown endpoint"));
-	ep = url + 14;
-	for (const char *const *e = endpoints; *e; e++)
-		if (strcmp(*e, ep) == 0) {
-			json_error_t jerr;
-			if (u->len) {
-				req = json_loadb(u->buf, u->len, 0, &jerr);
-				if (!json_is_object(req)) {
-					char msg[300];
-					json_decref(req);
-					snprintf(msg, sizeof(msg), "malformed %s request: %s", ep,
-						 jerr.text);
-					return reply(conn, 400, json_pack("{s:s}", "Err", msg));
-				}
-			} else {
-				req = json_object();
-			}
-			json_t *out = p->handler(p->ctx, *e, req);
-			json_decref(req);
-			return reply(conn, 200, out);
-		}
-	return reply(conn, 404, json_pack("{s:s}", "Err", "unknown VolumeDriver endpoint"));
+	out = lb_plugin_decode(method, url, u->buf, u->len, u->too_big, &status, &ep, &req);
+	if (out)
+		return reply(conn, status, out);
+	out = p->handler(p->ctx, ep, req);
+	json_decref(req);
+	return reply(conn, 200, out);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
