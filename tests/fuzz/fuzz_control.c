@@ -18,6 +18,7 @@
 #include "secmem.h"
 
 static lb_broker *broker;
+static lb_loop *loop;
 static char dir[] = "/tmp/lb-fuzz-control-XXXXXX";
 
 static void cleanup(void)
@@ -25,6 +26,7 @@ static void cleanup(void)
 	int tmp = open("/tmp", O_DIRECTORY | O_CLOEXEC);
 
 	lb_broker_free(broker);
+	lb_loop_free(loop);
 	if (tmp >= 0) {
 		lb_remove_tree_at(tmp, dir + 5, false, NULL);
 		close(tmp);
@@ -59,7 +61,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_control: %s\n", d.n ? d.lines[0] : "config");
 		abort();
 	}
-	broker = lb_broker_new(lb_loop_new(), cfg, conf, &e);
+	loop = lb_loop_new();
+	broker = loop ? lb_broker_new(loop, cfg, conf, &e) : NULL;
 	if (!broker) {
 		fprintf(stderr, "fuzz_control: %s\n", e.msg);
 		abort();
