@@ -7,8 +7,11 @@ need_root
 [[ -x $LB_BIN/lockbox ]] || skip "static client not built"
 make_userns 100000
 # uid 1000 of the namespace runs the client: a copy it can reach wherever the build lives
-# (a checkout in root's 0700 home is out of its reach).
-install -m 0755 "$LB_BIN/lockbox" "$T/lockbox"
+# (a checkout in root's 0700 home is out of its reach), on a tmpfs that allows exec (/tmp
+# may be noexec). cleanup unmounts it with the rest.
+mkdir -p "$T/bin"
+mount -t tmpfs -o mode=0755,size=8m tmpfs "$T/bin"
+install -m 0755 "$LB_BIN/lockbox" "$T/bin/lockbox"
 
 GRACE=5s write_basic_config
 put_secret web/db_password "canary-cli-$$-1"
@@ -17,15 +20,15 @@ start_broker
 d=$T/run/t/demo
 wait_for "first generation" 5 test -L "$d/..data"
 
-got=$(as_user 1000 "$T/lockbox" get db_password --dir "$d" --allow-writable) || fail "lockbox get as uid 1000"
+got=$(as_user 1000 "$T/bin/lockbox" get db_password --dir "$d" --allow-writable) || fail "lockbox get as uid 1000"
 assert_eq "$got" "canary-cli-$$-1" "lockbox get as uid 1000"
-as_user 1000 "$T/lockbox" check --dir "$d" --allow-writable >"$T/check.out" || fail "lockbox check: $(cat "$T/check.out")"
+as_user 1000 "$T/bin/lockbox" check --dir "$d" --allow-writable >"$T/check.out" || fail "lockbox check: $(cat "$T/check.out")"
 rc=0
-as_user 1001 "$T/lockbox" get db_password --dir "$d" --allow-writable >/dev/null 2>"$T/err" || rc=$?
+as_user 1001 "$T/bin/lockbox" get db_password --dir "$d" --allow-writable >/dev/null 2>"$T/err" || rc=$?
 assert_eq "$rc" "77" "lockbox get as uid 1001"
 grep -q "db_password" "$T/err" || fail "refusal does not name the file: $(cat "$T/err")"
 rc=0
-"$T/lockbox" get db_password --dir "$d" >/dev/null 2>"$T/err" || rc=$?
+"$T/bin/lockbox" get db_password --dir "$d" >/dev/null 2>"$T/err" || rc=$?
 assert_eq "$rc" "77" "lockbox get on the writable host mount without --allow-writable"
 pass "lockbox get/check on a broker target: uid 1000 reads, uid 1001 and a writable mount are refused"
 
@@ -38,7 +41,7 @@ SH
 chmod 0755 "$T/app.sh"
 touch "$T/app.log"
 chmod 0666 "$T/app.log"
-as_user 1000 "$T/lockbox" exec --dir "$d" --allow-writable --restart-on-rotate --grace 1s -- \
+as_user 1000 "$T/bin/lockbox" exec --dir "$d" --allow-writable --restart-on-rotate --grace 1s -- \
 	/bin/sh "$T/app.sh" "$T/app.log" &
 app=$!
 wait_for "app started" 10 grep -q "start canary-cli-$$-1" "$T/app.log"

@@ -11,7 +11,7 @@ subuser=lbtest$$
 exec 9>/run/lock/lockbox-subid.lock
 flock 9
 restore_subids() { sed -i "/^$subuser:/d" /etc/subuid /etc/subgid; }
-trap 'restore_subids; kill $USERNS_PID 2>/dev/null; cleanup' EXIT
+trap 'rc=$?; restore_subids; kill $USERNS_PID 2>/dev/null; (exit $rc); cleanup' EXIT
 # Two ranges: inside ids 0..999 -> 100000.., 1000.. -> 101000.. (consecutive inside).
 printf '%s:100000:1000\n%s:101000:64536\n' "$subuser" "$subuser" >>/etc/subuid
 printf '%s:100000:65536\n' "$subuser" >>/etc/subgid

@@ -141,7 +141,8 @@ make_userns() { # OUTSIDE_BASE
 	wait_for "user namespace" 5 ns_differs "$USERNS_PID"
 	echo "0 $1 65536" >"/proc/$USERNS_PID/uid_map"
 	echo "0 $1 65536" >"/proc/$USERNS_PID/gid_map"
-	trap 'kill $USERNS_PID 2>/dev/null; cleanup' EXIT
+	# cleanup exits with the status it finds: hand it the test's, not kill's.
+	trap 'rc=$?; kill $USERNS_PID 2>/dev/null; (exit $rc); cleanup' EXIT
 }
 ns_differs() { [[ $(readlink "/proc/$1/ns/user") != "$(readlink /proc/self/ns/user)" ]]; }
 as_user() { # UID CMD...

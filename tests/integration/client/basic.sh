@@ -46,10 +46,10 @@ run_lb 127 "exec: command not on PATH" exec --dir "$D" -- no-such-command-lockbo
 expect_err "exec check failed on no-such-command-lockbox: No such file or directory" "not on PATH"
 printf 'not executable' >"$T/noexec"
 run_lb 126 "exec: not executable" exec --dir "$D" -- "$T/noexec"
-mkdir -p "$T/pathdir"
-printf '#!/bin/sh\necho found-on-path\n' >"$T/pathdir/lbtestcmd"
-chmod +x "$T/pathdir/lbtestcmd"
-OUT=$(PATH="/nonexistent:$T/pathdir:/usr/bin:/bin" "$LOCKBOX" exec --dir "$D" -- lbtestcmd)
+mkdir -p "$T/bin/pathdir" # $T/bin allows exec, /tmp may not
+printf '#!/bin/sh\necho found-on-path\n' >"$T/bin/pathdir/lbtestcmd"
+chmod +x "$T/bin/pathdir/lbtestcmd"
+OUT=$(PATH="/nonexistent:$T/bin/pathdir:/usr/bin:/bin" "$LOCKBOX" exec --dir "$D" -- lbtestcmd)
 [ "$OUT" = found-on-path ] && pass "exec searches PATH" || fail "PATH search: '$OUT'"
 run_lb 0 "exec --wait present names" exec --dir "$D" --wait db_password api.key --timeout 2s -- true
 

@@ -18,7 +18,7 @@ open(sys.argv[1], "w").write(json.dumps(m))
 PY
 lb_publish 1
 LOCKBOX_REAL=$LOCKBOX
-LOCKBOX=$T/lockbox-no-openat2
+LOCKBOX=$T/bin/lockbox-no-openat2 # $T/bin allows exec, /tmp may not
 printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$NO_OPENAT2" "$LOCKBOX_REAL" >"$LOCKBOX"
 chmod +x "$LOCKBOX"
 
