@@ -141,8 +141,10 @@ lb_target *lb_broker_add_dynamic(lb_broker *b, const char *name, const char *bin
 	const lb_binding *bd = lb_config_binding(b->cfg, binding);
 	lb_target *t = target_by_name(b, name), **grown;
 
-	if (t)
+	if (t && t->dynamic)
 		return t;
+	if (t)
+		return lb_fail(e, 0, "\"%s\" is the name of a static target", name), NULL;
 	if (!bd)
 		return lb_fail(e, 0, "unknown binding \"%s\"", binding), NULL;
 	if (lb_config_target(b->cfg, name))

@@ -54,6 +54,11 @@ static json_t *target_json(lb_broker *b, const lb_target *t)
 		json_object_set_new(o, "host_uid", json_integer(hu));
 		json_object_set_new(o, "host_gid", json_integer(hg));
 	}
+	if (t->dynamic) {
+		lb_docker_describe(b->docker, t, o);
+		if (t->status)
+			json_object_set(o, "status", json_object_get(t->status, "secrets"));
+	}
 	return o;
 }
 
@@ -164,8 +169,15 @@ json_t *broker_handle_command(void *ctx, json_t *req, uint64_t id)
 		const char *target = json_string_value(json_object_get(req, "target"));
 		json_t *names = json_array();
 		if (target && !lb_broker_target(b, target)) {
+			/* A container's name or id: its Docker targets. */
 			json_decref(names);
-			return reply_error("no target named \"%s\"", target);
+			names = lb_docker_targets_of(b->docker, target);
+			if (!json_array_size(names)) {
+				json_decref(names);
+				return reply_error("no target or container named \"%s\"", target);
+			}
+			lb_refresh_list(b->refresh, names, "rotate");
+			return json_pack("{s:b,s:o}", "ok", 1, "rotated", names);
 		}
 		for (size_t i = 0; i < b->ntargets; i++)
 			if (!target || strcmp(target, b->targets[i]->name) == 0)

@@ -305,20 +305,36 @@ static void print_audit(json_t *containers)
 	}
 }
 
+/* Docker targets: the container (name and short id) and the volume instead of "@KEY". */
+static void print_target_name(json_t *t)
+{
+	const char *cname = json_string_value(json_object_get(t, "container_name"));
+	const char *cid = json_string_value(json_object_get(t, "container"));
+	const char *vol = json_string_value(json_object_get(t, "volume"));
+	char buf[400];
+
+	if (vol)
+		snprintf(buf, sizeof(buf), "%s %.12s", cname && cname[0] ? cname : "(starting)",
+			 cid ? cid : "");
+	else
+		snprintf(buf, sizeof(buf), "%s", json_string_value(json_object_get(t, "name")));
+	printf("%-32s %-24s ", buf, vol ? vol : "-");
+}
+
 static void print_targets(json_t *targets)
 {
 	size_t i;
 	json_t *t;
 
-	printf("%-24s %-16s %10s %10s %6s  %s\n", "TARGET", "BINDING", "UID", "HOST_UID", "GEN",
-	       "SECRETS");
+	printf("%-32s %-24s %-16s %10s %10s %6s  %s\n", "TARGET", "VOLUME", "BINDING", "UID",
+	       "HOST_UID", "GEN", "SECRETS");
 	json_array_foreach (targets, i, t) {
 		const char *k;
 		json_t *s;
 		bool first = true;
 
-		printf("%-24s %-16s %10lld %10lld %6lld  ",
-		       json_string_value(json_object_get(t, "name")),
+		print_target_name(t);
+		printf("%-16s %10lld %10lld %6lld  ",
 		       json_string_value(json_object_get(t, "binding")),
 		       (long long)json_integer_value(json_object_get(t, "uid")),
 		       (long long)json_integer_value(json_object_get(t, "host_uid")),
@@ -331,6 +347,16 @@ static void print_targets(json_t *targets)
 				printf(" until ");
 				print_time((time_t)json_integer_value(na));
 			}
+			first = false;
+		}
+		/* What is not delivered yet, and why. */
+		json_object_foreach (json_object_get(t, "status"), k, s) {
+			const char *state = json_string_value(json_object_get(s, "state"));
+			const char *err = json_string_value(json_object_get(s, "error"));
+			if (!state || strcmp(state, "ok") == 0)
+				continue;
+			printf("%s%s %s%s%s", first ? "" : ", ", k, state, err ? ": " : "",
+			       err ? err : "");
 			first = false;
 		}
 		printf("\n");

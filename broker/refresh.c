@@ -166,6 +166,7 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 	lb_secbuf **values = NULL;
 	_cleanup_json_ json_t *changed = json_array();
 	_cleanup_json_ json_t *taken = json_array(); /* secrets answered by this batch */
+	_cleanup_json_ json_t *errors = json_object(); /* secret -> why it failed */
 	size_t n = 0, nchanged = 0, nwritten = 0;    /* written: new bytes, not just a new expiry */
 	uint32_t huid, hgid;
 	lb_err e = {0};
@@ -242,6 +243,10 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 				      s ? e.msg : "not fetched in this pass");
 		else
 			audit_failure("fetch_failed", t->name, sp->name, key, s->res.error);
+		json_object_set_new(errors, sp->name,
+				    json_string(s && s->res.status ? s->res.error
+						: s		   ? e.msg
+								   : "not fetched in this pass"));
 		/* Keep the last good file of this name, if there is one. */
 		if (keep_current(t, it))
 			n++;
@@ -274,6 +279,9 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 			   "generation", (json_int_t)t->generation, "uid", (json_int_t)huid, "gid",
 			   (json_int_t)hgid, "reason", bt->reason, "changed", changed));
 out:
+	/* Docker targets: why a secret is missing, where the container's client looks. */
+	if (t->dynamic && lb_target_status(t, bd, errors, &e))
+		lb_log(LB_WARN, "%s", e.msg);
 	for (size_t i = 0; values && i < bd->nsecrets; i++)
 		lb_secbuf_free(values[i]);
 	free(values);

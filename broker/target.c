@@ -149,7 +149,8 @@ lb_target *lb_target_open(int tdirfd, const char *name, uint64_t size, lb_err *e
 	lb_target *t;
 	int fd;
 
-	if (!lb_secret_name_valid(name))
+	/* "@KEY" names Docker mounts: no configured target can have that name. */
+	if (!lb_secret_name_valid(name[0] == '@' ? name + 1 : name))
 		return lb_fail(e, 0, "bad target name \"%s\"", name), NULL;
 	if (mkdirat(tdirfd, name, 0700) < 0 && errno != EEXIST)
 		return lb_fail_errno(e, "mkdir target %s", name), NULL;
@@ -191,7 +192,42 @@ void lb_target_free(lb_target *t)
 		close(t->dirfd);
 	json_decref(t->current);
 	json_decref(t->held_batch);
+	json_decref(t->status);
 	free(t);
+}
+
+int lb_target_status(lb_target *t, const lb_binding *bd, json_t *errors, lb_err *e)
+{
+	_cleanup_json_ json_t *root = json_object();
+	json_t *secrets = json_object();
+	char *text;
+	int rc;
+
+	for (size_t i = 0; bd && i < bd->nsecrets; i++) {
+		const char *name = bd->secrets[i].name;
+		json_t *err = json_object_get(errors, name);
+		json_t *s = json_pack("{s:s}", "state",
+				      err				  ? "failed"
+				      : json_object_get(t->current, name) ? "ok"
+									  : "pending");
+		if (json_is_string(err))
+			json_object_set(s, "error", err);
+		json_object_set_new(secrets, name, s);
+	}
+	json_object_set_new(root, "generation", json_integer((json_int_t)t->generation));
+	json_object_set_new(root, "secrets", secrets);
+	if (json_equal(root, t->status))
+		return 0;
+	text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	if (!text)
+		return lb_fail(e, ENOMEM, "out of memory");
+	rc = lb_write_cache_at(t->dirfd, LB_STATUS_FILE, text, strlen(text), 0444, e);
+	lb_json_free(text);
+	if (rc == 0) {
+		json_decref(t->status);
+		t->status = json_incref(root);
+	}
+	return rc;
 }
 
 int lb_target_host_ids(const lb_target *t, uint32_t *uid, uint32_t *gid, lb_err *e)

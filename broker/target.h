@@ -42,6 +42,7 @@ typedef struct lb_target {
 	 * per secret name the batch whose answer its current file holds ({name: batch}). */
 	uint64_t asked_batch;
 	json_t *held_batch;
+	json_t *status;	    /* what LB_STATUS_FILE says (target.c writes it) */
 } lb_target;
 
 /* One secret of a generation to publish. value NULL = unchanged: hard-link it from the
@@ -58,6 +59,9 @@ typedef struct lb_publish_item {
 /* Mount (or reuse the live tmpfs of) RUN_DIR/t/NAME and load its current generation. */
 lb_target *lb_target_open(int tdirfd, const char *name, uint64_t size, lb_err *e);
 void lb_target_free(lb_target *t);
+/* Write LB_STATUS_FILE into the tmpfs (no secret bytes): per secret of bd "ok" (in the
+ * current generation), "failed" with errors[name] (the store's error), else "pending". */
+int lb_target_status(lb_target *t, const lb_binding *bd, json_t *errors, lb_err *e);
 /* Host uid/gid that must own the files, through the target's maps. */
 int lb_target_host_ids(const lb_target *t, uint32_t *uid, uint32_t *gid, lb_err *e);
 /* Write generation+1 with items, swap ..data, fix the top-level links. */

@@ -27,6 +27,10 @@ int64_t lb_now_ms(void);
 int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_ms, int stop_fd,
 	    lb_err *err);
 
+/* After a failure with RC 66 or 75: what lockboxd wrote into D/..status.json (why secrets
+ * are missing), printable bytes only, on stderr. */
+void lb_say_status(const struct lb_dir *d, int rc);
+
 int lb_cmd_exec(const struct lb_opts *o);
 
 #endif

@@ -401,6 +401,7 @@ int lb_cmd_exec(const struct lb_opts *o)
 	}
 fail:
 	lb_say_err(&err);
+	lb_say_status(&d, rc);
 out:
 	if (env)
 		munmap(env, env_len);

@@ -147,6 +147,7 @@ static int cmd_get(const struct lb_opts *o)
 		rc = lb_secret_open(&d, o->names[0], &fd, &size, &err);
 	if (rc) {
 		lb_say_err(&err);
+		lb_say_status(&d, rc);
 		goto out;
 	}
 	rc = copy_out(fd, size, o->names[0]);
@@ -169,8 +170,10 @@ static int cmd_wait(const struct lb_opts *o)
 	rc = lb_dir_open(&d, o->dir, o->flags, &err);
 	if (!rc)
 		rc = lb_wait(&d, o->names, o->nnames, o->timeout_ms, -1, &err);
-	if (rc)
+	if (rc) {
 		lb_say_err(&err);
+		lb_say_status(&d, rc);
+	}
 	lb_dir_close(&d);
 	return rc;
 }
@@ -232,6 +235,7 @@ static int cmd_check(const struct lb_opts *o)
 	if (rc) {
 		lb_say(1, "FAIL  ", err.msg, "\n", NULL);
 		lb_say_err(&err);
+		lb_say_status(&d, rc);
 		goto out;
 	}
 	c.d = &d;

@@ -1,6 +1,7 @@
 /* Waiting for secrets: the broker may populate a container's tmpfs after the container
  * started, so readers wait for ..data (and the names they need) with inotify on D. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -64,6 +65,61 @@ static int try_ready(struct lb_dir *d, const char *const *names, int n, const ch
 	return l->rc;
 }
 
+/* "NAME, NAME" of the secrets that do not open yet (or ..data), for the timeout message. */
+static const char *missing_list(struct lb_dir *d, const char *const *names, int n, char *buf,
+				size_t cap)
+{
+	size_t off = 0;
+	lb_err ignored;
+	size_t size;
+	int fd;
+	bool none = lb_data_open(d, &ignored) != 0; /* no generation yet: all of them */
+
+	buf[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		size_t len = strlen(names[i]);
+		if (!none && lb_secret_open(d, names[i], &fd, &size, &ignored) == 0) {
+			close(fd);
+			continue;
+		}
+		if (off + len + 3 >= cap)
+			break;
+		if (off) {
+			memcpy(buf + off, ", ", 2);
+			off += 2;
+		}
+		memcpy(buf + off, names[i], len);
+		off += len;
+		buf[off] = '\0';
+	}
+	return buf[0] ? buf : (none ? LB_DATA_LINK : "");
+}
+
+void lb_say_status(const struct lb_dir *d, int rc)
+{
+	char buf[1024];
+	ssize_t n;
+	int fd;
+
+	if ((rc != LB_EXIT_NOINPUT && rc != LB_EXIT_TEMPFAIL) || d->dfd < 0)
+		return;
+	fd = openat(d->dfd, LB_STATUS_FILE,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	/* O_NONBLOCK: a FIFO or a device there (the tmpfs is lockboxd's, read-only) cannot
+	 * block; anything but a file fails or reads nothing. */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (ssize_t i = 0; i < n; i++)
+		if (buf[i] < 0x20 || buf[i] > 0x7e)
+			buf[i] = '?';
+	lb_say(2, "lockbox: lockboxd says: ", buf, "\n", NULL);
+}
+
 int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_ms, int stop_fd,
 	    lb_err *err)
 {
@@ -73,7 +129,7 @@ int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_m
 	struct signalfd_siginfo si;
 	const char *missing;
 	struct links links;
-	char num[24];
+	char num[24], names_buf[256];
 	int rc;
 
 	for (;;) {
@@ -94,8 +150,12 @@ int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_m
 		}
 		left = deadline - lb_now_ms();
 		if (left <= 0) {
+			const char *list = missing_list(d, names, n, names_buf, sizeof(names_buf));
+			bool more = list[0] && strcmp(list, missing) != 0;
 			rc = lb_fail(err, LB_EXIT_TEMPFAIL, "wait", d->path, missing,
-				     "timed out after ", lb_fmt_i64(num, timeout_ms), " ms", NULL);
+				     "timed out after ", lb_fmt_i64(num, timeout_ms), " ms",
+				     more ? " (missing: " : "", more ? list : "", more ? ")" : "",
+				     NULL);
 			goto out;
 		}
 		if (poll(pfd, 2, left > 1000000000 ? 1000000000 : (int)left) < 0 &&

@@ -61,8 +61,19 @@ void lb_docker_free(struct lb_docker *d)
 	while (d->vols) {
 		struct volume *v = d->vols;
 		d->vols = v->next;
-		json_decref(v->inspect);
+		while (v->mounts) {
+			struct mount *m = v->mounts;
+			v->mounts = m->next;
+			json_decref(m->inspect);
+			free(m);
+		}
 		free(v);
+	}
+	while (d->created) {
+		struct created *c = d->created;
+		d->created = c->next;
+		json_decref(c->inspect);
+		free(c);
 	}
 	json_decref(d->doomed);
 	lb_timer_free(d->doom_timer);
@@ -73,7 +84,32 @@ void lb_docker_free(struct lb_docker *d)
 
 bool lb_docker_claims(struct lb_docker *d, const char *name)
 {
-	return d && dk_find_volume(d, name);
+	return d && dk_find_mount(d, name);
+}
+
+void lb_docker_describe(struct lb_docker *d, const lb_target *t, json_t *o)
+{
+	struct mount *m = d ? dk_find_mount(d, t->name) : NULL;
+
+	if (!m)
+		return;
+	json_object_set_new(o, "volume", json_string(m->v->name));
+	json_object_set_new(o, "container",
+			    m->container[0] ? json_string(m->container) : json_null());
+	json_object_set_new(o, "container_name", json_string(m->cname));
+}
+
+json_t *lb_docker_targets_of(struct lb_docker *d, const char *ref)
+{
+	json_t *names = json_array();
+	size_t n = ref ? strlen(ref) : 0;
+
+	for (struct volume *v = d ? d->vols : NULL; n && v; v = v->next)
+		for (struct mount *m = v->mounts; m; m = m->next)
+			if (strcmp(m->cname, ref) == 0 ||
+			    (m->container[0] && n >= 4 && strncmp(m->container, ref, n) == 0))
+				json_array_append_new(names, json_string(m->target));
+	return names;
 }
 
 static void on_killed(void *ctx, long status, json_t *body, const char *err)

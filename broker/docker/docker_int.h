@@ -1,22 +1,59 @@
 /* Inside the Docker module: its state and what its files (volumes.c, events.c, gate.c,
- * volplugin.c, audit.c, docker.c) call in each other. Not for the rest of the broker. */
+ * volplugin.c, audit.c, docker.c) call in each other. Not for the rest of the broker.
+ *
+ * A volume is what `docker volume create` (or compose, or a stack) made: a name and a
+ * binding. Each /VolumeDriver.Mount call (dockerd's mount ID) gets its own mount: one
+ * tmpfs (the broker's dynamic target "@KEY") and one read-only bind RUN_DIR/m/@KEY that is
+ * the Mountpoint dockerd gives one container. A mount learns its container after `start`:
+ * the device of the mount at the volume's Destination in /proc/PID/mountinfo is its tmpfs
+ * (dockerd 20.10's inspect shows Source "" for plugin volumes: it asks Path, which has no
+ * caller). */
 #ifndef LB_DOCKER_INT_H
 #define LB_DOCKER_INT_H
 
+#include <sys/types.h>
 #include "docker.h"
 #include "engine.h"
 #include "plugin.h"
 #include "posture_eval.h"
 
 #define VOLUMES_FILE "docker-volumes.json"
-#define MOUNTS_DIR   "m" /* RUN_DIR/m/NAME: the read-only bind dockerd gets */
+#define MOUNTS_DIR   "m" /* RUN_DIR/m/@KEY: the read-only bind dockerd gets */
+#define KEY_MAX	     64
+#define CREATED_MAX  1024 /* containers seen at create and not started yet */
+
+struct volume;
+
+struct mount {
+	char key[KEY_MAX + 1];	      /* dockerd's mount ID (hex), or a digest of it */
+	char target[LB_NAME_MAX + 1]; /* "@KEY": the target and RUN_DIR/{t,m}/@KEY */
+	char container[72];	      /* "" until an inspect's Mounts[].Source names it */
+	char cname[128];	      /* the container's name */
+	int refs;		      /* Mount calls with this ID minus Unmount calls */
+	dev_t dev;		      /* the tmpfs's device: what the container's mountinfo shows */
+	json_t *inspect;	      /* the container as inspected (the gate's input) */
+	struct volume *v;
+	struct mount *next;
+};
 
 struct volume {
 	char name[LB_NAME_MAX + 1];
 	char binding[LB_NAME_MAX + 1];
-	json_t *inspect;   /* the container using it, as dockerd described it at start */
-	char refusal[700]; /* set when the create-time inspect already fails the gate */
+	struct mount *mounts;
 	struct volume *next;
+};
+
+/* A container seen at `create` whose start has not matched a mount yet: what a Mount
+ * can populate from before dockerd starts it. */
+struct created {
+	char id[72];
+	char volume[LB_NAME_MAX + 1];
+	json_t *inspect;
+	bool ids_known; /* Config.User numeric (or empty); a missing gid is guessed = uid */
+	bool host_userns;
+	uint32_t uid, gid;
+	char refusal[700]; /* the create-time gate failed */
+	struct created *next;
 };
 
 struct lb_docker {
@@ -26,22 +63,31 @@ struct lb_docker {
 	char driver[64];
 	int mdirfd;
 	struct volume *vols;
-	bool remap;	/* dockerd runs with --userns-remap (GET /info) */
-	json_t *doomed; /* targets refused from inside a refresh pass, retired next tick */
+	struct created *created;
+	size_t ncreated;
+	bool remap;	      /* dockerd runs with --userns-remap (GET /info) */
+	char remap_spec[160]; /* "subuid:USER" of dockerd's remap range, "" unknown */
+	json_t *doomed;	      /* targets refused from inside a refresh pass, retired next tick */
 	lb_timer *doom_timer;
 };
 
 /* volumes.c */
 struct volume *dk_find_volume(struct lb_docker *d, const char *name);
 struct volume *dk_add_volume(struct lb_docker *d, const char *name, const char *binding);
+/* Retire every mount of v and forget it. */
+void dk_remove_volume(struct lb_docker *d, struct volume *v, const char *reason);
+struct mount *dk_find_mount(struct lb_docker *d, const char *target);
+/* The mount whose tmpfs is the device major:minor, or NULL. */
+struct mount *dk_mount_by_dev(struct lb_docker *d, unsigned major, unsigned minor);
+/* A new mount of v for dockerd's mount ID: its tmpfs (with ..status.json, so that
+ * dockerd's copy-up sees a non-empty volume) and its read-only bind. */
+struct mount *dk_add_mount(struct lb_docker *d, struct volume *v, const char *id, lb_err *e);
+/* Wipe and unmount the mount's tmpfs and bind, forget the mount. */
+void dk_retire(struct lb_docker *d, struct mount *m, const char *reason);
+void dk_mountpoint(struct lb_docker *d, const struct mount *m, char *buf, size_t cap);
+void dk_mount_key(const char *id, char *key, size_t cap);
 void dk_save_volumes(struct lb_docker *d);
 void dk_load_volumes(struct lb_docker *d);
-bool dk_is_mount_root(int dirfd, const char *name);
-int dk_bind_readonly(struct lb_docker *d, const char *name, lb_err *e);
-void dk_unbind(struct lb_docker *d, const char *name);
-void dk_mountpoint(struct lb_docker *d, const char *name, char *buf, size_t cap);
-/* Wipe and unmount what a container had; the volume stays known for a restart. */
-void dk_retire(struct lb_docker *d, const char *name, const char *reason);
 bool dk_id_ok(const char *id);
 
 /* gate.c */
@@ -54,6 +100,16 @@ void dk_on_doom(lb_loop *loop, lb_timer *t, void *ctx);
 /* events.c */
 void dk_on_event(void *ctx, json_t *ev);
 void dk_on_connected(void *ctx);
+
+/* early.c: populate before start, from the create event's inspect. */
+/* Remember (or refresh) what the create-time inspect says about container id. */
+void dk_created(struct lb_docker *d, const char *id, json_t *inspect);
+/* A mount nobody matched yet: populate it now when every container created for its volume
+ * and not started yet has the same ids and passed the create-time gate. */
+void dk_populate_early(struct lb_docker *d, struct mount *m);
+/* The refusal a Mount of v answers: set when every container waiting for v was refused. */
+const char *dk_refusal_for(struct lb_docker *d, const struct volume *v);
+void dk_forget_created(struct lb_docker *d, const char *id);
 
 /* volplugin.c */
 json_t *dk_on_plugin(void *ctx, const char *ep, json_t *req);

@@ -1,31 +1,118 @@
-/* dockerd's events: inspect containers at create and start, retire targets at die and
- * destroy, reconcile on every (re)connection. */
+/* dockerd's events: remember containers at create, match each mount to its container after
+ * start (inspect's Mounts[].Source is the Mountpoint that Mount returned), retire a
+ * container's mounts at die and destroy, reconcile on every (re)connection. */
 #include "docker_int.h"
+#include "cleanup.h"
+#include "engine.h"
+#include "fsutil.h"
+#include "log.h"
 #include "procfacts.h"
 #include "userdb.h"
-#include "engine.h"
-#include "log.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* --- events --- */
 
 struct inspect_ctx {
 	struct lb_docker *d;
 	char id[72];
 };
 
+/* The files already there belong to the owner the kernel now confirms: this container has
+ * had them, and the next new generation is a rotation. Otherwise the next one is its first. */
+static uint64_t delivered_gen(lb_target *t)
+{
+	uint32_t hu, hg;
+	lb_err e = {0};
+
+	if (!t->generation || !t->owner_known || lb_target_host_ids(t, &hu, &hg, &e))
+		return 0;
+	return hu == t->owner_uid && hg == t->owner_gid ? t->generation : 0;
+}
+
+/* One of our mounts in a running container's inspect. */
+static void match(struct lb_docker *d, const char *id, json_t *body, struct mount *m)
+{
+	const char *user =
+	    json_string_value(json_object_get(json_object_get(body, "Config"), "User"));
+	const char *name = json_string_value(json_object_get(body, "Name"));
+	int pid = (int)json_integer_value(json_object_get(json_object_get(body, "State"), "Pid"));
+	lb_target *t = lb_broker_target(d->b, m->target);
+	const lb_binding *bd = lb_config_binding(lb_broker_cfg(d->b), m->v->binding);
+	lb_posture_report rep;
+	uint32_t uid, gid;
+	char line[700];
+	lb_err e = {0};
+	bool again; /* the same container again (a broker restart, a reconcile) */
+
+	if (!t || !bd) {
+		lb_log(LB_ERROR, "docker: volume %s: binding %s gone", m->v->name, m->v->binding);
+		return;
+	}
+	if (m->container[0] && strcmp(m->container, id) != 0) {
+		lb_log(LB_ERROR,
+		       "docker: mount %.12s of container %.12s is named by %.12s; ignored", m->key,
+		       m->container, id);
+		return;
+	}
+	again = strcmp(m->container, id) == 0;
+	snprintf(m->container, sizeof(m->container), "%s", id);
+	snprintf(m->cname, sizeof(m->cname), "%s", name && name[0] == '/' ? name + 1 : "");
+	snprintf(t->container, sizeof(t->container), "%s", id);
+	if (lb_userdb_consumer_ids(pid, user, &uid, &gid, &e)) {
+		lb_audit("refused", json_pack("{s:s,s:s,s:s}", "target", m->target, "container", id,
+					      "reason", e.msg));
+		dk_retire(d, m, "refused");
+		return;
+	}
+	if (!dk_gate(d, body, bd, pid, uid, &rep, line, sizeof(line))) {
+		dk_refuse(d, m->v->name, id, bd, &rep, line);
+		if (!bd->on_refuse_warn) {
+			dk_retire(d, m, "refused");
+			return;
+		}
+	}
+	json_decref(m->inspect);
+	m->inspect = json_incref(body);
+	t->uid = bd->has_uid ? bd->uid : uid;
+	t->gid = bd->has_gid ? bd->gid : gid;
+	/* The running process's maps are authoritative: read now, while the process is
+	 * verifiably the container's, never again through a PID that may be reused. */
+	if (lb_procfacts_container_maps(pid, id, t->uid_map, t->gid_map, sizeof(t->uid_map), &e)) {
+		lb_audit("refused", json_pack("{s:s,s:s,s:s}", "target", m->target, "container",
+					      id, "reason", e.msg));
+		dk_retire(d, m, "refused");
+		return;
+	}
+	t->pid = pid;
+	t->first_gen = again ? t->generation : delivered_gen(t);
+	t->ready = true;
+	lb_log(LB_INFO, "docker: container %.12s (%s) mounts volume %s as %s (binding %s, uid %u)",
+	       id, m->cname, m->v->name, m->target, m->v->binding, t->uid);
+	lb_broker_refresh_target(d->b, m->target, "container-start");
+}
+
+/* The mount the container has at dest: the last one there in its mountinfo. */
+static struct mount *mount_at(struct lb_docker *d, const lb_mounts *mi, const char *dest)
+{
+	const lb_mount *hit = NULL;
+
+	for (size_t i = 0; dest && i < mi->n; i++)
+		if (mi->v[i].mountpoint && strcmp(mi->v[i].mountpoint, dest) == 0)
+			hit = &mi->v[i];
+	return hit ? dk_mount_by_dev(d, hit->major, hit->minor) : NULL;
+}
+
 static void on_inspect_started(void *ctx, long status, json_t *body, const char *err)
 {
 	struct inspect_ctx *ic = ctx;
 	struct lb_docker *d = ic->d;
-	json_t *mounts = json_object_get(body, "Mounts"), *m;
-	const char *user =
-	    json_string_value(json_object_get(json_object_get(body, "Config"), "User"));
+	json_t *mp;
 	int pid = (int)json_integer_value(json_object_get(json_object_get(body, "State"), "Pid"));
 	bool running = json_is_true(json_object_get(json_object_get(body, "State"), "Running"));
+	lb_mounts mi = {0};
+	lb_err e = {0};
 	size_t i;
 
 	if (status != 200 || !body) {
@@ -34,107 +121,39 @@ static void on_inspect_started(void *ctx, long status, json_t *body, const char 
 		free(ic);
 		return;
 	}
-	json_array_foreach (mounts, i, m) {
-		const char *drv = json_string_value(json_object_get(m, "Driver"));
-		const char *name = json_string_value(json_object_get(m, "Name"));
-		struct volume *v;
-		lb_target *t;
-		const lb_binding *bd;
-		uint32_t uid, gid;
-		lb_err e = {0};
-
-		if (!drv || !name || strcmp(drv, d->driver) != 0 || !(v = dk_find_volume(d, name)))
-			continue;
-		if (!running || pid <= 0) {
-			dk_retire(d, name, "container not running");
-			continue;
-		}
-		t = lb_broker_add_dynamic(d->b, name, v->binding, &e);
-		bd = lb_config_binding(lb_broker_cfg(d->b), v->binding);
-		if (!t || !bd) {
-			lb_log(LB_ERROR, "docker: volume %s: %s", name, t ? "binding gone" : e.msg);
-			continue;
-		}
-		if (lb_userdb_consumer_ids(pid, user, &uid, &gid, &e)) {
-			lb_audit("refused", json_pack("{s:s,s:s,s:s}", "target", name, "container",
-						      ic->id, "reason", e.msg));
-			continue;
-		}
-		{
-			lb_posture_report rep;
-			char line[700];
-
-			if (!dk_gate(d, body, bd, pid, uid, &rep, line, sizeof(line))) {
-				dk_refuse(d, name, ic->id, bd, &rep, line);
-				if (!bd->on_refuse_warn) {
-					dk_retire(d, name, "refused");
-					continue;
-				}
-			}
-		}
-		json_decref(v->inspect);
-		v->inspect = json_incref(body);
-		t->uid = bd->has_uid ? bd->uid : uid;
-		t->gid = bd->has_gid ? bd->gid : gid;
-		/* The running process's maps are authoritative: read now, while the process is
-		 * verifiably the container's, never again through a PID that may be reused. */
-		if (lb_procfacts_container_maps(pid, ic->id, t->uid_map, t->gid_map,
-						sizeof(t->uid_map), &e)) {
-			lb_audit("refused", json_pack("{s:s,s:s,s:s}", "target", name, "container",
-						      ic->id, "reason", e.msg));
-			dk_retire(d, name, "refused");
-			continue;
-		}
-		/* Same container as before a broker restart: what it holds was delivered. */
-		t->first_gen = strcmp(t->container, ic->id) == 0 ? t->generation : 0;
-		snprintf(t->container, sizeof(t->container), "%s", ic->id);
-		t->pid = pid;
-		t->ready = true;
-		lb_log(LB_INFO, "docker: container %.12s uses volume %s (binding %s, uid %u)",
-		       ic->id, name, v->binding, t->uid);
-		lb_broker_refresh_target(d->b, name, "container-start");
+	dk_forget_created(d, ic->id);
+	/* A container that is gone again: die retires what it had. */
+	if (!running || pid <= 0 || lb_procfacts_read_mountinfo(pid, &mi, &e)) {
+		if (running && pid > 0)
+			lb_log(LB_WARN, "docker: container %.12s: %s", ic->id, e.msg);
+		free(ic);
+		return;
 	}
+	json_array_foreach (json_object_get(body, "Mounts"), i, mp) {
+		const char *drv = json_string_value(json_object_get(mp, "Driver"));
+		const char *dest = json_string_value(json_object_get(mp, "Destination"));
+		struct mount *m;
+
+		if (!drv || strcmp(drv, d->driver) != 0)
+			continue;
+		if (!(m = mount_at(d, &mi, dest)))
+			lb_log(LB_WARN, "docker: container %.12s: no lockbox tmpfs at %s", ic->id,
+			       dest ? dest : "(no destination)");
+		else
+			match(d, ic->id, body, m);
+	}
+	lb_mounts_clear(&mi);
 	dk_save_volumes(d);
 	free(ic);
 }
 
-/* create: decide from inspect alone, so that Mount (at start) can fail docker run with the
- * reasons. Names in Config.User cannot be resolved before start; non-root then waits for
- * the kernel's answer rather than refusing here. */
 static void on_inspect_created(void *ctx, long status, json_t *body, const char *err)
 {
 	struct inspect_ctx *ic = ctx;
-	struct lb_docker *d = ic->d;
-	json_t *m;
-	size_t i;
 
 	(void)err;
 	if (status == 200 && body)
-		json_array_foreach (json_object_get(body, "Mounts"), i, m) {
-			const char *drv = json_string_value(json_object_get(m, "Driver"));
-			const char *name = json_string_value(json_object_get(m, "Name"));
-			struct volume *v = name ? dk_find_volume(d, name) : NULL;
-			const lb_binding *bd;
-			const char *user = json_string_value(
-			    json_object_get(json_object_get(body, "Config"), "User"));
-			lb_posture_report rep;
-			int64_t uid;
-
-			if (!drv || strcmp(drv, d->driver) != 0 || !v ||
-			    !(bd = lb_config_binding(lb_broker_cfg(d->b), v->binding)))
-				continue;
-			uid = lb_userdb_uid_hint(user);
-			if (uid < 0)
-				uid = 1; /* resolved at start, from the container's own passwd */
-			if (dk_gate(d, body, bd, 0, uid, &rep, v->refusal, sizeof(v->refusal)))
-				v->refusal[0] = '\0';
-			else
-				lb_audit("refused",
-					 json_pack("{s:s,s:s,s:s,s:s,s:o}", "container", ic->id,
-						   "volume", name, "binding", bd->name, "reason",
-						   v->refusal, "report",
-						   lb_posture_report_json(&rep)));
-		}
+		dk_created(ic->d, ic->id, body);
 	free(ic);
 }
 
@@ -152,9 +171,21 @@ static void inspect_with(struct lb_docker *d, const char *id, lb_engine_cb cb)
 		free(ic);
 }
 
-static void inspect(struct lb_docker *d, const char *id)
+/* Every mount of container id. */
+static void retire_container(struct lb_docker *d, const char *id, const char *reason)
 {
-	inspect_with(d, id, on_inspect_started);
+	bool any = false;
+
+	for (struct volume *v = d->vols; v; v = v->next)
+		for (struct mount *m = v->mounts, *next; m; m = next) {
+			next = m->next;
+			if (m->container[0] && strcmp(m->container, id) == 0) {
+				dk_retire(d, m, reason);
+				any = true;
+			}
+		}
+	if (any)
+		dk_save_volumes(d);
 }
 
 void dk_on_event(void *ctx, json_t *ev)
@@ -168,14 +199,25 @@ void dk_on_event(void *ctx, json_t *ev)
 	if (strcmp(action, "create") == 0) {
 		inspect_with(d, id, on_inspect_created);
 	} else if (strcmp(action, "start") == 0) {
-		inspect(d, id);
+		inspect_with(d, id, on_inspect_started);
 	} else if (strcmp(action, "die") == 0 || strcmp(action, "destroy") == 0) {
-		for (struct volume *v = d->vols; v; v = v->next) {
-			lb_target *t = lb_broker_target(d->b, v->name);
-			if (t && strcmp(t->container, id) == 0)
-				dk_retire(d, v->name, action);
-		}
+		dk_forget_created(d, id);
+		retire_container(d, id, action);
 	}
+}
+
+static bool running_in(json_t *list, const char *id)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach (list, i, c) {
+		const char *cid = json_string_value(json_object_get(c, "Id"));
+		const char *state = json_string_value(json_object_get(c, "State"));
+		if (cid && state && strcmp(cid, id) == 0 && strcmp(state, "running") == 0)
+			return true;
+	}
+	return false;
 }
 
 static void on_list(void *ctx, long status, json_t *body, const char *err)
@@ -189,42 +231,59 @@ static void on_list(void *ctx, long status, json_t *body, const char *err)
 		       status ? "unexpected status" : err);
 		return;
 	}
-	/* Targets that no running container mounts (it died while we were away, or never
-	 * started) are retired; their volumes stay known for a later Mount. */
-	for (struct volume *v = d->vols; v; v = v->next) {
-		bool alive = false;
-		if (!lb_broker_target(d->b, v->name))
-			continue;
-		json_array_foreach (body, i, c) {
-			const char *state = json_string_value(json_object_get(c, "State"));
-			json_t *mounts = json_object_get(c, "Mounts"), *m;
-			size_t j;
-			if (!state || strcmp(state, "running") != 0)
-				continue;
-			json_array_foreach (mounts, j, m) {
-				const char *nm = json_string_value(json_object_get(m, "Name"));
-				alive = alive || (nm && strcmp(nm, v->name) == 0);
-			}
+	/* Mounts whose container no longer runs (it died while we were away) are retired;
+	 * their volumes stay known for a later Mount. */
+	for (struct volume *v = d->vols; v; v = v->next)
+		for (struct mount *m = v->mounts, *next; m; m = next) {
+			next = m->next;
+			if (m->container[0] && !running_in(body, m->container))
+				dk_retire(d, m, "no running container");
 		}
-		if (!alive)
-			dk_retire(d, v->name, "no running container");
-	}
+	dk_save_volumes(d);
 	/* Running containers are inspected again: they resume with fresh pids and maps. */
 	json_array_foreach (body, i, c) {
 		const char *id = json_string_value(json_object_get(c, "Id"));
 		const char *state = json_string_value(json_object_get(c, "State"));
-		json_t *mounts = json_object_get(c, "Mounts"), *m;
+		json_t *m;
 		size_t j;
 		bool ours = false;
 
 		if (!dk_id_ok(id) || !state || strcmp(state, "running") != 0)
 			continue;
-		json_array_foreach (mounts, j, m) {
+		json_array_foreach (json_object_get(c, "Mounts"), j, m) {
 			const char *drv = json_string_value(json_object_get(m, "Driver"));
 			ours = ours || (drv && strcmp(drv, d->driver) == 0);
 		}
 		if (ours)
-			inspect(d, id);
+			inspect_with(d, id, on_inspect_started);
+	}
+}
+
+/* Under --userns-remap dockerd's root dir ends in "UID.GID" of its remap range; the user
+ * whose /etc/subuid range starts there is the remap user. Mounts populated before start
+ * map through that user's ranges. */
+static void learn_remap(struct lb_docker *d, json_t *info)
+{
+	const char *root = json_string_value(json_object_get(info, "DockerRootDir"));
+	const char *base = root ? strrchr(root, '/') : NULL;
+	_cleanup_free_ char *text = NULL;
+	char want[32];
+	lb_err e = {0};
+
+	d->remap_spec[0] = '\0';
+	if (!base || !strchr(base, '.'))
+		return;
+	snprintf(want, sizeof(want), "%.*s", (int)(strchr(base, '.') - base - 1), base + 1);
+	if (lb_read_at(AT_FDCWD, "/etc/subuid", 1024 * 1024, &text, NULL, &e) < 0)
+		return;
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (!c2 || (size_t)(c2 - c1 - 1) != strlen(want) ||
+		    strncmp(c1 + 1, want, strlen(want)) != 0 || c1 == line)
+			continue;
+		snprintf(d->remap_spec, sizeof(d->remap_spec), "subuid:%.*s", (int)(c1 - line),
+			 line);
+		return;
 	}
 }
 
@@ -232,10 +291,13 @@ static void on_info(void *ctx, long status, json_t *body, const char *err)
 {
 	struct lb_docker *d = ctx;
 
-	if (status == 200 && body)
+	if (status == 200 && body) {
 		d->remap = lb_info_has_security_option(body, "userns");
-	else
+		if (d->remap)
+			learn_remap(d, body);
+	} else {
 		lb_log(LB_WARN, "docker: GET /info failed: %s", status ? "unexpected status" : err);
+	}
 	/* Containers are looked at once the daemon's remap setting is known. */
 	lb_engine_call(d->en, "GET", "containers/json?all=1", on_list, d);
 }

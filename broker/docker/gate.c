@@ -73,7 +73,7 @@ void dk_refuse(struct lb_docker *d, const char *volume, const char *id, const lb
 				      volume, "binding", bd->name, "reason", line, "on_refuse",
 				      bd->on_refuse_warn ? "warn" : "stop", "report",
 				      lb_posture_report_json(rep)));
-	if (bd->on_refuse_warn || !(cid = strdup(id)))
+	if (bd->on_refuse_warn || !dk_id_ok(id) || !(cid = strdup(id)))
 		return;
 	snprintf(path, sizeof(path), "containers/%s/stop?t=10", id);
 	if (lb_engine_call(d->en, "POST", path, on_stopped, cid) < 0)
@@ -88,27 +88,31 @@ void dk_on_doom(lb_loop *loop, lb_timer *t, void *ctx)
 
 	(void)loop;
 	(void)t;
-	json_array_foreach (d->doomed, i, n)
-		dk_retire(d, json_string_value(n), "refused");
+	json_array_foreach (d->doomed, i, n) {
+		struct mount *m = dk_find_mount(d, json_string_value(n));
+		if (m)
+			dk_retire(d, m, "refused");
+	}
 	json_array_clear(d->doomed);
+	dk_save_volumes(d);
 }
 
 bool lb_docker_admit(struct lb_docker *d, lb_target *t)
 {
-	struct volume *v = d ? dk_find_volume(d, t->name) : NULL;
-	const lb_binding *bd = v ? lb_config_binding(lb_broker_cfg(d->b), v->binding) : NULL;
+	struct mount *m = d ? dk_find_mount(d, t->name) : NULL;
+	const lb_binding *bd = m ? lb_config_binding(lb_broker_cfg(d->b), m->v->binding) : NULL;
 	lb_posture_report rep;
 	char line[700];
 
-	if (!v || !bd || !v->inspect)
+	if (!m || !bd || !m->inspect)
 		return true;
-	if (dk_gate(d, v->inspect, bd, t->pid, t->uid, &rep, line, sizeof(line)))
+	if (dk_gate(d, m->inspect, bd, t->pid, t->uid, &rep, line, sizeof(line)))
 		return true;
-	dk_refuse(d, v->name, t->container, bd, &rep, line);
+	dk_refuse(d, m->v->name, m->container[0] ? m->container : "(not started)", bd, &rep, line);
 	if (bd->on_refuse_warn)
 		return true;
 	/* We are inside a refresh pass that holds t: retire it on the next tick. */
-	json_array_append_new(d->doomed, json_string(v->name));
+	json_array_append_new(d->doomed, json_string(m->target));
 	lb_timer_arm(d->doom_timer, 1);
 	return false;
 }

@@ -485,4 +485,15 @@ int lb_procfacts_container_maps(pid_t pid, const char *container_id, char *uid_m
 	if (lb_idmap_parse(gm, &m, e) || format_map(&m, gid_map, cap, e))
 		return lb_fail_wrap(e, "/proc/%d/gid_map", (int)pid);
 	return 0;
+int lb_procfacts_read_mountinfo(pid_t pid, lb_mounts *out, lb_err *e)
+{
+	_cleanup_close_ int dirfd = -1;
+	_cleanup_free_ char *text = NULL;
+
+	if (pid <= 0)
+		return lb_fail(e, 0, "mountinfo: bad pid %d", (int)pid);
+	if ((dirfd = open_proc_dir((int)pid, e)) < 0 ||
+	    read_capped(dirfd, (int)pid, "mountinfo", LB_PROCFACTS_MOUNTINFO_MAX, &text, e))
+		return -1;
+	return lb_procfacts_parse_mountinfo(text, out, e);
 }

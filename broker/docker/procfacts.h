@@ -23,6 +23,9 @@
  * unreadable attr/current (no LSM) is a fact (lsm_available false), not an error. */
 int lb_procfacts_read(pid_t pid, lb_kernel_facts *k, lb_err *e);
 
+/* /proc/PID/mountinfo alone (which tmpfs a container has at a path); replaces *out. */
+int lb_procfacts_read_mountinfo(pid_t pid, lb_mounts *out, lb_err *e);
+
 /* The parsers, on NUL-terminated text exactly as /proc gives it. */
 /* Uid, Gid, NoNewPrivs, Seccomp, CapEff, CapPrm, CapBnd, CapAmb; sets have_status. */
 int lb_procfacts_parse_status(const char *text, lb_kernel_facts *k, lb_err *e);

@@ -1,4 +1,5 @@
-/* The VolumeDriver endpoints: Create, Get, List, Path, Mount, Unmount, Remove. */
+/* The VolumeDriver endpoints: Create, Get, List, Path, Mount, Unmount, Remove. Never talks
+ * to dockerd: it calls Mount while it holds the container's lock. */
 #include "docker_int.h"
 #include "layout.h"
 #include "log.h"
@@ -7,8 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* --- the volume plugin --- */
 
 __attribute__((format(printf, 1, 2))) static json_t *err_reply(const char *fmt, ...)
 {
@@ -21,14 +20,91 @@ __attribute__((format(printf, 1, 2))) static json_t *err_reply(const char *fmt, 
 	return json_pack("{s:s}", "Err", msg);
 }
 
-static json_t *vol_json(struct lb_docker *d, struct volume *v)
+/* A volume has one Mountpoint per container, so none of its own. */
+static json_t *vol_json(struct volume *v)
 {
-	char mp[4096] = "";
+	int n = 0;
 
-	if (dk_is_mount_root(d->mdirfd, v->name))
-		dk_mountpoint(d, v->name, mp, sizeof(mp));
-	return json_pack("{s:s,s:s,s:{s:s}}", "Name", v->name, "Mountpoint", mp, "Status",
-			 "binding", v->binding);
+	for (struct mount *m = v->mounts; m; m = m->next)
+		n++;
+	return json_pack("{s:s,s:s,s:{s:s,s:i}}", "Name", v->name, "Mountpoint", "", "Status",
+			 "binding", v->binding, "mounts", n);
+}
+
+static json_t *create(struct lb_docker *d, const char *name, struct volume *v, json_t *req)
+{
+	json_t *opts = json_object_get(req, "Opts"), *x;
+	const char *binding = name, *k;
+
+	json_object_foreach (opts, k, x) {
+		if (strcmp(k, "binding") != 0 || !json_is_string(x))
+			return err_reply("lockbox: unknown volume option \"%s\" (volume %s; "
+					 "only binding=NAME)",
+					 k, name);
+		binding = json_string_value(x);
+	}
+	if (!lb_config_binding(lb_broker_cfg(d->b), binding))
+		return err_reply("lockbox: unknown binding \"%s\" (volume %s)", binding, name);
+	if (v && strcmp(v->binding, binding) != 0)
+		return err_reply("lockbox: volume %s exists with binding %s, not %s (remove it "
+				 "first)",
+				 name, v->binding, binding);
+	if (v)
+		return json_object();
+	if (!dk_add_volume(d, name, binding))
+		return err_reply("lockbox: out of memory");
+	dk_save_volumes(d);
+	lb_audit("volume_created", json_pack("{s:s,s:s}", "volume", name, "binding", binding));
+	return json_object();
+}
+
+/* Each Mount ID gets its own tmpfs; a Mount again with a known ID (dockerd counts them)
+ * returns the same one. */
+static json_t *mount(struct lb_docker *d, struct volume *v, json_t *req)
+{
+	const char *id = json_string_value(json_object_get(req, "ID"));
+	const char *refusal;
+	char key[KEY_MAX + 1], target[LB_NAME_MAX + 1], mp[4096];
+	struct mount *m;
+	lb_err e = {0};
+
+	if (!id || !*id)
+		return err_reply("lockbox: volume %s: Mount without an ID", v->name);
+	dk_mount_key(id, key, sizeof(key));
+	snprintf(target, sizeof(target), "@%s", key);
+	m = dk_find_mount(d, target);
+	if (m && m->v != v)
+		return err_reply("lockbox: mount ID %.12s belongs to volume %s", id, m->v->name);
+	if (!m) {
+		if ((refusal = dk_refusal_for(d, v)))
+			return err_reply("%s", refusal);
+		if (!(m = dk_add_mount(d, v, id, &e)))
+			return err_reply("lockbox: volume %s: %s", v->name, e.msg);
+		dk_populate_early(d, m);
+	}
+	m->refs++;
+	dk_save_volumes(d);
+	dk_mountpoint(d, m, mp, sizeof(mp));
+	return json_pack("{s:s}", "Mountpoint", mp);
+}
+
+/* The last Unmount of an ID ends its mount: the create-time copy-up's, or the container's
+ * at stop (die has usually retired it already). */
+static json_t *unmount(struct lb_docker *d, json_t *req)
+{
+	const char *id = json_string_value(json_object_get(req, "ID"));
+	char key[KEY_MAX + 1], target[LB_NAME_MAX + 1];
+	struct mount *m;
+
+	if (!id)
+		return json_object();
+	dk_mount_key(id, key, sizeof(key));
+	snprintf(target, sizeof(target), "@%s", key);
+	if ((m = dk_find_mount(d, target)) && --m->refs <= 0) {
+		dk_retire(d, m, "unmounted");
+		dk_save_volumes(d);
+	}
+	return json_object();
 }
 
 json_t *dk_on_plugin(void *ctx, const char *ep, json_t *req)
@@ -36,74 +112,31 @@ json_t *dk_on_plugin(void *ctx, const char *ep, json_t *req)
 	struct lb_docker *d = ctx;
 	const char *name = json_string_value(json_object_get(req, "Name"));
 	struct volume *v = name ? dk_find_volume(d, name) : NULL;
-	char mp[4096];
-	lb_err e = {0};
 
 	if (strcmp(ep, "Capabilities") == 0)
 		return json_pack("{s:{s:s}}", "Capabilities", "Scope", "local");
 	if (strcmp(ep, "List") == 0) {
 		json_t *arr = json_array();
 		for (struct volume *x = d->vols; x; x = x->next)
-			json_array_append_new(arr, vol_json(d, x));
+			json_array_append_new(arr, vol_json(x));
 		return json_pack("{s:o}", "Volumes", arr);
 	}
 	if (!name || !lb_secret_name_valid(name))
 		return err_reply("lockbox: bad volume name \"%s\"", name ? name : "");
-	if (strcmp(ep, "Create") == 0) {
-		json_t *opts = json_object_get(req, "Opts"), *x;
-		const char *binding = name, *k;
-
-		json_object_foreach (opts, k, x) {
-			if (strcmp(k, "binding") != 0 || !json_is_string(x))
-				return err_reply(
-				    "lockbox: unknown volume option \"%s\" (volume %s; "
-				    "only binding=NAME)",
-				    k, name);
-			binding = json_string_value(x);
-		}
-		if (!lb_config_binding(lb_broker_cfg(d->b), binding))
-			return err_reply("lockbox: unknown binding \"%s\" (volume %s)", binding,
-					 name);
-		if (lb_config_target(lb_broker_cfg(d->b), name))
-			return err_reply("lockbox: volume name %s is a static target", name);
-		if (!v && !dk_add_volume(d, name, binding))
-			return err_reply("lockbox: out of memory");
-		dk_save_volumes(d);
-		lb_audit("volume_created",
-			 json_pack("{s:s,s:s}", "volume", name, "binding", binding));
-		return json_object();
-	}
+	if (strcmp(ep, "Create") == 0)
+		return create(d, name, v, req);
 	if (!v)
 		return err_reply("lockbox: no such volume %s", name);
 	if (strcmp(ep, "Get") == 0)
-		return json_pack("{s:o}", "Volume", vol_json(d, v));
-	if (strcmp(ep, "Path") == 0) {
-		/* Not through vol_json: its object leaked here (issue 13 defect 10, LSan). */
-		mp[0] = '\0';
-		if (dk_is_mount_root(d->mdirfd, v->name))
-			dk_mountpoint(d, v->name, mp, sizeof(mp));
-		return json_pack("{s:s}", "Mountpoint", mp);
-	}
-	if (strcmp(ep, "Mount") == 0) {
-		/* Never inspect the container here: dockerd holds its lock during Mount. */
-		if (v->refusal[0])
-			return err_reply("%s", v->refusal);
-		if (!lb_broker_add_dynamic(d->b, name, v->binding, &e) ||
-		    dk_bind_readonly(d, name, &e))
-			return err_reply("lockbox: volume %s: %s", name, e.msg);
-		dk_mountpoint(d, name, mp, sizeof(mp));
-		return json_pack("{s:s}", "Mountpoint", mp);
-	}
+		return json_pack("{s:o}", "Volume", vol_json(v));
+	if (strcmp(ep, "Path") == 0)
+		return json_pack("{s:s}", "Mountpoint", "");
+	if (strcmp(ep, "Mount") == 0)
+		return mount(d, v, req);
 	if (strcmp(ep, "Unmount") == 0)
-		return json_object(); /* die/destroy retire the target; a restart mounts again */
+		return unmount(d, req);
 	if (strcmp(ep, "Remove") == 0) {
-		struct volume **p;
-		dk_retire(d, name, "volume removed");
-		for (p = &d->vols; *p != v; p = &(*p)->next)
-			;
-		*p = v->next;
-		json_decref(v->inspect);
-		free(v);
+		dk_remove_volume(d, v, "volume removed");
 		dk_save_volumes(d);
 		lb_audit("volume_removed", json_pack("{s:s}", "volume", name));
 		return json_object();

@@ -1,4 +1,5 @@
-/* Docker volume records (state_dir/docker-volumes.json) and the read-only binds dockerd gets. */
+/* Docker volume records and their mounts (state_dir/docker-volumes.json), each mount's
+ * tmpfs and the read-only bind dockerd gets. */
 #include "docker_int.h"
 #include "cleanup.h"
 #include "fsutil.h"
@@ -6,13 +7,16 @@
 #include "log.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 struct volume *dk_find_volume(struct lb_docker *d, const char *name)
@@ -21,27 +25,6 @@ struct volume *dk_find_volume(struct lb_docker *d, const char *name)
 		if (strcmp(v->name, name) == 0)
 			return v;
 	return NULL;
-}
-
-void dk_save_volumes(struct lb_docker *d)
-{
-	_cleanup_json_ json_t *root = json_object();
-	lb_err e = {0};
-	char *text;
-
-	for (struct volume *v = d->vols; v; v = v->next) {
-		lb_target *t = lb_broker_target(d->b, v->name);
-		json_object_set_new(root, v->name,
-				    json_pack("{s:s,s:s?}", "binding", v->binding, "container",
-					      t && t->container[0] ? t->container : NULL));
-	}
-	text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
-	if (!text)
-		return;
-	if (lb_write_replace_at(lb_broker_state_dirfd(d->b), VOLUMES_FILE, text, strlen(text), 0600,
-				&e))
-		lb_log(LB_ERROR, "docker: cannot save %s: %s", VOLUMES_FILE, e.msg);
-	lb_json_free(text);
 }
 
 struct volume *dk_add_volume(struct lb_docker *d, const char *name, const char *binding)
@@ -57,7 +40,70 @@ struct volume *dk_add_volume(struct lb_docker *d, const char *name, const char *
 	return v;
 }
 
-bool dk_is_mount_root(int dirfd, const char *name)
+void dk_remove_volume(struct lb_docker *d, struct volume *v, const char *reason)
+{
+	struct volume **p;
+
+	while (v->mounts)
+		dk_retire(d, v->mounts, reason);
+	for (p = &d->vols; *p && *p != v; p = &(*p)->next)
+		;
+	if (*p)
+		*p = v->next;
+	free(v);
+}
+
+struct mount *dk_find_mount(struct lb_docker *d, const char *target)
+{
+	for (struct volume *v = d->vols; v; v = v->next)
+		for (struct mount *m = v->mounts; m; m = m->next)
+			if (strcmp(m->target, target) == 0)
+				return m;
+	return NULL;
+}
+
+struct mount *dk_mount_by_dev(struct lb_docker *d, unsigned major, unsigned minor)
+{
+	for (struct volume *v = d->vols; v; v = v->next)
+		for (struct mount *m = v->mounts; m; m = m->next)
+			if (m->dev && major(m->dev) == major && minor(m->dev) == minor)
+				return m;
+	return NULL;
+}
+
+static dev_t dev_of(lb_target *t)
+{
+	struct stat st;
+
+	return t && fstat(t->dirfd, &st) == 0 ? st.st_dev : 0;
+}
+
+bool dk_id_ok(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)id[i]))
+			return false;
+	return true;
+}
+
+/* dockerd's mount IDs are 64 hex digits; anything else is named by a digest of it. */
+void dk_mount_key(const char *id, char *key, size_t cap)
+{
+	unsigned char h[16];
+
+	if (dk_id_ok(id)) {
+		snprintf(key, cap, "%s", id);
+		return;
+	}
+	crypto_generichash(h, sizeof(h), (const unsigned char *)id, strlen(id), NULL, 0);
+	sodium_bin2hex(key, cap, h, sizeof(h));
+}
+
+static bool is_mount_root(int dirfd, const char *name)
 {
 	struct statx stx;
 
@@ -69,17 +115,15 @@ bool dk_is_mount_root(int dirfd, const char *name)
 /* RUN_DIR/m/NAME: a read-only clone of the target's tmpfs, made with open_tree and
  * mount_setattr on fds. A read-only bind used as a mount source stays read-only in the
  * container, even for its root. */
-int dk_bind_readonly(struct lb_docker *d, const char *name, lb_err *e)
+static int bind_readonly(struct lb_docker *d, const char *name, lb_err *e)
 {
-	int tdirfd = -1;
 	_cleanup_close_ int fd = -1;
 	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
 					      MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC};
-	_cleanup_close_ int tfd = openat(lb_broker_run_dirfd(d->b), LB_TARGETS_SUBDIR,
-					 O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int tdirfd = openat(lb_broker_run_dirfd(d->b), LB_TARGETS_SUBDIR,
+					    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-	tdirfd = tfd;
-	if (dk_is_mount_root(d->mdirfd, name))
+	if (is_mount_root(d->mdirfd, name))
 		return 0;
 	if (mkdirat(d->mdirfd, name, 0755) < 0 && errno != EEXIST)
 		return lb_fail_errno(e, "mkdir %s/%s", MOUNTS_DIR, name);
@@ -93,12 +137,12 @@ int dk_bind_readonly(struct lb_docker *d, const char *name, lb_err *e)
 	return 0;
 }
 
-void dk_unbind(struct lb_docker *d, const char *name)
+static void unbind(struct lb_docker *d, const char *name)
 {
 	char path[4096];
 
 	snprintf(path, sizeof(path), "%s/" MOUNTS_DIR "/%s", lb_broker_cfg(d->b)->run_dir, name);
-	while (dk_is_mount_root(d->mdirfd, name))
+	while (is_mount_root(d->mdirfd, name))
 		if (umount2(path, UMOUNT_NOFOLLOW | MNT_DETACH) < 0) {
 			lb_log(LB_ERROR, "docker: unmount %s: %s", path, strerror(errno));
 			break;
@@ -106,54 +150,155 @@ void dk_unbind(struct lb_docker *d, const char *name)
 	unlinkat(d->mdirfd, name, AT_REMOVEDIR);
 }
 
-void dk_mountpoint(struct lb_docker *d, const char *name, char *buf, size_t cap)
+void dk_mountpoint(struct lb_docker *d, const struct mount *m, char *buf, size_t cap)
 {
-	snprintf(buf, cap, "%s/" MOUNTS_DIR "/%s", lb_broker_cfg(d->b)->run_dir, name);
+	snprintf(buf, cap, "%s/" MOUNTS_DIR "/%s", lb_broker_cfg(d->b)->run_dir, m->target);
 }
 
-/* Wipe and unmount what a container had; the volume stays known for a restart. */
-void dk_retire(struct lb_docker *d, const char *name, const char *reason)
+static void free_mount(struct mount *m)
 {
-	dk_unbind(d, name);
-	lb_broker_drop_dynamic(d->b, name, reason);
+	json_decref(m->inspect);
+	free(m);
+}
+
+struct mount *dk_add_mount(struct lb_docker *d, struct volume *v, const char *id, lb_err *e)
+{
+	struct mount *m = calloc(1, sizeof(*m));
+	lb_target *t;
+
+	if (!m)
+		return lb_fail(e, ENOMEM, "out of memory"), NULL;
+	dk_mount_key(id, m->key, sizeof(m->key));
+	snprintf(m->target, sizeof(m->target), "@%s", m->key);
+	m->v = v;
+	t = lb_broker_add_dynamic(d->b, m->target, v->binding, e);
+	if (!t ||
+	    lb_target_status(t, lb_config_binding(lb_broker_cfg(d->b), v->binding), NULL, e) ||
+	    bind_readonly(d, m->target, e)) {
+		if (t)
+			lb_broker_drop_dynamic(d->b, m->target, "mount failed");
+		unbind(d, m->target);
+		free_mount(m);
+		return NULL;
+	}
+	m->dev = dev_of(t);
+	m->next = v->mounts;
+	v->mounts = m;
+	return m;
+}
+
+void dk_retire(struct lb_docker *d, struct mount *m, const char *reason)
+{
+	struct mount **p;
+
+	unbind(d, m->target);
+	lb_broker_drop_dynamic(d->b, m->target, reason);
+	for (p = &m->v->mounts; *p && *p != m; p = &(*p)->next)
+		;
+	if (*p)
+		*p = m->next;
+	free_mount(m);
+}
+
+void dk_save_volumes(struct lb_docker *d)
+{
+	_cleanup_json_ json_t *root = json_object();
+	lb_err e = {0};
+	char *text;
+
+	for (struct volume *v = d->vols; v; v = v->next) {
+		json_t *mounts = json_object();
+		for (struct mount *m = v->mounts; m; m = m->next)
+			json_object_set_new(mounts, m->key,
+					    json_pack("{s:s?,s:s?,s:i}", "container",
+						      m->container[0] ? m->container : NULL, "name",
+						      m->cname[0] ? m->cname : NULL, "refs",
+						      m->refs));
+		json_object_set_new(
+		    root, v->name, json_pack("{s:s,s:o}", "binding", v->binding, "mounts", mounts));
+	}
+	text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
+	if (!text)
+		return;
+	if (lb_write_replace_at(lb_broker_state_dirfd(d->b), VOLUMES_FILE, text, strlen(text), 0600,
+				&e))
+		lb_log(LB_ERROR, "docker: cannot save %s: %s", VOLUMES_FILE, e.msg);
+	lb_json_free(text);
+}
+
+/* A mount whose read-only bind is still attached is reused (dockerd still holds it); the
+ * reconcile decides whether its container lives. */
+static void load_mount(struct lb_docker *d, struct volume *v, const char *key, json_t *j)
+{
+	const char *container = json_string_value(json_object_get(j, "container"));
+	const char *cname = json_string_value(json_object_get(j, "name"));
+	struct mount *m;
+	lb_target *t;
+	lb_err e = {0};
+	char target[LB_NAME_MAX + 1];
+
+	if (!dk_id_ok(key))
+		return;
+	snprintf(target, sizeof(target), "@%s", key);
+	if (!is_mount_root(d->mdirfd, target) || !(m = calloc(1, sizeof(*m))))
+		return;
+	t = lb_broker_add_dynamic(d->b, target, v->binding, &e);
+	if (!t) {
+		lb_log(LB_ERROR, "docker: volume %s: %s", v->name, e.msg);
+		free(m);
+		return;
+	}
+	snprintf(m->key, sizeof(m->key), "%s", key);
+	snprintf(m->target, sizeof(m->target), "%s", target);
+	if (container && dk_id_ok(container)) {
+		snprintf(m->container, sizeof(m->container), "%s", container);
+		snprintf(t->container, sizeof(t->container), "%s", container);
+	}
+	snprintf(m->cname, sizeof(m->cname), "%s", cname ? cname : "");
+	m->refs = (int)json_integer_value(json_object_get(j, "refs"));
+	m->dev = dev_of(t);
+	m->v = v;
+	m->next = v->mounts;
+	v->mounts = m;
+}
+
+/* Binds under RUN_DIR/m that no known mount claims are left by an earlier run. */
+static void remove_stale_binds(struct lb_docker *d)
+{
+	int fd = openat(d->mdirfd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	_cleanup_dir_ DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(dir)))
+		if (de->d_name[0] != '.' && !dk_find_mount(d, de->d_name))
+			unbind(d, de->d_name);
 }
 
 void dk_load_volumes(struct lb_docker *d)
 {
 	_cleanup_free_ char *text = NULL;
 	_cleanup_json_ json_t *root = NULL;
-	const char *name;
-	json_t *v;
+	const char *name, *key;
+	json_t *v, *m;
 	lb_err e = {0};
 
 	if (lb_read_at(lb_broker_state_dirfd(d->b), VOLUMES_FILE, 4 * 1024 * 1024, &text, NULL,
-		       &e) < 0)
-		return;
-	root = json_loads(text, 0, NULL);
+		       &e) == 0)
+		root = json_loads(text, 0, NULL);
 	json_object_foreach (root, name, v) {
 		const char *binding = json_string_value(json_object_get(v, "binding"));
-		const char *container = json_string_value(json_object_get(v, "container"));
-		lb_target *t;
+		struct volume *vol;
 
-		if (!lb_secret_name_valid(name) || !binding || !dk_add_volume(d, name, binding))
+		if (!lb_secret_name_valid(name) || !binding ||
+		    !(vol = dk_add_volume(d, name, binding)))
 			continue;
-		/* A live tmpfs is reused; the reconcile decides whether its container lives. */
-		if (!dk_is_mount_root(d->mdirfd, name))
-			continue;
-		t = lb_broker_add_dynamic(d->b, name, binding, &e);
-		if (t && container && dk_id_ok(container))
-			snprintf(t->container, sizeof(t->container), "%s", container);
+		json_object_foreach (json_object_get(v, "mounts"), key, m)
+			load_mount(d, vol, key, m);
 	}
-}
-
-bool dk_id_ok(const char *id)
-{
-	size_t n = id ? strlen(id) : 0;
-
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isxdigit((unsigned char)id[i]))
-			return false;
-	return true;
+	remove_stale_binds(d);
 }

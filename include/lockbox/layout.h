@@ -12,6 +12,7 @@
 #define LB_DATA_LINK_TMP  "..data.tmp"
 #define LB_GEN_PREFIX	  "..gen-"
 #define LB_MANIFEST	  ".manifest.json"
+#define LB_STATUS_FILE	  "..status.json" /* why secrets are missing (Docker targets) */
 #define LB_DEFAULT_DIR	  "/run/secrets"
 #define LB_NAME_MAX	  128
 /* A manifest is small JSON without secret bytes; anything bigger is malformed. */

@@ -7,7 +7,8 @@ source "$(dirname "$0")/lib.sh" "$1"
 
 start_dockerd
 build_image lbtest:1
-write_docker_config
+write_docker_config ',
+    "nosecret": { "secrets": { "db_password": "local:nosecret/db_password" } }'
 put_secret web/db_password "canary-dk-$$-one"
 start_broker
 
@@ -20,8 +21,8 @@ wait_for "app reads its secret" 20 log_has "$cid" "/run/secrets/db_password=cana
 log_has "$cid" "uid=1000 gid=1000" || fail "app not running as 1000: $(dk logs "$cid" 2>&1)"
 pass "container reads its secret as uid 1000 through lockbox exec"
 
-vol=$(dk inspect -f '{{range .Mounts}}{{if eq .Driver "'"$DRIVER"'"}}{{.Name}}{{end}}{{end}}' "$cid")
-[[ -n $vol ]] || fail "no lockbox volume in inspect"
+vol=$(ls "$T/run/t") # the target: @ and dockerd's mount ID
+[[ $vol == @* && $vol != *$'\n'* ]] || fail "one target @KEY expected in run/t: $vol"
 f=$T/run/t/$vol/..data/db_password
 assert_eq "$(stat -c '%u:%g %a' "$f")" "$((REMAP_BASE + 1000)):$((REMAP_BASE + 1000)) 400" "host owner of the secret"
 findmnt -n -o OPTIONS --target "$T/run/m/$vol" | grep -q '^ro,' || fail "Mountpoint is not a read-only bind"
@@ -62,17 +63,47 @@ fi
 [[ $out == *'lockbox: unknown binding "nope"'* ]] || fail "docker run did not show the reason: $out"
 pass "unknown binding refused: $(echo "$out" | grep -o 'lockbox: unknown binding[^.]*' | head -1)"
 
+# An image with its own /run/secrets (content dockerd copies into a new volume at create):
+# no volume-nocopy needed, and none of the image's files land in the secrets tmpfs.
+mkdir -p "$DK/img/run/secrets"
+echo image-content >"$DK/img/run/secrets/from-image"
+tar -C "$DK/img" -cf "$DK/img2.tar" .
+dk import "$DK/img2.tar" lbtest:2 >/dev/null
+out=$(dk run --rm --network none --user 1000 --mount "$(secret_mount web)" lbtest:2 \
+	/lockbox exec --wait db_password --timeout 20s -- /app --seconds 0 /run/secrets/db_password /run/secrets/from-image 2>&1) ||
+	fail "image with /run/secrets: $out"
+[[ $out == *"canary-dk-$$-three"* ]] || fail "image with /run/secrets did not read the secret: $out"
+[[ $out == *"cannot open /run/secrets/from-image"* ]] || fail "the image's file is in the secrets tmpfs: $out"
+out=$(dk run --rm --network none --user 1000 --mount "$(secret_mount web),volume-nocopy" lbtest:2 \
+	/lockbox exec --wait db_password --timeout 20s -- /app --seconds 0 /run/secrets/db_password 2>&1) ||
+	fail "volume-nocopy: $out"
+[[ $out == *"canary-dk-$$-three"* ]] || fail "volume-nocopy: $out"
+pass "an image with its own /run/secrets works without volume-nocopy (nothing copied), and with it"
+
+# A secret that does not exist: the client says which and why (lockboxd's ..status.json).
+rc=0
+out=$(dk run --rm --network none --user 1000 --mount "$(secret_mount nosecret)" lbtest:1 \
+	/lockbox exec --wait db_password --timeout 3s -- /app --seconds 0 2>&1) || rc=$?
+assert_eq "$rc" 75 "exit status of lockbox exec when a secret never comes"
+[[ $out == *"timed out after 3000 ms (missing: db_password)"* ]] || fail "timeout message: $out"
+[[ $out == *'lockboxd says: '*'"db_password":{"error":"'*'nosecret/db_password'*'"state":"failed"'* ]] ||
+	fail "the store's error is not shown: $out"
+pass "missing secret: $(grep -o 'lockboxd says: .*' <<<"$out")"
+
 dk stop -t 2 "$cid" >/dev/null
 wait_for "tmpfs wiped and unmounted" 10 bash -c "! grep -q ' $T/run/t/$vol ' /proc/mounts"
 grep -q " $T/run/m/$vol " /proc/mounts && fail "read-only bind left mounted"
 grep -q "\"event\":\"target_removed\",\"target\":\"$vol\"" "$T/state/audit.jsonl" || fail "no target_removed event"
 pass "docker stop: target wiped and unmounted"
+dk rm -v "$cid" >/dev/null
 
 # docker run --rm: Create, Mount, start, die, Unmount, Remove — nothing left behind.
 out=$(dk run --rm --network none --user 1000 --mount "$(secret_mount web)" lbtest:1 \
 	/lockbox exec --wait db_password --timeout 20s -- /app --seconds 1 /run/secrets/db_password)
 [[ $out == *"canary-dk-$$-three"* ]] || fail "docker run --rm did not read the secret: $out"
 wait_for "anonymous volume removed" 10 bash -c "[[ \$(ls '$T/run/t' | wc -l) == 0 ]]"
+wait_for "no bind left" 10 bash -c "[[ \$(ls '$T/run/m' | wc -l) == 0 ]]"
+assert_eq "$(jq -c . "$T/state/docker-volumes.json")" "{}" "volume records after docker run --rm"
 pass "docker run --rm leaves no target behind"
 
 stop_broker

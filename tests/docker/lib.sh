@@ -1,8 +1,18 @@
 # Docker test helpers: a private dockerd (own data-root, exec-root, socket, pidfile,
 # --userns-remap=default, --iptables=false), stopped by its PID; an image made with
 # `docker import` from a tar holding the static client and the test app.
+# Each test runs in its own mount namespace with a private /run/docker/plugins: dockerd asks
+# every plugin there about a volume name it does not know, so one hung plugin of another run
+# would stall this one (seen: `docker-compose up` timing out on inspect_volume).
+if [[ -z ${LB_DOCKER_MNTNS:-} && $(id -u) -eq 0 ]] && unshare -m true 2>/dev/null; then
+	LB_DOCKER_MNTNS=1 exec unshare -m --propagation private bash "$0" "$@"
+fi
 source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh" "$1"
 need_root
+if [[ -n ${LB_DOCKER_MNTNS:-} ]]; then
+	mkdir -p /run/docker/plugins
+	mount -t tmpfs -o mode=0700 lbplugins /run/docker/plugins
+fi
 
 DOCKER_BIN=/usr/bin/docker
 [[ -x $DOCKER_BIN ]] || DOCKER_BIN=$(command -v docker || true)

@@ -1,0 +1,175 @@
+/* Populating a mount before its container starts: the `create` event's inspect gives the
+ * consumer ids (numeric Config.User) and the create-time gate; dockerd's remap range gives
+ * the host ids. A Mount cannot tell which container it is for (dockerd holds that
+ * container's lock, so no inspect), but when every container created for the volume and not
+ * started yet has the same ids and passed the gate, whichever it is gets the same files.
+ * After `start` the kernel's maps and the container's own /etc/passwd decide again. */
+#include "docker_int.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool numeric(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return false;
+	return true;
+}
+
+/* Config.User "", "U" or "U:G" with numbers: the ids before start (a missing gid is taken
+ * to be the uid until the container's /etc/passwd says otherwise at start). */
+static bool numeric_ids(const char *user, uint32_t *uid, uint32_t *gid)
+{
+	char u[64], *g;
+	unsigned long x;
+
+	snprintf(u, sizeof(u), "%s", user ? user : "");
+	g = strchr(u, ':');
+	if (g)
+		*g++ = '\0';
+	if (!u[0]) {
+		*uid = *gid = 0;
+		return !g || !*g;
+	}
+	if (!numeric(u) || (x = strtoul(u, NULL, 10)) > UINT32_MAX)
+		return false;
+	*uid = *gid = (uint32_t)x;
+	if (g && *g) {
+		if (!numeric(g) || (x = strtoul(g, NULL, 10)) > UINT32_MAX)
+			return false;
+		*gid = (uint32_t)x;
+	}
+	return true;
+}
+
+void dk_forget_created(struct lb_docker *d, const char *id)
+{
+	struct created **p = &d->created;
+
+	while (*p) {
+		struct created *c = *p;
+		if (strcmp(c->id, id) == 0) {
+			*p = c->next;
+			json_decref(c->inspect);
+			free(c);
+			d->ncreated--;
+		} else {
+			p = &c->next;
+		}
+	}
+}
+
+/* Bounded: the oldest entries (containers created and never started) go first. */
+static void trim_created(struct lb_docker *d)
+{
+	while (d->ncreated > CREATED_MAX) {
+		struct created **p = &d->created;
+		while ((*p)->next)
+			p = &(*p)->next;
+		json_decref((*p)->inspect);
+		free(*p);
+		*p = NULL;
+		d->ncreated--;
+	}
+}
+
+void dk_created(struct lb_docker *d, const char *id, json_t *inspect)
+{
+	const char *user =
+	    json_string_value(json_object_get(json_object_get(inspect, "Config"), "User"));
+	const char *userns = json_string_value(
+	    json_object_get(json_object_get(inspect, "HostConfig"), "UsernsMode"));
+	json_t *m;
+	size_t i;
+
+	dk_forget_created(d, id);
+	json_array_foreach (json_object_get(inspect, "Mounts"), i, m) {
+		const char *drv = json_string_value(json_object_get(m, "Driver"));
+		const char *name = json_string_value(json_object_get(m, "Name"));
+		struct volume *v = name ? dk_find_volume(d, name) : NULL;
+		const lb_binding *bd;
+		lb_posture_report rep;
+		struct created *c;
+		int64_t uid;
+
+		if (!drv || strcmp(drv, d->driver) != 0 || !v ||
+		    !(bd = lb_config_binding(lb_broker_cfg(d->b), v->binding)) ||
+		    !(c = calloc(1, sizeof(*c))))
+			continue;
+		snprintf(c->id, sizeof(c->id), "%s", id);
+		snprintf(c->volume, sizeof(c->volume), "%s", name);
+		c->inspect = json_incref(inspect);
+		c->ids_known = numeric_ids(user, &c->uid, &c->gid);
+		c->host_userns = userns && strcmp(userns, "host") == 0;
+		/* A name in Config.User is resolved at start; until then it does not fail
+		 * non-root (the kernel decides). */
+		uid = c->ids_known ? (int64_t)c->uid : 1;
+		if (dk_gate(d, inspect, bd, 0, uid, &rep, c->refusal, sizeof(c->refusal)))
+			c->refusal[0] = '\0';
+		else
+			lb_audit("refused",
+				 json_pack("{s:s,s:s,s:s,s:s,s:o}", "container", id, "volume", name,
+					   "binding", bd->name, "reason", c->refusal, "report",
+					   lb_posture_report_json(&rep)));
+		c->next = d->created;
+		d->created = c;
+		d->ncreated++;
+		/* Its Mount may have come first. */
+		for (struct mount *mt = v->mounts; mt; mt = mt->next)
+			dk_populate_early(d, mt);
+	}
+	trim_created(d);
+}
+
+const char *dk_refusal_for(struct lb_docker *d, const struct volume *v)
+{
+	const char *refusal = NULL;
+
+	for (struct created *c = d->created; c; c = c->next) {
+		if (strcmp(c->volume, v->name) != 0)
+			continue;
+		if (!c->refusal[0])
+			return NULL;
+		refusal = c->refusal;
+	}
+	return refusal;
+}
+
+void dk_populate_early(struct lb_docker *d, struct mount *m)
+{
+	lb_target *t = lb_broker_target(d->b, m->target);
+	const lb_binding *bd = lb_config_binding(lb_broker_cfg(d->b), m->v->binding);
+	struct created *one = NULL;
+
+	if (!t || !bd || t->ready || m->container[0])
+		return;
+	for (struct created *c = d->created; c; c = c->next) {
+		if (strcmp(c->volume, m->v->name) != 0)
+			continue;
+		if (!c->ids_known || c->refusal[0] ||
+		    (one && (c->uid != one->uid || c->gid != one->gid ||
+			     c->host_userns != one->host_userns)))
+			return;
+		one = c;
+	}
+	if (!one || (d->remap && !one->host_userns && !d->remap_spec[0]))
+		return;
+	t->uid = bd->has_uid ? bd->uid : one->uid;
+	t->gid = bd->has_gid ? bd->gid : one->gid;
+	snprintf(t->uid_map, sizeof(t->uid_map), "%s",
+		 d->remap && !one->host_userns ? d->remap_spec : "");
+	snprintf(t->gid_map, sizeof(t->gid_map), "%s", t->uid_map);
+	json_decref(m->inspect);
+	m->inspect = json_incref(one->inspect);
+	t->pid = 0;
+	t->ready = true;
+	lb_log(LB_DEBUG, "docker: mount %.12s of volume %s populated before start (uid %u)", m->key,
+	       m->v->name, t->uid);
+	lb_broker_refresh_target(d->b, m->target, "mount");
+}
