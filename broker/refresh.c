@@ -165,9 +165,9 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 	lb_publish_item *items = NULL;
 	lb_secbuf **values = NULL;
 	_cleanup_json_ json_t *changed = json_array();
-	_cleanup_json_ json_t *taken = json_array(); /* secrets answered by this batch */
+	_cleanup_json_ json_t *taken = json_array();   /* secrets answered by this batch */
 	_cleanup_json_ json_t *errors = json_object(); /* secret -> why it failed */
-	size_t n = 0, nchanged = 0, nwritten = 0;    /* written: new bytes, not just a new expiry */
+	size_t n = 0, nchanged = 0, nwritten = 0; /* written: new bytes, not just a new expiry */
 	uint32_t huid, hgid;
 	lb_err e = {0};
 	bool ok = false;
