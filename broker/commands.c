@@ -174,7 +174,10 @@ json_t *broker_handle_command(void *ctx, json_t *req, uint64_t id)
 			names = lb_docker_targets_of(b->docker, target);
 			if (!json_array_size(names)) {
 				json_decref(names);
-				return reply_error("no target or container named \"%s\"", target);
+				return reply_error("no target named \"%s\"%s", target,
+						   b->docker ? " (nor a container with a lockbox "
+							       "volume by that name or id)"
+							     : "");
 			}
 			lb_refresh_list(b->refresh, names, "rotate");
 			return json_pack("{s:b,s:o}", "ok", 1, "rotated", names);

@@ -305,7 +305,7 @@ static void print_audit(json_t *containers)
 	}
 }
 
-/* Docker targets: the container (name and short id) and the volume instead of "@KEY". */
+/* Docker targets: container name, short id and volume instead of "@KEY". */
 static void print_target_name(json_t *t)
 {
 	const char *cname = json_string_value(json_object_get(t, "container_name"));
@@ -314,11 +314,11 @@ static void print_target_name(json_t *t)
 	char buf[400];
 
 	if (vol)
-		snprintf(buf, sizeof(buf), "%s %.12s", cname && cname[0] ? cname : "(starting)",
-			 cid ? cid : "");
+		snprintf(buf, sizeof(buf), "%s %.12s %s", cname && cname[0] ? cname : "(starting)",
+			 cid ? cid : "-", vol);
 	else
 		snprintf(buf, sizeof(buf), "%s", json_string_value(json_object_get(t, "name")));
-	printf("%-32s %-24s ", buf, vol ? vol : "-");
+	printf("%-24s ", buf);
 }
 
 static void print_targets(json_t *targets)
@@ -326,8 +326,8 @@ static void print_targets(json_t *targets)
 	size_t i;
 	json_t *t;
 
-	printf("%-32s %-24s %-16s %10s %10s %6s  %s\n", "TARGET", "VOLUME", "BINDING", "UID",
-	       "HOST_UID", "GEN", "SECRETS");
+	printf("%-24s %-16s %10s %10s %6s  %s\n", "TARGET", "BINDING", "UID", "HOST_UID", "GEN",
+	       "SECRETS");
 	json_array_foreach (targets, i, t) {
 		const char *k;
 		json_t *s;

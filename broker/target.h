@@ -42,7 +42,7 @@ typedef struct lb_target {
 	 * per secret name the batch whose answer its current file holds ({name: batch}). */
 	uint64_t asked_batch;
 	json_t *held_batch;
-	json_t *status;	    /* what LB_STATUS_FILE says (target.c writes it) */
+	json_t *status; /* what LB_STATUS_FILE says (target.c writes it) */
 } lb_target;
 
 /* One secret of a generation to publish. value NULL = unchanged: hard-link it from the
