@@ -80,8 +80,8 @@ static void match(struct lb_docker *d, const char *id, json_t *body, struct moun
 	/* The running process's maps are authoritative: read now, while the process is
 	 * verifiably the container's, never again through a PID that may be reused. */
 	if (lb_procfacts_container_maps(pid, id, t->uid_map, t->gid_map, sizeof(t->uid_map), &e)) {
-		lb_audit("refused", json_pack("{s:s,s:s,s:s}", "target", m->target, "container",
-					      id, "reason", e.msg));
+		lb_audit("refused", json_pack("{s:s,s:s,s:s}", "target", m->target, "container", id,
+					      "reason", e.msg));
 		dk_retire(d, m, "refused");
 		return;
 	}

@@ -485,6 +485,8 @@ int lb_procfacts_container_maps(pid_t pid, const char *container_id, char *uid_m
 	if (lb_idmap_parse(gm, &m, e) || format_map(&m, gid_map, cap, e))
 		return lb_fail_wrap(e, "/proc/%d/gid_map", (int)pid);
 	return 0;
+}
+
 int lb_procfacts_read_mountinfo(pid_t pid, lb_mounts *out, lb_err *e)
 {
 	_cleanup_close_ int dirfd = -1;

@@ -32,8 +32,8 @@ run_app() { # USER [docker run options...]
 	dk run -d --network none --user "$user" "$@" --mount "$(secret_mount open)" lbhostile:1 \
 		/lockbox exec --wait db_password --timeout 20s -- /app --seconds 60 /run/secrets/db_password
 }
-volume_of() {
-	dk inspect -f '{{range .Mounts}}{{if eq .Driver "'"$DRIVER"'"}}{{.Name}}{{end}}{{end}}' "$1"
+volume_of() { # CONTAINER -> its target (@KEY, one tmpfs per container and volume)
+	ctl --json targets | jq -r --arg c "$1" '.targets[] | select(.container == $c) | .name'
 }
 
 # --- defect 9 ---
