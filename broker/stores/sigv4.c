@@ -2,6 +2,7 @@
  * Follows the public SigV4 description and the aws-c-auth signer where the description is
  * silent (path normalisation, query re-encoding); tests/unit/test_sigv4.c runs its suite. */
 #include "sigv4.h"
+#include "sigv4_impl.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -15,323 +16,20 @@
 #define ALGORITHM    "AWS4-HMAC-SHA256"
 #define SCOPE_END    "aws4_request"
 #define UNSIGNED     "UNSIGNED-PAYLOAD"
-#define SHA256_LEN   32
 #define MAX_STS	     512 /* string to sign: fixed parts, bounded scope, one digest */
 #define MAX_EXTRA_HD 3	 /* x-amz-date, x-amz-security-token, x-amz-content-sha256 */
-
-/* A string that refuses to grow past LB_SIGV4_MAX_CANONICAL. Errors are sticky so that a
- * sequence of appends is checked once; the text may hold the session token, so it is
- * zeroed when freed. */
-struct sb {
-	char *buf;
-	size_t len, cap;
-	int err; /* 0, E2BIG or ENOMEM */
-};
-
-static void sb_free(struct sb *b)
-{
-	if (b->buf)
-		lb_freezero(b->buf, b->cap);
-	*b = (struct sb){0};
-}
-#define _cleanup_sb_ _cleanup_(sb_free)
-
-static void sb_add(struct sb *b, const void *p, size_t n)
-{
-	if (b->err)
-		return;
-	if (n > LB_SIGV4_MAX_CANONICAL - b->len) {
-		b->err = E2BIG;
-		return;
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		char *nb;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if (cap > LB_SIGV4_MAX_CANONICAL + 1)
-			cap = LB_SIGV4_MAX_CANONICAL + 1;
-		nb = malloc(cap);
-		if (!nb) {
-			b->err = ENOMEM;
-			return;
-		}
-		if (b->buf) {
-			memcpy(nb, b->buf, b->len);
-			lb_freezero(b->buf, b->cap);
-		}
-		b->buf = nb;
-		b->cap = cap;
-	}
-	if (n)
-		memcpy(b->buf + b->len, p, n);
-	b->len += n;
-	b->buf[b->len] = '\0';
-}
-
-static void sb_adds(struct sb *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
-static void sb_addc(struct sb *b, char c)
-{
-	sb_add(b, &c, 1);
-}
-
-static int sb_check(const struct sb *b, const char *what, lb_err *e)
-{
-	if (b->err == E2BIG)
-		return lb_fail(e, 0, "sigv4: %s would be longer than %d bytes", what,
-			       LB_SIGV4_MAX_CANONICAL);
-	if (b->err)
-		return lb_fail(e, ENOMEM, "sigv4: out of memory building the %s", what);
-	return 0;
-}
-
-/* Hand the text out; an empty text still comes out as an allocated "". */
-static int sb_steal(struct sb *b, const char *what, char **out, lb_err *e)
-{
-	if (!b->buf)
-		sb_add(b, "", 0);
-	if (sb_check(b, what, e))
-		return -1;
-	*out = b->buf;
-	*b = (struct sb){0};
-	return 0;
-}
-
-static void freez(const char *p)
-{
-	if (p)
-		lb_freezero((void *)p, strlen(p));
-}
-
-static bool is_alnum(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-static bool is_unreserved(unsigned char c)
-{
-	return is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
-}
-
-/* RFC 7230 tchar: what a header name may be made of. */
-static bool is_tchar(unsigned char c)
-{
-	return is_alnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static bool is_ctl(unsigned char c)
-{
-	return c < 0x20 || c == 0x7f;
-}
-
-static bool is_lower_hex(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
-static int hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static void to_hex(const unsigned char *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-/* Percent-encode everything but RFC 3986 unreserved characters (and '/' in paths). */
-static void sb_add_encoded(struct sb *b, const char *p, size_t n, bool keep_slash)
-{
-	static const char digits[] = "0123456789ABCDEF";
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-
-		if (is_unreserved(c) || (keep_slash && c == '/')) {
-			sb_addc(b, (char)c);
-		} else {
-			char t[3] = {'%', digits[c >> 4], digits[c & 15]};
-
-			sb_add(b, t, sizeof(t));
-		}
-	}
-}
-
-/* NULL, too long and (unless allow_empty) empty strings are refused, naming the field. */
-static int check_len(const char *s, size_t max, bool allow_empty, const char *what, size_t *len,
-		     lb_err *e)
-{
-	size_t n;
-
-	if (!s)
-		return lb_fail(e, 0, "sigv4: %s is missing", what);
-	n = strnlen(s, max + 1);
-	if (n > max)
-		return lb_fail(e, 0, "sigv4: %s is longer than %zu bytes", what, max);
-	if (!n && !allow_empty)
-		return lb_fail(e, 0, "sigv4: %s is empty", what);
-	*len = n;
-	return 0;
-}
-
-static bool is_timestamp(const char *t)
-{
-	static const char shape[] = "ddddddddTddddddZ";
-	int mon, day, hour, min, sec;
-
-	for (size_t i = 0; i < 16; i++) {
-		if (shape[i] == 'd' ? !(t[i] >= '0' && t[i] <= '9') : t[i] != shape[i])
-			return false;
-	}
-	if (t[16])
-		return false;
-	mon = (t[4] - '0') * 10 + (t[5] - '0');
-	day = (t[6] - '0') * 10 + (t[7] - '0');
-	hour = (t[9] - '0') * 10 + (t[10] - '0');
-	min = (t[11] - '0') * 10 + (t[12] - '0');
-	sec = (t[13] - '0') * 10 + (t[14] - '0');
-	return mon >= 1 && mon <= 12 && day >= 1 && day <= 31 && hour <= 23 && min <= 59 &&
-	       sec <= 60;
-}
-
-/* Region, service and timestamp: everything the credential scope is made of. */
-static int check_scope(const lb_sigv4_request *req, lb_err *e)
-{
-	const char *parts[2] = {req->region, req->service}, *names[2] = {"region", "service"};
-	size_t n;
-
-	for (size_t i = 0; i < 2; i++) {
-		if (check_len(parts[i], LB_SIGV4_MAX_SCOPE_PART, false, names[i], &n, e))
-			return -1;
-		for (size_t j = 0; j < n; j++) {
-			char c = parts[i][j];
-
-			if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-				return lb_fail(e, 0, "sigv4: %s may hold only a-z, 0-9 and '-'",
-					       names[i]);
-		}
-	}
-	if (check_len(req->timestamp, 16, false, "timestamp", &n, e))
-		return -1;
-	if (n != 16 || !is_timestamp(req->timestamp))
-		return lb_fail(e, 0, "sigv4: timestamp is not YYYYMMDDTHHMMSSZ");
-	return 0;
-}
-
-static int check_creds_present(const lb_sigv4_request *req, lb_err *e)
-{
-	if (!req->creds)
-		return lb_fail(e, 0, "sigv4: credentials are missing");
-	return 0;
-}
-
-/* The token travels in a header: visible ASCII only, so that it cannot split the request. */
-static int session_token(const lb_sigv4_request *req, const char **tok, lb_err *e)
-{
-	const char *t = req->creds->session_token;
-	size_t n;
-
-	*tok = NULL;
-	if (!t || !*t)
-		return 0;
-	if (check_len(t, LB_SIGV4_MAX_TOKEN, false, "session token", &n, e))
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 0x7f)
-			return lb_fail(e, 0,
-				       "sigv4: session token holds a byte that is not visible "
-				       "ASCII (offset %zu)",
-				       i);
-	*tok = t;
-	return 0;
-}
-
-static int check_key_id(const lb_sigv4_request *req, lb_err *e)
-{
-	const char *id = req->creds->access_key_id;
-	size_t n;
-
-	if (check_len(id, LB_SIGV4_MAX_KEY_ID, false, "access key id", &n, e))
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (!is_alnum((unsigned char)id[i]))
-			return lb_fail(e, 0, "sigv4: access key id may hold only A-Z, a-z and 0-9");
-	return 0;
-}
-
-static int sha256_hex(const void *p, size_t n, char out[LB_SIGV4_HEX_SIZE], lb_err *e)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-
-	if (EVP_Digest(n ? p : "", n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != SHA256_LEN)
-		return lb_fail(e, 0, "sigv4: SHA-256 failed in OpenSSL");
-	to_hex(md, SHA256_LEN, out);
-	return 0;
-}
-
-static int hmac_sha256(const unsigned char *key, size_t keylen, const void *msg, size_t msglen,
-		       unsigned char out[SHA256_LEN], lb_err *e)
-{
-	unsigned int outlen = 0;
-
-	if (!HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, out, &outlen) ||
-	    outlen != SHA256_LEN)
-		return lb_fail(e, 0, "sigv4: HMAC-SHA256 failed in OpenSSL");
-	return 0;
-}
-
-static int payload_hash(const lb_sigv4_request *req, char out[LB_SIGV4_HEX_SIZE], lb_err *e)
-{
-	const char *h = req->payload_hash;
-
-	if (h) {
-		size_t n = strnlen(h, LB_SIGV4_HEX_SIZE);
-
-		if (!(n == 64 && is_lower_hex(h, n)) && strcmp(h, UNSIGNED))
-			return lb_fail(e, 0,
-				       "sigv4: payload hash is neither 64 lowercase hex digits "
-				       "nor " UNSIGNED);
-		memcpy(out, h, n + 1);
-		return 0;
-	}
-	if (!req->payload && req->payload_len)
-		return lb_fail(e, 0, "sigv4: payload is missing but its length is %zu",
-			       req->payload_len);
-	return sha256_hex(req->payload, req->payload_len, out, e);
-}
 
 static int add_method(struct sb *b, const lb_sigv4_request *req, lb_err *e)
 {
 	size_t n;
 
-	if (check_len(req->method, LB_SIGV4_MAX_METHOD, false, "method", &n, e))
+	if (sv4_check_len(req->method, LB_SIGV4_MAX_METHOD, false, "method", &n, e))
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		if (req->method[i] < 'A' || req->method[i] > 'Z')
 			return lb_fail(e, 0, "sigv4: method may hold only A-Z");
-	sb_add(b, req->method, n);
-	sb_addc(b, '\n');
+	sv4_sb_add(b, req->method, n);
+	sv4_sb_addc(b, '\n');
 	return 0;
 }
 
@@ -361,11 +59,11 @@ static void normalize_path(struct sb *out, const char *p, size_t n)
 			}
 			continue;
 		}
-		sb_addc(out, '/');
-		sb_add(out, p + start, len);
+		sv4_sb_addc(out, '/');
+		sv4_sb_add(out, p + start, len);
 	}
 	if (!out->len || p[n - 1] == '/')
-		sb_addc(out, '/');
+		sv4_sb_addc(out, '/');
 }
 
 static int add_path(struct sb *b, const lb_sigv4_request *req, lb_err *e)
@@ -375,14 +73,14 @@ static int add_path(struct sb *b, const lb_sigv4_request *req, lb_err *e)
 	bool verbatim = req->flags & LB_SIGV4_NO_PATH_ENCODE;
 	size_t n;
 
-	if (check_len(p, LB_SIGV4_MAX_PATH, false, "path", &n, e))
+	if (sv4_check_len(p, LB_SIGV4_MAX_PATH, false, "path", &n, e))
 		return -1;
 	if (p[0] != '/')
 		return lb_fail(e, 0, "sigv4: path does not start with '/'");
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)p[i];
 
-		if (is_ctl(c) || c == '?' || c == '#')
+		if (sv4_is_ctl(c) || c == '?' || c == '#')
 			return lb_fail(e, 0,
 				       "sigv4: path holds a control character, '?' or '#' "
 				       "(offset %zu)",
@@ -395,16 +93,16 @@ static int add_path(struct sb *b, const lb_sigv4_request *req, lb_err *e)
 	}
 	if (!(req->flags & LB_SIGV4_NO_PATH_NORMALIZE)) {
 		normalize_path(&norm, p, n);
-		if (sb_check(&norm, "path", e))
+		if (sv4_sb_check(&norm, "path", e))
 			return -1;
 		p = norm.buf;
 		n = norm.len;
 	}
 	if (verbatim)
-		sb_add(b, p, n);
+		sv4_sb_add(b, p, n);
 	else
-		sb_add_encoded(b, p, n, true);
-	sb_addc(b, '\n');
+		sv4_sb_add_encoded(b, p, n, true);
+	sv4_sb_addc(b, '\n');
 	return 0;
 }
 
@@ -430,8 +128,8 @@ static int reencode(const char *q, size_t off, size_t n, char **w, lb_err *e)
 		unsigned char c = (unsigned char)q[i];
 
 		if (c == '%') {
-			int hi = i + 2 < off + n ? hex_value((unsigned char)q[i + 1]) : -1;
-			int lo = hi >= 0 ? hex_value((unsigned char)q[i + 2]) : -1;
+			int hi = i + 2 < off + n ? sv4_hex_value((unsigned char)q[i + 1]) : -1;
+			int lo = hi >= 0 ? sv4_hex_value((unsigned char)q[i + 2]) : -1;
 
 			if (lo < 0)
 				return lb_fail(e, 0,
@@ -441,7 +139,7 @@ static int reencode(const char *q, size_t off, size_t n, char **w, lb_err *e)
 			c = (unsigned char)(hi << 4 | lo);
 			i += 2;
 		}
-		if (is_unreserved(c)) {
+		if (sv4_is_unreserved(c)) {
 			*o++ = (char)c;
 		} else {
 			*o++ = '%';
@@ -463,13 +161,13 @@ static int add_query(struct sb *b, const lb_sigv4_request *req, lb_err *e)
 	char *w;
 
 	if (!q || !*q) {
-		sb_addc(b, '\n');
+		sv4_sb_addc(b, '\n');
 		return 0;
 	}
-	if (check_len(q, LB_SIGV4_MAX_QUERY, false, "query string", &n, e))
+	if (sv4_check_len(q, LB_SIGV4_MAX_QUERY, false, "query string", &n, e))
 		return -1;
 	for (size_t j = 0; j < n; j++) {
-		if (is_ctl((unsigned char)q[j]) || q[j] == '#')
+		if (sv4_is_ctl((unsigned char)q[j]) || q[j] == '#')
 			return lb_fail(e, 0,
 				       "sigv4: query string holds a control character or '#' "
 				       "(offset %zu)",
@@ -508,12 +206,12 @@ static int add_query(struct sb *b, const lb_sigv4_request *req, lb_err *e)
 	qsort(params, count, sizeof(*params), qparam_cmp);
 	for (size_t j = 0; j < count; j++) {
 		if (j)
-			sb_addc(b, '&');
-		sb_adds(b, params[j].key);
-		sb_addc(b, '=');
-		sb_adds(b, params[j].value);
+			sv4_sb_addc(b, '&');
+		sv4_sb_adds(b, params[j].key);
+		sv4_sb_addc(b, '=');
+		sv4_sb_adds(b, params[j].value);
 	}
-	sb_addc(b, '\n');
+	sv4_sb_addc(b, '\n');
 	return 0;
 }
 
@@ -551,9 +249,9 @@ static void sb_add_value(struct sb *b, const char *v, size_t n)
 		end--;
 	for (; i < end; i++) {
 		if (!is_ws(v[i]))
-			sb_addc(b, v[i]);
+			sv4_sb_addc(b, v[i]);
 		else if (!blank)
-			sb_addc(b, ' ');
+			sv4_sb_addc(b, ' ');
 		blank = is_ws(v[i]);
 	}
 }
@@ -575,7 +273,7 @@ static int check_header(const lb_sigv4_header *h, size_t idx, struct hdr *out, l
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)h->name[i];
 
-		if (!is_tchar(c))
+		if (!sv4_is_tchar(c))
 			return lb_fail(e, 0, "sigv4: header %zu name is not an HTTP token", idx);
 		out->name[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
 	}
@@ -590,7 +288,7 @@ static int check_header(const lb_sigv4_header *h, size_t idx, struct hdr *out, l
 		return lb_fail(e, 0, "sigv4: header %s value is longer than %d bytes", h->name,
 			       LB_SIGV4_MAX_HEADER_VALUE);
 	for (size_t i = 0; i < n; i++)
-		if (is_ctl((unsigned char)h->value[i]) && h->value[i] != '\t')
+		if (sv4_is_ctl((unsigned char)h->value[i]) && h->value[i] != '\t')
 			return lb_fail(e, 0,
 				       "sigv4: header %s value holds a control character "
 				       "(offset %zu)",
@@ -648,19 +346,19 @@ static int add_headers(struct sb *b, struct sb *sh, const lb_sigv4_request *req,
 		bool same = i && !strcmp(h[i].name, h[i - 1].name);
 
 		if (same) {
-			sb_addc(b, ',');
+			sv4_sb_addc(b, ',');
 		} else {
 			if (i) {
-				sb_addc(b, '\n');
-				sb_addc(sh, ';');
+				sv4_sb_addc(b, '\n');
+				sv4_sb_addc(sh, ';');
 			}
-			sb_adds(b, h[i].name);
-			sb_addc(b, ':');
-			sb_adds(sh, h[i].name);
+			sv4_sb_adds(b, h[i].name);
+			sv4_sb_addc(b, ':');
+			sv4_sb_adds(sh, h[i].name);
 		}
 		sb_add_value(b, h[i].value, h[i].value_len);
 	}
-	sb_addc(b, '\n');
+	sv4_sb_addc(b, '\n');
 	return 0;
 }
 
@@ -675,33 +373,33 @@ int lb_sigv4_canonical_request(const lb_sigv4_request *req, char **out, char **s
 	if (!req || !out || !signed_headers)
 		return lb_fail(e, 0, "sigv4: request or result missing");
 	*out = *signed_headers = NULL;
-	if (check_creds_present(req, e) || session_token(req, &token, e) || check_scope(req, e) ||
-	    payload_hash(req, hash, e))
+	if (sv4_check_creds_present(req, e) || sv4_session_token(req, &token, e) ||
+	    sv4_check_scope(req, e) || sv4_payload_hash(req, hash, e))
 		return -1;
 	if (add_method(&b, req, e) || add_path(&b, req, e) || add_query(&b, req, e) ||
 	    add_headers(&b, &sh, req, token, hash, e))
 		return -1;
-	if (sb_check(&sh, "signed header list", e))
+	if (sv4_sb_check(&sh, "signed header list", e))
 		return -1;
-	sb_addc(&b, '\n');
-	sb_add(&b, sh.buf, sh.len);
-	sb_addc(&b, '\n');
-	sb_adds(&b, hash);
-	if (sb_check(&b, "canonical request", e))
+	sv4_sb_addc(&b, '\n');
+	sv4_sb_add(&b, sh.buf, sh.len);
+	sv4_sb_addc(&b, '\n');
+	sv4_sb_adds(&b, hash);
+	if (sv4_sb_check(&b, "canonical request", e))
 		return -1;
-	if (sb_steal(&sh, "signed header list", signed_headers, e))
+	if (sv4_sb_steal(&sh, "signed header list", signed_headers, e))
 		return -1;
-	return sb_steal(&b, "canonical request", out, e);
+	return sv4_sb_steal(&b, "canonical request", out, e);
 }
 
 static void add_scope(struct sb *b, const lb_sigv4_request *req)
 {
-	sb_add(b, req->timestamp, 8);
-	sb_addc(b, '/');
-	sb_adds(b, req->region);
-	sb_addc(b, '/');
-	sb_adds(b, req->service);
-	sb_adds(b, "/" SCOPE_END);
+	sv4_sb_add(b, req->timestamp, 8);
+	sv4_sb_addc(b, '/');
+	sv4_sb_adds(b, req->region);
+	sv4_sb_addc(b, '/');
+	sv4_sb_adds(b, req->service);
+	sv4_sb_adds(b, "/" SCOPE_END);
 }
 
 int lb_sigv4_string_to_sign(const lb_sigv4_request *req, const char *canonical_request, char **out,
@@ -714,18 +412,18 @@ int lb_sigv4_string_to_sign(const lb_sigv4_request *req, const char *canonical_r
 	if (!req || !out)
 		return lb_fail(e, 0, "sigv4: request or result missing");
 	*out = NULL;
-	if (check_scope(req, e) ||
-	    check_len(canonical_request, LB_SIGV4_MAX_CANONICAL, false, "canonical request", &n,
-		      e) ||
-	    sha256_hex(canonical_request, n, hash, e))
+	if (sv4_check_scope(req, e) ||
+	    sv4_check_len(canonical_request, LB_SIGV4_MAX_CANONICAL, false, "canonical request", &n,
+			  e) ||
+	    sv4_sha256_hex(canonical_request, n, hash, e))
 		return -1;
-	sb_adds(&b, ALGORITHM "\n");
-	sb_adds(&b, req->timestamp);
-	sb_addc(&b, '\n');
+	sv4_sb_adds(&b, ALGORITHM "\n");
+	sv4_sb_adds(&b, req->timestamp);
+	sv4_sb_addc(&b, '\n');
 	add_scope(&b, req);
-	sb_addc(&b, '\n');
-	sb_adds(&b, hash);
-	return sb_steal(&b, "string to sign", out, e);
+	sv4_sb_addc(&b, '\n');
+	sv4_sb_adds(&b, hash);
+	return sv4_sb_steal(&b, "string to sign", out, e);
 }
 
 int lb_sigv4_signature(const lb_sigv4_request *req, const char *string_to_sign,
@@ -742,8 +440,8 @@ int lb_sigv4_signature(const lb_sigv4_request *req, const char *string_to_sign,
 	if (!req || !sig)
 		return lb_fail(e, 0, "sigv4: request or result missing");
 	sig[0] = '\0';
-	if (check_creds_present(req, e) || check_scope(req, e) ||
-	    check_len(string_to_sign, MAX_STS, false, "string to sign", &n, e))
+	if (sv4_check_creds_present(req, e) || sv4_check_scope(req, e) ||
+	    sv4_check_len(string_to_sign, MAX_STS, false, "string to sign", &n, e))
 		return -1;
 	secret = req->creds->secret_access_key;
 	if (!secret || !secret->data || !secret->len)
@@ -768,14 +466,14 @@ int lb_sigv4_signature(const lb_sigv4_request *req, const char *string_to_sign,
 	klen = k_secret->len;
 	for (size_t i = 0; i < 4; i++) {
 		next = chain->data + (i % 2) * SHA256_LEN;
-		if (hmac_sha256(k, klen, parts[i], i ? strlen(parts[i]) : 8, next, e))
+		if (sv4_hmac_sha256(k, klen, parts[i], i ? strlen(parts[i]) : 8, next, e))
 			return -1;
 		k = next;
 		klen = SHA256_LEN;
 	}
-	if (hmac_sha256(k, klen, string_to_sign, n, md, e))
+	if (sv4_hmac_sha256(k, klen, string_to_sign, n, md, e))
 		return -1;
-	to_hex(md, SHA256_LEN, sig);
+	sv4_to_hex(md, SHA256_LEN, sig);
 	return 0;
 }
 
@@ -788,41 +486,43 @@ int lb_sigv4_authorization(const lb_sigv4_request *req, const char *signed_heade
 	if (!req || !out)
 		return lb_fail(e, 0, "sigv4: request or result missing");
 	*out = NULL;
-	if (check_creds_present(req, e) || check_key_id(req, e) || check_scope(req, e) ||
-	    check_len(signed_headers, LB_SIGV4_MAX_CANONICAL, false, "signed header list", &n, e))
+	if (sv4_check_creds_present(req, e) || sv4_check_key_id(req, e) ||
+	    sv4_check_scope(req, e) ||
+	    sv4_check_len(signed_headers, LB_SIGV4_MAX_CANONICAL, false, "signed header list", &n,
+			  e))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)signed_headers[i];
 
-		if ((!is_tchar(c) && c != ';') || (c >= 'A' && c <= 'Z'))
+		if ((!sv4_is_tchar(c) && c != ';') || (c >= 'A' && c <= 'Z'))
 			return lb_fail(e, 0,
 				       "sigv4: signed header list is not lowercase "
 				       "header names joined by ';'");
 	}
 	if (!signature || strnlen(signature, LB_SIGV4_HEX_SIZE) != 64 ||
-	    !is_lower_hex(signature, 64))
+	    !sv4_is_lower_hex(signature, 64))
 		return lb_fail(e, 0, "sigv4: signature is not 64 lowercase hex digits");
-	sb_adds(&b, ALGORITHM " Credential=");
-	sb_adds(&b, req->creds->access_key_id);
-	sb_addc(&b, '/');
+	sv4_sb_adds(&b, ALGORITHM " Credential=");
+	sv4_sb_adds(&b, req->creds->access_key_id);
+	sv4_sb_addc(&b, '/');
 	add_scope(&b, req);
-	sb_adds(&b, ", SignedHeaders=");
-	sb_add(&b, signed_headers, n);
-	sb_adds(&b, ", Signature=");
-	sb_adds(&b, signature);
-	return sb_steal(&b, "Authorization header", out, e);
+	sv4_sb_adds(&b, ", SignedHeaders=");
+	sv4_sb_add(&b, signed_headers, n);
+	sv4_sb_adds(&b, ", Signature=");
+	sv4_sb_adds(&b, signature);
+	return sv4_sb_steal(&b, "Authorization header", out, e);
 }
 
 void lb_sigv4_signed_clear(lb_sigv4_signed *s)
 {
 	if (!s)
 		return;
-	freez(s->canonical_request);
-	freez(s->string_to_sign);
-	freez(s->signed_headers);
-	freez(s->authorization);
+	sv4_freez(s->canonical_request);
+	sv4_freez(s->string_to_sign);
+	sv4_freez(s->signed_headers);
+	sv4_freez(s->authorization);
 	for (size_t i = 0; i < s->nadd; i++)
-		freez(s->add[i].value);
+		sv4_freez(s->add[i].value);
 	*s = (lb_sigv4_signed){0};
 }
 
