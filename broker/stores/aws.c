@@ -188,22 +188,8 @@ static void aws_free(void *p)
 	free(a);
 }
 
-static const lb_nst_provider aws_sm_provider = {
-    .kind = "aws-sm",
-    .unauth_health = "no credentials yet",
-    .authenticate = aws_creds_begin,
-    .cred_drop = aws_cred_drop,
-    .prepare = aws_prepare,
-    .classify = aws_classify,
-    .read_request = aws_read_request,
-    .read_parse = aws_read_parse,
-    .health = aws_health,
-    .close = aws_close_provider,
-    .free = aws_free,
-};
-
-static const lb_nst_provider aws_ssm_provider = {
-    .kind = "aws-ssm",
+/* One provider for both: messages name the store's type (aws-sm, aws-ssm). */
+static const lb_nst_provider aws_provider = {
     .unauth_health = "no credentials yet",
     .authenticate = aws_creds_begin,
     .cred_drop = aws_cred_drop,
@@ -262,8 +248,7 @@ static int aws_open_kind(lb_store *s, bool ssm, lb_err *e)
 		return lb_fail(e, 0, "endpoint has no host");
 	}
 	a->endpoint[8 + strlen(a->host)] = '\0';
-	if (lb_nst_open(s, ssm ? &aws_ssm_provider : &aws_sm_provider, a,
-			&(lb_nst_tls){.ca_file = ca_file}, e))
+	if (lb_nst_open(s, &aws_provider, a, &(lb_nst_tls){.ca_file = ca_file}, e))
 		return -1;
 	a->ns = s->priv;
 	return 0;

@@ -45,7 +45,7 @@ const char *lb_nst_name(lb_nst *ns)
 
 const char *lb_nst_kind(lb_nst *ns)
 {
-	return ns->p->kind;
+	return ns->kind;
 }
 
 bool lb_nst_closing(lb_nst *ns)
@@ -112,7 +112,7 @@ static void set_last_error(lb_nst *ns, const char *what, const char *reason)
 static void fault_report(lb_nst *ns, const char *what, const char *audit_path, const char *reason,
 			 uint64_t wait)
 {
-	lb_log(LB_WARN, "%s store %s: %s: %s; backing off %llu ms", ns->p->kind, ns->s->name, what,
+	lb_log(LB_WARN, "%s store %s: %s: %s; backing off %llu ms", ns->kind, ns->s->name, what,
 	       reason, (unsigned long long)wait);
 	lb_audit("store_error", json_pack("{s:s,s:s,s:s,s:I}", "store", ns->s->name, "path",
 					  audit_path && *audit_path ? audit_path : what, "reason",
@@ -301,7 +301,7 @@ static void on_http(void *ctx, const lb_http_resp *resp)
 		}
 		if (c->cred_gen == ns->cred_gen && ns->have) {
 			lb_log(LB_WARN, "%s store %s: credential refused (%s); getting a new one",
-			       ns->p->kind, ns->s->name, r.err.msg);
+			       ns->kind, ns->s->name, r.err.msg);
 			ns->have = ns->fresh = false;
 			if (ns->p->cred_drop)
 				ns->p->cred_drop(ns);
@@ -331,7 +331,7 @@ void lb_nst_call_start(lb_nst *ns, const lb_nst_req *req, lb_nst_call_cb cb, voi
 	struct call *c = calloc(1, sizeof(*c));
 
 	if (!c) {
-		lb_log(LB_ERROR, "%s store %s: out of memory for %s", ns->p->kind, ns->s->name,
+		lb_log(LB_ERROR, "%s store %s: out of memory for %s", ns->kind, ns->s->name,
 		       req->what);
 		lb_secbuf_free(req->body);
 		lb_secbuf_free(req->xcred);
@@ -485,8 +485,8 @@ void lb_nst_store_fetch(lb_store *s, const lb_source *src, const char *target, l
 
 	if (!w) {
 		lb_fetch_result res = {.status = -1};
-		snprintf(res.error, sizeof(res.error), "%s store \"%s\": out of memory",
-			 ns->p->kind, s->name);
+		snprintf(res.error, sizeof(res.error), "%s store \"%s\": out of memory", ns->kind,
+			 s->name);
 		cb(ctx, &res);
 		return;
 	}
@@ -598,6 +598,7 @@ int lb_nst_open(lb_store *s, const lb_nst_provider *p, void *data, const lb_nst_
 	}
 	ns->s = s;
 	ns->p = p;
+	ns->kind = p->kind ? p->kind : s->ops->type;
 	ns->data = data;
 	lb_backoff_init(&ns->backoff, BACKOFF_FIRST_MS, BACKOFF_MAX_MS, true);
 	if (tls) {

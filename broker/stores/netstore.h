@@ -95,7 +95,9 @@ typedef struct lb_nst_reply {
 typedef void (*lb_nst_call_cb)(lb_nst *ns, void *ctx, const lb_nst_reply *r);
 
 typedef struct lb_nst_provider {
-	const char *kind; /* "vault", "aws-sm": names the store in every message */
+	/* "vault": names the store in every message; NULL: the store's type (one provider
+	 * for aws-sm and aws-ssm). */
+	const char *kind;
 	/* Health while there is no credential yet ("authenticating"). */
 	const char *unauth_health;
 	/* Reads are per (path, version, target) instead of (path, version). */

@@ -46,6 +46,7 @@ struct read {
 struct lb_nst {
 	lb_store *s;
 	const lb_nst_provider *p;
+	const char *kind;
 	void *data;
 	char *ca_file, *ca_dir, *client_cert, *client_key;
 
