@@ -16,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,11 +64,40 @@ static int fsconfig_str(int fsfd, const char *key, const char *val, lb_err *e)
 	return 0;
 }
 
-/* A fresh tmpfs attached at tdirfd/name with the new mount API: no path strings. */
+/* The attached mount at RUN_DIR/t/NAME is read-only: the consumer owns its files and could
+ * otherwise chmod one, rewrite it and chmod it back, and the next generation would link the
+ * tampered inode as "unchanged" (issue 13 defect 8). The broker writes through a private,
+ * detached writable clone of the same tmpfs, held by the returned fd and nowhere attached. */
+static int set_attr(int fd, uint64_t set, uint64_t clr)
+{
+	struct mount_attr attr = {.attr_set = set, .attr_clr = clr};
+
+	return (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof(attr));
+}
+
+/* A writable detached clone of the mount whose root fd is (the broker's handle). */
+static int writable_clone(int fd, const char *name, lb_err *e)
+{
+	int wfd = (int)syscall(SYS_open_tree, fd, "",
+			       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+
+	if (wfd < 0)
+		return lb_fail_errno(e, "target %s: clone its tmpfs", name);
+	if (set_attr(wfd, 0, MOUNT_ATTR_RDONLY) < 0) {
+		lb_fail_errno(e, "target %s: make the broker's clone writable", name);
+		close(wfd);
+		return -1;
+	}
+	return wfd;
+}
+
+/* A fresh tmpfs attached read-only at tdirfd/name with the new mount API (no path strings);
+ * returns the broker's writable handle. */
 static int mount_tmpfs(int tdirfd, const char *name, uint64_t size, lb_err *e)
 {
 	_cleanup_close_ int fsfd = fsopen("tmpfs", FSOPEN_CLOEXEC);
-	_cleanup_close_ int mfd = -1;
+	_cleanup_close_ int rofd = -1;
+	int mfd = -1;
 	char sz[32];
 
 	if (fsfd < 0)
@@ -88,9 +118,36 @@ static int mount_tmpfs(int tdirfd, const char *name, uint64_t size, lb_err *e)
 		      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
 	if (mfd < 0)
 		return lb_fail_errno(e, "fsmount tmpfs for target %s", name);
-	if (move_mount(mfd, "", tdirfd, name, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-		return lb_fail_errno(e, "attach tmpfs of target %s", name);
-	return 0;
+	rofd = (int)syscall(SYS_open_tree, mfd, "",
+			    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+	if (rofd < 0 || set_attr(rofd, MOUNT_ATTR_RDONLY, 0) < 0) {
+		lb_fail_errno(e, "read-only clone of the tmpfs of target %s", name);
+		goto fail;
+	}
+	if (move_mount(rofd, "", tdirfd, name, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+		lb_fail_errno(e, "attach tmpfs of target %s", name);
+		goto fail;
+	}
+	return mfd;
+fail:
+	close(mfd);
+	return -1;
+}
+
+/* The live tmpfs of an earlier run: the broker's handle is a writable clone, and the attached
+ * mount becomes read-only if an older version left it writable. */
+static int reuse_tmpfs(int fd, const char *name, lb_err *e)
+{
+	int wfd = writable_clone(fd, name, e);
+
+	if (wfd < 0)
+		return -1;
+	if (set_attr(fd, MOUNT_ATTR_RDONLY, 0) < 0) {
+		lb_fail_errno(e, "target %s: make its mount read-only", name);
+		close(wfd);
+		return -1;
+	}
+	return wfd;
 }
 
 /* Reads ..data and its manifest; a missing ..data means no generation yet. */
@@ -157,17 +214,19 @@ lb_target *lb_target_open(int tdirfd, const char *name, uint64_t size, lb_err *e
 	fd = openat(tdirfd, name, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return lb_fail_errno(e, "open target %s", name), NULL;
+	if (is_our_tmpfs(fd)) {
+		int live = fd;
+		fd = reuse_tmpfs(live, name, e);
+		close(live);
+	} else {
+		close(fd);
+		fd = mount_tmpfs(tdirfd, name, size, e);
+	}
+	if (fd < 0)
+		return NULL;
 	if (!is_our_tmpfs(fd)) {
 		close(fd);
-		if (mount_tmpfs(tdirfd, name, size, e))
-			return NULL;
-		fd = openat(tdirfd, name, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0 || !is_our_tmpfs(fd)) {
-			if (fd >= 0)
-				close(fd);
-			return lb_fail(e, 0, "target %s: tmpfs not visible after mount", name),
-			       NULL;
-		}
+		return lb_fail(e, 0, "target %s: tmpfs not visible after mount", name), NULL;
 	}
 	t = calloc(1, sizeof(*t));
 	if (!t) {
@@ -252,6 +311,11 @@ out:
 	return rc;
 }
 
+static bool ts_after(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
 bool lb_target_unchanged(const lb_target *t, const char *name, const char *version,
 			 const char *source, int64_t not_after, unsigned mode, uint32_t huid,
 			 uint32_t hgid)
@@ -267,11 +331,20 @@ bool lb_target_unchanged(const lb_target *t, const char *name, const char *versi
 		if (t->owner_uid != huid || t->owner_gid != hgid)
 			return false;
 	} else {
-		/* After a restart: ask the file itself. */
+		/* After a restart: ask the file itself. An older version left the mount
+		 * writable for the consumer, who owns the file: a file changed (chmod, write)
+		 * after its generation's manifest was written is never linked again. */
+		struct stat man;
+		size_t len;
+
 		gen_name(t->generation, path, sizeof(path));
-		snprintf(path + strlen(path), sizeof(path) - strlen(path), "/%s", name);
+		len = strlen(path);
+		snprintf(path + len, sizeof(path) - len, "/%s", LB_MANIFEST);
+		if (fstatat(t->dirfd, path, &man, AT_SYMLINK_NOFOLLOW) < 0)
+			return false;
+		snprintf(path + len, sizeof(path) - len, "/%s", name);
 		if (fstatat(t->dirfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
-		    st.st_uid != huid || st.st_gid != hgid)
+		    st.st_uid != huid || st.st_gid != hgid || ts_after(&st.st_ctim, &man.st_ctim))
 			return false;
 	}
 	na = json_object_get(cur, "not_after");
@@ -520,6 +593,7 @@ int lb_target_destroy(lb_target *t, int tdirfd, const char *run_dir, lb_err *e)
 int lb_target_remove_stale(int tdirfd, const char *run_dir, const char *name, lb_err *e)
 {
 	_cleanup_close_ int fd = openat(tdirfd, name, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int wfd = -1;
 
 	if (fd < 0)
 		return errno == ENOENT ? 0 : lb_fail_errno(e, "open stale target %s", name);
@@ -527,5 +601,9 @@ int lb_target_remove_stale(int tdirfd, const char *run_dir, const char *name, lb
 		return unlinkat(tdirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT
 			   ? lb_fail_errno(e, "rmdir %s (not a lockbox tmpfs, left alone)", name)
 			   : 0;
-	return wipe_and_unmount(tdirfd, run_dir, name, fd, e);
+	/* The attached mount is read-only: wipe through a writable clone. */
+	wfd = writable_clone(fd, name, e);
+	if (wfd < 0)
+		return -1;
+	return wipe_and_unmount(tdirfd, run_dir, name, wfd, e);
 }

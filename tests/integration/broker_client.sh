@@ -27,10 +27,15 @@ rc=0
 as_user 1001 "$T/bin/lockbox" get db_password --dir "$d" --allow-writable >/dev/null 2>"$T/err" || rc=$?
 assert_eq "$rc" "77" "lockbox get as uid 1001"
 grep -q "db_password" "$T/err" || fail "refusal does not name the file: $(cat "$T/err")"
+# The static target's mount is read-only (issue 13 defect 8): no --allow-writable needed, and
+# the owner cannot chmod its file to rewrite it.
+got=$(as_user 1000 "$T/bin/lockbox" get db_password --dir "$d") || fail "lockbox get without --allow-writable"
+assert_eq "$got" "canary-cli-$$-1" "lockbox get on the read-only static target"
 rc=0
-"$T/bin/lockbox" get db_password --dir "$d" >/dev/null 2>"$T/err" || rc=$?
-assert_eq "$rc" "77" "lockbox get on the writable host mount without --allow-writable"
-pass "lockbox get/check on a broker target: uid 1000 reads, uid 1001 and a writable mount are refused"
+as_user 1000 chmod 0600 "$d/db_password" 2>"$T/err" || rc=$?
+[[ $rc -ne 0 ]] || fail "the consumer could chmod its own secret file"
+grep -qi "read-only" "$T/err" || fail "chmod failed for another reason: $(cat "$T/err")"
+pass "lockbox get/check on a broker target: uid 1000 reads, uid 1001 is refused, the mount is read-only"
 
 # exec with --restart-on-rotate: the app prints its secret at each start.
 cat >"$T/app.sh" <<'SH'

@@ -11,7 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -247,6 +251,75 @@ static void test_reopen_live_tmpfs(void **state)
 	assert_string_equal(content(x, "a"), "a-2");
 }
 
+/* Issue 13 defect 8: the consumer owns its files. Through the target's mount it tries what
+ * it could before: chmod its 0440 file writable, rewrite it, chmod it back. The mount is
+ * read-only, so nothing changes, and the next generation links the broker's bytes. */
+static void test_consumer_cannot_tamper(void **state)
+{
+	struct fx *x = *state;
+	const struct item g1[] = {{"a", "a-1", "1", 0440}, {"b", "b-1", "1", 0400}};
+	const struct item g2[] = {{"a", NULL, "1", 0440}, {"b", "b-2", "2", 0400}};
+	char path[128];
+	int status = 0;
+	pid_t pid;
+
+	assert_int_equal(publish(x, g1, 2), 0);
+	assert_int_equal(chmod(x->dir, 0711), 0); /* mkdtemp made it 0700: let uid 1000 in */
+	snprintf(path, sizeof(path), "%s/" LB_TARGETS_SUBDIR "/demo/a", x->dir);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd;
+		if (setresgid(1000, 1000, 1000) < 0 || setresuid(1000, 1000, 1000) < 0)
+			_exit(3);
+		if (chmod(path, 0640) < 0)
+			_exit(errno == EROFS ? 1 : 2);
+		fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+		if (fd < 0 || write(fd, "evil", 4) != 4)
+			_exit(2);
+		close(fd);
+		chmod(path, 0440);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 1); /* chmod: read-only file system */
+	assert_int_equal(publish(x, g2, 2), 0);
+	assert_string_equal(content(x, "a"), "a-1");
+	assert_int_equal(stat_of(x, "a").st_mode & 07777, 0440);
+}
+
+/* A broker restart after an older version, whose mount was writable for the consumer: a file
+ * changed after its generation's manifest is not "unchanged" (it is rewritten, not linked),
+ * and the live mount is read-only from now on. */
+static void test_reopen_tampered_file_not_linked(void **state)
+{
+	struct fx *x = *state;
+	const struct item g1[] = {{"a", "a-1", "1", 0440}, {"b", "b-1", "1", 0400}};
+	struct statfs sfs;
+	char path[128];
+	lb_err e = {0};
+	int fd;
+
+	assert_int_equal(publish(x, g1, 2), 0);
+	/* What a consumer could do through the old writable mount (here through the broker's
+	 * own handle, as root), a moment after the manifest. */
+	usleep(20000);
+	fd = openat(x->t->dirfd, LB_GEN_PREFIX "1/a", O_WRONLY | O_TRUNC | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "evil", 4), 4);
+	close(fd);
+	lb_target_free(x->t);
+	x->t = lb_target_open(x->tdirfd, "demo", 1 << 20, &e);
+	assert_non_null(x->t);
+	x->t->uid = x->t->gid = 1000;
+	assert_false(lb_target_unchanged(x->t, "a", "1", "local:x", 0, 0440, 1000, 1000));
+	assert_true(lb_target_unchanged(x->t, "b", "1", "local:x", 0, 0400, 1000, 1000));
+	snprintf(path, sizeof(path), "%s/" LB_TARGETS_SUBDIR "/demo", x->dir);
+	assert_int_equal(statfs(path, &sfs), 0);
+	assert_true(sfs.f_flags & ST_RDONLY);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +328,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unchanged_rules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_owner_through_id_map, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_live_tmpfs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_consumer_cannot_tamper, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reopen_tampered_file_not_linked, setup, teardown),
 	};
 
 	if (geteuid() != 0) {
