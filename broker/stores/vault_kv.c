@@ -206,7 +206,7 @@ int vault_kv_read_parse(lb_nst *ns, const lb_source *src, const lb_nst_reply *nr
 	vpath[strcspn(vpath, "?")] = '\0';
 	res->structured = true;
 	if (lb_vault_kv_parse(&r, m->version, src->version, vpath, &res->value, res->version,
-			      sizeof(res->version), e->msg, sizeof(e->msg)) != 0) {
+			      sizeof(res->version), e) != 0) {
 		if (!e->msg[0])
 			lb_fail(e, 0, "read failed");
 		return -1;

@@ -167,13 +167,13 @@ static void on_lease_read(lb_nst *ns, void *ctx, const lb_nst_reply *nr)
 	int64_t dur = 0;
 	lb_fetch_result res = {0};
 	char err[400] = "";
+	lb_err pe = {0};
 
 	l->reading = false;
 	l->waiters = (lb_nst_waitq){0};
 	if (lb_vault_lease_parse(r, l->path, &l->value, l->id, sizeof(l->id), &dur, &l->renewable,
-				 err, sizeof(err)) != 0 &&
-	    !err[0])
-		snprintf(err, sizeof(err), "read failed");
+				 &pe) != 0)
+		snprintf(err, sizeof(err), "%s", pe.msg[0] ? pe.msg : "read failed");
 	if (!err[0]) {
 		size_t n = strlen(l->id);
 		const char *tail = n > 24 ? l->id + n - 24 : l->id;

@@ -127,8 +127,7 @@ int lb_vault_mount_parse(json_t *reply, const char *asked, char *mpath, size_t c
 }
 
 int lb_vault_kv_parse(const lb_vault_reply *r, int kv_version, const char *pinned,
-		      const char *vpath, lb_secbuf **value, char *version, size_t vcap, char *err,
-		      size_t ecap)
+		      const char *vpath, lb_secbuf **value, char *version, size_t vcap, lb_err *e)
 {
 	json_t *d = json_object_get(r->json, "data");
 	json_t *data = kv_version == 2 ? json_object_get(d, "data") : d;
@@ -137,10 +136,8 @@ int lb_vault_kv_parse(const lb_vault_reply *r, int kv_version, const char *pinne
 	version[0] = '\0';
 	if (r->kind == LB_VAULT_OK && json_is_object(data)) {
 		*value = lb_vault_secbuf_from_json(data);
-		if (!*value) {
-			snprintf(err, ecap, "out of secure memory");
-			return -1;
-		}
+		if (!*value)
+			return lb_fail(e, ENOMEM, "out of secure memory");
 		if (kv_version == 2)
 			snprintf(version, vcap, "%lld",
 				 (long long)json_integer_value(
@@ -148,7 +145,7 @@ int lb_vault_kv_parse(const lb_vault_reply *r, int kv_version, const char *pinne
 		return 0;
 	}
 	if (r->kind == LB_VAULT_OK) {
-		snprintf(err, ecap, "reply has no data object");
+		lb_fail(e, 0, "reply has no data object");
 	} else if (r->status == 404 && kv_version == 2 &&
 		   json_is_object(json_object_get(d, "metadata"))) {
 		json_t *md = json_object_get(d, "metadata");
@@ -156,31 +153,30 @@ int lb_vault_kv_parse(const lb_vault_reply *r, int kv_version, const char *pinne
 		long long n = (long long)json_integer_value(json_object_get(md, "version"));
 
 		if (json_is_true(json_object_get(md, "destroyed")))
-			snprintf(err, ecap, "version %lld is destroyed", n);
+			lb_fail(e, 0, "version %lld is destroyed", n);
 		else if (dt && *dt)
-			snprintf(err, ecap, "version %lld is deleted (since %.40s)", n, dt);
+			lb_fail(e, 0, "version %lld is deleted (since %.40s)", n, dt);
 		else
-			snprintf(err, ecap, "version %lld has no data", n);
+			lb_fail(e, 0, "version %lld has no data", n);
 		/* The timestamp came from the server. */
-		for (char *p = err; *p; p++)
+		for (char *p = e->msg; *p; p++)
 			if (!isprint((unsigned char)*p))
 				*p = ' ';
 	} else if (r->status == 404) {
 		if (pinned[0])
-			snprintf(err, ecap, "version %s not found", pinned);
+			lb_fail(e, 0, "version %s not found", pinned);
 		else
-			snprintf(err, ecap, "not found");
+			lb_fail(e, 0, "not found");
 	} else if (r->status == 403) {
-		snprintf(err, ecap, "%s: the token's policies do not grant read on %s", r->err,
-			 vpath);
+		lb_fail(e, 0, "%s: the token's policies do not grant read on %s", r->err, vpath);
 	} else {
-		snprintf(err, ecap, "%s", r->err);
+		lb_fail(e, 0, "%s", r->err);
 	}
 	return -1;
 }
 
 int lb_vault_lease_parse(const lb_vault_reply *r, const char *path, lb_secbuf **value, char *id,
-			 size_t idcap, int64_t *duration, bool *renewable, char *err, size_t ecap)
+			 size_t idcap, int64_t *duration, bool *renewable, lb_err *e)
 {
 	json_t *d = json_object_get(r->json, "data");
 	const char *lid = json_string_value(json_object_get(r->json, "lease_id"));
@@ -189,10 +185,8 @@ int lb_vault_lease_parse(const lb_vault_reply *r, const char *path, lb_secbuf **
 	id[0] = '\0';
 	if (r->kind == LB_VAULT_OK && json_is_object(d)) {
 		*value = lb_vault_secbuf_from_json(d);
-		if (!*value) {
-			snprintf(err, ecap, "out of secure memory");
-			return -1;
-		}
+		if (!*value)
+			return lb_fail(e, ENOMEM, "out of secure memory");
 		snprintf(id, idcap, "%s", lid ? lid : "");
 		*duration = json_integer_value(json_object_get(r->json, "lease_duration"));
 		if (*duration < 0)
@@ -201,12 +195,11 @@ int lb_vault_lease_parse(const lb_vault_reply *r, const char *path, lb_secbuf **
 		return 0;
 	}
 	if (r->kind == LB_VAULT_OK)
-		snprintf(err, ecap, "reply has no data object");
+		lb_fail(e, 0, "reply has no data object");
 	else if (r->status == 403)
-		snprintf(err, ecap, "%s: the token's policies do not grant read on %s", r->err,
-			 path);
+		lb_fail(e, 0, "%s: the token's policies do not grant read on %s", r->err, path);
 	else
-		snprintf(err, ecap, "%s", r->err[0] ? r->err : "read failed");
+		lb_fail(e, 0, "%s", r->err[0] ? r->err : "read failed");
 	return -1;
 }
 

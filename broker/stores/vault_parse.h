@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "err.h"
 #include "secmem.h"
 
 enum lb_vault_kind { LB_VAULT_OK, LB_VAULT_ERR, LB_VAULT_FAULT };
@@ -40,12 +41,11 @@ int lb_vault_mount_parse(json_t *reply, const char *asked, char *mpath, size_t c
  * ("" for v1, which has none). On failure err says why (deleted, destroyed, not found,
  * refused). */
 int lb_vault_kv_parse(const lb_vault_reply *r, int kv_version, const char *pinned,
-		      const char *vpath, lb_secbuf **value, char *version, size_t vcap, char *err,
-		      size_t ecap);
+		      const char *vpath, lb_secbuf **value, char *version, size_t vcap, lb_err *e);
 
 /* A leased read (database/creds/ROLE...): the data object, lease id, duration, renewable. */
 int lb_vault_lease_parse(const lb_vault_reply *r, const char *path, lb_secbuf **value, char *id,
-			 size_t idcap, int64_t *duration, bool *renewable, char *err, size_t ecap);
+			 size_t idcap, int64_t *duration, bool *renewable, lb_err *e);
 
 /* A login: auth.client_token (into *token), lease_duration, renewable. */
 int lb_vault_login_parse(json_t *reply, lb_secbuf **token, int64_t *ttl, bool *renewable);

@@ -42,6 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char version[64], err[400], id[600], mpath[512];
 	int64_t dur = -1, ttl = -1;
 	bool renewable = false, kv = false;
+	lb_err le = {0};
 	int kvver = 0;
 
 	if (size < 1)
@@ -57,29 +58,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int ver = 1; ver <= 2; ver++) {
 		const char *pins[] = {"", "3"};
 		for (size_t i = 0; i < 2; i++) {
-			err[0] = '\0';
+			lb_err e = {0};
 			if (lb_vault_kv_parse(&r, ver, pins[i], "secret/data/web", &value, version,
-					      sizeof(version), err, sizeof(err)) == 0) {
+					      sizeof(version), &e) == 0) {
 				FUZZ_ASSERT(r.kind == LB_VAULT_OK);
 				check_value(value);
 				FUZZ_ASSERT(ver == 2 || version[0] == '\0');
 			} else {
-				FUZZ_ASSERT(value == NULL && err[0] != '\0');
-				check_text(err, sizeof(err));
+				FUZZ_ASSERT(value == NULL && e.msg[0] != '\0');
+				check_text(e.msg, sizeof(e.msg));
 			}
 			lb_secbuf_free(value);
 			value = NULL;
 		}
 	}
 
-	err[0] = '\0';
 	if (lb_vault_lease_parse(&r, "database/creds/web", &value, id, sizeof(id), &dur, &renewable,
-				 err, sizeof(err)) == 0) {
+				 &le) == 0) {
 		check_value(value);
 		FUZZ_ASSERT(dur >= 0);
 		check_text(id, sizeof(id));
 	} else {
-		FUZZ_ASSERT(value == NULL && err[0] != '\0');
+		FUZZ_ASSERT(value == NULL && le.msg[0] != '\0');
+		check_text(le.msg, sizeof(le.msg));
 	}
 	lb_secbuf_free(value);
 
