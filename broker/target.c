@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -356,8 +357,44 @@ bool lb_target_unchanged(const lb_target *t, const char *name, const char *versi
 	       json_integer_value(json_object_get(cur, "mode")) == (json_int_t)mode;
 }
 
+/* The manifest names store paths, versions and expiry: root's, readable by the consumer
+ * only (issue 13 defect 11: it was 0444 for every local user). Mode 0440 root:hgid, and a
+ * POSIX ACL entry for huid so that an owner outside that group reads it too. */
+static int restrict_manifest(int gfd, uint32_t huid, lb_err *e)
+{
+	struct {
+		uint32_t version;
+		struct {
+			uint16_t tag, perm;
+			uint32_t id;
+		} __attribute__((packed)) ent[5];
+	} __attribute__((packed)) acl = {.version = 2, /* POSIX_ACL_XATTR_VERSION */
+					 .ent = {{0x01, 4, UINT32_MAX},	  /* USER_OBJ r */
+						 {0x02, 4, huid},	  /* USER huid r */
+						 {0x04, 4, UINT32_MAX},	  /* GROUP_OBJ r */
+						 {0x10, 4, UINT32_MAX},	  /* MASK r */
+						 {0x20, 0, UINT32_MAX}}}; /* OTHER - */
+	static bool warned;
+	_cleanup_close_ int fd = -1;
+
+	if (huid == 0)
+		return 0;
+	fd = openat(gfd, LB_MANIFEST, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return lb_fail_errno(e, "open %s", LB_MANIFEST);
+	if (fsetxattr(fd, "system.posix_acl_access", &acl, sizeof(acl), 0) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP)
+		return lb_fail_errno(e, "set the ACL of %s", LB_MANIFEST);
+	if (!warned)
+		lb_log(LB_WARN, "tmpfs without POSIX ACLs: manifests are readable by the target's "
+				"group only, not by an owner outside it");
+	warned = true;
+	return 0;
+}
+
 static int write_manifest(int gfd, uint64_t gen, const lb_publish_item *items, size_t n,
-			  json_t **secrets_out, lb_err *e)
+			  uint32_t huid, uint32_t hgid, json_t **secrets_out, lb_err *e)
 {
 	_cleanup_json_ json_t *m = json_object();
 	json_t *secrets = json_object();
@@ -377,7 +414,9 @@ static int write_manifest(int gfd, uint64_t gen, const lb_publish_item *items, s
 	text = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
 	if (!text)
 		return lb_fail(e, ENOMEM, "out of memory");
-	rc = lb_write_new_at(gfd, LB_MANIFEST, text, strlen(text), 0444, 0, 0, e);
+	rc = lb_write_new_at(gfd, LB_MANIFEST, text, strlen(text), 0440, 0, hgid, e);
+	if (rc == 0)
+		rc = restrict_manifest(gfd, huid, e);
 	lb_json_free(text);
 	if (rc == 0)
 		*secrets_out = json_incref(secrets);
@@ -476,7 +515,7 @@ static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, lb
 		}
 	}
 	if ((!same_names && add_links(t, items, n, e)) ||
-	    write_manifest(gfd, gen, items, n, &secrets, e))
+	    write_manifest(gfd, gen, items, n, huid, hgid, &secrets, e))
 		goto fail;
 	if (fchmod(gfd, 0755) < 0) {
 		lb_fail_errno(e, "chmod %s", gname);

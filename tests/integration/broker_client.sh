@@ -26,7 +26,8 @@ as_user 1000 "$T/bin/lockbox" check --dir "$d" --allow-writable >"$T/check.out" 
 rc=0
 as_user 1001 "$T/bin/lockbox" get db_password --dir "$d" --allow-writable >/dev/null 2>"$T/err" || rc=$?
 assert_eq "$rc" "77" "lockbox get as uid 1001"
-grep -q "db_password" "$T/err" || fail "refusal does not name the file: $(cat "$T/err")"
+# uid 1001 cannot even read the manifest (issue 13 defect 11), or else not the file.
+grep -qE 'db_password|\.manifest\.json' "$T/err" || fail "refusal does not name the file: $(cat "$T/err")"
 # The static target's mount is read-only (issue 13 defect 8): no --allow-writable needed, and
 # the owner cannot chmod its file to rewrite it.
 got=$(as_user 1000 "$T/bin/lockbox" get db_password --dir "$d") || fail "lockbox get without --allow-writable"

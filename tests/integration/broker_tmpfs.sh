@@ -41,7 +41,7 @@ assert_eq "$(readlink "$d/..data")" "..gen-1" "..data link"
 assert_eq "$(readlink "$d/db_password")" "..data/db_password" "top-level link"
 assert_eq "$(stat -c '%u:%g %a' "$d/..data/db_password")" "101000:101000 400" "db_password owner/mode"
 assert_eq "$(stat -c '%u:%g %a' "$d/..data/api_key")" "101000:101000 440" "api_key owner/mode"
-assert_eq "$(stat -c '%u:%g %a' "$d/..data/.manifest.json")" "0:0 444" "manifest owner/mode"
+assert_eq "$(stat -c '%u:%g %a' "$d/..data/.manifest.json")" "0:101000 440" "manifest owner/mode"
 assert_eq "$(stat -c '%u:%g %a' "$d/..gen-1")" "0:0 755" "generation dir"
 assert_eq "$(stat -c '%a' "$T/run")" "711" "run_dir mode"
 assert_eq "$(stat -c '%a' "$T/state")" "700" "state_dir mode"
@@ -59,6 +59,14 @@ assert s["db_password"]["version"] == "1" and s["db_password"]["source"] == "loc
 assert "not_after" not in s["db_password"], "sealed secrets have no lease"
 PY
 pass "manifest"
+
+# The manifest names store paths: the consumer (uid through the ACL, group through the
+# mode) reads it, another local user does not (issue 13 defect 11).
+reads() { setpriv --reuid "$1" --regid "$2" --clear-groups cat "$d/..data/.manifest.json" >/dev/null 2>&1; }
+reads 101000 55555 || fail "the target's uid cannot read the manifest"
+reads 55555 101000 || fail "the target's group cannot read the manifest"
+reads 55555 55555 && fail "another local user reads the manifest (store paths, versions)"
+pass "manifest readable by the consumer only"
 
 st=$(ctl status)
 echo "$st" | grep -q '"targets": 1' || fail "status: $st"
