@@ -125,6 +125,9 @@ json_t *dk_on_plugin(void *ctx, const char *ep, json_t *req)
 		return err_reply("lockbox: bad volume name \"%s\"", name ? name : "");
 	if (strcmp(ep, "Create") == 0)
 		return create(d, name, v, req);
+	/* Removing what is not there is done (e.g. a state_dir lost): dockerd can forget it. */
+	if (!v && strcmp(ep, "Remove") == 0)
+		return json_object();
 	if (!v)
 		return err_reply("lockbox: no such volume %s", name);
 	if (strcmp(ep, "Get") == 0)

@@ -72,6 +72,11 @@ dc up -d --scale web=3 >"$T/dc.log" 2>&1 || fail "compose scale 3: $(cat "$T/dc.
 read_all "canary-co-$$-one" "scale 2 -> 3"
 pass "scale 2 -> 3: every container reads its secret"
 
+first=$(ids web | head -1)
+dk restart -t 1 "$first" >/dev/null
+read_all "canary-co-$$-one" "docker restart of one container"
+pass "docker restart of one container: it gets a fresh tmpfs, the others keep theirs"
+
 out=$(dc run --rm --no-deps web /lockbox get db_password 2>&1) || fail "one-off run: $out"
 [[ $out == *"canary-co-$$-one"* ]] || fail "one-off run did not read the secret: $out"
 sleep 1
@@ -110,6 +115,26 @@ wait_for "no target left" 10 bash -c "[[ -z \$(ls '$T/run/t') ]]"
 [[ $(dk volume ls -q | wc -l) == 0 ]] || fail "volumes left: $(dk volume ls)"
 assert_eq "$(jq -c . "$T/state/docker-volumes.json")" "{}" "volume records after down -v"
 pass "compose down -v: no mount, no tmpfs, no volume record left"
+
+# deploy/compose.yaml as shipped (image and driver names adapted, a command that prints the
+# secret added by an override file).
+sed -e "s|registry.example/web:1|lbtest:1|; s|driver: lockbox|driver: $DRIVER|" \
+	"$(dirname "$0")/../../deploy/compose.yaml" >"$P/compose.yaml"
+cat >"$P/override.yaml" <<'YAML'
+version: "3.8"
+services:
+  web:
+    network_mode: none
+    command: [/lockbox, exec, --wait, db_password, --timeout, 20s, --, /app, --seconds, "600", /run/secrets/db_password]
+YAML
+dd() { DOCKER_HOST=unix://$DK/docker.sock COMPOSE_PROJECT_NAME=lbdep docker-compose -f "$P/compose.yaml" -f "$P/override.yaml" "$@"; }
+dd up -d >"$T/dc.log" 2>&1 || fail "deploy/compose.yaml: $(cat "$T/dc.log")"
+c=$(dk ps -q --filter label=com.docker.compose.project=lbdep | head -1)
+[[ -n $c ]] || fail "deploy/compose.yaml started nothing: $(cat "$T/dc.log")"
+wait_for "deploy/compose.yaml's app reads its secret" 20 bash -c "'$DOCKER_BIN' -H unix://$DK/docker.sock logs $c 2>&1 | grep -qF 'canary-co-$$-two'"
+dd down -v >"$T/dc.log" 2>&1 || fail "deploy/compose.yaml down -v: $(cat "$T/dc.log")"
+wait_for "no volume record left" 10 bash -c "[[ \$(jq -c . '$T/state/docker-volumes.json') == '{}' ]]"
+pass "deploy/compose.yaml works with docker-compose up and down -v"
 
 stop_broker
 for v in one two; do assert_no_canary "canary-co-$$-$v" --exclude-dir=d; done
