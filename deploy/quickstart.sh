@@ -121,8 +121,8 @@ if [[ -x $bin/lockbox ]]; then
 	# A copy uid 1000 can reach: the checkout may be in root's 0700 home.
 	install -m 0755 "$bin/lockbox" "$demo/lockbox"
 	echo -n "lockbox get as uid 1000: "
-	as_user 1000 "$demo/lockbox" get db_password --dir "$t" --allow-writable; echo
-	proves "the static client verified the tmpfs, the owner and the mode before reading"
+	as_user 1000 "$demo/lockbox" get db_password --dir "$t"; echo
+	proves "the static client verified the tmpfs (read-only here), the owner and the mode before reading"
 fi
 echo -n "uid 1001 tries: "
 if as_user 1001 cat "$t/db_password" 2>&1; then echo "UNEXPECTED: uid 1001 could read"; exit 1; fi
@@ -203,13 +203,17 @@ cid=$(dk run -d --network none --user 1000 --cap-drop ALL --security-opt no-new-
 	lockbox-quickstart:demo /lockbox exec --wait db_password -- /app --seconds 60 /run/secrets/db_password)
 for _ in $(seq 100); do dk logs "$cid" 2>&1 | grep -q 'db_password=' && break; sleep 0.1; done
 dk logs "$cid"
-vol=$(dk inspect -f '{{range .Mounts}}{{if eq .Driver "lockbox-quickstart"}}{{.Name}}{{end}}{{end}}' "$cid")
-ls -ln "$demo/run/t/$vol/..data/"
-proves "inside: uid 1000; on the host the file belongs to $(stat -c %u "$demo/run/t/$vol/..data/db_password"), uid 1000 through dockerd's remap range"
+# Each container gets a tmpfs of its own (RUN_DIR/t/@MOUNT_ID): the one whose device is
+# what the container has at /run/secrets.
+pid=$(dk inspect -f '{{.State.Pid}}' "$cid")
+dev=$(awk '$5 == "/run/secrets" {print $3}' "/proc/$pid/mountinfo")
+tdir=$(findmnt -rn -o TARGET,MAJ:MIN | awk -v d="$dev" -v t="$demo/run/t/" 'index($1, t) == 1 && $2 == d {print $1}')
+echo "the container's tmpfs on the host: $tdir"
+ls -ln "$tdir/..data/"
+proves "inside: uid 1000; on the host the file belongs to $(stat -c %u "$tdir/..data/db_password"), uid 1000 through dockerd's remap range"
 
 step "12. Nothing in docker inspect, docker history or /proc/1/environ"
-value=$(cat "$demo/run/t/$vol/..data/db_password")
-pid=$(dk inspect -f '{{.State.Pid}}' "$cid")
+value=$(cat "$tdir/..data/db_password")
 for what in inspect history environ; do
 	case $what in
 	inspect) text=$(dk inspect "$cid") ;;
@@ -229,6 +233,6 @@ dk logs "$cid" 2>&1 | tail -n 2
 step "14. docker stop: the tmpfs is wiped and unmounted"
 dk stop -t 1 "$cid" >/dev/null
 sleep 0.5
-grep -c " $demo/run/t/$vol " /proc/mounts || true
+grep -c " $tdir " /proc/mounts || true
 kill -TERM "$broker_pid"; wait "$broker_pid"; broker_pid=
 echo "done; the demo now removes $demo"
