@@ -6,45 +6,34 @@
  * After `start` the kernel's maps and the container's own /etc/passwd decide again. */
 #include "docker_int.h"
 #include "log.h"
+#include "userdb.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static bool numeric(const char *s)
+/* Config.User before start: the uid as runc will resolve it when the spec says it (no user:
+ * 0; a number: that number; lb_userdb_uid_hint), a numeric group after ':' as is. A missing
+ * group is taken to be the uid until the container's /etc/passwd says otherwise at start. */
+static bool early_ids(const char *user, uint32_t *uid, uint32_t *gid)
 {
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return false;
-	return true;
-}
-
-/* Config.User "", "U" or "U:G" with numbers: the ids before start (a missing gid is taken
- * to be the uid until the container's /etc/passwd says otherwise at start). */
-static bool numeric_ids(const char *user, uint32_t *uid, uint32_t *gid)
-{
-	char u[64], *g;
+	const char *g = user ? strchr(user, ':') : NULL;
+	int64_t u = lb_userdb_uid_hint(user);
+	char *end;
 	unsigned long x;
 
-	snprintf(u, sizeof(u), "%s", user ? user : "");
-	g = strchr(u, ':');
-	if (g)
-		*g++ = '\0';
-	if (!u[0]) {
-		*uid = *gid = 0;
-		return !g || !*g;
-	}
-	if (!numeric(u) || (x = strtoul(u, NULL, 10)) > UINT32_MAX)
+	if (u < 0)
 		return false;
-	*uid = *gid = (uint32_t)x;
-	if (g && *g) {
-		if (!numeric(g) || (x = strtoul(g, NULL, 10)) > UINT32_MAX)
-			return false;
-		*gid = (uint32_t)x;
-	}
+	*uid = *gid = (uint32_t)u;
+	if (!g || !g[1])
+		return true;
+	if (!isdigit((unsigned char)g[1]))
+		return false;
+	x = strtoul(g + 1, &end, 10);
+	if (*end || x > INT32_MAX)
+		return false;
+	*gid = (uint32_t)x;
 	return true;
 }
 
@@ -105,7 +94,7 @@ void dk_created(struct lb_docker *d, const char *id, json_t *inspect)
 		snprintf(c->id, sizeof(c->id), "%s", id);
 		snprintf(c->volume, sizeof(c->volume), "%s", name);
 		c->inspect = json_incref(inspect);
-		c->ids_known = numeric_ids(user, &c->uid, &c->gid);
+		c->ids_known = early_ids(user, &c->uid, &c->gid);
 		c->host_userns = userns && strcmp(userns, "host") == 0;
 		/* A name in Config.User is resolved at start; until then it does not fail
 		 * non-root (the kernel decides). */
