@@ -16,8 +16,8 @@ struct lb_opts {
 	char **cmd; /* exec: CMD... after -- */
 };
 
-/* Writes the NULL-terminated pieces to FD as one write (one line stays one line). */
-void lb_say(int fd, ...);
+/* Writes the pieces up to LB_END to FD as one write (one line stays one line). */
+__attribute__((sentinel)) void lb_say(int fd, ...);
 void lb_say_err(const lb_err *err);
 int64_t lb_now_ms(void);
 

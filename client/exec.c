@@ -65,7 +65,7 @@ static int strict_check(void)
 				memcpy(key, *e, len);
 				lb_say(2, "lockbox: strict check failed on environment: ", key,
 				       " looks like a secret; deliver it as a file (", key,
-				       "_FILE) instead\n", NULL);
+				       "_FILE) instead\n", LB_END);
 				rc = LB_EXIT_NOPERM;
 				break;
 			}
@@ -124,7 +124,11 @@ static void env_add(const struct lb_entry *e, void *arg)
 	for (size_t i = 0; i < e->name_len; i++) {
 		char c = e->name[i];
 
-		*p++ = c == '.' || c == '-' ? '_' : (c >= 'a' && c <= 'z' ? (char)(c - 32) : c);
+		if (c == '.' || c == '-')
+			c = '_';
+		else if (c >= 'a' && c <= 'z')
+			c = (char)(c - 32);
+		*p++ = c;
 	}
 	memcpy(p, "_FILE=", 6);
 	p += 6;
@@ -160,7 +164,8 @@ static char **env_build(struct lb_dir *d, size_t *map_len, lb_err *err)
 	*map_len = (nenv + b.count + 1) * sizeof(char *) + b.bytes;
 	vec = mmap(NULL, *map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (vec == MAP_FAILED) {
-		lb_fail(err, LB_EXIT_FAILURE, "environment", d->path, NULL, lb_errstr(errno), NULL);
+		lb_fail(err, LB_EXIT_FAILURE, "environment", d->path, NULL, lb_errstr(errno),
+			LB_END);
 		return NULL;
 	}
 	b.vec = vec;
@@ -231,7 +236,7 @@ static pid_t spawn(char **cmd, char **env, const sigset_t *child_mask)
 	sigprocmask(SIG_SETMASK, child_mask, NULL);
 	environ = env;
 	exec_path(cmd, env);
-	lb_say(2, "lockbox: exec check failed on ", cmd[0], ": ", lb_errstr(errno), "\n", NULL);
+	lb_say(2, "lockbox: exec check failed on ", cmd[0], ": ", lb_errstr(errno), "\n", LB_END);
 	_exit(errno == ENOENT ? 127 : 126);
 }
 
@@ -331,7 +336,7 @@ int lb_cmd_exec(const struct lb_opts *o)
 		ifd = watch_rotation(d.path);
 		if (ifd < 0) {
 			rc = lb_fail(&err, LB_EXIT_FAILURE, "rotation", d.path, NULL,
-				     "inotify: ", lb_errstr(errno), NULL);
+				     "inotify: ", lb_errstr(errno), LB_END);
 			goto fail;
 		}
 	}
@@ -339,7 +344,7 @@ int lb_cmd_exec(const struct lb_opts *o)
 	child = spawn(o->cmd, env, &orig);
 	if (child < 0) {
 		rc = lb_fail(&err, LB_EXIT_FAILURE, "exec", o->cmd[0], NULL,
-			     "fork: ", lb_errstr(errno), NULL);
+			     "fork: ", lb_errstr(errno), LB_END);
 		goto fail;
 	}
 	for (;;) {
@@ -394,7 +399,7 @@ int lb_cmd_exec(const struct lb_opts *o)
 			child = spawn(o->cmd, env, &orig);
 			if (child < 0) {
 				rc = lb_fail(&err, LB_EXIT_FAILURE, "exec", o->cmd[0], NULL,
-					     "fork: ", lb_errstr(errno), NULL);
+					     "fork: ", lb_errstr(errno), LB_END);
 				goto fail;
 			}
 		}

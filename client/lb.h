@@ -46,9 +46,14 @@ typedef void (*lb_entry_fn)(const struct lb_entry *entry, void *arg);
 int lb_manifest_scan(const char *buf, size_t len, lb_entry_fn fn, void *arg, int64_t *generation,
 		     size_t *err_off, const char **what);
 
-/* Fills ERR with "<check> check failed on <dir>[/<rel>]: " followed by the NULL-terminated
- * string pieces, and returns CODE. */
-int lb_fail(lb_err *err, int code, const char *check, const char *dir, const char *rel, ...);
+/* Ends the string pieces of lb_fail and lb_say. A plain NULL is not enough: it may be an int 0,
+ * and va_arg(ap, const char *) of an int is undefined (cppcheck varFuncNullUB). */
+#define LB_END ((const char *)NULL)
+
+/* Fills ERR with "<check> check failed on <dir>[/<rel>]: " followed by the string pieces up to
+ * LB_END, and returns CODE. */
+__attribute__((sentinel)) int lb_fail(lb_err *err, int code, const char *check, const char *dir,
+				      const char *rel, ...);
 /* Text for errno E (a few known ones, else "errno N" written into BUF). */
 const char *lb_strerror(int e, char buf[24]);
 /* For use as an argument: the buffer lives until the end of the caller's block. */

@@ -53,12 +53,12 @@ void lb_say(int fd, ...)
 
 void lb_say_err(const lb_err *err)
 {
-	lb_say(2, "lockbox: ", err->msg, "\n", NULL);
+	lb_say(2, "lockbox: ", err->msg, "\n", LB_END);
 }
 
 static int usage_error(const char *what, const char *arg)
 {
-	lb_say(2, "lockbox: ", what, arg ? " " : "", arg ? arg : "", "\n", usage, NULL);
+	lb_say(2, "lockbox: ", what, arg ? " " : "", arg ? arg : "", "\n", usage, LB_END);
 	return LB_EXIT_USAGE;
 }
 
@@ -81,7 +81,7 @@ static int parse_duration(const char *s, int64_t *ms)
 		unit = 60000;
 	else if (!strcmp(p, "h"))
 		unit = 3600000;
-	else if (*p && strcmp(p, "s"))
+	else if (*p && strcmp(p, "s") != 0)
 		return -1;
 	*ms = v * unit;
 	return 0;
@@ -123,7 +123,7 @@ static int copy_out(int fd, size_t size, const char *name)
 	}
 	goto out;
 fail:
-	lb_say(2, "lockbox: output failed for ", name, ": ", lb_errstr(errno), "\n", NULL);
+	lb_say(2, "lockbox: output failed for ", name, ": ", lb_errstr(errno), "\n", LB_END);
 	rc = 1;
 out:
 	explicit_bzero(buf, sizeof(buf));
@@ -181,7 +181,7 @@ static int cmd_wait(const struct lb_opts *o)
 static void check_report(const char *check, const char *dir, const char *rel, const char *detail)
 {
 	lb_say(1, "ok    ", check, " ", dir, rel ? "/" : "", rel ? rel : "", detail ? " (" : "",
-	       detail ? detail : "", detail ? ")" : "", "\n", NULL);
+	       detail ? detail : "", detail ? ")" : "", "\n", LB_END);
 }
 
 struct check_all {
@@ -201,7 +201,7 @@ static void check_entry(const struct lb_entry *e, void *arg)
 	name[e->name_len] = '\0';
 	rc = lb_secret_open(c->d, name, &fd, &size, &err);
 	if (rc) {
-		lb_say(1, "FAIL  ", err.msg, "\n", NULL);
+		lb_say(1, "FAIL  ", err.msg, "\n", LB_END);
 		lb_say_err(&err);
 		if (!c->rc)
 			c->rc = rc;
@@ -210,7 +210,7 @@ static void check_entry(const struct lb_entry *e, void *arg)
 	close(fd);
 	rc = lb_link_check(c->d, name, &err);
 	if (rc) {
-		lb_say(1, "FAIL  ", err.msg, "\n", NULL);
+		lb_say(1, "FAIL  ", err.msg, "\n", LB_END);
 		lb_say_err(&err);
 		if (!c->rc)
 			c->rc = rc;
@@ -233,7 +233,7 @@ static int cmd_check(const struct lb_opts *o)
 	if (!rc)
 		rc = lb_data_open(&d, &err);
 	if (rc) {
-		lb_say(1, "FAIL  ", err.msg, "\n", NULL);
+		lb_say(1, "FAIL  ", err.msg, "\n", LB_END);
 		lb_say_err(&err);
 		lb_say_status(&d, rc);
 		goto out;
@@ -263,11 +263,11 @@ int main(int argc, char **argv)
 		return usage_error("missing command", NULL);
 	a = argv[1];
 	if (!strcmp(a, "--version")) {
-		lb_say(1, "lockbox ", LOCKBOX_VERSION, "\n", NULL);
+		lb_say(1, "lockbox ", LOCKBOX_VERSION, "\n", LB_END);
 		return 0;
 	}
 	if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-		lb_say(1, usage, NULL);
+		lb_say(1, usage, LB_END);
 		return 0;
 	}
 	if (!strcmp(a, "get"))
@@ -289,7 +289,7 @@ int main(int argc, char **argv)
 			o.cmd = argv + i + 1;
 			break;
 		}
-		if (strncmp(a, "--", 2)) {
+		if (strncmp(a, "--", 2) != 0) {
 			if (cmd == CMD_EXEC && !in_wait)
 				return usage_error("exec: CMD must follow --, unexpected", a);
 			o.names[o.nnames++] = a;

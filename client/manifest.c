@@ -154,6 +154,7 @@ static int js_value(struct js *s);
  * value and must consume it. */
 typedef int (*js_member_fn)(struct js *s, const char *key, size_t key_len, void *arg);
 
+// NOLINTNEXTLINE(misc-no-recursion): nesting capped at JS_DEPTH_MAX
 static int js_object(struct js *s, js_member_fn member, void *arg)
 {
 	const char *key;
@@ -185,6 +186,7 @@ static int js_object(struct js *s, js_member_fn member, void *arg)
 	}
 }
 
+// NOLINTNEXTLINE(misc-no-recursion): nesting capped at JS_DEPTH_MAX
 static int js_array(struct js *s)
 {
 	if (++s->depth > JS_DEPTH_MAX)
@@ -210,6 +212,7 @@ static int js_array(struct js *s)
 	}
 }
 
+// NOLINTNEXTLINE(misc-no-recursion): js_object/js_array cap the nesting
 static int js_value(struct js *s)
 {
 	const char *str;

@@ -23,7 +23,7 @@ int lockbox_read(const char *dir, const char *name, unsigned flags, void *buf, s
 		dir = LB_DEFAULT_DIR;
 	if (!name || !len || (!buf && cap)) {
 		rc = lb_fail(err, LB_EXIT_USAGE, "argument", dir, NULL,
-			     "name and len are required, buf when cap > 0", NULL);
+			     "name and len are required, buf when cap > 0", LB_END);
 		goto out;
 	}
 	*len = 0;
@@ -37,7 +37,7 @@ int lockbox_read(const char *dir, const char *name, unsigned flags, void *buf, s
 	if (size > cap) {
 		*len = size;
 		errno = ERANGE;
-		rc = lb_fail(err, LB_EXIT_FAILURE, "size", dir, name, "buffer too small", NULL);
+		rc = lb_fail(err, LB_EXIT_FAILURE, "size", dir, name, "buffer too small", LB_END);
 		goto out;
 	}
 	while (got < cap) {
@@ -46,7 +46,7 @@ int lockbox_read(const char *dir, const char *name, unsigned flags, void *buf, s
 			continue;
 		if (n < 0) {
 			rc = lb_fail(err, LB_EXIT_FAILURE, "read", dir, name, lb_errstr(errno),
-				     NULL);
+				     LB_END);
 			goto out;
 		}
 		if (n == 0)

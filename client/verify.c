@@ -25,10 +25,11 @@
 #define LB_RESOLVE_NO_SYMLINKS	 0x04
 #define LB_RESOLVE_BENEATH	 0x08
 
+/* The kernel's struct open_how (openat2(2)): set by designated initializers, read by the kernel. */
 struct lb_open_how {
-	uint64_t flags;
-	uint64_t mode;
-	uint64_t resolve;
+	uint64_t flags;	  // cppcheck-suppress unusedStructMember ; read by the kernel
+	uint64_t mode;	  // cppcheck-suppress unusedStructMember ; read by the kernel
+	uint64_t resolve; // cppcheck-suppress unusedStructMember ; read by the kernel
 };
 
 /* Large enough for any realistic supplementary group list; more is refused, not truncated. */
@@ -88,6 +89,7 @@ const char *lb_strerror(int e, char buf[24])
 		if (*t == e)
 			return t + 1;
 	p = lb_fmt_i64(buf, e) - 6;
+	// NOLINTNEXTLINE(bugprone-not-null-terminated-result): the digits after it end the string
 	memcpy(p, "errno ", 6);
 	return p;
 }
@@ -202,22 +204,23 @@ static int check_root_owned(const struct lb_dir *d, int fd, const char *rel, boo
 	struct stat st;
 
 	if (fstat(fd, &st) < 0)
-		return lb_fail(err, LB_EXIT_NOPERM, "owner", d->path, path, lb_errstr(errno), NULL);
+		return lb_fail(err, LB_EXIT_NOPERM, "owner", d->path, path, lb_errstr(errno),
+			       LB_END);
 	if (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
 		return lb_fail(err, LB_EXIT_NOPERM, "type", d->path, path,
-			       want_dir ? "not a directory" : "not a regular file", NULL);
+			       want_dir ? "not a directory" : "not a regular file", LB_END);
 	if (!uid_is_outside_root(st.st_uid))
 		return lb_fail(err, LB_EXIT_NOPERM, "owner", d->path, path, "owned by uid ",
-			       lb_fmt_i64(num, st.st_uid), ", not root", NULL);
+			       lb_fmt_i64(num, st.st_uid), ", not root", LB_END);
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
 		return lb_fail(err, LB_EXIT_NOPERM, "owner", d->path, path,
 			       "writable by group or other (mode ", fmt_mode(mode, st.st_mode), ")",
-			       NULL);
+			       LB_END);
 	/* ACLs can grant write beyond the mode bits; ask the kernel for non-root callers (the raw
 	 * syscall: musl's faccessat carries an AT_EACCESS emulation we do not need). */
 	if (want_dir && geteuid() != 0 && syscall(SYS_faccessat, fd, ".", W_OK) == 0)
 		return lb_fail(err, LB_EXIT_NOPERM, "owner", d->path, path,
-			       "writable by the caller", NULL);
+			       "writable by the caller", LB_END);
 	return 0;
 }
 
@@ -259,11 +262,11 @@ int lb_dir_open(struct lb_dir *d, const char *path, unsigned flags, lb_err *err)
 	d->dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->dfd < 0)
 		return lb_fail(err, errno == ENOENT ? LB_EXIT_NOINPUT : LB_EXIT_NOPERM, "open",
-			       path, NULL, lb_errstr(errno), NULL);
+			       path, NULL, lb_errstr(errno), LB_END);
 	if (fstatfs(d->dfd, &fs) < 0)
-		return lb_fail(err, LB_EXIT_NOPERM, "tmpfs", path, NULL, lb_errstr(errno), NULL);
+		return lb_fail(err, LB_EXIT_NOPERM, "tmpfs", path, NULL, lb_errstr(errno), LB_END);
 	if ((unsigned long)fs.f_type != TMPFS_MAGIC)
-		return lb_fail(err, LB_EXIT_NOPERM, "tmpfs", path, NULL, "not a tmpfs", NULL);
+		return lb_fail(err, LB_EXIT_NOPERM, "tmpfs", path, NULL, "not a tmpfs", LB_END);
 	report(d, "tmpfs", NULL, NULL);
 	/* statfs.f_flags carries the mount flags (ST_*) since Linux 2.6.36: no statvfs needed. */
 	if (!(fs.f_flags & ST_RDONLY)) {
@@ -271,7 +274,7 @@ int lb_dir_open(struct lb_dir *d, const char *path, unsigned flags, lb_err *err)
 			return lb_fail(err, LB_EXIT_NOPERM, "read-only", path, NULL,
 				       "mounted read-write (--allow-writable accepts that for a "
 				       "static target on the host)",
-				       NULL);
+				       LB_END);
 		report(d, "read-only", NULL, "writable mount allowed");
 	} else {
 		report(d, "read-only", NULL, NULL);
@@ -296,9 +299,9 @@ static int load_manifest(struct lb_dir *d, lb_err *err)
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return lb_fail(err, LB_EXIT_DATAERR, "manifest", d->path, rel, "missing",
-				       NULL);
+				       LB_END);
 		return lb_fail(err, LB_EXIT_NOPERM, "beneath", d->path, rel, lb_errstr(errno),
-			       NULL);
+			       LB_END);
 	}
 	rc = check_root_owned(d, fd, rel, false, err);
 	if (rc)
@@ -308,8 +311,8 @@ static int load_manifest(struct lb_dir *d, lb_err *err)
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (d->manifest == MAP_FAILED) {
 		d->manifest = NULL;
-		rc =
-		    lb_fail(err, LB_EXIT_DATAERR, "manifest", d->path, rel, lb_errstr(errno), NULL);
+		rc = lb_fail(err, LB_EXIT_DATAERR, "manifest", d->path, rel, lb_errstr(errno),
+			     LB_END);
 		goto out;
 	}
 	while (d->manifest_len <= LB_MANIFEST_MAX) {
@@ -318,7 +321,7 @@ static int load_manifest(struct lb_dir *d, lb_err *err)
 			continue;
 		if (n < 0) {
 			rc = lb_fail(err, LB_EXIT_DATAERR, "manifest", d->path, rel,
-				     lb_errstr(errno), NULL);
+				     lb_errstr(errno), LB_END);
 			goto out;
 		}
 		if (n == 0)
@@ -327,13 +330,13 @@ static int load_manifest(struct lb_dir *d, lb_err *err)
 	}
 	if (d->manifest_len > LB_MANIFEST_MAX) {
 		rc = lb_fail(err, LB_EXIT_DATAERR, "manifest", d->path, rel, "larger than ",
-			     lb_fmt_i64(num, LB_MANIFEST_MAX), " bytes", NULL);
+			     lb_fmt_i64(num, LB_MANIFEST_MAX), " bytes", LB_END);
 		goto out;
 	}
 	if (lb_manifest_scan(d->manifest, d->manifest_len, NULL, NULL, &d->generation, &off,
 			     &what) < 0) {
 		rc = lb_fail(err, LB_EXIT_DATAERR, "manifest", d->path, rel, "malformed JSON (",
-			     what, " at byte ", lb_fmt_i64(num, (int64_t)off), ")", NULL);
+			     what, " at byte ", lb_fmt_i64(num, (int64_t)off), ")", LB_END);
 		goto out;
 	}
 	report(d, "manifest", rel,
@@ -353,12 +356,12 @@ int lb_data_open(struct lb_dir *d, lb_err *err)
 	if (d->datafd < 0) {
 		if (errno == ENOENT)
 			return lb_fail(err, LB_EXIT_NOINPUT, "data", d->path, LB_DATA_LINK,
-				       "not populated yet", NULL);
+				       "not populated yet", LB_END);
 		if (errno == EXDEV)
 			return lb_fail(err, LB_EXIT_NOPERM, "beneath", d->path, LB_DATA_LINK,
-				       "resolves outside the directory", NULL);
+				       "resolves outside the directory", LB_END);
 		return lb_fail(err, LB_EXIT_NOPERM, "beneath", d->path, LB_DATA_LINK,
-			       lb_errstr(errno), NULL);
+			       lb_errstr(errno), LB_END);
 	}
 	rc = check_root_owned(d, d->datafd, LB_DATA_LINK, true, err);
 	if (rc)
@@ -419,7 +422,8 @@ int lb_secret_open(struct lb_dir *d, const char *name, int *fdp, size_t *size, l
 	*fdp = -1;
 	if (!lb_secret_name_valid(name))
 		return lb_fail(err, LB_EXIT_USAGE, "name", d->path, NULL,
-			       "not a valid secret name: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", NULL);
+			       "not a valid secret name: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
+			       LB_END);
 	memcpy(rel, LB_DATA_LINK "/", sizeof(LB_DATA_LINK));
 	memcpy(rel + sizeof(LB_DATA_LINK), name, strlen(name) + 1);
 
@@ -427,46 +431,47 @@ int lb_secret_open(struct lb_dir *d, const char *name, int *fdp, size_t *size, l
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return lb_fail(err, LB_EXIT_NOINPUT, "secret", d->path, rel,
-				       "no such secret", NULL);
+				       "no such secret", LB_END);
 		if (errno == ELOOP || errno == EXDEV)
 			return lb_fail(err, LB_EXIT_NOPERM, "beneath", d->path, rel,
 				       "is a symlink (secrets are read without following links)",
-				       NULL);
+				       LB_END);
 		return lb_fail(err, LB_EXIT_NOPERM, errno == EACCES ? "permission" : "open",
-			       d->path, rel, lb_errstr(errno), NULL);
+			       d->path, rel, lb_errstr(errno), LB_END);
 	}
 	if (fstat(fd, &st) < 0) {
-		rc = lb_fail(err, LB_EXIT_NOPERM, "type", d->path, rel, lb_errstr(errno), NULL);
+		rc = lb_fail(err, LB_EXIT_NOPERM, "type", d->path, rel, lb_errstr(errno), LB_END);
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		rc = lb_fail(err, LB_EXIT_NOPERM, "type", d->path, rel, "not a regular file", NULL);
+		rc = lb_fail(err, LB_EXIT_NOPERM, "type", d->path, rel, "not a regular file",
+			     LB_END);
 		goto out;
 	}
 	if (euid != 0 && st.st_uid != euid && !caller_has_gid(st.st_gid)) {
 		rc = lb_fail(err, LB_EXIT_NOPERM, "owner", d->path, rel, "owned by uid ",
 			     lb_fmt_i64(n1, st.st_uid), " gid ", lb_fmt_i64(n2, st.st_gid),
-			     ", caller is uid ", lb_fmt_i64(n3, euid), NULL);
+			     ", caller is uid ", lb_fmt_i64(n3, euid), LB_END);
 		goto out;
 	}
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
 		rc = lb_fail(err, LB_EXIT_NOPERM, "mode", d->path, rel,
 			     "writable by group or other (mode ", fmt_mode(mode, st.st_mode), ")",
-			     NULL);
+			     LB_END);
 		goto out;
 	}
 	lb_manifest_each(d, lookup_entry, &l);
 	if (l.found != 1) {
 		rc =
 		    lb_fail(err, LB_EXIT_DATAERR, "manifest", d->path, LB_DATA_LINK "/" LB_MANIFEST,
-			    l.found ? "duplicate entry for " : "no entry for ", name, NULL);
+			    l.found ? "duplicate entry for " : "no entry for ", name, LB_END);
 		goto out;
 	}
 	lb_clock(CLOCK_REALTIME, &now);
 	if (l.entry.has_not_after && l.entry.not_after <= (int64_t)now.tv_sec) {
 		rc = lb_fail(err, LB_EXIT_DATAERR, "expiry", d->path, rel,
 			     "expired at not_after=", lb_fmt_i64(n1, l.entry.not_after), " (now ",
-			     lb_fmt_i64(n2, (int64_t)now.tv_sec), ")", NULL);
+			     lb_fmt_i64(n2, (int64_t)now.tv_sec), ")", LB_END);
 		goto out;
 	}
 	report(d, "secret", rel,
@@ -491,21 +496,21 @@ int lb_link_check(struct lb_dir *d, const char *name, lb_err *err)
 
 	if (!lb_secret_name_valid(name))
 		return lb_fail(err, LB_EXIT_USAGE, "name", d->path, NULL, "not a valid secret name",
-			       NULL);
+			       LB_END);
 	memcpy(want, LB_DATA_LINK "/", sizeof(LB_DATA_LINK));
 	memcpy(want + sizeof(LB_DATA_LINK), name, strlen(name) + 1);
 	n = readlinkat(d->dfd, name, got, sizeof(got) - 1);
 	if (n < 0) {
 		if (errno == ENOENT)
 			return lb_fail(err, LB_EXIT_NOINPUT, "link", d->path, name, "missing",
-				       NULL);
+				       LB_END);
 		return lb_fail(err, LB_EXIT_NOPERM, "link", d->path, name,
-			       errno == EINVAL ? "not a symlink" : lb_errstr(errno), NULL);
+			       errno == EINVAL ? "not a symlink" : lb_errstr(errno), LB_END);
 	}
 	got[n] = '\0';
-	if (strcmp(got, want))
+	if (strcmp(got, want) != 0)
 		return lb_fail(err, LB_EXIT_NOPERM, "link", d->path, name, "points to ", got,
-			       ", not ", want, NULL);
+			       ", not ", want, LB_END);
 	report(d, "link", name, NULL);
 	return 0;
 }

@@ -143,7 +143,7 @@ int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_m
 			    inotify_add_watch(pfd[0].fd, d->path,
 					      IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0) {
 				rc = lb_fail(err, LB_EXIT_TEMPFAIL, "wait", d->path, NULL,
-					     "inotify: ", lb_errstr(errno), NULL);
+					     "inotify: ", lb_errstr(errno), LB_END);
 				goto out;
 			}
 			continue;
@@ -155,18 +155,18 @@ int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_m
 			rc = lb_fail(err, LB_EXIT_TEMPFAIL, "wait", d->path, missing,
 				     "timed out after ", lb_fmt_i64(num, timeout_ms), " ms",
 				     more ? " (missing: " : "", more ? list : "", more ? ")" : "",
-				     NULL);
+				     LB_END);
 			goto out;
 		}
 		if (poll(pfd, 2, left > 1000000000 ? 1000000000 : (int)left) < 0 &&
 		    errno != EINTR) {
 			rc = lb_fail(err, LB_EXIT_TEMPFAIL, "wait", d->path, NULL,
-				     "poll: ", lb_errstr(errno), NULL);
+				     "poll: ", lb_errstr(errno), LB_END);
 			goto out;
 		}
 		if ((pfd[1].revents & POLLIN) && read(stop_fd, &si, sizeof(si)) == sizeof(si)) {
 			rc = lb_fail(err, 128 + (int)si.ssi_signo, "wait", d->path, missing,
-				     "stopped by signal ", lb_fmt_i64(num, si.ssi_signo), NULL);
+				     "stopped by signal ", lb_fmt_i64(num, si.ssi_signo), LB_END);
 			goto out;
 		}
 		while (read(pfd[0].fd, events, sizeof(events)) > 0)

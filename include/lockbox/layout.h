@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 /* RUN_DIR/t/NAME/ holds one target. */
 #define LB_TARGETS_SUBDIR "t"
@@ -30,12 +31,12 @@ static inline bool lb_name_char_ok(char c, bool first)
 
 static inline bool lb_secret_name_valid(const char *s)
 {
-	size_t i;
+	size_t len = s ? strnlen(s, LB_NAME_MAX + 1) : 0;
 
-	if (!s || !s[0])
+	if (len == 0 || len > LB_NAME_MAX)
 		return false;
-	for (i = 0; s[i]; i++) {
-		if (i >= LB_NAME_MAX || !lb_name_char_ok(s[i], i == 0))
+	for (size_t i = 0; i < len; i++) {
+		if (!lb_name_char_ok(s[i], i == 0))
 			return false;
 		if (s[i] == '.' && s[i + 1] == '.')
 			return false;
