@@ -172,7 +172,7 @@ int main(int argc, char **argv)
 		lb_diag_free(&d);
 		return 1;
 	}
-	signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGUSR1);

@@ -479,7 +479,7 @@ static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, lb
 {
 	bool same_names = t->generation && names_equal(t->current, items, n);
 	uint64_t gen = t->generation + 1;
-	char gname[64], oldname[64];
+	char gname[64], oldname[64] = "(none)";
 	_cleanup_close_ int gfd = -1;
 	_cleanup_close_ int ofd = -1;
 	json_t *secrets = NULL;
@@ -606,7 +606,7 @@ static int wipe_and_unmount(int tdirfd, const char *run_dir, const char *name, i
 		struct dirent *de;
 		/* Generations first (files are wiped), then the links. */
 		while (d && (de = readdir(d)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
 				lb_remove_tree_at(fd, de->d_name, true, e);
 		if (!d && dup_fd >= 0)
 			close(dup_fd);

@@ -59,6 +59,7 @@ static void scan_string(struct scan *s, char *out, size_t cap)
 		out[n] = '\0';
 }
 
+// NOLINTNEXTLINE(misc-no-recursion): nesting capped at MAX_DEPTH
 static void scan_value(struct scan *s, char *path, size_t plen, int depth)
 {
 	skip_ws(s);

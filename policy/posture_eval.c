@@ -59,6 +59,7 @@ static void sb_untrusted(sb *b, const char *s, size_t max)
 {
 	size_t i;
 
+	// cppcheck-suppress arrayIndexOutOfBoundsCond ; the loop stops at s's NUL, before max
 	for (i = 0; i < max && s[i] && !b->cut; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c >= 0x20 && c < 0x7f && c != '\\')
@@ -590,7 +591,7 @@ __attribute__((format(printf, 2, 3))) static void side_fail(side *s, const char 
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	(void)vsnprintf(tmp, sizeof(tmp), fmt, ap); /* a long detail is cut */
 	va_end(ap);
 	sb_add(&s->why, "%s%s", s->v == FAIL ? "; " : "", tmp);
 	s->v = FAIL;

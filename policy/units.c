@@ -146,7 +146,8 @@ const char *lb_signal_name(int sig)
 	    [SIGWINCH] = "SIGWINCH", [SIGALRM] = "SIGALRM", [SIGCONT] = "SIGCONT",
 	    [SIGPWR] = "SIGPWR",
 	};
+	// cppcheck-suppress arrayIndexOutOfBoundsCond ; sig < the element count is checked first
 	if (sig > 0 && (size_t)sig < sizeof(full) / sizeof(full[0]) && full[sig])
-		return full[sig];
+		return full[sig]; // cppcheck-suppress arrayIndexOutOfBoundsCond ; checked above
 	return "?";
 }

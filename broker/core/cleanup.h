@@ -22,7 +22,7 @@ static inline void lb_closep(int *fd)
 static inline void lb_fclosep(FILE **f)
 {
 	if (*f)
-		fclose(*f);
+		(void)fclose(*f); /* read streams; writers check fclose themselves */
 }
 static inline void lb_closedirp(DIR **d)
 {

@@ -1,3 +1,4 @@
+#define LB_ERR_IMPL /* defines the functions err.h wraps for the analyzer */
 #include "err.h"
 
 #include <stdarg.h>
@@ -12,7 +13,7 @@ int lb_fail(lb_err *e, int sys, const char *fmt, ...)
 		return -1;
 	e->sys = sys;
 	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	(void)vsnprintf(e->msg, sizeof(e->msg), fmt, ap); /* truncation is fine */
 	va_end(ap);
 	return -1;
 }
@@ -27,7 +28,7 @@ int lb_fail_errno(lb_err *e, const char *fmt, ...)
 		return -1;
 	e->sys = saved;
 	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	(void)vsnprintf(e->msg, sizeof(e->msg), fmt, ap); /* truncation is fine */
 	va_end(ap);
 	n = strlen(e->msg);
 	snprintf(e->msg + n, sizeof(e->msg) - n, ": %s", strerror(saved));
@@ -43,7 +44,7 @@ int lb_fail_wrap(lb_err *e, const char *fmt, ...)
 	if (!e)
 		return -1;
 	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	(void)vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	size_t n;
 

@@ -10,12 +10,14 @@
 
 int lb_open_dir_path(const char *path, bool create, mode_t mode, lb_err *e)
 {
-	_cleanup_close_ int fd = open("/", O_DIRECTORY | O_PATH | O_CLOEXEC);
+	_cleanup_close_ int fd = -1;
 	char buf[4096], *save = NULL;
+	size_t len = strlen(path);
 
-	if (path[0] != '/' || strlen(path) >= sizeof(buf))
+	if (path[0] != '/' || len >= sizeof(buf))
 		return lb_fail(e, 0, "%s: expected an absolute path", path);
-	strcpy(buf, path);
+	memcpy(buf, path, len + 1);
+	fd = open("/", O_DIRECTORY | O_PATH | O_CLOEXEC);
 	for (char *c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
 		int next;
 
@@ -229,6 +231,7 @@ static void wipe_file(int dirfd, const char *name)
 	}
 }
 
+// NOLINTNEXTLINE(misc-no-recursion): depth capped at 16 directories
 static int remove_tree(int parent, const char *name, bool wipe, int depth, lb_err *e)
 {
 	struct stat st;

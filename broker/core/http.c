@@ -55,6 +55,7 @@ static void on_fd(lb_loop *loop, int fd, uint32_t events, void *ctx)
 	socket_action(ctx, fd, ev);
 }
 
+// cppcheck-suppress constParameter ; the signature is curl's CURLMOPT_SOCKETFUNCTION
 static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
 	lb_http *h = userp;

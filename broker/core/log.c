@@ -42,7 +42,7 @@ void lb_log(enum lb_level lvl, const char *fmt, ...)
 	if (lvl < min_level)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a long message is cut */
 	va_end(ap);
 	obj = json_pack("{s:I,s:s,s:s}", "ts", (json_int_t)time(NULL), "level", level_names[lvl],
 			"msg", msg);

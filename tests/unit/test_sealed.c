@@ -25,14 +25,22 @@ static int setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 	lb_err e = {0};
 
-	if (!f || lb_secmem_init() < 0)
+	if (!f)
 		return -1;
 	strcpy(f->dir, "/tmp/lb-sealed-XXXXXX");
-	if (!mkdtemp(f->dir))
+	/* cmocka does not call teardown when setup fails. */
+	if (lb_secmem_init() < 0 || !mkdtemp(f->dir)) {
+		free(f);
 		return -1;
+	}
 	f->dirfd = open(f->dir, O_DIRECTORY | O_CLOEXEC);
-	if (f->dirfd < 0 || lb_sealed_open(f->dirfd, true, &f->s, &e))
+	if (f->dirfd < 0 || lb_sealed_open(f->dirfd, true, &f->s, &e)) {
+		if (f->dirfd >= 0)
+			close(f->dirfd);
+		rmdir(f->dir);
+		free(f);
 		return -1;
+	}
 	*state = f;
 	return 0;
 }

@@ -42,6 +42,7 @@ static int scan(const char *json, struct seen *s, int64_t *gen)
 	char *copy = malloc(len ? len : 1);
 	int rc;
 
+	// NOLINTNEXTLINE(bugprone-not-null-terminated-result): unterminated on purpose, see above
 	memcpy(copy, json, len);
 	rc = lb_manifest_scan(copy, len, collect, s, gen, &off, &what);
 	if (rc)

@@ -35,7 +35,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "read_probe: error filled on success\n");
 		return 1;
 	}
-	fwrite(buf, 1, len, stdout);
+	rc = fwrite(buf, 1, len, stdout) == len && fflush(stdout) == 0 ? 0 : 1;
 	explicit_bzero(buf, sizeof(buf));
-	return 0;
+	return rc;
 }
