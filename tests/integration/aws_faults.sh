@@ -64,8 +64,7 @@ fault_round() { # NAME FAULT_JSON REASON_REGEX [MAX_REQUESTS]
 	ctl rotate demo >/dev/null
 	wait_for "$name audited" 10 audited "$reason"
 	degraded || fail "$name: status not degraded"
-	local i
-	for i in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		ctl rotate demo >/dev/null
 		sleep 0.5
 	done

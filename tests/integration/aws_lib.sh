@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for the aws-sm / aws-ssm store tests: the AWS test double (tests/servers) and configs.
 # Usage: source aws_lib.sh BIN_DIR   (sources lib.sh)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$1"
@@ -45,6 +46,7 @@ start_double() {
 	DOUBLE_PID=$!
 	wait_for "aws double" 10 test -s "$F/port"
 	APIPORT=$(cat "$F/port")
+	# shellcheck disable=SC2034 # used by the tests that source this file
 	METAPORT=$(cat "$F/mport")
 	ADMPORT=$(cat "$F/aport")
 }

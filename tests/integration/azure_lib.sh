@@ -1,9 +1,12 @@
+# shellcheck shell=bash
 # Helpers for the azure-kv store tests: the Azure test double (tests/servers/azure_double.py).
 # Usage: source azure_lib.sh BIN_DIR   (sources lib.sh)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$1"
 SERVERS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../servers" && pwd)
 DOUBLE_PID=
+# shellcheck disable=SC2034 # used by the tests that source this file
 TENANT=00000000-0000-0000-0000-00000000abcd
+# shellcheck disable=SC2034 # used by the tests that source this file
 CLIENT=11111111-2222-3333-4444-555555555555
 
 command -v python3 >/dev/null || skip "python3 is needed for the Azure test double"
@@ -40,6 +43,7 @@ start_double() {
 	DOUBLE_PID=$!
 	wait_for "azure double" 20 test -s "$F/zport"
 	ZPORT=$(cat "$F/zport")
+	# shellcheck disable=SC2034 # used by the tests that source this file
 	IPORT=$(cat "$F/iport")
 	APORT=$(cat "$F/aport")
 }

@@ -74,7 +74,8 @@ assert_eq "$(cat "$d/db_password")" "canary-sig-3333" "value after SIGKILL + res
 pass "SIGKILL + restart recovers; stale targets removed"
 
 # A tampered store file is refused by name and the last good file stays.
-f=$(ls "$T/state/sealed/" | grep '^web+db_password\.v2$')
+f=web+db_password.v2
+[[ -f $T/state/sealed/$f ]] || fail "no sealed store file $f"
 chmod 600 "$T/state/sealed/$f"
 printf 'X' | dd of="$T/state/sealed/$f" bs=1 seek=70 conv=notrunc status=none
 kill -USR1 "$BROKER_PID"

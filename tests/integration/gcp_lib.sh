@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for the gcp-sm store tests: the GCP test double (tests/servers/gcp_double.py).
 # Usage: source gcp_lib.sh BIN_DIR   (sources lib.sh)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$1"
@@ -39,6 +40,7 @@ start_double() {
 	DOUBLE_PID=$!
 	wait_for "gcp double" 20 test -s "$F/gport"
 	GPORT=$(cat "$F/gport")
+	# shellcheck disable=SC2034 # used by the tests that source this file
 	MPORT=$(cat "$F/mport")
 	APORT=$(cat "$F/aport")
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for integration tests (bash). Usage: source lib.sh BIN_DIR
 # Every test gets its own directory under /tmp, its own run_dir/state_dir and its own
 # lockboxd, stopped by PID; mounts under the directory are removed on exit.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for the vault store tests: the Vault test double (tests/servers) and configs.
 # Usage: source vault_lib.sh BIN_DIR   (sources lib.sh)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$1"

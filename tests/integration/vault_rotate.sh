@@ -98,6 +98,7 @@ ctl reload >/dev/null
 wait_for "s1 creds" 10 test -s "$T/run/t/s1/user"
 watch_s1 &
 WATCH_PID=$!
+# shellcheck disable=SC2016 # run later by the exit trap, when WATCH_PID is set
 vault_on_exit 'kill $WATCH_PID 2>/dev/null'
 su1=$(secret_of s1 user)
 wait_for "s1 lease id in the state file" 5 test -n "$(lease_of s1 2>/dev/null)"

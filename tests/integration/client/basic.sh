@@ -35,8 +35,10 @@ for v in "DB_PASSWORD_FILE=$D/db_password" "API_KEY_FILE=$D/api.key" "TLS_CERT_F
 	case $OUT in *"$v"*) pass "exec env has $v" ;; *) fail "exec env lacks $v" ;; esac
 done
 case $OUT in *'s3cr3t'* | *'k-123'*) fail "a secret value leaked into the environment" ;; *) pass "no value in the environment" ;; esac
+# shellcheck disable=SC2016 # expanded by the inner shell, not this one
 OUT=$(DB_PASSWORD_FILE=/elsewhere "$LOCKBOX" exec --dir "$D" -- /bin/sh -c 'echo "$DB_PASSWORD_FILE"')
 [ "$OUT" = "$D/db_password" ] && pass "exec overrides an inherited NAME_FILE" || fail "inherited NAME_FILE kept: $OUT"
+# shellcheck disable=SC2016 # expanded by the inner shell, not this one
 OUT=$("$LOCKBOX" exec --dir "$D" -- /bin/sh -c 'cat "$DB_PASSWORD_FILE"')
 [ "$OUT" = 's3cr3t pass' ] && pass "child reads NAME_FILE" || fail "child read '$OUT'"
 run_lb 7 "exec returns the child's status" exec --dir "$D" -- /bin/sh -c 'exit 7'

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the client integration tests (bash). Each test gets:
 #   $LOCKBOX   the static client under test (first argument of the test script)
 #   $W         a fresh tmpfs, writable: the broker's side, where the layout is written
@@ -36,7 +37,7 @@ lb_cleanup() {
 	for j in $(jobs -p); do kill -KILL "$j" 2>/dev/null; done
 	[ -n "$T" ] || return 0
 	# Innermost first: every mount below $T, deepest path first.
-	for m in $(awk -v t="$T" '$2 ~ "^"t {print $2}' /proc/self/mounts | sort -r); do
+	awk -v t="$T" '$2 ~ "^"t {print $2}' /proc/self/mounts | sort -r | while read -r m; do
 		umount -l "$m" 2>/dev/null
 	done
 	if [ -f "$T/remove" ]; then
@@ -70,6 +71,7 @@ need_root() {
 	mount --bind "$T/w" "$T/ro" && mount -o remount,bind,ro "$T/ro" ||
 		skip "cannot make a read-only bind mount"
 	W=$T/w
+	# shellcheck disable=SC2034 # used by the tests that source this file
 	D=$T/ro
 	mkdir -p "$T/bin"
 	mount -t tmpfs -o mode=0755,uid=0,gid=0,size=64m tmpfs "$T/bin" 2>/dev/null ||

@@ -11,7 +11,7 @@ lb_publish 1
 
 in_ns() { unshare --pid --fork --mount-proc --kill-child "$LOCKBOX" exec --dir "$D" -- "$@"; }
 # Host pid of the lockbox (\$! of a background unshare, not of a function) that unshare forked (PID 1 inside).
-ns_init() { cat "/proc/$1/task/$1/children" 2>/dev/null | awk '{print $1}'; }
+ns_init() { awk '{print $1}' "/proc/$1/task/$1/children" 2>/dev/null; }
 
 # Zombies. The script first proves that the count sees a zombie (a child of a process that
 # never waits), then that once orphaned to PID 1 it and other orphans are reaped.
@@ -97,6 +97,7 @@ if wait_for "child ready" 10 test -s "$T/ready"; then
 	[ $RC = 42 ] && pass "status propagated when not PID 1" || fail "not PID 1: $RC"
 fi
 # Orphans of the child are reaped when not PID 1 too (subreaper).
+# shellcheck disable=SC2016 # expanded by the inner shell, not this one
 OUT=$("$LOCKBOX" exec --dir "$D" -- /bin/sh -c '(sleep 0.1 &); sleep 0.4; grep -l "^State:[[:space:]]*Z" /proc/[0-9]*/status 2>/dev/null | while read -r f; do p=${f#/proc/}; grep -q "^PPid:[[:space:]]*$PPID\$" "$f" && echo zombie; done')
 [ -z "$OUT" ] && pass "orphans reaped when not PID 1" || fail "zombie left under lockbox: $OUT"
 

@@ -32,6 +32,7 @@ t1=$(date +%s%N)
 [ $(((t1 - t0) / 1000000)) -lt 1000 ] && pass "wait woke up promptly ($(((t1 - t0) / 1000000)) ms)" || fail "wait slow: $(((t1 - t0) / 1000000)) ms"
 
 # A name that only comes with the next generation.
+# shellcheck disable=SC2016 # expanded by the inner shell, not this one
 "$LOCKBOX" exec --dir "$D" --wait api_key --timeout 10s -- /bin/sh -c 'cat "$API_KEY_FILE"' >"$T/exec.out" 2>&1 &
 epid=$!
 sleep 0.3

@@ -48,6 +48,7 @@ in_userns() {
 	echo $?
 }
 
+# shellcheck disable=SC2016 # expanded by the inner shell, not this one
 RC=$(in_userns "$T/id" /bin/sh -c 'id -u; id -g; stat -c %u "$0"' "$D")
 [ "$(head -2 "$T/id" | tr '\n' ' ')" = "1000 1000 " ] && pass "reader is uid 1000 in the namespace" || fail "namespace ids: $(cat "$T/id" "$T/id.err")"
 [ "$(sed -n 3p "$T/id")" = "$(cat /proc/sys/kernel/overflowuid)" ] && pass "D shows up as the overflow uid" || fail "D owner inside: $(sed -n 3p "$T/id")"
@@ -63,10 +64,12 @@ RC=$(in_userns "$T/check" "$LOCKBOX" check --dir "$D")
 [ "$RC" = 77 ] && grep -q "ok    secret $D/..data/db_password" "$T/check" && pass "check inside the namespace" || fail "userns check: $RC $(cat "$T/check" "$T/check.err")"
 
 # exec verifies every secret of the generation before CMD runs: the neighbour's file stops it.
+# shellcheck disable=SC2016 # expanded by the inner shell, not this one
 RC=$(in_userns "$T/exec" "$LOCKBOX" exec --dir "$D" -- /bin/sh -c 'cat "$DB_PASSWORD_FILE"')
 [ "$RC" = 77 ] && [ ! -s "$T/exec" ] && pass "exec refuses a generation with a foreign file" || fail "userns exec with foreign file: $RC"
 lb_gen 2 db_password 'remapped' $HOST_UID $HOST_UID 0400 "$exp"
 lb_publish 2
+# shellcheck disable=SC2016 # expanded by the inner shell, not this one
 RC=$(in_userns "$T/exec" "$LOCKBOX" exec --dir "$D" --wait db_password -- /bin/sh -c 'cat "$DB_PASSWORD_FILE"')
 [ "$RC" = 0 ] && [ "$(cat "$T/exec")" = remapped ] && pass "exec in the namespace" || fail "userns exec: $RC $(cat "$T/exec" "$T/exec.err")"
 
