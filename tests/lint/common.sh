@@ -1,0 +1,80 @@
+# shellcheck shell=bash
+# Shared by the lint tests (tidy.sh, cppcheck.sh, shellcheck.sh): the file lists, the list of
+# files not checked yet and how a finding is reported. Sourced, never run.
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+LINT_ROOT=$PWD
+
+# Files not linted yet, each with the reason. Everything else is checked; a finding that is
+# wrong is suppressed where it is reported, with the reason (see tests/lint/README.md).
+# This list must be empty when issue 13 closes.
+LINT_PENDING=(
+	'broker/broker*.c      being rewritten by issue 13 (refresh pipeline split) and issue 11'
+	'broker/refresh*       being written by issue 13 (split from broker.c)'
+	'broker/control.c      being rewritten by issue 13 (untrusted input)'
+	'broker/docker/*       being rewritten by issues 11 and 13'
+	'broker/stores/*       being rewritten by issue 14'
+	'broker/core/backoff*  being written by issue 14'
+	'policy/config.c       being rewritten by issues 13 and 14'
+	'tests/fuzz/*          being written by issue 13 (new harnesses)'
+	'tests/docker/*        being rewritten by issue 11'
+	'tests/bench/docker.sh being rewritten by issue 11'
+	'deploy/quickstart.sh  being rewritten by issue 12'
+	'.ci/*                 being rewritten by issue 12'
+)
+
+lint_need() {
+	command -v "$1" >/dev/null && return 0
+	if [[ ${LOCKBOX_MUST_WORK:-} == 1 ]]; then
+		echo "FAIL: $1 missing (apt-get install $2)" >&2
+		exit 1
+	fi
+	echo "SKIP: $1 missing (apt-get install $2)"
+	exit 77
+}
+
+# lint_pending PATH: true when PATH (relative to the source root) is in LINT_PENDING.
+lint_pending() {
+	local entry pat
+	for entry in "${LINT_PENDING[@]}"; do
+		pat=${entry%%[[:space:]]*}
+		# shellcheck disable=SC2053 # the pattern is a glob on purpose
+		[[ $1 == $pat ]] && return 0
+	done
+	return 1
+}
+
+# lint_files GLOB...: tracked files matching the globs, pending ones left out.
+lint_files() {
+	local f
+	git -C "$LINT_ROOT" ls-files -- "$@" | while read -r f; do
+		[[ -f $f ]] && ! lint_pending "$f" && printf '%s\n' "$f"
+	done
+}
+
+# lint_report TOOL: reads "path:line:col: severity: message [id]" lines on stdin, drops
+# those in pending files and duplicates (a header is seen once per file that includes it),
+# prints the rest and fails when there are any.
+lint_report() {
+	local tool=$1 line path n=0
+	declare -A seen=()
+	while IFS= read -r line; do
+		path=${line%%:*}
+		path=${path#"$LINT_ROOT"/}
+		lint_pending "$path" && continue
+		[[ -n ${seen[$path:${line#*:}]:-} ]] && continue
+		seen[$path:${line#*:}]=1
+		echo "$path:${line#*:}"
+		n=$((n + 1))
+	done
+	if ((${#LINT_PENDING[@]})); then
+		echo "$tool: not checked yet (tests/lint/common.sh LINT_PENDING):"
+		printf '  %s\n' "${LINT_PENDING[@]}"
+	fi
+	if ((n)); then
+		echo "$tool: $n finding(s). Fix them, or suppress one that is wrong where it is" \
+			"reported, with the reason (tests/lint/README.md)."
+		return 1
+	fi
+	echo "$tool: clean"
+}
