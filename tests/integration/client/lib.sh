@@ -103,6 +103,7 @@ not_tmpfs() {
 	done
 	mkdir -p "$T/ramfs"
 	mount -t ramfs -o mode=0755 ramfs "$T/ramfs" 2>/dev/null || skip "no directory outside a tmpfs"
+	# shellcheck disable=SC2034 # used by the tests that source this file
 	NOT_TMPFS=$T/ramfs
 }
 
