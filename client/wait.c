@@ -117,7 +117,7 @@ void lb_say_status(const struct lb_dir *d, int rc)
 	for (ssize_t i = 0; i < n; i++)
 		if (buf[i] < 0x20 || buf[i] > 0x7e)
 			buf[i] = '?';
-	lb_say(2, "lockbox: lockboxd says: ", buf, "\n", NULL);
+	lb_say(2, "lockbox: lockboxd says: ", buf, "\n", LB_END);
 }
 
 int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_ms, int stop_fd,
