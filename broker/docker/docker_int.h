@@ -107,8 +107,9 @@ void dk_created(struct lb_docker *d, const char *id, json_t *inspect);
 /* A mount nobody matched yet: populate it now when every container created for its volume
  * and not started yet has the same ids and passed the create-time gate. */
 void dk_populate_early(struct lb_docker *d, struct mount *m);
-/* The refusal a Mount of v answers: set when every container waiting for v was refused. */
-const char *dk_refusal_for(struct lb_docker *d, const struct volume *v);
+/* The refusal a Mount of v answers (into buf): when every container waiting for v was
+ * refused. That container is then forgotten (answered once). */
+bool dk_take_refusal(struct lb_docker *d, const struct volume *v, char *buf, size_t cap);
 void dk_forget_created(struct lb_docker *d, const char *id);
 
 /* volplugin.c */

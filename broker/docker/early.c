@@ -116,18 +116,25 @@ void dk_created(struct lb_docker *d, const char *id, json_t *inspect)
 	trim_created(d);
 }
 
-const char *dk_refusal_for(struct lb_docker *d, const struct volume *v)
+bool dk_take_refusal(struct lb_docker *d, const struct volume *v, char *buf, size_t cap)
 {
-	const char *refusal = NULL;
+	struct created *refused = NULL;
 
 	for (struct created *c = d->created; c; c = c->next) {
 		if (strcmp(c->volume, v->name) != 0)
 			continue;
 		if (!c->refusal[0])
-			return NULL;
-		refusal = c->refusal;
+			return false;
+		if (!refused)
+			refused = c; /* the newest: most likely the one being started */
 	}
-	return refusal;
+	if (!refused)
+		return false;
+	snprintf(buf, cap, "%s", refused->refusal);
+	/* Answered once: a refused container left in "created" must not fail the Mounts of
+	 * containers created later whose create event is still on its way. */
+	dk_forget_created(d, refused->id);
+	return true;
 }
 
 void dk_populate_early(struct lb_docker *d, struct mount *m)

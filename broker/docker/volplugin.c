@@ -63,7 +63,7 @@ static json_t *create(struct lb_docker *d, const char *name, struct volume *v, j
 static json_t *mount(struct lb_docker *d, struct volume *v, json_t *req)
 {
 	const char *id = json_string_value(json_object_get(req, "ID"));
-	const char *refusal;
+	char refusal[700];
 	char key[KEY_MAX + 1], target[LB_NAME_MAX + 1], mp[4096];
 	struct mount *m;
 	lb_err e = {0};
@@ -76,7 +76,7 @@ static json_t *mount(struct lb_docker *d, struct volume *v, json_t *req)
 	if (m && m->v != v)
 		return err_reply("lockbox: mount ID %.12s belongs to volume %s", id, m->v->name);
 	if (!m) {
-		if ((refusal = dk_refusal_for(d, v)))
+		if (dk_take_refusal(d, v, refusal, sizeof(refusal)))
 			return err_reply("%s", refusal);
 		if (!(m = dk_add_mount(d, v, id, &e)))
 			return err_reply("lockbox: volume %s: %s", v->name, e.msg);

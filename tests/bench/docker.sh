@@ -3,7 +3,7 @@
 # (`lockbox exec --wait db_password`) vs a plain run, interleaved, on a private dockerd with
 # userns-remap. Prints the medians and their ratio (goal <= 1.02, bar <= 1.05); asserts nothing
 # about time. Usage: tests/bench/docker.sh BIN_DIR [RUNS]
-source "$(dirname "$0")/../docker/lib.sh" "$1"
+source "$(dirname "$0")/../docker/lib.sh" "$@" # all args: it may re-exec in a mount namespace
 RUNS=${2:-20}
 
 start_dockerd
