@@ -28,10 +28,6 @@ LINT_PENDING=(
 	'policy/storeopts.h    being written by issue 14'
 	'tests/docker/*        being rewritten by issue 11'
 	'tests/bench/docker.sh being rewritten by issue 11'
-	'deploy/quickstart.sh  being rewritten by issue 12'
-	'.ci/*                 being rewritten by issue 12'
-	'tests/package/*       being written by issue 12'
-	'tests/docs/*          being written by issue 12'
 )
 
 lint_need() {
