@@ -446,33 +446,45 @@ void lb_nst_cred_refresh(lb_nst *ns)
 
 /* --- the loop --- */
 
+static size_t q_len(const struct callq *q)
+{
+	size_t n = 0;
+
+	for (const struct call *c = q->head; c; c = c->next)
+		n++;
+	return n;
+}
+
 static void on_kick(lb_loop *loop, lb_timer *t, void *ctx)
 {
 	lb_nst *ns = ctx;
-	lb_nst_waitq in = ns->incoming;
-	struct callq ready = ns->ready, done = ns->done;
+	size_t nd = q_len(&ns->done), nr = q_len(&ns->ready), nw = 0;
 	lb_nst_waiter *w;
 	struct call *c;
 
 	(void)loop;
 	(void)t;
-	/* What arrives while these run waits for the next turn of the loop. */
-	ns->incoming = (lb_nst_waitq){0};
-	ns->ready = ns->done = (struct callq){0};
-	while ((c = q_pop(&done))) {
+	for (w = ns->incoming.head; w; w = w->next)
+		nw++;
+	/* Only what was queued when this turn began; what arrives meanwhile waits for the next
+	 * turn of the loop. The queues stay the store's, so lb_nst_call_cancel from a callback
+	 * reaches every call not yet run. */
+	while (nd-- && (c = q_pop(&ns->done))) {
 		lb_nst_reply r = c->done;
 		c->done.json = NULL;
 		call_deliver(ns, c, &r);
 		json_decref(r.json);
 	}
-	while ((c = q_pop(&ready)))
+	while (nr-- && (c = q_pop(&ns->ready)))
 		call_step(ns, c);
-	while ((w = lb_nst_waitq_pop(&in))) {
+	while (nw-- && (w = lb_nst_waitq_pop(&ns->incoming))) {
 		if (ns->p->fetch)
 			ns->p->fetch(ns, w);
 		else
 			lb_nst_read_join(ns, w);
 	}
+	if (ns->done.head || ns->ready.head || ns->incoming.head)
+		kick_soon(ns);
 }
 
 /* --- the store --- */

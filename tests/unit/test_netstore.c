@@ -600,6 +600,44 @@ static void test_reentrancy(void **state)
 	assert_int_equal(chain[1].status, 0);
 }
 
+static int cb_a, cb_b;
+
+static void on_call_b(lb_nst *ns, void *ctx, const lb_nst_reply *r)
+{
+	(void)ns;
+	(void)ctx;
+	(void)r;
+	cb_b++;
+}
+
+static void on_call_a(lb_nst *ns, void *ctx, const lb_nst_reply *r)
+{
+	(void)r;
+	cb_a++;
+	lb_nst_call_cancel(ns, ctx); /* the other call, already answered, never calls back */
+}
+
+/* A callback that cancels another call of the same turn (a lease freed by its neighbour's
+ * answer) is obeyed: the cancelled call's context may be gone. */
+static void test_cancel_from_callback(void **state)
+{
+	struct answer a[1];
+	lb_nst_req req = {.method = "GET", .path = "x", .what = "x", .cred = LB_NST_NOCRED};
+	int tag_b;
+
+	(void)state;
+	script("x", 503, 0);
+	fetch("x", "", &a[0]);
+	run(a, 1, 0);
+	cb_a = cb_b = 0;
+	/* Both are refused by the backoff in one turn, then answered in the next. */
+	lb_nst_call_start(store.priv, &req, on_call_a, &tag_b);
+	lb_nst_call_start(store.priv, &req, on_call_b, &tag_b);
+	run(NULL, 0, 50);
+	assert_int_equal(cb_a, 1);
+	assert_int_equal(cb_b, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -611,6 +649,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_queue_while_authenticating, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_close_completes_all, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reentrancy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cancel_from_callback, setup, teardown),
 	};
 
 	if (lb_secmem_init() < 0)
