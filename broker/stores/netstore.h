@@ -150,8 +150,8 @@ void lb_nst_store_close(lb_store *s);
 
 /* --- requests --- */
 
-/* Send req through the pipeline; cb runs once, from the loop, never before this returns
- * (with FAULT "store closed" never: a closing store drops its calls without callbacks). */
+/* Send req through the pipeline; cb runs once, from the loop, never before this returns.
+ * A closing store, or lb_nst_call_cancel, drops calls without calling back. */
 void lb_nst_call_start(lb_nst *ns, const lb_nst_req *req, lb_nst_call_cb cb, void *ctx);
 /* Drop every call whose ctx is ctx, without callbacks. */
 void lb_nst_call_cancel(lb_nst *ns, void *ctx);
