@@ -99,9 +99,17 @@ void dk_on_doom(lb_loop *loop, lb_timer *t, void *ctx);
 
 /* events.c */
 void dk_on_event(void *ctx, json_t *ev);
+/* Our mount that a container has at dest (the last mount there in its mountinfo mi, whose
+ * device is one of our tmpfs), or NULL. */
+struct mount *dk_mount_at(struct lb_docker *d, const lb_mounts *mi, const char *dest);
 void dk_on_connected(void *ctx);
 
 /* early.c: populate before start, from the create event's inspect. */
+/* Config.User before start: the uid as runc will resolve it when the spec says it (no user:
+ * 0; a number: that number; lb_userdb_uid_hint), a numeric group after ':' as is. A missing
+ * group is taken to be the uid until the container's /etc/passwd says otherwise at start.
+ * false: only the container's files can tell. */
+bool dk_early_ids(const char *user, uint32_t *uid, uint32_t *gid);
 /* Remember (or refresh) what the create-time inspect says about container id. */
 void dk_created(struct lb_docker *d, const char *id, json_t *inspect);
 /* A mount nobody matched yet: populate it now when every container created for its volume

@@ -13,10 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Config.User before start: the uid as runc will resolve it when the spec says it (no user:
- * 0; a number: that number; lb_userdb_uid_hint), a numeric group after ':' as is. A missing
- * group is taken to be the uid until the container's /etc/passwd says otherwise at start. */
-static bool early_ids(const char *user, uint32_t *uid, uint32_t *gid)
+bool dk_early_ids(const char *user, uint32_t *uid, uint32_t *gid)
 {
 	const char *g = user ? strchr(user, ':') : NULL;
 	int64_t u = lb_userdb_uid_hint(user);
@@ -94,7 +91,7 @@ void dk_created(struct lb_docker *d, const char *id, json_t *inspect)
 		snprintf(c->id, sizeof(c->id), "%s", id);
 		snprintf(c->volume, sizeof(c->volume), "%s", name);
 		c->inspect = json_incref(inspect);
-		c->ids_known = early_ids(user, &c->uid, &c->gid);
+		c->ids_known = dk_early_ids(user, &c->uid, &c->gid);
 		c->host_userns = userns && strcmp(userns, "host") == 0;
 		/* A name in Config.User is resolved at start; until then it does not fail
 		 * non-root (the kernel decides). */

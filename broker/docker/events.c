@@ -93,8 +93,7 @@ static void match(struct lb_docker *d, const char *id, json_t *body, struct moun
 	lb_broker_refresh_target(d->b, m->target, "container-start");
 }
 
-/* The mount the container has at dest: the last one there in its mountinfo. */
-static struct mount *mount_at(struct lb_docker *d, const lb_mounts *mi, const char *dest)
+struct mount *dk_mount_at(struct lb_docker *d, const lb_mounts *mi, const char *dest)
 {
 	const lb_mount *hit = NULL;
 
@@ -136,7 +135,7 @@ static void on_inspect_started(void *ctx, long status, json_t *body, const char 
 
 		if (!drv || strcmp(drv, d->driver) != 0)
 			continue;
-		if (!(m = mount_at(d, &mi, dest)))
+		if (!(m = dk_mount_at(d, &mi, dest)))
 			lb_log(LB_WARN, "docker: container %.12s: no lockbox tmpfs at %s", ic->id,
 			       dest ? dest : "(no destination)");
 		else
