@@ -27,6 +27,7 @@ struct lb_docker *lb_docker_new(lb_broker *b, lb_err *e)
 	d->b = b;
 	d->doomed = json_array();
 	d->doom_timer = lb_timer_new(lb_broker_loop(b), dk_on_doom, d);
+	d->early_timer = lb_timer_new(lb_broker_loop(b), dk_on_early, d);
 	if (n > 5 && strcmp(base + n - 5, ".sock") == 0)
 		n -= 5;
 	snprintf(d->driver, sizeof(d->driver), "%.*s", (int)n, base);
@@ -77,6 +78,7 @@ void lb_docker_free(struct lb_docker *d)
 	}
 	json_decref(d->doomed);
 	lb_timer_free(d->doom_timer);
+	lb_timer_free(d->early_timer);
 	if (d->mdirfd > 0)
 		close(d->mdirfd);
 	free(d);

@@ -40,6 +40,10 @@ struct volume {
 	char name[LB_NAME_MAX + 1];
 	char binding[LB_NAME_MAX + 1];
 	struct mount *mounts;
+	/* The ids of the containers seen using it; mixed: not all the same (or one unknown),
+	 * then a Mount never guesses for it again. */
+	bool seen, mixed;
+	uint32_t seen_uid, seen_gid;
 	struct volume *next;
 };
 
@@ -69,6 +73,8 @@ struct lb_docker {
 	char remap_spec[160]; /* "subuid:USER" of dockerd's remap range, "" unknown */
 	json_t *doomed;	      /* targets refused from inside a refresh pass, retired next tick */
 	lb_timer *doom_timer;
+	size_t inflight;       /* create-event inspects not answered yet: no guess meanwhile */
+	lb_timer *early_timer; /* a Mount's guess waits one loop turn (queued events first) */
 };
 
 /* volumes.c */
@@ -112,9 +118,13 @@ void dk_on_connected(void *ctx);
 bool dk_early_ids(const char *user, uint32_t *uid, uint32_t *gid);
 /* Remember (or refresh) what the create-time inspect says about container id. */
 void dk_created(struct lb_docker *d, const char *id, json_t *inspect);
-/* A mount nobody matched yet: populate it now when every container created for its volume
- * and not started yet has the same ids and passed the create-time gate. */
-void dk_populate_early(struct lb_docker *d, struct mount *m);
+/* Mounts nobody matched yet: populate them now where every container created for the volume
+ * and not started yet has the same ids and passed the create-time gate, the volume never
+ * had containers with other ids, and no create-event inspect is outstanding. */
+void dk_populate_early(struct lb_docker *d);
+void dk_on_early(lb_loop *loop, lb_timer *t, void *ctx);
+/* Note the ids of a container using v (known false: a name only its files resolve). */
+void dk_seen_ids(struct volume *v, bool known, uint32_t uid, uint32_t gid);
 /* The refusal a Mount of v answers (into buf): when every container waiting for v was
  * refused. That container is then forgotten (answered once). */
 bool dk_take_refusal(struct lb_docker *d, const struct volume *v, char *buf, size_t cap);

@@ -103,14 +103,21 @@ void dk_created(struct lb_docker *d, const char *id, json_t *inspect)
 				 json_pack("{s:s,s:s,s:s,s:s,s:o}", "container", id, "volume", name,
 					   "binding", bd->name, "reason", c->refusal, "report",
 					   lb_posture_report_json(&rep)));
+		dk_seen_ids(v, c->ids_known && !c->host_userns, c->uid, c->gid);
 		c->next = d->created;
 		d->created = c;
 		d->ncreated++;
-		/* Its Mount may have come first. */
-		for (struct mount *mt = v->mounts; mt; mt = mt->next)
-			dk_populate_early(d, mt);
 	}
 	trim_created(d);
+}
+
+void dk_seen_ids(struct volume *v, bool known, uint32_t uid, uint32_t gid)
+{
+	if (!known || (v->seen && (v->seen_uid != uid || v->seen_gid != gid)))
+		v->mixed = true;
+	v->seen = true;
+	v->seen_uid = uid;
+	v->seen_gid = gid;
 }
 
 bool dk_take_refusal(struct lb_docker *d, const struct volume *v, char *buf, size_t cap)
@@ -134,13 +141,13 @@ bool dk_take_refusal(struct lb_docker *d, const struct volume *v, char *buf, siz
 	return true;
 }
 
-void dk_populate_early(struct lb_docker *d, struct mount *m)
+static void populate_mount(struct lb_docker *d, struct mount *m)
 {
 	lb_target *t = lb_broker_target(d->b, m->target);
 	const lb_binding *bd = lb_config_binding(lb_broker_cfg(d->b), m->v->binding);
 	struct created *one = NULL;
 
-	if (!t || !bd || t->ready || m->container[0])
+	if (!t || !bd || t->ready || m->container[0] || m->v->mixed)
 		return;
 	for (struct created *c = d->created; c; c = c->next) {
 		if (strcmp(c->volume, m->v->name) != 0)
@@ -165,4 +172,22 @@ void dk_populate_early(struct lb_docker *d, struct mount *m)
 	lb_log(LB_DEBUG, "docker: mount %.12s of volume %s populated before start (uid %u)", m->key,
 	       m->v->name, t->uid);
 	lb_broker_refresh_target(d->b, m->target, "mount");
+}
+
+void dk_populate_early(struct lb_docker *d)
+{
+	/* A container created just now may be the one its Mount is for: wait for its inspect
+	 * (its answer calls this again). */
+	if (d->inflight)
+		return;
+	for (struct volume *v = d->vols; v; v = v->next)
+		for (struct mount *m = v->mounts; m; m = m->next)
+			populate_mount(d, m);
+}
+
+void dk_on_early(lb_loop *loop, lb_timer *t, void *ctx)
+{
+	(void)loop;
+	(void)t;
+	dk_populate_early(ctx);
 }

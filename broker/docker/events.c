@@ -75,6 +75,7 @@ static void match(struct lb_docker *d, const char *id, json_t *body, struct moun
 	}
 	json_decref(m->inspect);
 	m->inspect = json_incref(body);
+	dk_seen_ids(m->v, true, uid, gid);
 	t->uid = bd->has_uid ? bd->uid : uid;
 	t->gid = bd->has_gid ? bd->gid : gid;
 	/* The running process's maps are authoritative: read now, while the process is
@@ -149,25 +150,33 @@ static void on_inspect_started(void *ctx, long status, json_t *body, const char 
 static void on_inspect_created(void *ctx, long status, json_t *body, const char *err)
 {
 	struct inspect_ctx *ic = ctx;
+	struct lb_docker *d = ic->d;
 
 	(void)err;
+	if (d->inflight)
+		d->inflight--;
 	if (status == 200 && body)
-		dk_created(ic->d, ic->id, body);
+		dk_created(d, ic->id, body);
+	/* Its Mount may have come first, or others waited for this answer. */
+	dk_populate_early(d);
 	free(ic);
 }
 
-static void inspect_with(struct lb_docker *d, const char *id, lb_engine_cb cb)
+static int inspect_with(struct lb_docker *d, const char *id, lb_engine_cb cb)
 {
 	struct inspect_ctx *ic = calloc(1, sizeof(*ic));
 	char path[160];
 
 	if (!ic)
-		return;
+		return -1;
 	ic->d = d;
 	snprintf(ic->id, sizeof(ic->id), "%s", id);
 	snprintf(path, sizeof(path), "containers/%s/json", id);
-	if (lb_engine_call(d->en, "GET", path, cb, ic) < 0)
+	if (lb_engine_call(d->en, "GET", path, cb, ic) < 0) {
 		free(ic);
+		return -1;
+	}
+	return 0;
 }
 
 /* Every mount of container id. */
@@ -196,7 +205,8 @@ void dk_on_event(void *ctx, json_t *ev)
 	if (!action || !dk_id_ok(id))
 		return;
 	if (strcmp(action, "create") == 0) {
-		inspect_with(d, id, on_inspect_created);
+		if (inspect_with(d, id, on_inspect_created) == 0)
+			d->inflight++;
 	} else if (strcmp(action, "start") == 0) {
 		inspect_with(d, id, on_inspect_started);
 	} else if (strcmp(action, "die") == 0 || strcmp(action, "destroy") == 0) {
@@ -306,5 +316,6 @@ void dk_on_connected(void *ctx)
 	struct lb_docker *d = ctx;
 
 	lb_log(LB_INFO, "docker: connected to dockerd; reconciling");
+	d->inflight = 0; /* answers of the old connection no longer hold guesses back */
 	lb_engine_call(d->en, "GET", "info", on_info, d);
 }

@@ -80,7 +80,9 @@ static json_t *mount(struct lb_docker *d, struct volume *v, json_t *req)
 			return err_reply("%s", refusal);
 		if (!(m = dk_add_mount(d, v, id, &e)))
 			return err_reply("lockbox: volume %s: %s", v->name, e.msg);
-		dk_populate_early(d, m);
+		/* The guess waits one loop turn: a create event already queued on the stream
+		 * is read first, and its inspect holds the guess until it answers. */
+		lb_timer_arm(d->early_timer, 1);
 	}
 	m->refs++;
 	dk_save_volumes(d);

@@ -77,7 +77,8 @@ dk restart -t 1 "$first" >/dev/null
 read_all "canary-co-$$-one" "docker restart of one container"
 pass "docker restart of one container: it gets a fresh tmpfs, the others keep theirs"
 
-out=$(dc run --rm --no-deps web /lockbox get db_password 2>&1) || fail "one-off run: $out"
+out=$(dc run --rm --no-deps web /lockbox exec --wait db_password --timeout 20s -- \
+	/app --seconds 0 /run/secrets/db_password 2>&1) || fail "one-off run: $out"
 [[ $out == *"canary-co-$$-one"* ]] || fail "one-off run did not read the secret: $out"
 sleep 1
 read_all "canary-co-$$-one" "after a one-off run"
