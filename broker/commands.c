@@ -35,7 +35,7 @@ __attribute__((format(printf, 1, 2))) static json_t *reply_error(const char *fmt
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a long message is cut */
 	va_end(ap);
 	return json_pack("{s:b,s:s}", "ok", 0, "error", msg);
 }

@@ -217,7 +217,8 @@ int lb_broker_reload(lb_broker *b, lb_diag *d)
 			lb_log(LB_ERROR, "reload: %s", d->lines[i]);
 		return -1;
 	}
-	if (strcmp(next->run_dir, b->cfg->run_dir) || strcmp(next->state_dir, b->cfg->state_dir)) {
+	if (strcmp(next->run_dir, b->cfg->run_dir) != 0 ||
+	    strcmp(next->state_dir, b->cfg->state_dir) != 0) {
 		char line[300];
 		char **grown = realloc(d->lines, (d->n + 1) * sizeof(*d->lines));
 		snprintf(line, sizeof(line),

@@ -169,7 +169,9 @@ static const char *printable(struct span s, char *buf, size_t cap)
 
 	for (i = 0; i < s.n && i + 1 < cap; i++) {
 		unsigned char c = (unsigned char)s.p[i];
-		buf[i] = c >= 0x20 && c < 0x7f && c != '"' ? (char)c : '?';
+		buf[i] = '?';
+		if (c >= 0x20 && c < 0x7f && c != '"')
+			buf[i] = (char)c;
 	}
 	buf[i] = '\0';
 	return buf;

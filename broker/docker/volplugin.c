@@ -15,7 +15,7 @@ __attribute__((format(printf, 1, 2))) static json_t *err_reply(const char *fmt, 
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a long message is cut */
 	va_end(ap);
 	return json_pack("{s:s}", "Err", msg);
 }

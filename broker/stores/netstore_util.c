@@ -105,7 +105,7 @@ void lb_nst_waiter_fail(lb_nst *ns, lb_nst_waiter *w, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a long message is cut */
 	va_end(ap);
 	snprintf(r.error, sizeof(r.error), "%s store \"%s\": %s: %s", lb_nst_kind(ns),
 		 lb_nst_name(ns), w->src.path, msg);

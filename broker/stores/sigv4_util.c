@@ -290,7 +290,7 @@ int sv4_payload_hash(const lb_sigv4_request *req, char out[LB_SIGV4_HEX_SIZE], l
 	if (h) {
 		size_t n = strnlen(h, LB_SIGV4_HEX_SIZE);
 
-		if (!(n == 64 && sv4_is_lower_hex(h, n)) && strcmp(h, UNSIGNED))
+		if (!(n == 64 && sv4_is_lower_hex(h, n)) && strcmp(h, UNSIGNED) != 0)
 			return lb_fail(e, 0,
 				       "sigv4: payload hash is neither 64 lowercase hex digits "
 				       "nor " UNSIGNED);

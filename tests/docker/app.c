@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t got_hup;
@@ -35,10 +36,11 @@ int main(int argc, char **argv)
 {
 	int seconds = 120;
 
-	signal(SIGHUP, on_hup);
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (signal(SIGHUP, on_hup) == SIG_ERR)
+		return 1;
+	(void)setvbuf(stdout, NULL, _IOLBF, 0); /* unbuffered would do as well */
 	if (argc > 2 && strcmp(argv[1], "--seconds") == 0) {
-		seconds = atoi(argv[2]);
+		seconds = (int)strtol(argv[2], NULL, 10);
 		argv += 2;
 		argc -= 2;
 	}
@@ -46,7 +48,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		show(argv[i]);
 	for (int t = 0; t < seconds * 10; t++) {
-		usleep(100000);
+		nanosleep(&(struct timespec){.tv_nsec = 100000000},
+			  NULL); /* SIGHUP cuts it short */
 		if (got_hup) {
 			got_hup = 0;
 			printf("SIGHUP\n");

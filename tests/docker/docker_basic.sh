@@ -30,7 +30,7 @@ out=$(dk exec "$cid" /lockbox check 2>&1) || fail "lockbox check in the containe
 pass "host file owned by the remapped uid $((REMAP_BASE + 1000)); the container sees a read-only tmpfs"
 
 pid=$(dk inspect -f '{{.State.Pid}}' "$cid")      # lockbox exec, PID 1 of the container
-app=$(cat "/proc/$pid/task/$pid/children" | awk '{print $1}') # the app it runs
+app=$(awk '{print $1}' "/proc/$pid/task/$pid/children") # the app it runs
 [[ -n $app ]] || fail "lockbox exec has no child"
 for what in "inspect" "history" "environ"; do
 	case $what in

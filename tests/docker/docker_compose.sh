@@ -57,6 +57,7 @@ read_all() { # VALUE WHAT
 dc up -d --scale web=3 >"$T/dc.log" 2>&1 || fail "compose up: $(cat "$T/dc.log")"
 assert_eq "$(ids web | wc -l)" 3 "web containers"
 read_all "canary-co-$$-one" "scale 3"
+# shellcheck disable=SC2012 # target names are @ID or config names: one line each
 assert_eq "$(ls "$T/run/t" | wc -l)" 4 "tmpfs for four containers"
 assert_eq "$(stat -c %u "$T"/run/t/@*/..data/db_password | sort | uniq -c | awk '{print $1 "x" $2}' | tr '\n' ' ')" \
 	"3x$((REMAP_BASE + 1000)) 1x$((REMAP_BASE + 1001)) " "owners of the four copies"

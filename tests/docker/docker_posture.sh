@@ -95,7 +95,7 @@ json.dump(c, open(sys.argv[1], "w"))
 PY
 ok_vol=$(dk inspect -f '{{range .Mounts}}{{if eq .Driver "'"$DRIVER"'"}}{{.Name}}{{end}}{{end}}' ok)
 kill -HUP "$BROKER_PID"
-if [[ -n $(grep -h '^' /sys/kernel/security/lsm 2>/dev/null | grep -E 'apparmor|selinux') ]]; then
+if grep -qE 'apparmor|selinux' /sys/kernel/security/lsm 2>/dev/null; then
 	pass "SIGHUP refusal skipped: this host has an LSM, lsm would hold"
 else
 	wait_for "running container refused after SIGHUP" 45 grep -q "\"event\":\"refused\",\"container\":\"$(dk inspect -f '{{.Id}}' ok)\"" "$T/state/audit.jsonl"

@@ -53,6 +53,7 @@ read_all() { # VALUE WHAT
 dk stack deploy -c "$T/stack.yml" lbs >"$T/deploy.log" 2>&1 || fail "stack deploy: $(cat "$T/deploy.log")"
 
 read_all "canary-st-$$-one" "3 replicas read their secret"
+# shellcheck disable=SC2012 # target names are @ID or config names: one line each
 assert_eq "$(ls "$T/run/t" | wc -l)" 3 "tmpfs for three replicas"
 pass "docker stack deploy, 3 replicas: each reads its own secret"
 
@@ -74,6 +75,7 @@ pass "rotation reaches every replica with exactly one SIGHUP"
 dk stack rm lbs >/dev/null
 wait_for "tasks gone" 60 bash -c "[[ -z \$('$DOCKER_BIN' -H unix://$DK/docker.sock ps -aq --filter label=com.docker.swarm.service.name=lbs_web) ]]"
 wait_for "no mount left" 20 bash -c "! grep -q ' $T/run/' /proc/mounts"
+# shellcheck disable=SC2010 # target and mount names are @ID or config names: one line each
 assert_eq "$(ls "$T/run/t" "$T/run/m" | grep -c '@' || true)" 0 "tmpfs or binds left"
 jq -e '[.[].mounts | length] | add // 0 | . == 0' "$T/state/docker-volumes.json" >/dev/null ||
 	fail "mount records left: $(cat "$T/state/docker-volumes.json")"

@@ -11,16 +11,17 @@ int main(int argc, char **argv)
 	int secs;
 
 	if (argc != 4 || strcmp(argv[1], "fifo") != 0) {
-		fprintf(stderr, "usage: hostile fifo PATH SECONDS\n");
+		(void)fputs("usage: hostile fifo PATH SECONDS\n", stderr);
 		return 2;
 	}
-	secs = atoi(argv[3]);
+	secs = (int)strtol(argv[3], NULL, 10);
 	if (unlink(argv[2]) < 0 || mkfifo(argv[2], 0644) < 0) {
 		perror(argv[2]);
 		return 1;
 	}
 	printf("fifo ready: %s\n", argv[2]);
-	fflush(stdout);
+	if (fflush(stdout) != 0)
+		return 1;
 	while (secs-- > 0)
 		sleep(1);
 	return 0;

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Docker test helpers: a private dockerd (own data-root, exec-root, socket, pidfile,
 # --userns-remap=default, --iptables=false), stopped by its PID; an image made with
 # `docker import` from a tar holding the static client and the test app.
@@ -26,6 +27,7 @@ dk() { "$DOCKER_BIN" -H "unix://$DK/docker.sock" "$@"; }
 
 stop_dockerd() {
 	[[ -n $DOCKERD_PID ]] || return 0
+	# shellcheck disable=SC2046 # one argument per container ID
 	dk rm -f $(dk ps -aq) >/dev/null 2>&1 || true
 	kill -TERM "$DOCKERD_PID" 2>/dev/null || true
 	for _ in $(seq 200); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.1; done

@@ -55,7 +55,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		" \"stores\": {\"local\": {\"type\": \"sealed\"}},\n"
 		" \"bindings\": {\"web\": {\"secrets\": {\"db\": \"local:web/db\"}}}}\n",
 		dir, dir);
-	fclose(f);
+	if (fclose(f) != 0)
+		abort();
 	cfg = lb_config_load(conf, &d);
 	if (!cfg) {
 		fprintf(stderr, "fuzz_control: %s\n", d.n ? d.lines[0] : "config");
@@ -67,7 +68,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_control: %s\n", e.msg);
 		abort();
 	}
-	atexit(cleanup);
+	if (atexit(cleanup) != 0)
+		abort();
 	return 0;
 }
 

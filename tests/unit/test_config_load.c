@@ -30,7 +30,7 @@ static void expect_refused(const char *path, const char *what)
 	lb_diag d = {0};
 	char run[256], state[256];
 
-	signal(SIGALRM, on_alarm);
+	assert_true(signal(SIGALRM, on_alarm) != SIG_ERR);
 	alarm(10);
 	assert_null(lb_config_load(path, &d));
 	assert_int_equal(lb_config_dirs(path, run, state, sizeof(run), &d), -1);

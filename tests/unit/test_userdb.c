@@ -124,7 +124,7 @@ static void test_long_lines(void **state)
 
 	(void)state;
 	assert_non_null(pw);
-	strcpy(pw, "app:x:5:5\n");
+	memcpy(pw, "app:x:5:5\n", sizeof("app:x:5:5\n"));
 	memset(pw + 10, 'a', 65535);
 	pw[10 + 65535] = '\n';
 	assert_int_equal(lb_userdb_resolve("app", pw, 10 + 65536, NULL, 0, &uid, &gid, &e), 0);
@@ -196,7 +196,7 @@ static void test_read_in_root(void **state)
 	/* A FIFO: refused at once, never opened. */
 	snprintf(p, sizeof(p), "%s/etc/passwd", dir);
 	assert_int_equal(mkfifo(p, 0644), 0);
-	signal(SIGALRM, on_alarm);
+	assert_true(signal(SIGALRM, on_alarm) != SIG_ERR);
 	alarm(10);
 	assert_int_equal(lb_userdb_read_in_root(rootfd, "etc/passwd", &text, &len, &e), -1);
 	alarm(0);
