@@ -149,7 +149,7 @@ lb_target *lb_broker_add_dynamic(lb_broker *b, const char *name, const char *bin
 		return lb_fail(e, 0, "unknown binding \"%s\"", binding), NULL;
 	if (lb_config_target(b->cfg, name))
 		return lb_fail(e, 0, "\"%s\" is the name of a static target", name), NULL;
-	grown = realloc(b->targets, (b->ntargets + 1) * sizeof(*grown));
+	grown = realloc(b->targets, (b->ntargets + 1) * sizeof(lb_target *));
 	if (!grown)
 		return lb_fail(e, ENOMEM, "out of memory"), NULL;
 	b->targets = grown;
@@ -174,7 +174,7 @@ void lb_broker_drop_dynamic(lb_broker *b, const char *name, const char *reason)
 		if (lb_target_destroy(b->targets[i], b->tdirfd, b->cfg->run_dir, &e))
 			lb_log(LB_ERROR, "%s", e.msg);
 		memmove(b->targets + i, b->targets + i + 1,
-			(b->ntargets - i - 1) * sizeof(*b->targets));
+			(b->ntargets - i - 1) * sizeof(lb_target *));
 		b->ntargets--;
 		broker_reindex(b);
 		lb_audit("target_removed",

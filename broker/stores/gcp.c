@@ -87,7 +87,7 @@ static void gcp_authenticate(lb_nst *ns)
 	hdr = json_pack("{s:s,s:s}", "alg", "RS256", "typ", "JWT");
 	claims = json_pack("{s:s,s:s,s:s,s:I,s:I}", "iss", g->client_email, "scope", SCOPE, "aud",
 			   g->token_uri, "iat", (json_int_t)now, "exp",
-			   (json_int_t)(now + JWT_LIFETIME_S));
+			   (json_int_t)now + JWT_LIFETIME_S);
 	if (hdr && claims && g->private_key_id)
 		json_object_set_new(hdr, "kid", json_string(g->private_key_id));
 	h = hdr ? json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS) : NULL;

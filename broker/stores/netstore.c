@@ -153,7 +153,7 @@ static void call_defer(lb_nst *ns, struct call *c, enum lb_nst_verdict v, const 
 	c->done.retry_after_s = -1;
 	c->done.replayed = c->replayed;
 	va_start(ap, fmt);
-	vsnprintf(c->done.err.msg, sizeof(c->done.err.msg), fmt, ap);
+	(void)vsnprintf(c->done.err.msg, sizeof(c->done.err.msg), fmt, ap); /* cut if long */
 	va_end(ap);
 	c->state = C_DONE;
 	q_push(&ns->done, c);
@@ -350,7 +350,7 @@ void lb_nst_call_start(lb_nst *ns, const lb_nst_req *req, lb_nst_call_cb cb, voi
 	kick_soon(ns);
 }
 
-static void cancel_in(lb_nst *ns, struct callq *q, void *ctx, bool all)
+static void cancel_in(lb_nst *ns, struct callq *q, const void *ctx, bool all)
 {
 	struct callq keep = {0};
 	struct call *c;

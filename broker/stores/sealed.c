@@ -56,8 +56,11 @@ static void file_name(const char *name, uint32_t version, char *buf, size_t cap)
 {
 	size_t i;
 
-	for (i = 0; name[i] && i + 1 < cap; i++)
-		buf[i] = name[i] == '/' ? '+' : name[i];
+	for (i = 0; name[i] && i + 1 < cap; i++) {
+		buf[i] = name[i];
+		if (buf[i] == '/')
+			buf[i] = '+';
+	}
 	buf[i] = '\0';
 	snprintf(buf + i, cap - i, ".v%u", version);
 }
@@ -78,8 +81,11 @@ static bool parse_file_name(const char *f, char *name, size_t cap, uint32_t *ver
 	len = (size_t)(dot - f);
 	if (len == 0 || len >= cap)
 		return false;
-	for (size_t i = 0; i < len; i++)
-		name[i] = f[i] == '+' ? '/' : f[i];
+	for (size_t i = 0; i < len; i++) {
+		name[i] = f[i];
+		if (name[i] == '+')
+			name[i] = '/';
+	}
 	name[len] = '\0';
 	*version = (uint32_t)v;
 	return lb_sealed_name_valid(name);
@@ -189,6 +195,7 @@ static size_t list_versions(lb_sealed *s, const char *name, uint32_t *vers, size
 static void make_ad(unsigned char *ad, size_t *adlen, const unsigned char *hdr, const char *name)
 {
 	memcpy(ad, hdr, MAGIC_LEN + 12);
+	// NOLINTNEXTLINE(bugprone-not-null-terminated-result): binary AD, its length is *adlen
 	memcpy(ad + MAGIC_LEN + 12, name, strlen(name));
 	*adlen = MAGIC_LEN + 12 + strlen(name);
 }
@@ -371,12 +378,12 @@ json_t *lb_sealed_list(lb_sealed *s, lb_err *e)
 			json_object_set_new(ent, "created", json_integer(st.st_mtim.tv_sec));
 		}
 	}
-	items = calloc(json_object_size(by_name) + 1, sizeof(*items));
+	items = calloc(json_object_size(by_name) + 1, sizeof(json_t *));
 	if (!items)
 		return NULL;
 	json_object_foreach (by_name, k, v)
 		items[n++] = v;
-	qsort(items, n, sizeof(*items), cmp_name);
+	qsort(items, n, sizeof(json_t *), cmp_name);
 	arr = json_array();
 	for (i = 0; i < n; i++)
 		json_array_append(arr, items[i]);
