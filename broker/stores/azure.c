@@ -120,7 +120,7 @@ static int client_assertion(struct azure *a, const char *aud, lb_secbuf **jwt, l
 	hdr = json_pack("{s:s,s:s,s:s}", "alg", "RS256", "typ", "JWT", "x5t", x5t);
 	claims = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I}", "aud", aud, "iss", a->client_id, "sub",
 			   a->client_id, "jti", jti, "nbf", (json_int_t)now, "iat", (json_int_t)now,
-			   "exp", (json_int_t)(now + ASSERTION_LIFE_S));
+			   "exp", (json_int_t)now + ASSERTION_LIFE_S);
 	if (!hdr || !claims)
 		return lb_fail(e, ENOMEM, "out of memory");
 	h = json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS);
@@ -180,9 +180,11 @@ static void azure_authenticate(lb_nst *ns)
 	rc |= lb_oauth_form_add(&form, "scope", scope, strlen(scope));
 	if (secret) {
 		rc |= lb_oauth_form_add(&form, "client_secret", secret->data, secret->len);
-	} else {
+	} else if (jwt) {
 		rc |= lb_oauth_form_add(&form, "client_assertion_type", atype, sizeof(atype) - 1);
 		rc |= lb_oauth_form_add(&form, "client_assertion", jwt->data, jwt->len);
+	} else {
+		rc = -1; /* neither credential was read: cannot happen */
 	}
 	if (rc) {
 		lb_secbuf_free(form);

@@ -21,10 +21,8 @@ LINT_PENDING=(
 	'broker/docker/audit.c              findings open; being rewritten by issue 11'
 	'broker/docker/early.c              findings open; being rewritten by issue 11'
 	'broker/docker/volumes.c            findings open; being rewritten by issue 11'
-	'broker/stores/azure.c              findings open; being rewritten by issue 14'
 	'broker/stores/oauth.c              findings open; being rewritten by issue 14'
 	'broker/stores/sigv4.c              findings open; being rewritten by issue 14'
-	'tests/unit/test_netstore.c         findings open; being rewritten by issue 14'
 )
 
 lint_need() {

@@ -104,6 +104,7 @@ static void on_client(lb_loop *l, int fd, uint32_t events, void *ctx)
 
 static void on_accept(lb_loop *l, int fd, uint32_t events, void *ctx)
 {
+	// cppcheck-suppress nullPointer ; accept4(2) takes NULL addrlen (gnu.cfg says non-null)
 	int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 	struct conn *cn;
 
