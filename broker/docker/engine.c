@@ -76,6 +76,7 @@ json_t *lb_engine_event_decode(const char *line, size_t len, bool truncated)
 		return NULL;
 	memcpy(head, line, (size_t)(at - line));
 	memcpy(head + (at - line), "}}", 3);
+	// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_free_ frees head
 	ev = json_loadb(head, (size_t)(at - line) + 2, 0, NULL);
 	if (json_is_object(ev) && json_is_object(json_object_get(ev, "Actor")))
 		return ev;

@@ -218,6 +218,7 @@ static int parse_mount_line(const char *line, lb_mount *m, lb_err *e)
 	m->mountpoint = mountinfo_field(&p);
 	opts = mountinfo_field(&p);
 	if (!m->root || !m->mountpoint || !opts)
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_free_ frees it
 		return lb_fail(e, 12, "mountinfo: out of memory");
 	/* The root of an nsfs bind (dockerd's exec-root/netns/ID) is "net:[4026532181]". */
 	if (!m->root[0] || m->mountpoint[0] != '/')
