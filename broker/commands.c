@@ -46,9 +46,9 @@ static json_t *target_json(lb_broker *b, const lb_target *t)
 	uint32_t hu = 0, hg = 0;
 	lb_err e;
 	json_t *o =
-	    json_pack("{s:s,s:s,s:I,s:I,s:I,s:O?}", "name", t->name, "binding", bd ? bd->name : "",
+	    json_pack("{s:s,s:s,s:I,s:I,s:I,s:o?}", "name", t->name, "binding", bd ? bd->name : "",
 		      "uid", (json_int_t)t->uid, "gid", (json_int_t)t->gid, "generation",
-		      (json_int_t)t->generation, "secrets", t->current);
+		      (json_int_t)t->generation, "secrets", lb_target_secrets_json(t));
 
 	if (lb_target_host_ids(t, &hu, &hg, &e) == 0) {
 		json_object_set_new(o, "host_uid", json_integer(hu));

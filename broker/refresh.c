@@ -26,6 +26,7 @@ struct slot {
 	char target[LB_NAME_MAX + 1]; /* for per-target (leased) stores, else "" */
 	lb_source src;
 	bool done;
+	bool hashed; /* its value is in the secret hashes */
 	lb_fetch_result res;
 	struct batch *batch;
 	size_t *waiting; /* wants (indexes) that need this slot */
@@ -97,22 +98,25 @@ static struct slot *slot_for(struct batch *bt, const lb_source *src, const char 
  * this broker started). */
 static uint64_t held_from(const lb_target *t, const char *secret)
 {
-	return (uint64_t)json_integer_value(json_object_get(t->held_batch, secret));
+	const lb_held *h = lb_target_held(t, secret);
+
+	return h ? h->batch : 0;
 }
 
 /* The item keeps the target's current file of its name; false if there is none. */
 static bool keep_current(const lb_target *t, lb_publish_item *it)
 {
-	json_t *cur = json_object_get(t->current, it->name);
+	const lb_held *cur = lb_target_held(t, it->name);
 
 	if (!cur)
 		return false;
 	it->value = NULL;
-	it->version = json_string_value(json_object_get(cur, "version"));
-	it->source = json_string_value(json_object_get(cur, "source"));
-	it->not_after = json_integer_value(json_object_get(cur, "not_after"));
-	it->mode = (unsigned)json_integer_value(json_object_get(cur, "mode"));
-	return it->version && it->source;
+	it->version = cur->version;
+	it->source = cur->source;
+	it->not_after = cur->not_after;
+	it->mode = cur->mode;
+	it->batch = cur->batch;
+	return true;
 }
 
 static void audit_failure(const char *event, const char *target, const char *secret,
@@ -137,24 +141,19 @@ static int select_value(const struct slot *s, const lb_source *src, const lb_sec
 	return 0;
 }
 
-/* The target's files of these secrets now hold batch seq's answers. Only an older batch
- * still in flight could ever be compared with that, so without one nothing is recorded (and
- * the steady state, one batch at a time, costs no memory per target). */
-static void note_taken(lb_refresh *r, lb_target *t, json_t *taken, uint64_t seq)
+/* The fetched value goes into the secret hashes (no secret byte in any log) once per slot,
+ * not once per target; a field picked for one target is its own value. */
+static void hash_value(lb_refresh *r, struct slot *s, const lb_secbuf *v)
 {
-	bool older_out = false;
-	size_t i;
-	json_t *x;
+	lb_err e = {0};
 
-	for (const struct batch *o = r->batches; o && !older_out; o = o->next)
-		older_out = o->seq < seq;
-	if (!older_out || !json_array_size(taken))
-		return;
-	if (!t->held_batch)
-		t->held_batch = json_object();
-	json_array_foreach (taken, i, x)
-		json_object_set_new(t->held_batch, json_string_value(x),
-				    json_integer((json_int_t)seq));
+	if (v == s->res.value) {
+		if (s->hashed)
+			return;
+		s->hashed = true;
+	}
+	if (!lb_secret_hashes_contains(r->hashes, v->data, v->len))
+		lb_secret_hashes_add(r->hashes, v->data, v->len, &e);
 }
 
 /* Builds and publishes the next generation of one target from the batch's results.
@@ -164,9 +163,9 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 	const lb_binding *bd = binding_of(r, t);
 	lb_publish_item *items = NULL;
 	lb_secbuf **values = NULL;
-	_cleanup_json_ json_t *changed = json_array();
-	_cleanup_json_ json_t *taken = json_array();   /* secrets answered by this batch */
-	_cleanup_json_ json_t *errors = json_object(); /* secret -> why it failed */
+	json_t *changed = NULL; /* made at the first change: most targets have one or none */
+	/* Docker targets: secret -> why it failed, for their status file. */
+	_cleanup_json_ json_t *errors = t->dynamic ? json_object() : NULL;
 	size_t n = 0, nchanged = 0, nwritten = 0; /* written: new bytes, not just a new expiry */
 	uint32_t huid, hgid;
 	lb_err e = {0};
@@ -204,17 +203,14 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 		}
 		if (s && s->res.status == 0 && s->res.keep) {
 			/* The store vouches for the file the target already has. */
-			json_t *cur = json_object_get(t->current, sp->name);
-			const char *cv = json_string_value(json_object_get(cur, "version"));
-			const char *cs = json_string_value(json_object_get(cur, "source"));
+			const lb_held *cur = lb_target_held(t, sp->name);
 
-			if (cv && cs && strcmp(cs, s->source) == 0) {
-				it->version = cv;
+			if (cur && strcmp(cur->source, s->source) == 0) {
+				it->version = cur->version;
 				it->not_after = s->res.not_after;
-				if (json_integer_value(json_object_get(cur, "not_after")) !=
-				    s->res.not_after)
+				if (cur->not_after != s->res.not_after)
 					nchanged++; /* same file, new expiry: a new manifest */
-				json_array_append_new(taken, json_string(sp->name));
+				it->batch = bt->seq;
 				n++;
 				continue;
 			}
@@ -225,14 +221,17 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 			    select_value(s, &sp->src, &it->value, &values[n], &e) == 0)) {
 			it->version = s->res.version;
 			it->not_after = s->res.not_after;
+			it->batch = bt->seq;
 			if (it->value) {
 				nchanged++;
 				nwritten++;
+				hash_value(r, s, it->value);
+				if (!changed)
+					changed = json_array();
 				json_array_append_new(
 				    changed, json_pack("{s:s,s:s,s:s}", "name", sp->name, "version",
 						       it->version, "source", it->source));
 			}
-			json_array_append_new(taken, json_string(sp->name));
 			n++;
 			continue;
 		}
@@ -243,10 +242,11 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 				      s ? e.msg : "not fetched in this pass");
 		else
 			audit_failure("fetch_failed", t->name, sp->name, key, s->res.error);
-		json_object_set_new(errors, sp->name,
-				    json_string(s && s->res.status ? s->res.error
-						: s		   ? e.msg
-								   : "not fetched in this pass"));
+		if (errors)
+			json_object_set_new(errors, sp->name,
+					    json_string(s && s->res.status ? s->res.error
+							: s		   ? e.msg
+							    : "not fetched in this pass"));
 		/* Keep the last good file of this name, if there is one. */
 		if (keep_current(t, it))
 			n++;
@@ -255,29 +255,27 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 	 * reload may have tightened the policy). */
 	if (t->dynamic && r->o.admit && !r->o.admit(r->o.owner, t))
 		goto out;
-	if (nchanged == 0 && t->generation && n == json_object_size(t->current)) {
-		note_taken(r, t, taken, bt->seq); /* nothing changed: no write */
+	if (nchanged == 0 && t->generation && n == t->nheld) {
+		/* Nothing changed: no write; the files now hold this batch's answers. */
+		for (size_t i = 0; i < n; i++)
+			if (items[i].batch == bt->seq)
+				lb_target_note_batch(t, items[i].name, bt->seq);
 		goto out;
 	}
 	if (n == 0)
 		goto out;
-	for (size_t i = 0; i < n; i++)
-		if (items[i].value && !lb_secret_hashes_contains(r->hashes, items[i].value->data,
-								 items[i].value->len))
-			lb_secret_hashes_add(r->hashes, items[i].value->data, items[i].value->len,
-					     &e);
 	if (lb_target_publish(t, items, n, &e)) {
 		audit_failure("publish_failed", t->name, NULL, NULL, e.msg);
 		ok = false;
 		goto out;
 	}
-	note_taken(r, t, taken, bt->seq);
 	if (t->dynamic && r->o.published)
 		r->o.published(r->o.owner, t, nwritten > 0);
 	lb_audit("deliver",
-		 json_pack("{s:s,s:s,s:I,s:I,s:I,s:s,s:O}", "target", t->name, "binding", bd->name,
+		 json_pack("{s:s,s:s,s:I,s:I,s:I,s:s,s:o}", "target", t->name, "binding", bd->name,
 			   "generation", (json_int_t)t->generation, "uid", (json_int_t)huid, "gid",
-			   (json_int_t)hgid, "reason", bt->reason, "changed", changed));
+			   (json_int_t)hgid, "reason", bt->reason, "changed",
+			   changed ? json_incref(changed) : json_array()));
 out:
 	/* Docker targets: why a secret is missing, where the container's client looks. */
 	if (t->dynamic && lb_target_status(t, bd, errors, &e))
@@ -286,6 +284,7 @@ out:
 		lb_secbuf_free(values[i]);
 	free(values);
 	free(items);
+	json_decref(changed);
 	return ok;
 }
 

@@ -2,6 +2,7 @@
 #include "cleanup.h"
 #include "fsutil.h"
 #include "idmap.h"
+#include "jsonw.h"
 #include "layout.h"
 #include "log.h"
 #include "loop.h"
@@ -151,6 +152,74 @@ static int reuse_tmpfs(int fd, const char *name, lb_err *e)
 	return wfd;
 }
 
+/* The held block of a generation: n entries, then their strings, in one allocation. */
+static lb_held *held_new(const lb_publish_item *items, size_t n)
+{
+	size_t bytes = n * sizeof(lb_held) + 1;
+	lb_held *h;
+	char *p;
+
+	for (size_t i = 0; i < n; i++)
+		bytes +=
+		    strlen(items[i].name) + strlen(items[i].version) + strlen(items[i].source) + 3;
+	h = malloc(bytes);
+	if (!h)
+		return NULL;
+	p = (char *)(h + n);
+	for (size_t i = 0; i < n; i++) {
+		const char *src[3] = {items[i].name, items[i].version, items[i].source};
+		const char **dst[3] = {&h[i].name, &h[i].version, &h[i].source};
+		for (size_t k = 0; k < 3; k++) {
+			size_t len = strlen(src[k]) + 1;
+			memcpy(p, src[k], len);
+			*dst[k] = p;
+			p += len;
+		}
+		h[i].not_after = items[i].not_after;
+		h[i].batch = items[i].batch;
+		h[i].mode = items[i].mode;
+	}
+	return h;
+}
+
+static void held_set(lb_target *t, lb_held *h, size_t n)
+{
+	free(t->held);
+	t->held = h;
+	t->nheld = n;
+}
+
+const lb_held *lb_target_held(const lb_target *t, const char *name)
+{
+	for (size_t i = 0; i < t->nheld; i++)
+		if (strcmp(t->held[i].name, name) == 0)
+			return &t->held[i];
+	return NULL;
+}
+
+void lb_target_note_batch(lb_target *t, const char *name, uint64_t batch)
+{
+	lb_held *h = (lb_held *)lb_target_held(t, name);
+
+	if (h)
+		h->batch = batch;
+}
+
+json_t *lb_target_secrets_json(const lb_target *t)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; o && i < t->nheld; i++) {
+		const lb_held *h = &t->held[i];
+		json_t *s = json_pack("{s:s,s:s,s:i}", "version", h->version, "source", h->source,
+				      "mode", (int)h->mode);
+		if (s && h->not_after)
+			json_object_set_new(s, "not_after", json_integer(h->not_after));
+		json_object_set_new(o, h->name, s);
+	}
+	return o;
+}
+
 /* Reads ..data and its manifest; a missing ..data means no generation yet. */
 static int load_current(lb_target *t, lb_err *e)
 {
@@ -159,6 +228,11 @@ static int load_current(lb_target *t, lb_err *e)
 	_cleanup_close_ int gfd = -1;
 	_cleanup_free_ char *text = NULL;
 	_cleanup_json_ json_t *m = NULL;
+	_cleanup_free_ lb_publish_item *items = NULL;
+	json_t *secrets, *v;
+	const char *key;
+	size_t ni = 0;
+	lb_held *h;
 	uint64_t gen;
 
 	if (n < 0)
@@ -171,11 +245,28 @@ static int load_current(lb_target *t, lb_err *e)
 	if (gfd < 0 || lb_read_at(gfd, LB_MANIFEST, LB_MANIFEST_MAX, &text, NULL, e))
 		return lb_fail_wrap(e, "target %s", t->name);
 	m = json_loads(text, 0, NULL);
-	if (!json_is_object(json_object_get(m, "secrets")))
+	secrets = json_object_get(m, "secrets");
+	if (!json_is_object(secrets))
 		return lb_fail(e, 0, "target %s: malformed %s in %s", t->name, LB_MANIFEST, link);
+	items = calloc(json_object_size(secrets) + 1, sizeof(*items));
+	if (!items)
+		return lb_fail(e, ENOMEM, "out of memory");
+	json_object_foreach (secrets, key, v) {
+		lb_publish_item *it = &items[ni];
+		it->name = key;
+		it->version = json_string_value(json_object_get(v, "version"));
+		it->source = json_string_value(json_object_get(v, "source"));
+		it->mode = (unsigned)json_integer_value(json_object_get(v, "mode"));
+		it->not_after = json_integer_value(json_object_get(v, "not_after"));
+		/* An entry without them is not held: its file is rewritten, never linked. */
+		if (it->version && it->source)
+			ni++;
+	}
+	h = held_new(items, ni);
+	if (!h)
+		return lb_fail(e, ENOMEM, "out of memory");
 	t->generation = gen;
-	json_decref(t->current);
-	t->current = json_incref(json_object_get(m, "secrets"));
+	held_set(t, h, ni);
 	return 0;
 }
 
@@ -250,8 +341,7 @@ void lb_target_free(lb_target *t)
 		return;
 	if (t->dirfd >= 0)
 		close(t->dirfd);
-	json_decref(t->current);
-	json_decref(t->held_batch);
+	free(t->held);
 	json_decref(t->status);
 	free(t);
 }
@@ -267,9 +357,9 @@ int lb_target_status(lb_target *t, const lb_binding *bd, json_t *errors, lb_err 
 		const char *name = bd->secrets[i].name;
 		json_t *err = json_object_get(errors, name);
 		json_t *s = json_pack("{s:s}", "state",
-				      err				  ? "failed"
-				      : json_object_get(t->current, name) ? "ok"
-									  : "pending");
+				      err			? "failed"
+				      : lb_target_held(t, name) ? "ok"
+								: "pending");
 		if (json_is_string(err))
 			json_object_set(s, "error", err);
 		json_object_set_new(secrets, name, s);
@@ -321,8 +411,7 @@ bool lb_target_unchanged(const lb_target *t, const char *name, const char *versi
 			 const char *source, int64_t not_after, unsigned mode, uint32_t huid,
 			 uint32_t hgid)
 {
-	json_t *cur = json_object_get(t->current, name);
-	json_t *na;
+	const lb_held *cur = lb_target_held(t, name);
 	char path[LB_NAME_MAX + 64];
 	struct stat st;
 
@@ -348,13 +437,8 @@ bool lb_target_unchanged(const lb_target *t, const char *name, const char *versi
 		    st.st_uid != huid || st.st_gid != hgid || ts_after(&st.st_ctim, &man.st_ctim))
 			return false;
 	}
-	na = json_object_get(cur, "not_after");
-	return json_is_string(json_object_get(cur, "version")) &&
-	       strcmp(json_string_value(json_object_get(cur, "version")), version) == 0 &&
-	       json_is_string(json_object_get(cur, "source")) &&
-	       strcmp(json_string_value(json_object_get(cur, "source")), source) == 0 &&
-	       (na ? json_integer_value(na) : 0) == not_after &&
-	       json_integer_value(json_object_get(cur, "mode")) == (json_int_t)mode;
+	return strcmp(cur->version, version) == 0 && strcmp(cur->source, source) == 0 &&
+	       cur->not_after == not_after && cur->mode == mode;
 }
 
 /* The manifest names store paths, versions and expiry: root's, readable by the consumer
@@ -393,33 +477,43 @@ static int restrict_manifest(int gfd, uint32_t huid, lb_err *e)
 	return 0;
 }
 
+/* Written by hand, not through a jansson tree: this runs for every target at every rotation.
+ * Keys in the order jansson's JSON_SORT_KEYS gave. */
 static int write_manifest(int gfd, uint64_t gen, const lb_publish_item *items, size_t n,
-			  uint32_t huid, uint32_t hgid, json_t **secrets_out, lb_err *e)
+			  uint32_t huid, uint32_t hgid, lb_err *e)
 {
-	_cleanup_json_ json_t *m = json_object();
-	json_t *secrets = json_object();
-	char *text;
+	lb_jsonw w = {0};
 	int rc;
 
-	json_object_set_new(m, "generation", json_integer((json_int_t)gen));
-	json_object_set_new(m, "written_at", json_integer((json_int_t)time(NULL)));
-	json_object_set_new(m, "secrets", secrets);
+	lb_jsonw_raw(&w, "{\"generation\":");
+	lb_jsonw_int(&w, (int64_t)gen);
+	lb_jsonw_raw(&w, ",\"secrets\":{");
 	for (size_t i = 0; i < n; i++) {
-		json_t *s = json_pack("{s:s,s:s,s:i}", "version", items[i].version, "source",
-				      items[i].source, "mode", (int)items[i].mode);
-		if (items[i].not_after)
-			json_object_set_new(s, "not_after", json_integer(items[i].not_after));
-		json_object_set_new(secrets, items[i].name, s);
+		lb_jsonw_raw(&w, i ? "," : "");
+		lb_jsonw_str(&w, items[i].name);
+		lb_jsonw_raw(&w, ":{\"mode\":");
+		lb_jsonw_int(&w, items[i].mode);
+		if (items[i].not_after) {
+			lb_jsonw_raw(&w, ",\"not_after\":");
+			lb_jsonw_int(&w, items[i].not_after);
+		}
+		lb_jsonw_raw(&w, ",\"source\":");
+		lb_jsonw_str(&w, items[i].source);
+		lb_jsonw_raw(&w, ",\"version\":");
+		lb_jsonw_str(&w, items[i].version);
+		lb_jsonw_raw(&w, "}");
 	}
-	text = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
-	if (!text)
+	lb_jsonw_raw(&w, "},\"written_at\":");
+	lb_jsonw_int(&w, (int64_t)time(NULL));
+	lb_jsonw_raw(&w, "}");
+	if (w.oom) {
+		lb_jsonw_free(&w);
 		return lb_fail(e, ENOMEM, "out of memory");
-	rc = lb_write_new_at(gfd, LB_MANIFEST, text, strlen(text), 0440, 0, hgid, e);
+	}
+	rc = lb_write_new_at(gfd, LB_MANIFEST, w.buf, w.len, 0440, 0, hgid, e);
 	if (rc == 0)
 		rc = restrict_manifest(gfd, huid, e);
-	lb_json_free(text);
-	if (rc == 0)
-		*secrets_out = json_incref(secrets);
+	lb_jsonw_free(&w);
 	return rc;
 }
 
@@ -465,46 +559,45 @@ static void remove_unpublished(lb_target *t, const char *gname)
 	lb_remove_tree_at(t->dirfd, gname, true, &ignored);
 }
 
-static bool names_equal(json_t *current, const lb_publish_item *items, size_t n)
+static bool names_equal(const lb_target *t, const lb_publish_item *items, size_t n)
 {
-	if (json_object_size(current) != n)
+	if (t->nheld != n)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!json_object_get(current, items[i].name))
+		if (!lb_target_held(t, items[i].name))
 			return false;
 	return true;
 }
 
 static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, lb_err *e)
 {
-	bool same_names = t->generation && names_equal(t->current, items, n);
+	bool same_names = t->generation && names_equal(t, items, n);
 	uint64_t gen = t->generation + 1;
-	char gname[64], oldname[64] = "(none)";
+	char gname[64], oldname[64], from[LB_NAME_MAX + 96];
 	_cleanup_close_ int gfd = -1;
-	_cleanup_close_ int ofd = -1;
-	json_t *secrets = NULL;
+	lb_held *held = NULL;
 	uint32_t huid, hgid;
 
 	if (lb_target_host_ids(t, &huid, &hgid, e))
 		return -1;
 	gen_name(gen, gname, sizeof(gname));
-	/* A leftover of a crash between mkdir and the swap is never visible: remove it. */
-	if (lb_remove_tree_at(t->dirfd, gname, true, e))
-		return -1;
-	if (mkdirat(t->dirfd, gname, 0700) < 0)
+	oldname[0] = '\0';
+	if (t->generation)
+		gen_name(t->generation, oldname, sizeof(oldname));
+	/* A leftover of a crash between mkdir and the swap is never visible: remove it (only
+	 * when there is one: no extra syscall per target per rotation). */
+	if (mkdirat(t->dirfd, gname, 0700) < 0 &&
+	    (errno != EEXIST || lb_remove_tree_at(t->dirfd, gname, true, e) ||
+	     mkdirat(t->dirfd, gname, 0700) < 0))
 		return lb_fail_errno(e, "target %s: mkdir %s", t->name, gname);
 	gfd = lb_open_dir_at(t->dirfd, gname, e);
 	if (gfd < 0)
 		goto fail;
-	if (t->generation) {
-		gen_name(t->generation, oldname, sizeof(oldname));
-		ofd = lb_open_dir_at(t->dirfd, oldname, e);
-		if (ofd < 0)
-			goto fail;
-	}
 	for (size_t i = 0; i < n; i++) {
 		if (!items[i].value) {
-			if (ofd < 0 || linkat(ofd, items[i].name, gfd, items[i].name, 0) < 0) {
+			/* Linked by path from the target root: no fd for the old directory. */
+			snprintf(from, sizeof(from), "%s/%s", oldname, items[i].name);
+			if (!oldname[0] || linkat(t->dirfd, from, gfd, items[i].name, 0) < 0) {
 				lb_fail_errno(e, "link unchanged %s from %s", items[i].name,
 					      oldname);
 				goto fail;
@@ -514,12 +607,16 @@ static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, lb
 			goto fail;
 		}
 	}
+	held = held_new(items, n);
+	if (!held) {
+		lb_fail(e, ENOMEM, "out of memory");
+		goto fail;
+	}
 	if ((!same_names && add_links(t, items, n, e)) ||
-	    write_manifest(gfd, gen, items, n, huid, hgid, &secrets, e))
+	    write_manifest(gfd, gen, items, n, huid, hgid, e))
 		goto fail;
 	if (fchmod(gfd, 0755) < 0) {
 		lb_fail_errno(e, "chmod %s", gname);
-		json_decref(secrets);
 		goto fail;
 	}
 	/* A ..data.tmp left by a crash is replaced. */
@@ -528,7 +625,6 @@ static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, lb
 	      symlinkat(gname, t->dirfd, LB_DATA_LINK_TMP) < 0)) ||
 	    renameat(t->dirfd, LB_DATA_LINK_TMP, t->dirfd, LB_DATA_LINK) < 0) {
 		lb_fail_errno(e, "swap ..data to %s", gname);
-		json_decref(secrets);
 		goto fail;
 	}
 	if (t->generation) {
@@ -546,8 +642,7 @@ static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, lb
 		t->nretired++;
 	}
 	t->generation = gen;
-	json_decref(t->current);
-	t->current = secrets;
+	held_set(t, held, n); /* items may point into the old block: replaced only now */
 	/* Files linked from the previous generation may still belong to an older owner
 	 * only if the owner changed, and then nothing was linked (unchanged() said no). */
 	t->owner_known = true;
@@ -556,6 +651,7 @@ static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, lb
 	/* Links only change when the set of names does. */
 	return same_names ? 0 : prune_links(t, items, n, e);
 fail:
+	free(held);
 	remove_unpublished(t, gname);
 	return lb_fail_wrap(e, "target %s: generation %" PRIu64 " not published", t->name, gen);
 }

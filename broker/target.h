@@ -13,12 +13,24 @@
 
 #define LB_RETIRED_MAX 16
 
+/* One secret of the current generation, as its manifest says (no secret bytes). A target's
+ * held entries and their strings are one allocation: a few hundred bytes per target, where
+ * jansson trees took kilobytes (issue 19). */
+typedef struct lb_held {
+	const char *name, *version, *source;
+	int64_t not_after; /* 0 = no expiry */
+	uint64_t batch;	   /* the refresh batch whose answer the file holds; 0 = none, or
+			      from before this broker started (refresh.c) */
+	unsigned mode;
+} lb_held;
+
 typedef struct lb_target {
 	char name[LB_NAME_MAX + 1];
-	int dirfd;	     /* the tmpfs root, RUN_DIR/t/NAME */
-	uint64_t generation; /* current published generation, 0 = none */
-	json_t *current;     /* manifest "secrets" of the current generation */
-	uint32_t uid, gid;   /* consumer ids inside its user namespace */
+	int dirfd;	      /* the tmpfs root, RUN_DIR/t/NAME */
+	uint64_t generation;  /* current published generation, 0 = none */
+	struct lb_held *held; /* the current generation's secrets (one block, see lb_held) */
+	size_t nheld;
+	uint32_t uid, gid; /* consumer ids inside its user namespace */
 	char uid_map[256], gid_map[256];
 	struct {
 		uint64_t gen;
@@ -38,10 +50,9 @@ typedef struct lb_target {
 	char container[72]; /* Docker container id */
 	int pid;	    /* consumer's pid, 0 unknown */
 	uint64_t first_gen; /* first generation this consumer got; later ones are rotations */
-	/* The refresh pipeline's (refresh.c): the newest batch that asked for this target, and
-	 * per secret name the batch whose answer its current file holds ({name: batch}). */
+	/* The refresh pipeline's (refresh.c): the newest batch that asked for this target (per
+	 * secret, the batch its file came from is lb_held.batch). */
 	uint64_t asked_batch;
-	json_t *held_batch;
 	json_t *status; /* what LB_STATUS_FILE says (target.c writes it) */
 } lb_target;
 
@@ -54,6 +65,7 @@ typedef struct lb_publish_item {
 	const char *source;
 	int64_t not_after; /* 0 = no expiry */
 	unsigned mode;
+	uint64_t batch; /* recorded as lb_held.batch */
 } lb_publish_item;
 
 /* Mount (or reuse the live tmpfs of) RUN_DIR/t/NAME and load its current generation. */
@@ -62,6 +74,12 @@ void lb_target_free(lb_target *t);
 /* Write LB_STATUS_FILE into the tmpfs (no secret bytes): per secret of bd "ok" (in the
  * current generation), "failed" with errors[name] (the store's error), else "pending". */
 int lb_target_status(lb_target *t, const lb_binding *bd, json_t *errors, lb_err *e);
+/* The current generation's entry for that secret, NULL if it has none. */
+const lb_held *lb_target_held(const lb_target *t, const char *name);
+/* The current generation's secrets as the manifest's "secrets" object (new reference). */
+json_t *lb_target_secrets_json(const lb_target *t);
+/* The target's file of that secret now holds batch's answer (no new generation). */
+void lb_target_note_batch(lb_target *t, const char *name, uint64_t batch);
 /* Host uid/gid that must own the files, through the target's maps. */
 int lb_target_host_ids(const lb_target *t, uint32_t *uid, uint32_t *gid, lb_err *e);
 /* Write generation+1 with items, swap ..data, fix the top-level links. */

@@ -430,9 +430,7 @@ static void test_older_batch_does_not_roll_back(void **state)
 	assert_string_equal(content(x, T_SLOW, "s"), "slow-v2");
 	fake_release(s, SIZE_MAX, 0); /* the reload batch finishes now, with v1 */
 	assert_string_equal(content(x, T_SLOW, "s"), "slow-v2");
-	assert_string_equal(json_string_value(json_object_get(
-				json_object_get(x->targets[T_SLOW]->current, "s"), "version")),
-			    "2");
+	assert_string_equal(lb_target_held(x->targets[T_SLOW], "s")->version, "2");
 }
 
 /* ... but an older batch's good answer still replaces a file that no newer batch could
