@@ -81,6 +81,7 @@ for N in "${NS[@]}"; do
 	sys="-"
 	if command -v strace >/dev/null; then
 		sleep 2 # the rotations above are collected (grace 1 s): count one rotation alone
+		sleep 2 # the rotations above are collected (grace 1 s): count one rotation alone
 		strace -c -f -p "$BROKER_PID" -o "$T/strace.$N" &
 		sp=$!
 		sleep 0.5
