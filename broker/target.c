@@ -262,6 +262,7 @@ static int load_current(lb_target *t, lb_err *e)
 		if (it->version && it->source)
 			ni++;
 	}
+	// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_free_ frees items
 	h = held_new(items, ni);
 	if (!h)
 		return lb_fail(e, ENOMEM, "out of memory");
