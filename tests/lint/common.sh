@@ -44,9 +44,16 @@ lint_pending() {
 }
 
 # lint_files GLOB...: tracked files matching the globs, pending ones left out.
+# LINT_CHANGED_SINCE=REV (a developer's quick check, never CI): only files changed since REV.
 lint_files() {
 	local f
-	git -C "$LINT_ROOT" ls-files -- "$@" | while read -r f; do
+	{
+		if [[ -n ${LINT_CHANGED_SINCE:-} ]]; then
+			git -C "$LINT_ROOT" diff --name-only --diff-filter=d "$LINT_CHANGED_SINCE" -- "$@"
+		else
+			git -C "$LINT_ROOT" ls-files -- "$@"
+		fi
+	} | while read -r f; do
 		if [[ -f $f ]] && ! lint_pending "$f"; then
 			printf '%s\n' "$f"
 		fi
