@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
+/* Optional, as in libFuzzer: a harness with nothing to set up leaves it out. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* An exact-size NUL-terminated heap copy, so that ASan sees any read past the input. */
@@ -38,5 +39,30 @@ __attribute__((noreturn)) static inline void fuzz_assert_fail(const char *cond, 
 		if (!(cond))                                                                       \
 			fuzz_assert_fail(#cond, __FILE__, __LINE__);                               \
 	} while (0)
+
+/* A text field a parser filled: NUL-terminated within its buffer. */
+static inline void fuzz_check_text(const char *s, size_t cap)
+{
+	FUZZ_ASSERT(strnlen(s, cap) < cap);
+}
+
+/* The same, and printable ASCII only (error messages that reach logs). */
+static inline void fuzz_check_printable(const char *s, size_t cap)
+{
+	FUZZ_ASSERT(strnlen(s, cap) < cap);
+	for (; *s; s++)
+		FUZZ_ASSERT(*s >= 0x20 && *s < 0x7f);
+}
+
+/* The LLVMFuzzerInitialize of a harness whose parser fills secure buffers (secmem.h). */
+#define FUZZ_INIT_SECMEM()                                                                         \
+	int LLVMFuzzerInitialize(int *argc, char ***argv)                                          \
+	{                                                                                          \
+		(void)argc;                                                                        \
+		(void)argv;                                                                        \
+		if (lb_secmem_init() < 0)                                                          \
+			abort();                                                                   \
+		return 0;                                                                          \
+	}
 
 #endif

@@ -10,21 +10,7 @@
 
 static const long statuses[] = {200, 400, 403, 404, 429, 500, 503};
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (lb_secmem_init() < 0)
-		abort();
-	return 0;
-}
-
-static void check_text(const char *s, size_t cap)
-{
-	FUZZ_ASSERT(strnlen(s, cap) < cap);
-	for (; *s; s++)
-		FUZZ_ASSERT(*s >= 0x20 && *s < 0x7f);
-}
+FUZZ_INIT_SECMEM()
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -46,12 +32,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(r.verdict == LB_NST_OK || r.err.msg[0] != '\0');
 	FUZZ_ASSERT(!(replayed && r.verdict == LB_NST_REFRESH));
 	FUZZ_ASSERT(r.verdict != LB_NST_OK || status == 200);
-	check_text(r.err.msg, sizeof(r.err.msg));
+	fuzz_check_printable(r.err.msg, sizeof(r.err.msg));
 	if (r.verdict == LB_NST_OK) {
 		if (lb_aws_value_parse(r.json, ssm, &value, &structured, version, sizeof(version),
 				       &e) == 0) {
 			FUZZ_ASSERT(value && value->data[value->len] == '\0');
-			check_text(version, sizeof(version));
+			fuzz_check_printable(version, sizeof(version));
 		} else {
 			FUZZ_ASSERT(value == NULL && e.msg[0]);
 		}
@@ -63,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    c.secret->len == strlen((char *)c.secret->data));
 		lb_aws_creds_clear(&c);
 	} else {
-		check_text(e.msg, sizeof(e.msg));
+		fuzz_check_printable(e.msg, sizeof(e.msg));
 	}
 	return 0;
 }

@@ -11,21 +11,7 @@
 
 static const long statuses[] = {200, 201, 400, 401, 403, 404, 412, 429, 500, 503};
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (lb_secmem_init() < 0)
-		abort();
-	return 0;
-}
-
-static void check_text(const char *s, size_t cap)
-{
-	FUZZ_ASSERT(strnlen(s, cap) < cap);
-	for (; *s; s++)
-		FUZZ_ASSERT(*s >= 0x20 && *s < 0x7f);
-}
+FUZZ_INIT_SECMEM()
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -50,11 +36,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lb_oauth_classify(&req, &resp, &r, lb_azure_error);
 	FUZZ_ASSERT(r.json == NULL || json_is_object(r.json));
 	FUZZ_ASSERT(r.verdict == LB_NST_OK || r.err.msg[0] != '\0');
-	check_text(r.err.msg, sizeof(r.err.msg));
+	fuzz_check_printable(r.err.msg, sizeof(r.err.msg));
 	if (r.verdict == LB_NST_OK && !req.flags) {
 		if (lb_azure_secret_parse(r.json, &value, version, sizeof(version), &e) == 0) {
 			FUZZ_ASSERT(value && value->data[value->len] == '\0');
-			check_text(version, sizeof(version));
+			fuzz_check_printable(version, sizeof(version));
 		} else {
 			FUZZ_ASSERT(value == NULL && e.msg[0]);
 		}
@@ -66,9 +52,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(tok == NULL);
 	lb_secbuf_free(tok);
 	lb_azure_error(resp.status, r.json, buf, 8); /* a small buffer truncates */
-	check_text(buf, 8);
+	fuzz_check_printable(buf, 8);
 	lb_oauth_error(r.json, resp.status, buf, sizeof(buf));
-	check_text(buf, sizeof(buf));
+	fuzz_check_printable(buf, sizeof(buf));
 	json_decref(r.json);
 	lb_secbuf_free(body);
 	return 0;

@@ -5,14 +5,7 @@
 #include "config.h"
 #include "secmem.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (lb_secmem_init() < 0)
-		abort();
-	return 0;
-}
+FUZZ_INIT_SECMEM()
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -5,13 +5,6 @@
 
 #include "idmap.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	return 0;
-}
-
 /* Every range maps its first and last id to the right host id, and nothing overlaps. */
 static void check_map(const lb_idmap *m)
 {

@@ -5,13 +5,6 @@
 
 #include "lb.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	return 0;
-}
-
 struct seen {
 	size_t n;
 	const char *start, *end;

@@ -10,19 +10,7 @@
 
 static const long statuses[] = {200, 204, 400, 403, 404, 412, 429, 500, 502, 503};
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (lb_secmem_init() < 0)
-		abort();
-	return 0;
-}
-
-static void check_text(const char *s, size_t cap)
-{
-	FUZZ_ASSERT(strnlen(s, cap) < cap);
-}
+FUZZ_INIT_SECMEM()
 
 /* A value handed to targets is the data object re-encoded: it must parse back. */
 static void check_value(const lb_secbuf *v)
@@ -49,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return -1;
 	lb_vault_reply_parse(&r, statuses[data[0] % (sizeof(statuses) / sizeof(statuses[0]))],
 			     data + 1, size - 1);
-	check_text(r.err, sizeof(r.err));
+	fuzz_check_text(r.err, sizeof(r.err));
 	FUZZ_ASSERT(r.json == NULL || json_is_object(r.json));
 	FUZZ_ASSERT(r.kind == LB_VAULT_OK || r.err[0] != '\0');
 	for (const char *p = r.err; *p; p++)
@@ -66,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				FUZZ_ASSERT(ver == 2 || version[0] == '\0');
 			} else {
 				FUZZ_ASSERT(value == NULL && e.msg[0] != '\0');
-				check_text(e.msg, sizeof(e.msg));
+				fuzz_check_text(e.msg, sizeof(e.msg));
 			}
 			lb_secbuf_free(value);
 			value = NULL;
@@ -77,17 +65,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 &le) == 0) {
 		check_value(value);
 		FUZZ_ASSERT(dur >= 0);
-		check_text(id, sizeof(id));
+		fuzz_check_text(id, sizeof(id));
 	} else {
 		FUZZ_ASSERT(value == NULL && le.msg[0] != '\0');
-		check_text(le.msg, sizeof(le.msg));
+		fuzz_check_text(le.msg, sizeof(le.msg));
 	}
 	lb_secbuf_free(value);
 
 	if (lb_vault_mount_parse(r.json, "ns1/secret/web", mpath, sizeof(mpath), &kv, &kvver) ==
 	    0) {
 		FUZZ_ASSERT(kvver == 1 || kvver == 2);
-		check_text(mpath, sizeof(mpath));
+		fuzz_check_text(mpath, sizeof(mpath));
 	}
 	if (lb_vault_mount_parse(r.json, "secret/web", mpath, sizeof(mpath), &kv, &kvver) == 0)
 		FUZZ_ASSERT(mpath[0] != '\0');
@@ -102,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lb_secbuf_free(tok);
 
 	lb_vault_errors(r.json, err, 8); /* a small buffer truncates, never overflows */
-	check_text(err, 8);
+	fuzz_check_text(err, 8);
 	json_decref(r.json);
 	return 0;
 }

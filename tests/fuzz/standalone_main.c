@@ -123,7 +123,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s DIR|FILE...\n", argv[0]);
 		return 2;
 	}
-	LLVMFuzzerInitialize(&argc, &argv);
+	if (LLVMFuzzerInitialize)
+		LLVMFuzzerInitialize(&argc, &argv);
 	for (int i = 1; i < argc; i++) {
 		struct stat st;
 		int r;
