@@ -16,7 +16,7 @@ lint_files | while read -r f; do
 done >"$tmp/scripts"
 # -x follows the libraries a script sources, so each is checked as it is used.
 status=0
-xargs -P"$(nproc)" -n8 shellcheck -x -f gcc <"$tmp/scripts" >"$tmp/all" 2>&1 || status=$?
+xargs -r -P"$(nproc)" -n8 shellcheck -x -f gcc <"$tmp/scripts" >"$tmp/all" 2>&1 || status=$?
 { grep -E '^[^ ]+:[0-9]+:[0-9]+: [a-z]+: ' "$tmp/all" || true; } | sort -u | lint_report shellcheck || exit 1
 if ((status)); then
 	echo "shellcheck failed:" >&2
