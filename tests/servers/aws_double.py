@@ -22,18 +22,17 @@ import datetime
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
-import signal
 import socket
-import ssl
 import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import quote, urlsplit
+
+from doublelib import PlainThreadingServer, TLSThreadingServer, run, tls_dir_context
 
 MAX_REQUEST_BYTES = 1024 * 1024
 ACCOUNT = "123456789012"
@@ -609,44 +608,6 @@ class AdminHandler(BaseHTTPRequestHandler):
         return None
 
 
-class TLSThreadingServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, addr, handler, ssl_ctx: ssl.SSLContext):
-        self.ssl_ctx = ssl_ctx
-        super().__init__(addr, handler)
-
-    def finish_request(self, request, client_address):
-        request.settimeout(15)
-        try:
-            tls = self.ssl_ctx.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            request.close()
-            return
-        try:
-            self.RequestHandlerClass(tls, client_address, self)
-        finally:
-            try:
-                tls.close()
-            except OSError:
-                pass
-
-
-class PlainThreadingServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-def write_port_file(path: str | None, port: int) -> None:
-    if not path:
-        return
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="ascii") as fh:
-        fh.write(f"{port}\n")
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="AWS Secrets Manager / SSM test double (tests only)")
     ap.add_argument("--seed", required=True, help="JSON seed file (see README.md)")
@@ -663,35 +624,14 @@ def main(argv=None) -> int:
 
     with open(args.seed, "r", encoding="utf-8") as fh:
         state = State(json.load(fh))
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(os.path.join(args.tls_dir, "server.crt"),
-                        os.path.join(args.tls_dir, "server.key"))
-
-    api = TLSThreadingServer(("127.0.0.1", args.port), ApiHandler, ctx)
+    api = TLSThreadingServer(("127.0.0.1", args.port), ApiHandler, tls_dir_context(args.tls_dir))
     meta = PlainThreadingServer(("127.0.0.1", args.meta_port), MetaHandler)
     admin = PlainThreadingServer(("127.0.0.1", args.admin_port), AdminHandler)
-    stop = threading.Event()
-    servers = (api, meta, admin)
-    for srv in servers:
+    for srv in (api, meta, admin):
         srv.state = state
-        srv.stop_event = stop
-    signal.signal(signal.SIGTERM, lambda s, f: stop.set())
-    signal.signal(signal.SIGINT, lambda s, f: stop.set())
-    for srv in servers:
-        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1},
-                         daemon=True).start()
-    write_port_file(args.admin_port_file, admin.server_address[1])
-    write_port_file(args.meta_port_file, meta.server_address[1])
-    write_port_file(args.port_file, api.server_address[1])
-    sys.stderr.write(f"aws_double: https://127.0.0.1:{api.server_address[1]} "
-                     f"meta http://127.0.0.1:{meta.server_address[1]} "
-                     f"admin http://127.0.0.1:{admin.server_address[1]} pid {os.getpid()}\n")
-    stop.wait(max_seconds)
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
-    return 0
+    return run("aws_double", [("admin", admin, args.admin_port_file),
+                              ("meta", meta, args.meta_port_file),
+                              ("api", api, args.port_file)], max_seconds)
 
 
 if __name__ == "__main__":

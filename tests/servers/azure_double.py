@@ -32,7 +32,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
@@ -40,10 +39,11 @@ import tempfile
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-MAX_BODY = 1024 * 1024
+from doublelib import (JsonHandler, PlainThreadingServer, TLSThreadingServer, run,
+                       tls_dir_context, write_private)
+
 RESOURCE = "https://vault.azure.net"
 SCOPE = RESOURCE + "/.default"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -135,29 +135,10 @@ def aad_error(error, desc):
             "trace_id": str(uuid.uuid4()), "correlation_id": str(uuid.uuid4())}
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(JsonHandler):
     server_version = "azure-double/1"
+    content_type = "application/json; charset=utf-8"
     st: State = None
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def reply(self, code, body, headers=None):
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def body(self) -> bytes:
-        n = int(self.headers.get("Content-Length") or 0)
-        if n > MAX_BODY:
-            raise ValueError("body too large")
-        return self.rfile.read(n) if n else b""
 
     def fault_reply(self, f) -> bool:
         if not f or "status" not in f:
@@ -378,19 +359,6 @@ class AdminHandler(Handler):
         return self.reply(404, {})
 
 
-def write_port(path, port):
-    if path:
-        with open(path + ".tmp", "w") as fh:
-            fh.write(str(port))
-        os.replace(path + ".tmp", path)
-
-
-def write_private(path, text):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Azure Key Vault test double (tests only)")
     ap.add_argument("--seed", required=True)
@@ -424,29 +392,15 @@ def main(argv=None) -> int:
 
         Api.st = Imds.st = Admin.st = st
         Admin.stop = stop
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(os.path.join(args.tls_dir, "server.crt"),
-                            os.path.join(args.tls_dir, "server.key"))
-        api = ThreadingHTTPServer(("127.0.0.1", args.port), Api)
-        api.socket = ctx.wrap_socket(api.socket, server_side=True)
-        imds = ThreadingHTTPServer(("127.0.0.1", args.imds_port), Imds)
-        admin = ThreadingHTTPServer(("127.0.0.1", args.admin_port), Admin)
+        api = TLSThreadingServer(("127.0.0.1", args.port), Api, tls_dir_context(args.tls_dir))
+        imds = PlainThreadingServer(("127.0.0.1", args.imds_port), Imds)
+        admin = PlainThreadingServer(("127.0.0.1", args.admin_port), Admin)
         st.api_base = f"https://127.0.0.1:{api.server_address[1]}"
         write_private(args.cert_out, pem)
         write_private(args.secret_out, st.client_secret + "\n")
-        for s in (api, imds, admin):
-            s.daemon_threads = True
-            threading.Thread(target=s.serve_forever, daemon=True).start()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        write_port(args.imds_port_file, imds.server_address[1])
-        write_port(args.admin_port_file, admin.server_address[1])
-        write_port(args.port_file, api.server_address[1])
-        stop.wait(min(max(args.max_seconds, 1.0), 3600.0))
-        for s in (api, imds, admin):
-            s.shutdown()
-        return 0
+        return run("azure_double", [("admin", admin, args.admin_port_file),
+                                    ("imds", imds, args.imds_port_file),
+                                    ("api", api, args.port_file)], args.max_seconds, stop)
     finally:
         shutil.rmtree(keydir, ignore_errors=True)
 

@@ -30,17 +30,16 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-MAX_BODY = 1024 * 1024
+from doublelib import (JsonHandler, PlainThreadingServer, TLSThreadingServer, run,
+                       tls_dir_context, write_private)
+
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 CLIENT_EMAIL = "lockbox-test@test-project.iam.gserviceaccount.com"
@@ -126,29 +125,10 @@ def google_error(code: int, status: str, message: str) -> dict:
     return {"error": {"code": code, "message": message, "status": status}}
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(JsonHandler):
     server_version = "gcp-double/1"
+    content_type = "application/json; charset=UTF-8"
     st: State = None  # set per server class
-
-    def log_message(self, fmt, *args):  # keep the log free of request lines with tokens
-        pass
-
-    def reply(self, code: int, body, headers=None):
-        data = json.dumps(body).encode() if not isinstance(body, bytes) else body
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def body(self) -> bytes:
-        n = int(self.headers.get("Content-Length") or 0)
-        if n > MAX_BODY:
-            raise ValueError("body too large")
-        return self.rfile.read(n) if n else b""
 
     def fault_reply(self, f) -> bool:
         if not f or "status" not in f:
@@ -349,20 +329,6 @@ class AdminHandler(Handler):
         return self.reply(404, {})
 
 
-def serve(server):
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    return t
-
-
-def write_port(path, port):
-    if path:
-        tmp = path + ".tmp"
-        with open(tmp, "w") as fh:
-            fh.write(str(port))
-        os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="GCP Secret Manager test double (tests only)")
     ap.add_argument("--seed", required=True)
@@ -395,36 +361,18 @@ def main(argv=None) -> int:
 
         Api.st = Meta.st = Admin.st = st
         Admin.stop = stop
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(os.path.join(args.tls_dir, "server.crt"),
-                            os.path.join(args.tls_dir, "server.key"))
-        api = ThreadingHTTPServer(("127.0.0.1", args.port), Api)
-        api.daemon_threads = True
-        api.socket = ctx.wrap_socket(api.socket, server_side=True)
-        meta = ThreadingHTTPServer(("127.0.0.1", args.metadata_port), Meta)
-        meta.daemon_threads = True
-        admin = ThreadingHTTPServer(("127.0.0.1", args.admin_port), Admin)
-        admin.daemon_threads = True
+        api = TLSThreadingServer(("127.0.0.1", args.port), Api, tls_dir_context(args.tls_dir))
+        meta = PlainThreadingServer(("127.0.0.1", args.metadata_port), Meta)
+        admin = PlainThreadingServer(("127.0.0.1", args.admin_port), Admin)
         st.token_uri = f"https://127.0.0.1:{api.server_address[1]}/token"
         cred = {"type": "service_account", "project_id": st.project,
                 "private_key_id": st.private_key_id, "private_key": pem,
                 "client_email": CLIENT_EMAIL, "client_id": "1234567890",
                 "token_uri": st.token_uri}
-        fd = os.open(args.credentials_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(cred, fh)
-        for s in (api, meta, admin):
-            serve(s)
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        write_port(args.metadata_port_file, meta.server_address[1])
-        write_port(args.admin_port_file, admin.server_address[1])
-        write_port(args.port_file, api.server_address[1])
-        stop.wait(min(max(args.max_seconds, 1.0), 3600.0))
-        for s in (api, meta, admin):
-            s.shutdown()
-        return 0
+        write_private(args.credentials_out, json.dumps(cred))
+        return run("gcp_double", [("admin", admin, args.admin_port_file),
+                                  ("metadata", meta, args.metadata_port_file),
+                                  ("api", api, args.port_file)], args.max_seconds, stop)
     finally:
         shutil.rmtree(keydir, ignore_errors=True)
 

@@ -12,14 +12,12 @@ Python 3.11 standard library only. Binds 127.0.0.1 only. Exits by itself after
 """
 
 import argparse
-import base64
 import datetime
 import hashlib
 import json
 import os
 import re
 import secrets
-import signal
 import socket
 import ssl
 import string
@@ -27,8 +25,10 @@ import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from doublelib import PlainThreadingServer, TLSThreadingServer, run, tls_context
 
 # Vault's own limit on request bodies (api-docs/index: "Limits").
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
@@ -1127,47 +1127,6 @@ class AdminHandler(BaseHTTPRequestHandler):
         raise error_reply(404, f"unknown admin path {path}")
 
 
-class TLSThreadingServer(ThreadingHTTPServer):
-    """Does the TLS handshake in the per-connection thread, so one slow client cannot
-    stall accept(), and asks for (never requires) a client certificate."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, addr, handler, ssl_ctx: ssl.SSLContext):
-        self.ssl_ctx = ssl_ctx
-        super().__init__(addr, handler)
-
-    def finish_request(self, request, client_address):
-        request.settimeout(15)
-        try:
-            tls = self.ssl_ctx.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            request.close()
-            return
-        try:
-            self.RequestHandlerClass(tls, client_address, self)
-        finally:
-            try:
-                tls.close()
-            except OSError:
-                pass
-
-
-class PlainThreadingServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-def write_port_file(path: str | None, port: int) -> None:
-    if not path:
-        return
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="ascii") as fh:
-        fh.write(f"{port}\n")
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="HashiCorp Vault HTTP API test double (tests only)")
     ap.add_argument("--seed", required=True, help="JSON seed file (see README.md)")
@@ -1193,40 +1152,13 @@ def main(argv=None) -> int:
     with open(args.seed, "r", encoding="utf-8") as fh:
         state = State(json.load(fh))
 
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(cert, key)
-    if client_ca:
-        ctx.load_verify_locations(client_ca)
-        ctx.verify_mode = ssl.CERT_OPTIONAL
-
-    api = TLSThreadingServer(("127.0.0.1", args.port), VaultHandler, ctx)
+    api = TLSThreadingServer(("127.0.0.1", args.port), VaultHandler,
+                             tls_context(cert, key, client_ca))
     admin = PlainThreadingServer(("127.0.0.1", args.admin_port), AdminHandler)
-    stop = threading.Event()
     for srv in (api, admin):
         srv.state = state
-        srv.stop_event = stop
-
-    def on_signal(signum, frame):
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-    threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-               for s in (api, admin)]
-    for th in threads:
-        th.start()
-    write_port_file(args.admin_port_file, admin.server_address[1])
-    write_port_file(args.port_file, api.server_address[1])
-    sys.stderr.write(f"vault_double: https://127.0.0.1:{api.server_address[1]} "
-                     f"admin http://127.0.0.1:{admin.server_address[1]} pid {os.getpid()}\n")
-
-    stop.wait(max_seconds)
-    for srv in (api, admin):
-        srv.shutdown()
-        srv.server_close()
-    return 0
+    return run("vault_double", [("admin", admin, args.admin_port_file),
+                                ("api", api, args.port_file)], max_seconds)
 
 
 if __name__ == "__main__":
