@@ -1,0 +1,634 @@
+/* The metrics registry and its Prometheus text rendering; see metrics.h. */
+#include "metrics.h"
+#include "log.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HOOKS_MAX 16
+
+static const lb_metric_desc descs[LB_M_COUNT] = {
+    [LB_M_BUILD_INFO] = {"lockbox_build_info",
+			 "Always 1; the version of lockboxd in its label.",
+			 LB_METRIC_GAUGE,
+			 {"version", NULL}},
+    [LB_M_START_TIME] = {"process_start_time_seconds",
+			 "Start time of the process since the Unix epoch, in seconds.",
+			 LB_METRIC_GAUGE,
+			 {NULL}},
+    [LB_M_RSS] = {"process_resident_memory_bytes",
+		  "Resident memory size of the process, in bytes.",
+		  LB_METRIC_GAUGE,
+		  {NULL}},
+    [LB_M_OPEN_FDS] = {"process_open_fds",
+		       "Open file descriptors of the process.",
+		       LB_METRIC_GAUGE,
+		       {NULL}},
+    [LB_M_STORE_REQUESTS] = {"lockbox_store_requests_total",
+			     "Requests sent to a network store (request: api or auth), by "
+			     "outcome (ok, final, fault, refresh).",
+			     LB_METRIC_COUNTER,
+			     {"store", "type", "request", "outcome", NULL}},
+    [LB_M_STORE_REQUEST_SECONDS] = {"lockbox_store_request_duration_seconds",
+				    "Time from sending a store request to its reply.",
+				    LB_METRIC_HISTOGRAM,
+				    {"store", "type", "request", NULL}},
+    [LB_M_STORE_COALESCED] = {"lockbox_store_reads_coalesced_total",
+			      "Reads that joined a read of the same secret already under way "
+			      "(requests saved).",
+			      LB_METRIC_COUNTER,
+			      {"store", NULL}},
+    [LB_M_STORE_UP] = {"lockbox_store_up",
+		       "1 when the store is healthy, 0 while it is failing or backing off.",
+		       LB_METRIC_GAUGE,
+		       {"store", "type", NULL}},
+    [LB_M_STORE_BACKOFF_SECONDS] = {"lockbox_store_backoff_seconds",
+				    "Seconds left before the store is tried again (0: not backing "
+				    "off).",
+				    LB_METRIC_GAUGE,
+				    {"store", NULL}},
+    [LB_M_LEASE_RENEWALS] = {"lockbox_lease_renewals_total",
+			     "Lease renewals, by outcome (ok, failed).",
+			     LB_METRIC_COUNTER,
+			     {"store", "outcome", NULL}},
+    [LB_M_LEASE_REVOCATIONS] = {"lockbox_lease_revocations_total",
+				"Lease revocations, by outcome (ok, failed).",
+				LB_METRIC_COUNTER,
+				{"store", "outcome", NULL}},
+    [LB_M_LEASES_LOST] = {"lockbox_leases_lost_total",
+			  "Leases that could not be kept (expired or refused before a new "
+			  "one was had).",
+			  LB_METRIC_COUNTER,
+			  {"store", NULL}},
+    [LB_M_TOKEN_RENEWALS] = {"lockbox_token_renewals_total",
+			     "Renewals of the store's own token, by outcome (ok, failed).",
+			     LB_METRIC_COUNTER,
+			     {"store", "outcome", NULL}},
+    [LB_M_LOGINS] = {"lockbox_logins_total",
+		     "Logins (new credentials) of a store, by outcome (ok, failed).",
+		     LB_METRIC_COUNTER,
+		     {"store", "outcome", NULL}},
+    [LB_M_ROTATIONS] = {"lockbox_rotations_total",
+			"Refreshes of a target, by outcome (published: a new generation, "
+			"unchanged, failed).",
+			LB_METRIC_COUNTER,
+			{"binding", "outcome", NULL}},
+    [LB_M_PUBLISH_SECONDS] = {"lockbox_publish_duration_seconds",
+			      "Time to write and switch to a new generation of a target.",
+			      LB_METRIC_HISTOGRAM,
+			      {"binding", NULL}},
+    [LB_M_GENERATION_AGE_SECONDS] = {"lockbox_generation_age_seconds",
+				     "Age of a target's current generation (Docker targets: the "
+				     "oldest of the binding's, target=\"docker\").",
+				     LB_METRIC_GAUGE,
+				     {"binding", "target", NULL}},
+    [LB_M_SECRET_EXPIRY_TIMESTAMP] = {"lockbox_secret_expiry_timestamp_seconds",
+				      "Earliest not_after of a target's secrets since the Unix "
+				      "epoch (targets with an expiring secret only).",
+				      LB_METRIC_GAUGE,
+				      {"binding", "target", NULL}},
+    [LB_M_NOTIFY_SIGNALS] = {"lockbox_notify_signals_total",
+			     "Signals sent to consumers after a new generation, by outcome "
+			     "(sent, failed).",
+			     LB_METRIC_COUNTER,
+			     {"binding", "outcome", NULL}},
+    [LB_M_POSTURE_REFUSALS] = {"lockbox_posture_refusals_total",
+			       "Containers refused their secrets by a posture check.",
+			       LB_METRIC_COUNTER,
+			       {"check", NULL}},
+    [LB_M_TARGETS] = {"lockbox_targets",
+		      "Targets served (kind: static or docker).",
+		      LB_METRIC_GAUGE,
+		      {"kind", NULL}},
+    [LB_M_CONTAINERS] = {"lockbox_containers",
+			 "Containers with a lockbox volume served.",
+			 LB_METRIC_GAUGE,
+			 {NULL}},
+    [LB_M_WORKER_RESTARTS] = {"lockbox_worker_restarts_total",
+			      "Restarts of the network-store worker process.",
+			      LB_METRIC_COUNTER,
+			      {NULL}},
+    [LB_M_SERIES_DROPPED] = {"lockbox_metrics_series_dropped_total",
+			     "Updates dropped because a family had too many series.",
+			     LB_METRIC_COUNTER,
+			     {"family", NULL}},
+};
+
+static const double buckets[LB_METRICS_NBUCKETS] = LB_METRICS_BUCKETS;
+
+struct series {
+	char *labels[LB_METRICS_LABELS_MAX];
+	double v;			      /* counter, gauge; histogram: sum */
+	uint64_t count;			      /* histogram */
+	uint64_t bucket[LB_METRICS_NBUCKETS]; /* histogram: per bucket, not cumulative */
+};
+
+struct family {
+	struct series *s;
+	size_t n, cap;
+};
+
+struct lb_metrics {
+	struct family f[LB_M_COUNT];
+};
+
+static struct {
+	lb_metrics_hook fn;
+	void *ctx;
+} hooks[HOOKS_MAX];
+static lb_metrics *proc;
+
+const lb_metric_desc *lb_metric_desc_of(enum lb_metric_id id)
+{
+	return (unsigned)id < LB_M_COUNT ? &descs[id] : NULL;
+}
+
+static size_t nlabels(enum lb_metric_id id)
+{
+	size_t n = 0;
+
+	while (n < LB_METRICS_LABELS_MAX && descs[id].labels[n])
+		n++;
+	return n;
+}
+
+lb_metrics *lb_metrics_new(void)
+{
+	return calloc(1, sizeof(lb_metrics));
+}
+
+static void family_clear(struct family *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		for (size_t j = 0; j < LB_METRICS_LABELS_MAX; j++)
+			free(f->s[i].labels[j]);
+	free(f->s);
+	memset(f, 0, sizeof(*f));
+}
+
+void lb_metrics_free(lb_metrics *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < LB_M_COUNT; i++)
+		family_clear(&m->f[i]);
+	free(m);
+}
+
+lb_metrics *lb_metrics_proc(void)
+{
+	if (!proc)
+		proc = lb_metrics_new();
+	return proc;
+}
+
+void lb_metrics_proc_free(void)
+{
+	lb_metrics_free(proc);
+	proc = NULL;
+}
+
+void lb_metrics_clear(lb_metrics *m, enum lb_metric_id id)
+{
+	if (m && (unsigned)id < LB_M_COUNT)
+		family_clear(&m->f[id]);
+}
+
+void lb_metrics_reset(lb_metrics *m)
+{
+	for (size_t i = 0; m && i < LB_M_COUNT; i++)
+		family_clear(&m->f[i]);
+}
+
+/* The length a label value is stored with: at most LB_METRICS_LABEL_LEN_MAX bytes, cut at
+ * a UTF-8 character boundary. */
+static size_t label_len(const char *v)
+{
+	size_t len = strnlen(v, LB_METRICS_LABEL_LEN_MAX + 1);
+
+	if (len > LB_METRICS_LABEL_LEN_MAX) {
+		len = LB_METRICS_LABEL_LEN_MAX;
+		while (len && ((unsigned char)v[len] & 0xc0) == 0x80)
+			len--;
+	}
+	return len;
+}
+
+static bool label_eq(const char *stored, const char *v)
+{
+	size_t n = label_len(v);
+
+	return strlen(stored) == n && memcmp(stored, v, n) == 0;
+}
+
+/* The series with these labels (made when absent). NULL when the family is full or out of
+ * memory, or when the labels do not fit the family. */
+static struct series *series_of(lb_metrics *m, enum lb_metric_id id, const char *const *labels)
+{
+	static bool warned;
+	struct family *f;
+	size_t nl, given = 0;
+	struct series *s;
+
+	if (!m || (unsigned)id >= LB_M_COUNT || !labels)
+		return NULL;
+	nl = nlabels(id);
+	while (given <= LB_METRICS_LABELS_MAX && labels[given])
+		given++;
+	if (given != nl) {
+		if (!warned)
+			lb_log(LB_ERROR, "metric %s: %zu label values for %zu labels",
+			       descs[id].name, given, nl);
+		warned = true;
+		return NULL;
+	}
+	f = &m->f[id];
+	for (size_t i = 0; i < f->n; i++) {
+		size_t j = 0;
+		while (j < nl && label_eq(f->s[i].labels[j], labels[j]))
+			j++;
+		if (j == nl)
+			return &f->s[i];
+	}
+	if (f->n >= LB_METRICS_SERIES_MAX) {
+		if (id != LB_M_SERIES_DROPPED)
+			lb_metrics_add(m, LB_M_SERIES_DROPPED, 1, LB_MLABELS(descs[id].name));
+		return NULL;
+	}
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 8;
+		struct series *ns = realloc(f->s, cap * sizeof(*ns));
+		if (!ns)
+			return NULL;
+		f->s = ns;
+		f->cap = cap;
+	}
+	s = &f->s[f->n];
+	memset(s, 0, sizeof(*s));
+	for (size_t j = 0; j < nl; j++) {
+		s->labels[j] = strndup(labels[j], label_len(labels[j]));
+		if (!s->labels[j]) {
+			for (size_t k = 0; k < j; k++)
+				free(s->labels[k]);
+			return NULL;
+		}
+	}
+	f->n++;
+	return s;
+}
+
+void lb_metrics_add(lb_metrics *m, enum lb_metric_id id, double v, const char *const *labels)
+{
+	struct series *s;
+
+	if ((unsigned)id >= LB_M_COUNT || descs[id].kind == LB_METRIC_HISTOGRAM || !isfinite(v))
+		return;
+	if (descs[id].kind == LB_METRIC_COUNTER && v < 0)
+		return;
+	s = series_of(m, id, labels);
+	if (s)
+		s->v += v;
+}
+
+void lb_metrics_set(lb_metrics *m, enum lb_metric_id id, double v, const char *const *labels)
+{
+	struct series *s;
+
+	if ((unsigned)id >= LB_M_COUNT || descs[id].kind != LB_METRIC_GAUGE)
+		return;
+	s = series_of(m, id, labels);
+	if (s)
+		s->v = v;
+}
+
+void lb_metrics_observe(lb_metrics *m, enum lb_metric_id id, double v, const char *const *labels)
+{
+	struct series *s;
+
+	if ((unsigned)id >= LB_M_COUNT || descs[id].kind != LB_METRIC_HISTOGRAM || !isfinite(v))
+		return;
+	if (v < 0)
+		v = 0;
+	s = series_of(m, id, labels);
+	if (!s)
+		return;
+	s->v += v;
+	s->count++;
+	for (size_t i = 0; i < LB_METRICS_NBUCKETS; i++)
+		if (v <= buckets[i]) {
+			s->bucket[i]++;
+			break;
+		}
+}
+
+int lb_metrics_on_scrape(lb_metrics_hook fn, void *ctx)
+{
+	for (size_t i = 0; i < HOOKS_MAX; i++)
+		if (hooks[i].fn == fn && hooks[i].ctx == ctx)
+			return 0;
+	for (size_t i = 0; i < HOOKS_MAX; i++)
+		if (!hooks[i].fn) {
+			hooks[i].fn = fn;
+			hooks[i].ctx = ctx;
+			return 0;
+		}
+	return -1;
+}
+
+void lb_metrics_off_scrape(lb_metrics_hook fn, void *ctx)
+{
+	for (size_t i = 0; i < HOOKS_MAX; i++)
+		if (hooks[i].fn == fn && hooks[i].ctx == ctx)
+			hooks[i].fn = NULL;
+}
+
+void lb_metrics_run_hooks(lb_metrics *m)
+{
+	for (size_t i = 0; m && i < HOOKS_MAX; i++)
+		if (hooks[i].fn)
+			hooks[i].fn(m, hooks[i].ctx);
+}
+
+/* --- text exposition --- */
+
+static void put_escaped(FILE *f, const char *s, bool quote)
+{
+	for (; *s; s++) {
+		if (*s == '\\')
+			fputs("\\\\", f);
+		else if (*s == '\n')
+			fputs("\\n", f);
+		else if (*s == '"' && quote)
+			fputs("\\\"", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+static void put_value(FILE *f, double v)
+{
+	if (isnan(v))
+		fputs("NaN", f);
+	else if (isinf(v))
+		fputs(v > 0 ? "+Inf" : "-Inf", f);
+	else if (v == floor(v) && fabs(v) < 9007199254740992.0)
+		fprintf(f, "%.0f", v);
+	else {
+		/* The shortest of 15 or 17 digits that reads back as v. */
+		char buf[40];
+		snprintf(buf, sizeof(buf), "%.15g", v);
+		if (strtod(buf, NULL) != v)
+			snprintf(buf, sizeof(buf), "%.17g", v);
+		fputs(buf, f);
+	}
+}
+
+/* {a="x",b="y"} plus an extra le="..." for a bucket (le: NULL for none). */
+static void put_labels(FILE *f, enum lb_metric_id id, const struct series *s, const char *le)
+{
+	size_t nl = nlabels(id);
+
+	if (!nl && !le)
+		return;
+	fputc('{', f);
+	for (size_t j = 0; j < nl; j++) {
+		fprintf(f, "%s%s=\"", j ? "," : "", descs[id].labels[j]);
+		put_escaped(f, s->labels[j], true);
+		fputc('"', f);
+	}
+	if (le)
+		fprintf(f, "%sle=\"%s\"", nl ? "," : "", le);
+	fputc('}', f);
+}
+
+static bool same_labels(const struct series *a, const struct series *b, size_t nl)
+{
+	for (size_t j = 0; j < nl; j++)
+		if (strcmp(a->labels[j], b->labels[j]) != 0)
+			return false;
+	return true;
+}
+
+static const struct series *find_in(const struct family *f, const struct series *s, size_t nl)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (same_labels(&f->s[i], s, nl))
+			return &f->s[i];
+	return NULL;
+}
+
+static void put_series(FILE *f, enum lb_metric_id id, const struct series *s)
+{
+	const char *name = descs[id].name;
+	uint64_t cum = 0;
+	char le[32];
+
+	if (descs[id].kind != LB_METRIC_HISTOGRAM) {
+		fputs(name, f);
+		put_labels(f, id, s, NULL);
+		fputc(' ', f);
+		put_value(f, s->v);
+		fputc('\n', f);
+		return;
+	}
+	for (size_t i = 0; i <= LB_METRICS_NBUCKETS; i++) {
+		if (i < LB_METRICS_NBUCKETS) {
+			cum += s->bucket[i];
+			snprintf(le, sizeof(le), "%g", buckets[i]);
+		} else {
+			cum = s->count;
+			snprintf(le, sizeof(le), "+Inf");
+		}
+		fprintf(f, "%s_bucket", name);
+		put_labels(f, id, s, le);
+		fprintf(f, " %llu\n", (unsigned long long)cum);
+	}
+	fprintf(f, "%s_sum", name);
+	put_labels(f, id, s, NULL);
+	fputc(' ', f);
+	put_value(f, s->v);
+	fprintf(f, "\n%s_count", name);
+	put_labels(f, id, s, NULL);
+	fprintf(f, " %llu\n", (unsigned long long)s->count);
+}
+
+char *lb_metrics_render(lb_metrics *const *regs, size_t n, size_t *len)
+{
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+
+	if (!f)
+		return NULL;
+	for (size_t id = 0; id < LB_M_COUNT; id++) {
+		static const char *const kinds[] = {"counter", "gauge", "histogram"};
+		size_t nl = nlabels((enum lb_metric_id)id);
+		bool any = false;
+
+		for (size_t k = 0; k < n; k++)
+			any = any || (regs[k] && regs[k]->f[id].n);
+		if (!any)
+			continue;
+		fprintf(f, "# HELP %s ", descs[id].name);
+		put_escaped(f, descs[id].help, false);
+		fprintf(f, "\n# TYPE %s %s\n", descs[id].name, kinds[descs[id].kind]);
+		for (size_t k = 0; k < n; k++) {
+			const struct family *fam = regs[k] ? &regs[k]->f[id] : NULL;
+			for (size_t i = 0; fam && i < fam->n; i++) {
+				struct series sum = fam->s[i];
+				bool seen = false;
+				/* Printed with an earlier registry's series of the same labels. */
+				for (size_t j = 0; j < k && !seen; j++)
+					seen = regs[j] && find_in(&regs[j]->f[id], &sum, nl);
+				if (seen)
+					continue;
+				for (size_t j = k + 1; j < n; j++) {
+					const struct series *o =
+					    regs[j] ? find_in(&regs[j]->f[id], &sum, nl) : NULL;
+					if (!o)
+						continue;
+					sum.v += o->v;
+					sum.count += o->count;
+					for (size_t b = 0; b < LB_METRICS_NBUCKETS; b++)
+						sum.bucket[b] += o->bucket[b];
+				}
+				put_series(f, (enum lb_metric_id)id, &sum);
+			}
+		}
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	if (len)
+		*len = size;
+	return buf;
+}
+
+/* --- relaying between processes --- */
+
+json_t *lb_metrics_snapshot(const lb_metrics *m)
+{
+	json_t *fams = json_object();
+
+	for (size_t id = 0; m && id < LB_M_COUNT; id++) {
+		const struct family *f = &m->f[id];
+		size_t nl = nlabels((enum lb_metric_id)id);
+		json_t *arr;
+
+		if (!f->n)
+			continue;
+		arr = json_array();
+		for (size_t i = 0; i < f->n; i++) {
+			json_t *l = json_array(), *o;
+			for (size_t j = 0; j < nl; j++)
+				json_array_append_new(l, json_string(f->s[i].labels[j]));
+			if (descs[id].kind == LB_METRIC_HISTOGRAM) {
+				json_t *b = json_array();
+				for (size_t k = 0; k < LB_METRICS_NBUCKETS; k++)
+					json_array_append_new(
+					    b, json_integer((json_int_t)f->s[i].bucket[k]));
+				o = json_pack("{s:o,s:o,s:f,s:I}", "l", l, "b", b, "s", f->s[i].v,
+					      "c", (json_int_t)f->s[i].count);
+			} else {
+				o = json_pack("{s:o,s:f}", "l", l, "v", f->s[i].v);
+			}
+			json_array_append_new(arr, o);
+		}
+		json_object_set_new(fams, descs[id].name, arr);
+	}
+	return json_pack("{s:i,s:o}", "v", 1, "families", fams);
+}
+
+static bool number_of(const json_t *j, double *out)
+{
+	if (!json_is_number(j))
+		return false;
+	*out = json_number_value(j);
+	return isfinite(*out);
+}
+
+/* One series of a snapshot; false when malformed. */
+static bool import_series(lb_metrics *m, enum lb_metric_id id, const json_t *o)
+{
+	const json_t *l = json_object_get(o, "l");
+	const char *labels[LB_METRICS_LABELS_MAX + 1] = {NULL};
+	size_t nl = nlabels(id);
+	struct series *s;
+	double v;
+
+	if (!json_is_array(l) || json_array_size(l) != nl)
+		return false;
+	for (size_t j = 0; j < nl; j++) {
+		labels[j] = json_string_value(json_array_get(l, j));
+		if (!labels[j] || strlen(labels[j]) > LB_METRICS_LABEL_LEN_MAX)
+			return false;
+	}
+	if (descs[id].kind != LB_METRIC_HISTOGRAM) {
+		if (!number_of(json_object_get(o, "v"), &v))
+			return false;
+		if (descs[id].kind == LB_METRIC_GAUGE)
+			lb_metrics_set(m, id, v, labels);
+		else
+			lb_metrics_add(m, id, v, labels);
+		return true;
+	}
+	{
+		const json_t *b = json_object_get(o, "b");
+		json_int_t c = json_integer_value(json_object_get(o, "c"));
+		uint64_t counts[LB_METRICS_NBUCKETS];
+		uint64_t total = 0;
+
+		if (!json_is_array(b) || json_array_size(b) != LB_METRICS_NBUCKETS ||
+		    !json_is_integer(json_object_get(o, "c")) || c < 0 ||
+		    !number_of(json_object_get(o, "s"), &v) || v < 0)
+			return false;
+		for (size_t k = 0; k < LB_METRICS_NBUCKETS; k++) {
+			json_int_t x = json_integer_value(json_array_get(b, k));
+			if (!json_is_integer(json_array_get(b, k)) || x < 0 || x > c)
+				return false;
+			counts[k] = (uint64_t)x;
+			total += counts[k];
+		}
+		if (total > (uint64_t)c)
+			return false;
+		s = series_of(m, id, labels);
+		if (!s)
+			return true; /* the cap counted it */
+		s->v += v;
+		s->count += (uint64_t)c;
+		for (size_t k = 0; k < LB_METRICS_NBUCKETS; k++)
+			s->bucket[k] += counts[k];
+	}
+	return true;
+}
+
+int lb_metrics_import(lb_metrics *m, const json_t *snap, lb_err *e)
+{
+	const json_t *fams = json_object_get(snap, "families");
+	const char *name;
+	json_t *arr;
+	int skipped = 0;
+
+	if (!json_is_object(snap) || json_integer_value(json_object_get(snap, "v")) != 1 ||
+	    !json_is_object(fams))
+		return lb_fail(e, 0, "metrics snapshot: not a version 1 snapshot");
+	json_object_foreach ((json_t *)fams, name, arr) {
+		size_t id = 0, i;
+		json_t *o;
+
+		while (id < LB_M_COUNT && strcmp(descs[id].name, name) != 0)
+			id++;
+		if (id == LB_M_COUNT || !json_is_array(arr)) {
+			skipped++;
+			continue;
+		}
+		json_array_foreach (arr, i, o)
+			if (!import_series(m, (enum lb_metric_id)id, o))
+				skipped++;
+	}
+	return skipped;
+}
