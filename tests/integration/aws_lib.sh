@@ -2,30 +2,8 @@
 # Helpers for the aws-sm / aws-ssm store tests: the AWS test double (tests/servers) and configs.
 # Usage: source aws_lib.sh BIN_DIR   (sources lib.sh)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$1"
-SERVERS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../servers" && pwd)
-DOUBLE_PID=
+double_setup AWS
 
-command -v python3 >/dev/null || skip "python3 is needed for the AWS test double"
-command -v openssl >/dev/null || skip "openssl is needed for the test CA"
-command -v curl >/dev/null || skip "curl is needed for the double's admin endpoint"
-
-aws_cleanup() {
-	local rc=$?
-	if [[ -n $DOUBLE_PID ]] && kill -0 "$DOUBLE_PID" 2>/dev/null; then
-		kill -TERM "$DOUBLE_PID" 2>/dev/null || true
-		wait "$DOUBLE_PID" 2>/dev/null || true
-	fi
-	# cleanup exits with the status it finds in $?: hand it the test's.
-	set +e
-	(exit $rc)
-	cleanup
-}
-trap aws_cleanup EXIT
-
-# Seed, TLS material and credential files live in $F (they hold canaries on purpose).
-F=$T/fixture
-mkdir -p "$F"
-chmod 0700 "$F"
 # lockboxd must not pick up credentials from the environment of whoever runs the tests.
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE \
 	AWS_SHARED_CREDENTIALS_FILE AWS_CONTAINER_CREDENTIALS_FULL_URI \
@@ -51,13 +29,8 @@ start_double() {
 	ADMPORT=$(cat "$F/aport")
 }
 
-admin() { # METHOD PATH [JSON]
-	if [[ $1 == GET ]]; then
-		curl -sf "http://127.0.0.1:$ADMPORT$2"
-	else
-		curl -sf -X "$1" -H 'Content-Type: application/json' -d "${3:-{\}}" "http://127.0.0.1:$ADMPORT$2"
-	fi
-}
+# admin METHOD PATH [JSON]: the double's admin endpoint; prints the reply.
+admin() { double_admin "$ADMPORT" "$@"; }
 
 # count KEY: requests the double saw: "TARGET NAME" for the API, imds-token/imds-creds/ecs.
 count() {

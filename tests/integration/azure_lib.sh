@@ -2,33 +2,11 @@
 # Helpers for the azure-kv store tests: the Azure test double (tests/servers/azure_double.py).
 # Usage: source azure_lib.sh BIN_DIR   (sources lib.sh)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$1"
-SERVERS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../servers" && pwd)
-DOUBLE_PID=
+double_setup Azure
 # shellcheck disable=SC2034 # used by the tests that source this file
 TENANT=00000000-0000-0000-0000-00000000abcd
 # shellcheck disable=SC2034 # used by the tests that source this file
 CLIENT=11111111-2222-3333-4444-555555555555
-
-command -v python3 >/dev/null || skip "python3 is needed for the Azure test double"
-command -v openssl >/dev/null || skip "openssl is needed for the test CA"
-command -v curl >/dev/null || skip "curl is needed for the double's admin endpoint"
-
-azure_cleanup() {
-	local rc=$?
-	if [[ -n $DOUBLE_PID ]] && kill -0 "$DOUBLE_PID" 2>/dev/null; then
-		kill -TERM "$DOUBLE_PID" 2>/dev/null || true
-		wait "$DOUBLE_PID" 2>/dev/null || true
-	fi
-	# cleanup exits with the status it finds in $?: hand it the test's.
-	set +e
-	(exit $rc)
-	cleanup
-}
-trap azure_cleanup EXIT
-
-F=$T/fixture
-mkdir -p "$F"
-chmod 0700 "$F"
 
 # start_double SEED_JSON: sets ZPORT (Key Vault + Entra ID, HTTPS), IPORT (IMDS, HTTP),
 # APORT (admin); writes $F/client.pem (key + certificate) and $F/client_secret.
@@ -48,13 +26,8 @@ start_double() {
 	APORT=$(cat "$F/aport")
 }
 
-admin() {
-	if [[ $1 == GET ]]; then
-		curl -sf "http://127.0.0.1:$APORT$2"
-	else
-		curl -sf -X "$1" -H 'Content-Type: application/json' -d "${3:-{\}}" "http://127.0.0.1:$APORT$2"
-	fi
-}
+# admin METHOD PATH [JSON]: the double's admin endpoint; prints the reply.
+admin() { double_admin "$APORT" "$@"; }
 
 count() {
 	admin GET /admin/state | python3 -c 'import json,sys; print(json.load(sys.stdin)["counts"].get(sys.argv[1], 0))' "$1"

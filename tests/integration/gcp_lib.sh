@@ -2,30 +2,7 @@
 # Helpers for the gcp-sm store tests: the GCP test double (tests/servers/gcp_double.py).
 # Usage: source gcp_lib.sh BIN_DIR   (sources lib.sh)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$1"
-SERVERS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../servers" && pwd)
-DOUBLE_PID=
-
-command -v python3 >/dev/null || skip "python3 is needed for the GCP test double"
-command -v openssl >/dev/null || skip "openssl is needed for the test CA"
-command -v curl >/dev/null || skip "curl is needed for the double's admin endpoint"
-
-gcp_cleanup() {
-	local rc=$?
-	if [[ -n $DOUBLE_PID ]] && kill -0 "$DOUBLE_PID" 2>/dev/null; then
-		kill -TERM "$DOUBLE_PID" 2>/dev/null || true
-		wait "$DOUBLE_PID" 2>/dev/null || true
-	fi
-	# cleanup exits with the status it finds in $?: hand it the test's.
-	set +e
-	(exit $rc)
-	cleanup
-}
-trap gcp_cleanup EXIT
-
-# Fixtures (TLS material, the service-account key, the seed with its canaries) live in $F.
-F=$T/fixture
-mkdir -p "$F"
-chmod 0700 "$F"
+double_setup GCP
 
 # start_double SEED_JSON: sets GPORT (API + token_uri, HTTPS), MPORT (metadata, HTTP),
 # APORT (admin); writes $F/sa.json.
@@ -45,14 +22,8 @@ start_double() {
 	APORT=$(cat "$F/aport")
 }
 
-# admin METHOD PATH [JSON]
-admin() {
-	if [[ $1 == GET ]]; then
-		curl -sf "http://127.0.0.1:$APORT$2"
-	else
-		curl -sf -X "$1" -H 'Content-Type: application/json' -d "${3:-{\}}" "http://127.0.0.1:$APORT$2"
-	fi
-}
+# admin METHOD PATH [JSON]: the double's admin endpoint; prints the reply.
+admin() { double_admin "$APORT" "$@"; }
 
 # count KEY: a counter of the double (access, access_ok, token, token_ok, metadata, ...).
 count() {

@@ -35,16 +35,55 @@ need_userns() {
 
 cleanup() {
 	local rc=$?
+	set +e
+	eval "${LB_ON_EXIT:-}"
 	if [[ -n $BROKER_PID ]] && kill -0 "$BROKER_PID" 2>/dev/null; then
 		kill -TERM "$BROKER_PID" 2>/dev/null || true
 		wait "$BROKER_PID" 2>/dev/null || true
 	fi
+	double_stop
 	if [[ -n ${T:-} && -d $T ]]; then
 		# Innermost mounts first.
 		{ grep -o " $T/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 		[[ -n ${LB_KEEP:-} ]] || rm -rf "$T"
 	fi
 	exit $rc
+}
+
+# on_exit CMD: run CMD first (before the broker and a test double stop) however the test ends.
+LB_ON_EXIT=
+on_exit() { LB_ON_EXIT+="$1;"; }
+
+# A store test's double (tests/servers/*_double.py): DOUBLE_PID, stopped by cleanup; its
+# seed, TLS material and credential files live in $F (they hold canaries on purpose).
+DOUBLE_PID=
+# shellcheck disable=SC2034 # used by the store libraries and tests that source this file
+SERVERS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../servers" && pwd)
+double_stop() {
+	if [[ -n $DOUBLE_PID ]] && kill -0 "$DOUBLE_PID" 2>/dev/null; then
+		kill -TERM "$DOUBLE_PID" 2>/dev/null || true
+		wait "$DOUBLE_PID" 2>/dev/null || true
+	fi
+	DOUBLE_PID=
+}
+# double_setup WHAT: the tools a double needs (else skip), and $F.
+double_setup() {
+	command -v python3 >/dev/null || skip "python3 is needed for the $1 test double"
+	command -v openssl >/dev/null || skip "openssl is needed for the test CA"
+	command -v curl >/dev/null || skip "curl is needed for the double's admin endpoint"
+	F=$T/fixture
+	mkdir -p "$F"
+	chmod 0700 "$F"
+}
+# double_admin PORT METHOD PATH [JSON]: the double's plain-HTTP admin endpoint; prints the reply.
+double_admin() {
+	local port=$1
+	shift
+	if [[ $1 == GET ]]; then
+		curl -sf "http://127.0.0.1:$port$2"
+	else
+		curl -sf -X "$1" -H 'Content-Type: application/json' -d "${3:-{\}}" "http://127.0.0.1:$port$2"
+	fi
 }
 
 T=$(mktemp -d /tmp/lbtest.XXXXXX)

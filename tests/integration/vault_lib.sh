@@ -2,38 +2,15 @@
 # Helpers for the vault store tests: the Vault test double (tests/servers) and configs.
 # Usage: source vault_lib.sh BIN_DIR   (sources lib.sh)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$1"
-SERVERS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../servers" && pwd)
-DOUBLE_PID=
+double_setup Vault
 
-command -v python3 >/dev/null || skip "python3 is needed for the Vault test double"
 # The interpreter itself, not a version-manager shim (pyenv's costs seconds per call on a
 # loaded machine, and timing tests poll with it).
 PYTHON3=$(python3 -c 'import sys; print(sys.executable)')
 python3() { "$PYTHON3" "$@"; }
-command -v openssl >/dev/null || skip "openssl is needed for the test CA"
 
-VAULT_ON_EXIT=
-vault_cleanup() {
-	local rc=$?
-	set +e
-	eval "$VAULT_ON_EXIT"
-	if [[ -n $DOUBLE_PID ]] && kill -0 "$DOUBLE_PID" 2>/dev/null; then
-		kill -TERM "$DOUBLE_PID" 2>/dev/null
-		wait "$DOUBLE_PID" 2>/dev/null
-	fi
-	# cleanup() exits with the status it finds in $?: hand it the test's.
-	(exit $rc)
-	cleanup
-}
-trap vault_cleanup EXIT
 # vault_on_exit CMD: run CMD (before the double and the broker stop) however the test ends.
-vault_on_exit() { VAULT_ON_EXIT+="$1;"; }
-
-# The double's seed, TLS material, token and secret_id files live in $F (they hold the
-# canaries on purpose); assert_vault_canary checks everything else.
-F=$T/fixture
-mkdir -p "$F"
-chmod 0700 "$F"
+vault_on_exit() { on_exit "$1"; }
 
 # start_double SEED_JSON: TLS material in $F/tls, $VPORT and $APORT set
 # (DOUBLE_PORT / DOUBLE_ADMIN_PORT: fixed ports, for a restart on the same address).
@@ -50,11 +27,7 @@ start_double() {
 	APORT=$(cat "$F/aport")
 }
 
-stop_double() {
-	kill -TERM "$DOUBLE_PID" 2>/dev/null || true
-	wait "$DOUBLE_PID" 2>/dev/null || true
-	DOUBLE_PID=
-}
+stop_double() { double_stop; }
 
 # No canary outside the fixtures and the target tmpfs: logs, audit, state, ctl output.
 assert_vault_canary() { # VALUE...
@@ -66,13 +39,7 @@ assert_vault_canary() { # VALUE...
 }
 
 # admin METHOD PATH [JSON]: the double's admin endpoint; prints the reply.
-admin() {
-	if [[ $1 == GET ]]; then
-		curl -sf "http://127.0.0.1:$APORT$2"
-	else
-		curl -sf -X "$1" -H 'Content-Type: application/json' -d "${3:-{\}}" "http://127.0.0.1:$APORT$2"
-	fi
-}
+admin() { double_admin "$APORT" "$@"; }
 
 # count PATH: how many requests the double saw for PATH (after /v1/, no query).
 count() {
