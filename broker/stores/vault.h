@@ -1,6 +1,7 @@
-/* Internal to the vault provider: vault.c (options, auth and the token's renewals, requests,
- * routing), vault_kv.c (mounts and shared KV reads) and vault_lease.c (one lease per
- * (target, path), renewals, revocation, the state file). Each file owns its own struct. */
+/* Internal to the vault provider: vault.c (options, requests, routing), vault_auth.c (logins,
+ * the token and its renewals), vault_kv.c (mounts and shared KV reads) and vault_lease.c (one
+ * lease per (target, path), renewals, revocation, the state file). Each file owns its own
+ * struct. */
 #ifndef LB_VAULT_H
 #define LB_VAULT_H
 
@@ -11,6 +12,7 @@
 #include "netstore.h"
 #include "vault_parse.h"
 
+struct vault_auth;
 struct vault_kv;
 struct vault_leases;
 
@@ -22,8 +24,27 @@ typedef void (*vault_cb)(lb_nst *ns, void *ctx, const lb_nst_reply *r);
  * which token it carries (LB_NST_CRED: the store's, refused -> log in again, replay once). */
 void vault_call(lb_nst *ns, const char *method, const char *path, json_t *body,
 		enum lb_nst_cred cred, vault_cb cb, void *ctx);
+/* A request carrying xtoken (owned) instead of the store's token (sys/wrapping/unwrap). */
+void vault_call_xtoken(lb_nst *ns, const char *method, const char *path, json_t *body,
+		       lb_secbuf *xtoken, vault_cb cb, void *ctx);
+struct vault_auth *vault_auth_of(lb_nst *ns);
 struct vault_kv *vault_kv_of(lb_nst *ns);
 struct vault_leases *vault_leases_of(lb_nst *ns);
+
+/* --- vault_auth.c --- */
+/* From the store's "auth" options; NULL with e when the method lacks its files
+ * (client_cert: the store has a client certificate and key, for the cert method). */
+struct vault_auth *vault_auth_new(json_t *auth, bool client_cert, lb_err *e);
+/* Once the engine's store is open (the token's timer). -1: out of memory. */
+int vault_auth_start(struct vault_auth *a, lb_nst *ns);
+void vault_auth_free(struct vault_auth *a);
+/* The provider's authenticate(). */
+void vault_authenticate(lb_nst *ns);
+/* The store's token, or NULL. */
+const lb_secbuf *vault_auth_token(struct vault_auth *a);
+void vault_auth_health(struct vault_auth *a, json_t *h);
+/* Closing: stop the token's timer. */
+void vault_auth_close(struct vault_auth *a);
 
 /* --- vault_kv.c --- */
 struct vault_kv *vault_kv_new(int kv_version);

@@ -1,0 +1,362 @@
+/* The vault provider's auth (see vault.h): token (from a file, looked up), approle (with an
+ * optional wrapped secret_id) and cert logins. One token in a secure buffer, renewed at 2/3
+ * of its TTL; when it cannot be extended any more (or Vault refuses it) the store logs in
+ * again through the engine (lb_nst_cred_refresh), which replays a refused request once. */
+#include "vault.h"
+#include "backoff.h"
+#include "cleanup.h"
+#include "storeopts.h"
+#include "log.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define FILE_CAP 16384
+
+enum auth_method { AUTH_TOKEN, AUTH_APPROLE, AUTH_CERT };
+
+struct vault_auth {
+	lb_nst *ns;
+	enum auth_method method;
+	char *token_file, *role_id_file, *secret_id_file, *mount, *name;
+	bool secret_id_wrapped;
+
+	lb_secbuf *secret_id; /* unwrapped once, kept for later logins */
+	lb_secbuf *token;
+	bool token_capped;
+	int64_t token_expire, token_ttl; /* 0 = never expires */
+	lb_timer *token_timer;
+	uint64_t next_relogin_ms;
+};
+
+static void token_schedule(struct vault_auth *a);
+
+static int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* kind: of the reply that ended it; err NULL when authenticated. */
+static void auth_done(struct vault_auth *a, enum lb_vault_kind kind, const char *err)
+{
+	char msg[600];
+
+	if (kind == LB_VAULT_OK) {
+		lb_log(LB_INFO, "vault store %s: authenticated, token ttl %llds",
+		       lb_nst_name(a->ns), (long long)a->token_ttl);
+		lb_nst_cred_ok(a->ns, 0, true);
+		token_schedule(a);
+		return;
+	}
+	lb_secbuf_free(a->token);
+	a->token = NULL;
+	/* A refused login backs off like a fault, so that waiting renewals and fetches cannot
+	 * turn it into a loop; a fault has done so already. */
+	snprintf(msg, sizeof(msg), "login failed: %s", err);
+	lb_nst_cred_fail(a->ns, kind != LB_VAULT_FAULT, -1, "login", err, msg);
+}
+
+static void set_token_times(struct vault_auth *a, int64_t ttl)
+{
+	a->token_ttl = ttl;
+	a->token_expire = ttl > 0 ? now_s() + ttl : 0;
+}
+
+static void on_lookup_self(lb_nst *ns, void *ctx, const lb_nst_reply *nr)
+{
+	struct vault_auth *a = vault_auth_of(ns);
+	json_t *d = json_object_get(nr->json, "data");
+	json_int_t ttl = json_integer_value(json_object_get(d, "ttl"));
+	json_int_t creation = json_integer_value(json_object_get(d, "creation_ttl"));
+
+	(void)ctx;
+	if (nr->verdict != LB_NST_OK) {
+		char msg[600];
+		snprintf(msg, sizeof(msg), "token from %s: lookup-self: %s", a->token_file,
+			 nr->err.msg);
+		auth_done(a, vault_reply(nr).kind, msg);
+		return;
+	}
+	set_token_times(a, ttl);
+	if (creation > 0 && !a->token_capped)
+		a->token_ttl = creation;
+	if (!json_is_true(json_object_get(d, "renewable")))
+		a->token_capped = true;
+	auth_done(a, LB_VAULT_OK, NULL);
+}
+
+static void on_login(lb_nst *ns, void *ctx, const lb_nst_reply *nr)
+{
+	struct vault_auth *a = vault_auth_of(ns);
+	enum lb_vault_kind kind = vault_reply(nr).kind;
+	lb_secbuf *tok = NULL;
+	int64_t ttl = 0;
+	bool renewable = false;
+
+	(void)ctx;
+	if (kind != LB_VAULT_OK || lb_vault_login_parse(nr->json, &tok, &ttl, &renewable) != 0) {
+		if (kind == LB_VAULT_ERR && a->method == AUTH_APPROLE && a->secret_id_wrapped) {
+			/* A new wrapped secret_id may have been put in the file since. */
+			lb_secbuf_free(a->secret_id);
+			a->secret_id = NULL;
+		}
+		auth_done(a, kind == LB_VAULT_OK ? LB_VAULT_ERR : kind,
+			  kind == LB_VAULT_OK ? "login reply without a usable auth.client_token"
+					      : nr->err.msg);
+		return;
+	}
+	lb_secbuf_free(a->token);
+	a->token = tok;
+	a->token_capped = !renewable;
+	set_token_times(a, ttl);
+	auth_done(a, LB_VAULT_OK, NULL);
+}
+
+static void approle_login(struct vault_auth *a)
+{
+	_cleanup_secbuf_ lb_secbuf *role = NULL, *sid = NULL;
+	_cleanup_json_ json_t *body = NULL;
+	const lb_secbuf *use;
+	lb_err e = {0};
+	char path[600];
+
+	if (lb_nst_read_secret_file(a->role_id_file, FILE_CAP, true, &role, &e) ||
+	    (!a->secret_id &&
+	     lb_nst_read_secret_file(a->secret_id_file, FILE_CAP, true, &sid, &e))) {
+		auth_done(a, LB_VAULT_ERR, e.msg);
+		return;
+	}
+	use = a->secret_id ? a->secret_id : sid;
+	body = json_pack("{s:s%,s:s%}", "role_id", (const char *)role->data, role->len, "secret_id",
+			 (const char *)use->data, use->len);
+	if (!body) {
+		auth_done(a, LB_VAULT_ERR, "role_id or secret_id is not valid UTF-8");
+		return;
+	}
+	snprintf(path, sizeof(path), "auth/%s/login", a->mount ? a->mount : "approle");
+	vault_call(a->ns, "POST", path, body, LB_NST_NOCRED, on_login, NULL);
+}
+
+static void on_unwrap(lb_nst *ns, void *ctx, const lb_nst_reply *nr)
+{
+	struct vault_auth *a = vault_auth_of(ns);
+	enum lb_vault_kind kind = vault_reply(nr).kind;
+	const char *sid =
+	    json_string_value(json_object_get(json_object_get(nr->json, "data"), "secret_id"));
+	char msg[600];
+
+	(void)ctx;
+	if (kind != LB_VAULT_OK || !sid) {
+		snprintf(msg, sizeof(msg), "unwrapping the secret_id in %s: %s", a->secret_id_file,
+			 kind == LB_VAULT_OK ? "reply has no data.secret_id" : nr->err.msg);
+		auth_done(a, kind == LB_VAULT_OK ? LB_VAULT_ERR : kind, msg);
+		return;
+	}
+	a->secret_id = lb_secbuf_dup(sid, strlen(sid));
+	if (!a->secret_id) {
+		auth_done(a, LB_VAULT_ERR, "out of secure memory");
+		return;
+	}
+	lb_log(LB_INFO, "vault store %s: unwrapped the secret_id (single use)", lb_nst_name(ns));
+	approle_login(a);
+}
+
+/* The provider's authenticate(). */
+void vault_authenticate(lb_nst *ns)
+{
+	struct vault_auth *a = vault_auth_of(ns);
+	lb_err e = {0};
+	char path[600];
+
+	lb_timer_disarm(a->token_timer);
+	a->next_relogin_ms = lb_now_ms() + 5000;
+	switch (a->method) {
+	case AUTH_TOKEN: {
+		lb_secbuf *tok = NULL;
+
+		if (lb_nst_read_secret_file(a->token_file, FILE_CAP, true, &tok, &e)) {
+			auth_done(a, LB_VAULT_ERR, e.msg);
+			return;
+		}
+		/* The same token again stays capped; a new one starts afresh. */
+		if (!a->token || a->token->len != tok->len ||
+		    sodium_memcmp(a->token->data, tok->data, tok->len) != 0)
+			a->token_capped = false;
+		lb_secbuf_free(a->token);
+		a->token = tok;
+		vault_call(ns, "GET", "auth/token/lookup-self", NULL, LB_NST_RAWCRED,
+			   on_lookup_self, NULL);
+		return;
+	}
+	case AUTH_APPROLE:
+		lb_secbuf_free(a->token);
+		a->token = NULL;
+		a->token_capped = false;
+		if (a->secret_id_wrapped && !a->secret_id) {
+			lb_secbuf *wrap = NULL;
+
+			if (lb_nst_read_secret_file(a->secret_id_file, FILE_CAP, true, &wrap, &e)) {
+				auth_done(a, LB_VAULT_ERR, e.msg);
+				return;
+			}
+			vault_call_xtoken(ns, "POST", "sys/wrapping/unwrap", NULL, wrap, on_unwrap,
+					  NULL);
+			return;
+		}
+		approle_login(a);
+		return;
+	case AUTH_CERT: {
+		_cleanup_json_ json_t *body =
+		    a->name ? json_pack("{s:s}", "name", a->name) : json_object();
+
+		lb_secbuf_free(a->token);
+		a->token = NULL;
+		a->token_capped = false;
+		snprintf(path, sizeof(path), "auth/%s/login", a->mount ? a->mount : "cert");
+		vault_call(ns, "POST", path, body, LB_NST_NOCRED, on_login, NULL);
+		return;
+	}
+	}
+}
+
+static void on_renew_self(lb_nst *ns, void *ctx, const lb_nst_reply *nr)
+{
+	struct vault_auth *a = vault_auth_of(ns);
+	int64_t d = json_integer_value(
+	    json_object_get(json_object_get(nr->json, "auth"), "lease_duration"));
+
+	(void)ctx;
+	if (nr->verdict == LB_NST_FAULT) {
+		token_schedule(a); /* after the backoff */
+		return;
+	}
+	if (nr->verdict != LB_NST_OK || d <= 0) {
+		lb_log(LB_WARN, "vault store %s: token renewal refused (%s); logging in again",
+		       lb_nst_name(ns), nr->err.msg[0] ? nr->err.msg : "no lease_duration");
+		lb_nst_cred_refresh(ns);
+		return;
+	}
+	if (d < a->token_ttl) {
+		/* Capped at the token's max TTL: the next step is a new login before expiry. */
+		a->token_capped = true;
+		lb_log(LB_INFO, "vault store %s: token near its max TTL (%llds left)",
+		       lb_nst_name(ns), (long long)d);
+	}
+	a->token_expire = now_s() + d;
+	token_schedule(a);
+}
+
+static void on_token_timer(lb_loop *loop, lb_timer *t, void *ctx)
+{
+	struct vault_auth *a = ctx;
+	char inc[32];
+	_cleanup_json_ json_t *body = NULL;
+
+	(void)loop;
+	(void)t;
+	if (!lb_nst_cred_have(a->ns) || a->token_capped) {
+		lb_nst_cred_refresh(a->ns);
+		return;
+	}
+	snprintf(inc, sizeof(inc), "%llds", (long long)a->token_ttl);
+	body = json_pack("{s:s}", "increment", inc);
+	vault_call(a->ns, "POST", "auth/token/renew-self", body, LB_NST_RAWCRED, on_renew_self,
+		   NULL);
+}
+
+/* Renew at 2/3 of the remaining TTL; when the token cannot be extended any more, log in
+ * again at that point instead (a token from token_file is re-read). */
+static void token_schedule(struct vault_auth *a)
+{
+	uint64_t ms, wait = lb_nst_backoff_wait_ms(a->ns);
+	int64_t left;
+
+	lb_timer_disarm(a->token_timer);
+	if (!a->token_expire || lb_nst_closing(a->ns))
+		return;
+	left = a->token_expire - now_s();
+	ms = left > 0 ? lb_jitter_ms((uint64_t)left * 1000 * 2 / 3) : 0;
+	if (wait > ms)
+		ms = wait;
+	if (a->token_capped && lb_now_ms() + ms < a->next_relogin_ms)
+		ms = a->next_relogin_ms - lb_now_ms(); /* a re-read token may be the same one */
+	if (ms < 100)
+		ms = 100;
+	lb_timer_arm(a->token_timer, ms);
+}
+
+/* --- the auth's life --- */
+
+const lb_secbuf *vault_auth_token(struct vault_auth *a)
+{
+	return a->token;
+}
+
+void vault_auth_health(struct vault_auth *a, json_t *h)
+{
+	if (lb_nst_cred_have(a->ns))
+		json_object_set_new(h, "token_ttl",
+				    json_integer(a->token_expire ? a->token_expire - now_s() : 0));
+}
+
+struct vault_auth *vault_auth_new(json_t *auth, bool client_cert, lb_err *e)
+{
+	const char *method = json_string_value(json_object_get(auth, "method"));
+	struct vault_auth *a = calloc(1, sizeof(*a));
+
+	if (!a) {
+		lb_fail(e, ENOMEM, "out of memory");
+		return NULL;
+	}
+	a->token_file = lb_opt_str(auth, NULL, "token_file");
+	a->role_id_file = lb_opt_str(auth, NULL, "role_id_file");
+	a->secret_id_file = lb_opt_str(auth, NULL, "secret_id_file");
+	a->mount = lb_opt_str(auth, NULL, "mount");
+	a->name = lb_opt_str(auth, NULL, "name");
+	a->secret_id_wrapped = json_is_true(json_object_get(auth, "secret_id_wrapped"));
+	if (method && strcmp(method, "approle") == 0)
+		a->method = AUTH_APPROLE;
+	else if (method && strcmp(method, "cert") == 0)
+		a->method = AUTH_CERT;
+	else
+		a->method = AUTH_TOKEN;
+	if ((a->method == AUTH_TOKEN && !a->token_file) ||
+	    (a->method == AUTH_APPROLE && (!a->role_id_file || !a->secret_id_file)) ||
+	    (a->method == AUTH_CERT && !client_cert)) {
+		vault_auth_free(a);
+		lb_fail(e, 0, "auth method %s is missing its files", method ? method : "?");
+		return NULL;
+	}
+	return a;
+}
+
+int vault_auth_start(struct vault_auth *a, lb_nst *ns)
+{
+	a->ns = ns;
+	a->token_timer = lb_timer_new(lb_nst_store(ns)->env.loop, on_token_timer, a);
+	return a->token_timer ? 0 : -1;
+}
+
+void vault_auth_close(struct vault_auth *a)
+{
+	if (a && a->token_timer)
+		lb_timer_disarm(a->token_timer);
+}
+
+void vault_auth_free(struct vault_auth *a)
+{
+	if (!a)
+		return;
+	lb_timer_free(a->token_timer);
+	lb_secbuf_free(a->token);
+	lb_secbuf_free(a->secret_id);
+	free(a->token_file);
+	free(a->role_id_file);
+	free(a->secret_id_file);
+	free(a->mount);
+	free(a->name);
+	free(a);
+}
