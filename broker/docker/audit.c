@@ -92,16 +92,16 @@ out:
 	audit_done(a);
 }
 
+/* The caller holds its own reference to a (a->pending >= 1): a call that fails drops only the
+ * reference taken here, never the last one. */
 static void audit_container(struct audit *a, const char *ref)
 {
 	struct audit_one *o = calloc(1, sizeof(*o));
 	char *enc, path[400];
 
-	a->pending++;
-	if (!o) {
-		audit_done(a);
+	if (!o)
 		return;
-	}
+	a->pending++;
 	o->a = a;
 	snprintf(o->ref, sizeof(o->ref), "%s", ref);
 	enc = curl_easy_escape(NULL, ref, 0);
@@ -109,7 +109,7 @@ static void audit_container(struct audit *a, const char *ref)
 	curl_free(enc);
 	if (lb_engine_call(a->d->en, "GET", path, on_audit_inspect, o) < 0) {
 		free(o);
-		audit_done(a);
+		a->pending--;
 	}
 }
 
@@ -131,7 +131,7 @@ static void on_audit_list(void *ctx, long status, json_t *body, const char *err)
 		if (dk_id_ok(id))
 			audit_container(a, id);
 	}
-	audit_done(a);
+	a->pending--; /* the one taken above; the caller's is dropped next */
 	audit_done(a);
 }
 

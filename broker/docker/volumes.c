@@ -43,9 +43,12 @@ struct volume *dk_add_volume(struct lb_docker *d, const char *name, const char *
 void dk_remove_volume(struct lb_docker *d, struct volume *v, const char *reason)
 {
 	struct volume **p;
+	struct mount *m;
 
-	while (v->mounts)
-		dk_retire(d, v->mounts, reason);
+	while ((m = v->mounts)) {
+		v->mounts = m->next; /* off the list before dk_retire frees it */
+		dk_retire(d, m, reason);
+	}
 	for (p = &d->vols; *p && *p != v; p = &(*p)->next)
 		;
 	if (*p)
@@ -120,13 +123,14 @@ static int bind_readonly(struct lb_docker *d, const char *name, lb_err *e)
 	_cleanup_close_ int fd = -1;
 	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
 					      MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC};
-	_cleanup_close_ int tdirfd = openat(lb_broker_run_dirfd(d->b), LB_TARGETS_SUBDIR,
-					    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int tdirfd = -1;
 
 	if (is_mount_root(d->mdirfd, name))
 		return 0;
 	if (mkdirat(d->mdirfd, name, 0755) < 0 && errno != EEXIST)
 		return lb_fail_errno(e, "mkdir %s/%s", MOUNTS_DIR, name);
+	tdirfd = openat(lb_broker_run_dirfd(d->b), LB_TARGETS_SUBDIR,
+			O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	fd = (int)syscall(SYS_open_tree, tdirfd, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	if (fd < 0)
 		return lb_fail_errno(e, "clone the tmpfs of %s", name);
