@@ -50,6 +50,7 @@ int lb_oauth_jwt_rs256(const lb_secbuf *key_pem, const char *header_json, const 
 	lb_secbuf *jwt;
 
 	if (!h || !cl)
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_free_ frees h and cl
 		return lb_fail(e, ENOMEM, "out of memory");
 	if (key_pem->len > INT32_MAX)
 		return lb_fail(e, 0, "private key too large");
@@ -70,12 +71,14 @@ int lb_oauth_jwt_rs256(const lb_secbuf *key_pem, const char *header_json, const 
 	    EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)input, ilen) != 1 ||
 	    !(sig = malloc(siglen)) ||
 	    EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, ilen) != 1)
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_free_ frees sig
 		return lb_fail(e, 0, "RS256 signing failed");
 	sig64 = lb_oauth_b64url(sig, siglen);
 	if (!sig64)
 		return lb_fail(e, ENOMEM, "out of memory");
 	jwt = lb_secbuf_new(ilen + 1 + strlen(sig64));
 	if (!jwt)
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_free_ frees sig64
 		return lb_fail(e, ENOMEM, "out of secure memory");
 	memcpy(jwt->data, input, ilen);
 	jwt->data[ilen] = '.';

@@ -182,6 +182,7 @@ static int add_query(struct sb *b, const lb_sigv4_request *req, lb_err *e)
 	/* Every byte becomes at most "%XY"; each key and value gets a NUL. */
 	enc = malloc(3 * n + 2 * count + 1);
 	if (!params || !enc)
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_free_ frees params and enc
 		return lb_fail(e, ENOMEM, "sigv4: out of memory");
 	w = enc;
 	count = 0;
@@ -203,6 +204,7 @@ static int add_query(struct sb *b, const lb_sigv4_request *req, lb_err *e)
 			return -1;
 		count++;
 	}
+	// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_free_ frees enc (w points into it)
 	qsort(params, count, sizeof(*params), qparam_cmp);
 	for (size_t j = 0; j < count; j++) {
 		if (j)
@@ -301,7 +303,7 @@ static int check_header(const lb_sigv4_header *h, size_t idx, struct hdr *out, l
 
 static void set_extra(struct hdr *h, const char *name, const char *value, size_t order)
 {
-	strcpy(h->name, name);
+	snprintf(h->name, sizeof(h->name), "%s", name);
 	h->value = value;
 	h->value_len = strlen(value);
 	h->order = order;
@@ -330,6 +332,7 @@ static int add_headers(struct sb *b, struct sb *sh, const lb_sigv4_request *req,
 		host |= !strcmp(h[n].name, "host");
 	}
 	if (!host)
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_free_ frees h
 		return lb_fail(e, 0, "sigv4: request has no Host header");
 	set_extra(&h[n], "x-amz-date", req->timestamp, n);
 	n++;
@@ -528,12 +531,17 @@ void lb_sigv4_signed_clear(lb_sigv4_signed *s)
 
 static int add_result_header(lb_sigv4_signed *s, const char *name, const char *value, lb_err *e)
 {
-	char *v = strdup(value);
+	char *v;
 
+	if (s->nadd >= sizeof(s->add) / sizeof(s->add[0]))
+		return lb_fail(e, 0, "sigv4: more than %zu headers to add",
+			       sizeof(s->add) / sizeof(s->add[0]));
+	v = strdup(value);
 	if (!v)
 		return lb_fail(e, ENOMEM, "sigv4: out of memory");
 	s->add[s->nadd].name = name;
 	s->add[s->nadd].value = v;
+	// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): s owns v (lb_sigv4_signed_clear frees it)
 	s->nadd++;
 	return 0;
 }

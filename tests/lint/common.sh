@@ -16,8 +16,6 @@ LINT_PENDING=(
 	'tests/unit/test_refresh.c          findings open; being rewritten by issue 13'
 	'tests/unit/test_refresh_publish.c  findings open; being rewritten by issue 13'
 	'tests/unit/test_refresh_reload.c   findings open; being rewritten by issue 13'
-	'broker/stores/oauth.c              findings open; being rewritten by issue 14'
-	'broker/stores/sigv4.c              findings open; being rewritten by issue 14'
 )
 
 lint_need() {
