@@ -289,7 +289,7 @@ lb_broker *lb_broker_new(lb_loop *loop, lb_config *cfg, const char *config_path,
 		goto fail;
 	lb_refresh_run(b->refresh, NULL, 0, "start");
 	b->ctl = lb_control_listen(loop, b->run_dirfd, cfg->run_dir, broker_handle_command, b, e);
-	if (!b->ctl)
+	if (!b->ctl || broker_metrics_start(b, e))
 		goto fail;
 	return b;
 fail:
@@ -308,6 +308,7 @@ void lb_broker_free(lb_broker *b)
 	if (!b)
 		return;
 	lb_control_close(b->ctl);
+	broker_metrics_stop(b);
 	broker_stop_binding_timers(b);
 	lb_timer_free(b->gc_timer);
 	lb_docker_free(b->docker);

@@ -21,6 +21,7 @@ struct lb_broker {
 	lb_timer **binding_timers; /* parallel to cfg->bindings */
 	lb_timer *gc_timer;
 	lb_control *ctl;
+	struct lb_metrics_http *metrics; /* /metrics (metrics_broker.c) */
 	lb_http *http;
 	struct lb_docker *docker;
 	lb_secret_hashes *hashes;
@@ -46,6 +47,10 @@ int broker_sync_targets(lb_broker *b, lb_config *cfg, lb_err *e);
 void broker_remove_stale(lb_broker *b);
 int broker_start_binding_timers(lb_broker *b);
 void broker_stop_binding_timers(lb_broker *b);
+
+/* metrics_broker.c: /metrics served, the gauges of the present set at each scrape. */
+int broker_metrics_start(lb_broker *b, lb_err *e);
+void broker_metrics_stop(lb_broker *b);
 
 /* commands.c: the control socket's handler (lb_control_handler, ctx is the broker). */
 json_t *broker_handle_command(void *ctx, json_t *req, uint64_t id);

@@ -1,4 +1,5 @@
 #include "refresh.h"
+#include "metrics.h"
 #include "cleanup.h"
 #include "log.h"
 
@@ -170,6 +171,7 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 	uint32_t huid, hgid;
 	lb_err e = {0};
 	bool ok = false;
+	double published = 0; /* lb_metrics_now() when the publish began; 0 = none */
 
 	if (t->dynamic && !t->ready)
 		return true; /* populated once its container runs */
@@ -264,11 +266,13 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 	}
 	if (n == 0)
 		goto out;
+	published = lb_metrics_now();
 	if (lb_target_publish(t, items, n, &e)) {
 		audit_failure("publish_failed", t->name, NULL, NULL, e.msg);
 		ok = false;
 		goto out;
 	}
+	lb_metric_observe(LB_M_PUBLISH_SECONDS, lb_metrics_now() - published, bd->name);
 	if (t->dynamic && r->o.published)
 		r->o.published(r->o.owner, t, nwritten > 0);
 	lb_audit("deliver",
@@ -277,6 +281,10 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 			   (json_int_t)hgid, "reason", bt->reason, "changed",
 			   changed ? json_incref(changed) : json_array()));
 out:
+	lb_metric_inc(LB_M_ROTATIONS, bd->name,
+		      !ok	      ? "failed"
+		      : published > 0 ? "published"
+				      : "unchanged");
 	/* Docker targets: why a secret is missing, where the container's client looks. */
 	if (t->dynamic && lb_target_status(t, bd, errors, &e))
 		lb_log(LB_WARN, "%s", e.msg);

@@ -587,6 +587,28 @@ static void index_name(lb_config *cfg, char kind, const char *name, size_t pos)
 	json_object_set_new(cfg->index, key, json_integer((json_int_t)pos));
 }
 
+/* "metrics": {"listen": "127.0.0.1:9464", "container_ids": false} (issue 18). */
+static void parse_metrics(struct ctx *c, lb_config *cfg, json_t *x, const char *const *keys)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+	char sub[512];
+	json_t *v;
+
+	check_keys(c, "metrics", x, keys);
+	if ((v = want(c, x, "metrics", "listen", JSON_STRING, false, sub, sizeof(sub)))) {
+		if (lb_parse_listen(json_string_value(v), &sa, &len) == 0)
+			cfg->metrics_listen = json_string_value(v);
+		else
+			cerr(c, sub,
+			     "expected ADDRESS:PORT with a numeric IPv4 or [IPv6] address, got "
+			     "\"%s\"",
+			     json_string_value(v));
+	}
+	if ((v = want(c, x, "metrics", "container_ids", JSON_TRUE, false, sub, sizeof(sub))))
+		cfg->metrics_container_ids = json_is_true(v);
+}
+
 static json_t *lookup_name(const lb_config *c, char kind, const char *name)
 {
 	char key[LB_NAME_MAX + 8];
@@ -599,9 +621,10 @@ static json_t *lookup_name(const lb_config *c, char kind, const char *name)
 
 lb_config *lb_config_parse(const char *text, const char *name, lb_diag *d)
 {
-	static const char *const top_keys[] = {"run_dir",  "state_dir", "docker", "stores",
-					       "bindings", "targets",	NULL};
+	static const char *const top_keys[] = {"run_dir",  "state_dir", "docker",  "stores",
+					       "bindings", "targets",	"metrics", NULL};
 	static const char *const docker_keys[] = {"socket", "plugin_socket", NULL};
+	static const char *const metrics_keys[] = {"listen", "container_ids", NULL};
 	struct ctx c = {.file = name, .d = d};
 	lb_config *cfg = calloc(1, sizeof(*cfg));
 	json_error_t jerr;
@@ -637,6 +660,8 @@ lb_config *lb_config_parse(const char *text, const char *name, lb_diag *d)
 		check_socket_path(&c, "docker.socket", cfg->docker_socket, false);
 		check_socket_path(&c, "docker.plugin_socket", cfg->plugin_socket, true);
 	}
+	if ((x = want(&c, cfg->root, "", "metrics", JSON_OBJECT, false, sub, sizeof(sub))))
+		parse_metrics(&c, cfg, x, metrics_keys);
 	if (strlen(cfg->run_dir) > 107 - strlen("/control.sock"))
 		cerr(&c, "run_dir", "too long for RUN_DIR/control.sock (at most %zu bytes)",
 		     107 - strlen("/control.sock"));

@@ -55,6 +55,8 @@ typedef struct lb_config {
 	const char *state_dir;
 	const char *docker_socket; /* NULL without a docker key */
 	const char *plugin_socket;
+	const char *metrics_listen; /* "127.0.0.1:9464"; NULL: /metrics on RUN_DIR only */
+	bool metrics_container_ids; /* container ids as a label of Docker targets' gauges */
 	lb_store_cfg *stores;
 	size_t nstores;
 	lb_binding *bindings;

@@ -3,9 +3,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 int lb_parse_duration(const char *s, uint64_t *ms)
 {
@@ -150,4 +153,58 @@ const char *lb_signal_name(int sig)
 	if (sig > 0 && (size_t)sig < sizeof(full) / sizeof(full[0]) && full[sig])
 		return full[sig]; // cppcheck-suppress arrayIndexOutOfBoundsCond ; checked above
 	return "?";
+}
+
+int lb_parse_listen(const char *s, struct sockaddr_storage *sa, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon, *p;
+	unsigned long port = 0;
+	bool v6;
+	size_t hl;
+
+	if (!s)
+		return -1;
+	v6 = s[0] == '[';
+	if (v6) {
+		const char *end = strchr(s, ']');
+		if (!end || end[1] != ':')
+			return -1;
+		colon = end + 1;
+		hl = (size_t)(end - s - 1);
+		s++;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -1;
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= sizeof(host) || !colon[1] || strlen(colon + 1) > 5)
+		return -1;
+	for (p = colon + 1; *p; p++) {
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		port = port * 10 + (unsigned long)(*p - '0');
+	}
+	if (port < 1 || port > 65535)
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	memset(sa, 0, sizeof(*sa));
+	if (v6) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)sa;
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
+			return -1;
+		*len = sizeof(*a6);
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)sa;
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+			return -1;
+		*len = sizeof(*a4);
+	}
+	return 0;
 }

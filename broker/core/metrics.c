@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#define HOOKS_MAX 16
+#define HOOKS_MAX  16
+#define RELAYS_MAX 8
 
 static const lb_metric_desc descs[LB_M_COUNT] = {
     [LB_M_BUILD_INFO] = {"lockbox_build_info",
@@ -140,6 +142,7 @@ static struct {
 	void *ctx;
 } hooks[HOOKS_MAX];
 static lb_metrics *proc;
+static lb_metrics *relays[RELAYS_MAX];
 
 const lb_metric_desc *lb_metric_desc_of(enum lb_metric_id id)
 {
@@ -153,6 +156,14 @@ static size_t nlabels(enum lb_metric_id id)
 	while (n < LB_METRICS_LABELS_MAX && descs[id].labels[n])
 		n++;
 	return n;
+}
+
+double lb_metrics_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 lb_metrics *lb_metrics_new(void)
@@ -302,6 +313,30 @@ void lb_metrics_set(lb_metrics *m, enum lb_metric_id id, double v, const char *c
 	s = series_of(m, id, labels);
 	if (s)
 		s->v = v;
+}
+
+static void gauge_cmp(lb_metrics *m, enum lb_metric_id id, double v, const char *const *labels,
+		      bool max)
+{
+	struct series *s;
+	size_t before;
+
+	if ((unsigned)id >= LB_M_COUNT || descs[id].kind != LB_METRIC_GAUGE || !m)
+		return;
+	before = m->f[id].n;
+	s = series_of(m, id, labels);
+	if (s && (m->f[id].n != before || (max ? v > s->v : v < s->v)))
+		s->v = v;
+}
+
+void lb_metrics_gauge_max(lb_metrics *m, enum lb_metric_id id, double v, const char *const *labels)
+{
+	gauge_cmp(m, id, v, labels, true);
+}
+
+void lb_metrics_gauge_min(lb_metrics *m, enum lb_metric_id id, double v, const char *const *labels)
+{
+	gauge_cmp(m, id, v, labels, false);
 }
 
 void lb_metrics_observe(lb_metrics *m, enum lb_metric_id id, double v, const char *const *labels)
@@ -509,6 +544,39 @@ char *lb_metrics_render(lb_metrics *const *regs, size_t n, size_t *len)
 }
 
 /* --- relaying between processes --- */
+
+int lb_metrics_relay_attach(lb_metrics *relay)
+{
+	for (size_t i = 0; i < RELAYS_MAX; i++)
+		if (relays[i] == relay)
+			return 0;
+	for (size_t i = 0; i < RELAYS_MAX; i++)
+		if (!relays[i]) {
+			relays[i] = relay;
+			return 0;
+		}
+	return -1;
+}
+
+void lb_metrics_relay_detach(lb_metrics *relay)
+{
+	for (size_t i = 0; i < RELAYS_MAX; i++)
+		if (relays[i] == relay)
+			relays[i] = NULL;
+}
+
+char *lb_metrics_render_proc(size_t *len)
+{
+	lb_metrics *regs[RELAYS_MAX + 1];
+	size_t n = 0;
+
+	regs[n++] = lb_metrics_proc();
+	lb_metrics_run_hooks(regs[0]);
+	for (size_t i = 0; i < RELAYS_MAX; i++)
+		if (relays[i])
+			regs[n++] = relays[i];
+	return lb_metrics_render(regs, n, len);
+}
 
 json_t *lb_metrics_snapshot(const lb_metrics *m)
 {

@@ -100,12 +100,19 @@ void lb_metrics_proc_free(void);
  * count is a programming error: the call does nothing (and logs it once). */
 void lb_metrics_add(lb_metrics *m, enum lb_metric_id id, double v, const char *const *labels);
 void lb_metrics_set(lb_metrics *m, enum lb_metric_id id, double v, const char *const *labels);
+/* Gauges that aggregate several things into one series: keeps the larger (smaller) of the
+ * series' value and v; a new series starts at v. */
+void lb_metrics_gauge_max(lb_metrics *m, enum lb_metric_id id, double v, const char *const *labels);
+void lb_metrics_gauge_min(lb_metrics *m, enum lb_metric_id id, double v, const char *const *labels);
 /* A histogram observation (v in seconds). */
 void lb_metrics_observe(lb_metrics *m, enum lb_metric_id id, double v, const char *const *labels);
 /* Drops every series of a family (a scrape hook, before it sets the gauges anew). */
 void lb_metrics_clear(lb_metrics *m, enum lb_metric_id id);
 /* Drops every series of every family (before lb_metrics_import of a new snapshot). */
 void lb_metrics_reset(lb_metrics *m);
+
+/* CLOCK_MONOTONIC in seconds, for latencies (finer than lb_now_ms). */
+double lb_metrics_now(void);
 
 /* One-line call sites on this process's registry. */
 #define LB_MLABELS(...)	       ((const char *const[]){__VA_ARGS__, NULL})
@@ -131,6 +138,15 @@ void lb_metrics_run_hooks(lb_metrics *m);
 /* The text exposition of n registries merged (see above). Returns a malloc'd string,
  * *len its length; NULL when out of memory. */
 char *lb_metrics_render(lb_metrics *const *regs, size_t n, size_t *len);
+
+/* Registries of other processes (kept up to date with lb_metrics_import) that /metrics
+ * serves with this process's: at most 8; the caller keeps ownership and detaches before
+ * freeing. */
+int lb_metrics_relay_attach(lb_metrics *relay);
+void lb_metrics_relay_detach(lb_metrics *relay);
+/* What /metrics serves: runs the scrape hooks, then renders this process's registry merged
+ * with the attached ones. */
+char *lb_metrics_render_proc(size_t *len);
 
 /* A JSON snapshot of m (absolute values), for relaying to another process:
  * {"v":1,"families":{"NAME":[{"l":["a","b"],"v":1.0} | {"l":[...],"b":[counts...],

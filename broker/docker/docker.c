@@ -1,5 +1,6 @@
 /* The Docker module's lifecycle and the rotation notify. */
 #include "docker_int.h"
+#include "metrics.h"
 #include "cleanup.h"
 #include "fsutil.h"
 #include "log.h"
@@ -143,10 +144,13 @@ void lb_docker_published(struct lb_docker *d, lb_target *t, bool new_bytes)
 		return;
 	snprintf(path, sizeof(path), "containers/%s/kill?signal=%s", t->container,
 		 lb_signal_name(bd->notify_sig));
-	if (lb_engine_call(d->en, "POST", path, on_killed, id) < 0)
+	if (lb_engine_call(d->en, "POST", path, on_killed, id) < 0) {
+		lb_metric_inc(LB_M_NOTIFY_SIGNALS, bd->name, "failed");
 		free(id);
-	else
-		lb_audit("notify", json_pack("{s:s,s:s,s:s,s:I}", "target", t->name, "container",
-					     t->container, "signal", lb_signal_name(bd->notify_sig),
-					     "generation", (json_int_t)t->generation));
+		return;
+	}
+	lb_metric_inc(LB_M_NOTIFY_SIGNALS, bd->name, "sent");
+	lb_audit("notify", json_pack("{s:s,s:s,s:s,s:I}", "target", t->name, "container",
+				     t->container, "signal", lb_signal_name(bd->notify_sig),
+				     "generation", (json_int_t)t->generation));
 }

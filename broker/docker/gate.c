@@ -1,5 +1,6 @@
 /* The posture gate of Docker targets: evaluate, refuse (audit, stop), admit before a refresh. */
 #include "docker_int.h"
+#include "metrics.h"
 #include "engine.h"
 #include "log.h"
 #include "posture_eval.h"
@@ -69,6 +70,9 @@ void dk_refuse(struct lb_docker *d, const char *volume, const char *id, const lb
 	char *cid;
 
 	lb_log(LB_ERROR, "%s (container %.12s, volume %s)", line, id, volume);
+	for (unsigned c = 0; c < LB_CHECK_COUNT; c++)
+		if (rep->failed & LB_CHECK_BIT(c))
+			lb_metric_inc(LB_M_POSTURE_REFUSALS, lb_check_name((enum lb_check)c));
 	lb_audit("refused", json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "container", id, "volume",
 				      volume, "binding", bd->name, "reason", line, "on_refuse",
 				      bd->on_refuse_warn ? "warn" : "stop", "report",

@@ -1,5 +1,6 @@
 /* The network-store engine (see netstore.h). */
 #include "netstore.h"
+#include "metrics.h"
 #include "netstore_impl.h"
 #include "backoff.h"
 #include "cleanup.h"
@@ -190,6 +191,17 @@ static void auth_start(lb_nst *ns)
 
 static void on_http(void *ctx, const lb_http_resp *resp);
 
+/* lockbox_store_requests_total and its latency (issue 18). */
+static void nst_count_request(lb_nst *ns, const struct call *c, enum lb_nst_verdict v)
+{
+	static const char *const outcome[] = {"ok", "final", "fault", "refresh"};
+	const char *kind = c->req.auth ? "auth" : "api";
+
+	lb_metric_inc(LB_M_STORE_REQUESTS, ns->s->name, ns->kind, kind, outcome[v]);
+	lb_metric_observe(LB_M_STORE_REQUEST_SECONDS, lb_metrics_now() - c->sent, ns->s->name,
+			  ns->kind, kind);
+}
+
 static void call_send(lb_nst *ns, struct call *c)
 {
 	lb_nst_http h = {0};
@@ -225,6 +237,7 @@ static void call_send(lb_nst *ns, struct call *c)
 		h.opts.body_len = h.body->len;
 	}
 	c->ticket = lb_backoff_ticket(&ns->backoff);
+	c->sent = lb_metrics_now();
 	c->http = lb_http_start(ns->s->env.http, &h.opts, on_http, c, &e);
 	for (size_t i = 0; i < h.nhdr; i++)
 		lb_secbuf_free(h.hdr[i]);
@@ -290,6 +303,7 @@ static void on_http(void *ctx, const lb_http_resp *resp)
 	}
 	if (r.verdict == LB_NST_REFRESH && (c->req.cred != LB_NST_CRED || c->replayed))
 		r.verdict = LB_NST_FINAL;
+	nst_count_request(ns, c, r.verdict);
 	if (r.verdict == LB_NST_REFRESH) {
 		/* The credential was refused (expired early, revoked): a new one, then once
 		 * more. Replies signed with an older one do not drop the new one. */
@@ -399,6 +413,7 @@ void lb_nst_cred_ok(lb_nst *ns, int64_t refresh_at, bool new_cred)
 	struct call *c;
 
 	ns->authing = false;
+	lb_metric_inc(LB_M_LOGINS, ns->s->name, "ok");
 	ns->have = ns->fresh = true;
 	ns->refresh_at = refresh_at;
 	if (new_cred)
@@ -421,6 +436,7 @@ void lb_nst_cred_fail(lb_nst *ns, bool count, long retry_after_s, const char *wh
 	struct call *c;
 
 	ns->authing = false;
+	lb_metric_inc(LB_M_LOGINS, ns->s->name, "failed");
 	ns->have = ns->fresh = false;
 	if (count) {
 		uint64_t wait = lb_backoff_fault_now(&ns->backoff, retry_after_s, lb_now_ms());

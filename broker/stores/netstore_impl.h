@@ -25,6 +25,7 @@ struct call {
 	lb_http_req *http;
 	bool replayed, probe;
 	uint64_t ticket;
+	double sent; /* lb_metrics_now() when sent */
 	unsigned cred_gen;
 	lb_nst_reply done; /* a reply decided before sending (C_DONE) */
 	struct call *next;

@@ -2,6 +2,7 @@
  * waiters and their queues, coalesced reads, and the gathered refresh requests to the
  * broker. */
 #include "netstore.h"
+#include "metrics.h"
 #include "netstore_impl.h"
 #include "fsutil.h"
 
@@ -263,6 +264,7 @@ void lb_nst_read_join(lb_nst *ns, lb_nst_waiter *w)
 		if (strcmp(rd->src.path, w->src.path) == 0 &&
 		    strcmp(rd->src.version, w->src.version) == 0 &&
 		    (!per_target || strcmp(rd->target, w->target) == 0)) {
+			lb_metric_inc(LB_M_STORE_COALESCED, ns->s->name);
 			lb_nst_waitq_push(&rd->waiters, w);
 			return;
 		}

@@ -7,6 +7,7 @@
 #include "cleanup.h"
 #include "storeopts.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -229,6 +230,8 @@ static void on_renew_self(lb_nst *ns, void *ctx, const lb_nst_reply *nr)
 	    json_object_get(json_object_get(nr->json, "auth"), "lease_duration"));
 
 	(void)ctx;
+	lb_metric_inc(LB_M_TOKEN_RENEWALS, lb_nst_name(ns),
+		      nr->verdict == LB_NST_OK && d > 0 ? "ok" : "failed");
 	if (nr->verdict == LB_NST_FAULT) {
 		token_schedule(a); /* after the backoff */
 		return;

@@ -3,6 +3,7 @@
  * cannot grow, revoked on release, and its id (never its value) persisted in
  * state_dir/vault-STORE.json so that a restarted broker renews or revokes it. */
 #include "vault.h"
+#include "metrics.h"
 #include "backoff.h"
 #include "cleanup.h"
 #include "fsutil.h"
@@ -222,6 +223,8 @@ static void on_lease_renew(lb_nst *ns, void *ctx, const lb_nst_reply *nr)
 	int64_t d = json_integer_value(json_object_get(r->json, "lease_duration"));
 	int64_t expire = now_s() + d;
 
+	lb_metric_inc(LB_M_LEASE_RENEWALS, lb_nst_name(ns),
+		      r->kind == LB_VAULT_OK && d > 0 ? "ok" : "failed");
 	if (r->kind == LB_VAULT_FAULT) {
 		lease_schedule(l);
 		return;
@@ -230,6 +233,7 @@ static void on_lease_renew(lb_nst *ns, void *ctx, const lb_nst_reply *nr)
 		lb_log(LB_WARN, "vault store %s: target %s: renewing lease of %s refused: %s",
 		       lb_nst_name(ns), l->target, l->path,
 		       r->err[0] ? r->err : "no lease_duration");
+		lb_metric_inc(LB_M_LEASES_LOST, lb_nst_name(ns));
 		lb_audit("lease_lost", json_pack("{s:s,s:s,s:s,s:s,s:s}", "store", lb_nst_name(ns),
 						 "target", l->target, "path", l->path, "lease_id",
 						 l->id, "reason", r->err));
@@ -278,8 +282,10 @@ static void on_lease_timer(lb_loop *loop, lb_timer *t, void *ctx)
 	if (l->expire && now_s() >= l->expire) {
 		/* Expired: Vault has revoked it; forget it. A target still on it (its rotation
 		 * could not be fetched in time) asks again. */
-		if (!l->retiring)
+		if (!l->retiring) {
+			lb_metric_inc(LB_M_LEASES_LOST, lb_nst_name(ns));
 			lb_nst_request_refresh(ns, l->target);
+		}
 		lease_unlink(ns, l);
 		persist_soon(ns);
 		lease_free(l);
@@ -422,6 +428,8 @@ static void on_revoke(lb_nst *ns, void *ctx, const lb_nst_reply *nr)
 		revoke_schedule(ns);
 		return;
 	}
+	lb_metric_inc(LB_M_LEASE_REVOCATIONS, lb_nst_name(ns),
+		      r->kind == LB_VAULT_OK ? "ok" : "failed");
 	if (r->kind == LB_VAULT_OK)
 		lb_audit("lease_revoked",
 			 json_pack("{s:s,s:s,s:s,s:s}", "store", lb_nst_name(ns), "target",

@@ -88,7 +88,14 @@ static const struct bad_case bad[] = {
     {"{\"run_dir\": 5}", "t.json:1:2: run_dir: expected string, got integer"},
     {"{\n  \"rundir\": \"/x\"}",
      "t.json:2:3: rundir: unknown key (expected one of: run_dir, state_dir, docker, stores, "
-     "bindings, targets)"},
+     "bindings, targets, metrics)"},
+    {"{\"metrics\":{\"listen\":\"localhost:9464\"}}",
+     "t.json:1:13: metrics.listen: expected ADDRESS:PORT with a numeric IPv4 or [IPv6] address, "
+     "got \"localhost:9464\""},
+    {"{\"metrics\":{\"listen\":\"127.0.0.1:9464\",\"port\":1}}",
+     "t.json:1:39: metrics.port: unknown key (expected one of: listen, container_ids)"},
+    {"{\"metrics\":{\"container_ids\":\"yes\"}}",
+     "t.json:1:13: metrics.container_ids: expected boolean, got string"},
     {"{\"run_dir\": \"relative\"}", "t.json:1:2: run_dir: must be an absolute path without \"..\""},
     {"{\"bindings\":{\"b\":{\"secrets\":{\"s\":\"local:x\"},\"refresh\":\"5x\"}}}",
      "t.json:1:45: bindings.b.refresh: bad duration \"5x\" (expected e.g. 30s, 5m, 1h)"},

@@ -244,13 +244,42 @@ static void test_scrape_hooks(void **state)
 	lb_metrics_proc_free();
 }
 
+static void test_gauge_max_min_relay(void **state)
+{
+	lb_metrics *relay = lb_metrics_new();
+	char *text;
+
+	(void)state;
+	lb_metrics_gauge_max(relay, LB_M_GENERATION_AGE_SECONDS, 5, LB_MLABELS("web", "docker"));
+	lb_metrics_gauge_max(relay, LB_M_GENERATION_AGE_SECONDS, 9, LB_MLABELS("web", "docker"));
+	lb_metrics_gauge_max(relay, LB_M_GENERATION_AGE_SECONDS, 2, LB_MLABELS("web", "docker"));
+	lb_metrics_gauge_min(relay, LB_M_SECRET_EXPIRY_TIMESTAMP, 500, LB_MLABELS("web", "docker"));
+	lb_metrics_gauge_min(relay, LB_M_SECRET_EXPIRY_TIMESTAMP, 300, LB_MLABELS("web", "docker"));
+	lb_metrics_gauge_min(relay, LB_M_SECRET_EXPIRY_TIMESTAMP, 400, LB_MLABELS("web", "docker"));
+	lb_metric_inc(LB_M_ROTATIONS, "web", "published");
+	assert_int_equal(lb_metrics_relay_attach(relay), 0);
+	text = lb_metrics_render_proc(NULL);
+	assert_has(text, "lockbox_generation_age_seconds{binding=\"web\",target=\"docker\"} 9\n");
+	assert_has(text,
+		   "lockbox_secret_expiry_timestamp_seconds{binding=\"web\",target=\"docker\"} "
+		   "300\n");
+	assert_has(text, "lockbox_rotations_total{binding=\"web\",outcome=\"published\"} 1\n");
+	free(text);
+	lb_metrics_relay_detach(relay);
+	text = lb_metrics_render_proc(NULL);
+	assert_null(strstr(text, "lockbox_generation_age_seconds"));
+	free(text);
+	lb_metrics_free(relay);
+	lb_metrics_proc_free();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_counter_gauge), cmocka_unit_test(test_histogram),
 	    cmocka_unit_test(test_labels),	  cmocka_unit_test(test_series_cap),
 	    cmocka_unit_test(test_relay_merge),	  cmocka_unit_test(test_import_hostile),
-	    cmocka_unit_test(test_scrape_hooks),
+	    cmocka_unit_test(test_scrape_hooks),  cmocka_unit_test(test_gauge_max_min_relay),
 	};
 
 	if (lb_secmem_init() < 0)

@@ -1,4 +1,4 @@
-/* Source URIs, id maps, durations, sizes, modes and signals. */
+/* Source URIs, id maps, durations, sizes, modes, signals and listen addresses. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,6 +6,8 @@
 #include <cmocka.h>
 #include <signal.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "idmap.h"
 #include "layout.h"
@@ -201,6 +203,40 @@ static void test_sizes_modes_signals(void **state)
 	assert_string_equal(lb_signal_name(SIGUSR2), "SIGUSR2");
 }
 
+static void test_listen(void **state)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = 0;
+	static const char *const bad[] = {"",
+					  "9464",
+					  ":9464",
+					  "127.0.0.1",
+					  "127.0.0.1:",
+					  "127.0.0.1:0",
+					  "127.0.0.1:65536",
+					  "127.0.0.1:x",
+					  "localhost:9464",
+					  "::1:9464",
+					  "[::1]9464",
+					  "[::1:9464",
+					  "[]:9464",
+					  "1.2.3.4:123456",
+					  NULL};
+
+	(void)state;
+	assert_int_equal(lb_parse_listen("127.0.0.1:9464", &sa, &len), 0);
+	assert_int_equal(sa.ss_family, AF_INET);
+	assert_int_equal(len, sizeof(struct sockaddr_in));
+	assert_int_equal(ntohs(((struct sockaddr_in *)&sa)->sin_port), 9464);
+	assert_int_equal(lb_parse_listen("[::1]:65535", &sa, &len), 0);
+	assert_int_equal(sa.ss_family, AF_INET6);
+	assert_int_equal(len, sizeof(struct sockaddr_in6));
+	assert_int_equal(ntohs(((struct sockaddr_in6 *)&sa)->sin6_port), 65535);
+	for (size_t i = 0; bad[i]; i++)
+		if (lb_parse_listen(bad[i], &sa, &len) == 0)
+			fail_msg("\"%s\" accepted", bad[i]);
+}
+
 static void test_secret_names(void **state)
 {
 	(void)state;
@@ -233,6 +269,7 @@ int main(void)
 	    cmocka_unit_test(test_durations),
 	    cmocka_unit_test(test_sizes_modes_signals),
 	    cmocka_unit_test(test_secret_names),
+	    cmocka_unit_test(test_listen),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

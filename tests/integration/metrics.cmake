@@ -1,0 +1,6 @@
+# Metrics (issue 18): /metrics scraped by a real Prometheus.
+foreach(t metrics_prometheus)
+  add_test(NAME integ_${t} COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/${t}.sh ${LB_BIN})
+  set_tests_properties(integ_${t} PROPERTIES LABELS "integration;root;metrics"
+    SKIP_RETURN_CODE 77 TIMEOUT 180)
+endforeach()
