@@ -12,23 +12,31 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 static void process_gauges(lb_metrics *m, lb_broker *b)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/statm", "re");
+	_cleanup_close_ int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
 	_cleanup_dir_ DIR *d = opendir("/proc/self/fd");
-	unsigned long pages = 0, rss = 0;
+	char statm[128];
+	ssize_t n = fd >= 0 ? read(fd, statm, sizeof(statm) - 1) : -1;
 	struct dirent *de;
 	double fds = 0;
 
 	lb_metrics_set(m, LB_M_BUILD_INFO, 1, LB_MLABELS(LOCKBOX_VERSION));
 	lb_metrics_set(m, LB_M_START_TIME, (double)b->started, LB_MLABELS(NULL));
-	if (f && fscanf(f, "%lu %lu", &pages, &rss) == 2)
+	if (n > 0) {
+		/* "SIZE RESIDENT ...", in pages */
+		char *end;
+		unsigned long long rss;
+		statm[n] = '\0';
+		rss = strtoull(strchr(statm, ' ') ? strchr(statm, ' ') : statm, &end, 10);
 		lb_metrics_set(m, LB_M_RSS, (double)rss * (double)sysconf(_SC_PAGESIZE),
 			       LB_MLABELS(NULL));
+	}
 	while (d && (de = readdir(d)))
 		if (de->d_name[0] != '.')
 			fds++;

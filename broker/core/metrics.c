@@ -3,6 +3,7 @@
 #include "log.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,9 +236,10 @@ static bool label_eq(const char *stored, const char *v)
 	return strlen(stored) == n && memcmp(stored, v, n) == 0;
 }
 
-/* The series with these labels (made when absent). NULL when the family is full or out of
- * memory, or when the labels do not fit the family. */
-static struct series *series_of(lb_metrics *m, enum lb_metric_id id, const char *const *labels)
+/* The series with these labels (made when absent). NULL when the family is full (*full set)
+ * or out of memory, or when the labels do not fit the family. */
+static struct series *series_find(lb_metrics *m, enum lb_metric_id id, const char *const *labels,
+				  bool *full)
 {
 	static bool warned;
 	struct family *f;
@@ -265,8 +267,7 @@ static struct series *series_of(lb_metrics *m, enum lb_metric_id id, const char 
 			return &f->s[i];
 	}
 	if (f->n >= LB_METRICS_SERIES_MAX) {
-		if (id != LB_M_SERIES_DROPPED)
-			lb_metrics_add(m, LB_M_SERIES_DROPPED, 1, LB_MLABELS(descs[id].name));
+		*full = true;
 		return NULL;
 	}
 	if (f->n == f->cap) {
@@ -288,6 +289,21 @@ static struct series *series_of(lb_metrics *m, enum lb_metric_id id, const char 
 		}
 	}
 	f->n++;
+	return s;
+}
+
+/* series_find, counting a full family's dropped update. */
+static struct series *series_of(lb_metrics *m, enum lb_metric_id id, const char *const *labels)
+{
+	bool full = false;
+	struct series *s = series_find(m, id, labels, &full);
+	struct series *dropped;
+
+	if (full && id != LB_M_SERIES_DROPPED) {
+		dropped = series_find(m, LB_M_SERIES_DROPPED, LB_MLABELS(descs[id].name), &full);
+		if (dropped)
+			dropped->v++;
+	}
 	return s;
 }
 
@@ -373,7 +389,7 @@ int lb_metrics_on_scrape(lb_metrics_hook fn, void *ctx)
 	return -1;
 }
 
-void lb_metrics_off_scrape(lb_metrics_hook fn, void *ctx)
+void lb_metrics_off_scrape(lb_metrics_hook fn, const void *ctx)
 {
 	for (size_t i = 0; i < HOOKS_MAX; i++)
 		if (hooks[i].fn == fn && hooks[i].ctx == ctx)
@@ -389,54 +405,108 @@ void lb_metrics_run_hooks(lb_metrics *m)
 
 /* --- text exposition --- */
 
-static void put_escaped(FILE *f, const char *s, bool quote)
+/* The text being rendered: a growing buffer; oom when an append failed. */
+struct out {
+	char *buf;
+	size_t len, cap;
+	bool oom;
+};
+
+static void out_mem(struct out *o, const char *s, size_t n)
+{
+	if (o->oom)
+		return;
+	if (o->len + n + 1 > o->cap) {
+		size_t cap = o->cap ? o->cap : 4096;
+		char *nb;
+		while (cap < o->len + n + 1)
+			cap *= 2;
+		nb = realloc(o->buf, cap);
+		if (!nb) {
+			o->oom = true;
+			return;
+		}
+		o->buf = nb;
+		o->cap = cap;
+	}
+	memcpy(o->buf + o->len, s, n);
+	o->len += n;
+	o->buf[o->len] = '\0';
+}
+
+static void out_str(struct out *o, const char *s)
+{
+	out_mem(o, s, strlen(s));
+}
+
+static void out_chr(struct out *o, char c)
+{
+	out_mem(o, &c, 1);
+}
+
+__attribute__((format(printf, 2, 3))) static void out_fmt(struct out *o, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		o->oom = true; /* every format here is short: a cut line is not written */
+	else
+		out_mem(o, buf, (size_t)n);
+}
+
+static void put_escaped(struct out *f, const char *s, bool quote)
 {
 	for (; *s; s++) {
 		if (*s == '\\')
-			fputs("\\\\", f);
+			out_str(f, "\\\\");
 		else if (*s == '\n')
-			fputs("\\n", f);
+			out_str(f, "\\n");
 		else if (*s == '"' && quote)
-			fputs("\\\"", f);
+			out_str(f, "\\\"");
 		else
-			fputc(*s, f);
+			out_chr(f, *s);
 	}
 }
 
-static void put_value(FILE *f, double v)
+static void put_value(struct out *f, double v)
 {
 	if (isnan(v))
-		fputs("NaN", f);
+		out_str(f, "NaN");
 	else if (isinf(v))
-		fputs(v > 0 ? "+Inf" : "-Inf", f);
+		out_str(f, v > 0 ? "+Inf" : "-Inf");
 	else if (v == floor(v) && fabs(v) < 9007199254740992.0)
-		fprintf(f, "%.0f", v);
+		out_fmt(f, "%.0f", v);
 	else {
 		/* The shortest of 15 or 17 digits that reads back as v. */
 		char buf[40];
 		snprintf(buf, sizeof(buf), "%.15g", v);
 		if (strtod(buf, NULL) != v)
 			snprintf(buf, sizeof(buf), "%.17g", v);
-		fputs(buf, f);
+		out_str(f, buf);
 	}
 }
 
 /* {a="x",b="y"} plus an extra le="..." for a bucket (le: NULL for none). */
-static void put_labels(FILE *f, enum lb_metric_id id, const struct series *s, const char *le)
+static void put_labels(struct out *f, enum lb_metric_id id, const struct series *s, const char *le)
 {
 	size_t nl = nlabels(id);
 
 	if (!nl && !le)
 		return;
-	fputc('{', f);
+	out_chr(f, '{');
 	for (size_t j = 0; j < nl; j++) {
-		fprintf(f, "%s%s=\"", j ? "," : "", descs[id].labels[j]);
+		out_fmt(f, "%s%s=\"", j ? "," : "", descs[id].labels[j]);
 		put_escaped(f, s->labels[j], true);
-		fputc('"', f);
+		out_chr(f, '"');
 	}
 	if (le)
-		fprintf(f, "%sle=\"%s\"", nl ? "," : "", le);
-	fputc('}', f);
+		out_fmt(f, "%sle=\"%s\"", nl ? "," : "", le);
+	out_chr(f, '}');
 }
 
 static bool same_labels(const struct series *a, const struct series *b, size_t nl)
@@ -455,18 +525,18 @@ static const struct series *find_in(const struct family *f, const struct series 
 	return NULL;
 }
 
-static void put_series(FILE *f, enum lb_metric_id id, const struct series *s)
+static void put_series(struct out *f, enum lb_metric_id id, const struct series *s)
 {
 	const char *name = descs[id].name;
 	uint64_t cum = 0;
 	char le[32];
 
 	if (descs[id].kind != LB_METRIC_HISTOGRAM) {
-		fputs(name, f);
+		out_str(f, name);
 		put_labels(f, id, s, NULL);
-		fputc(' ', f);
+		out_chr(f, ' ');
 		put_value(f, s->v);
-		fputc('\n', f);
+		out_chr(f, '\n');
 		return;
 	}
 	for (size_t i = 0; i <= LB_METRICS_NBUCKETS; i++) {
@@ -477,27 +547,23 @@ static void put_series(FILE *f, enum lb_metric_id id, const struct series *s)
 			cum = s->count;
 			snprintf(le, sizeof(le), "+Inf");
 		}
-		fprintf(f, "%s_bucket", name);
+		out_fmt(f, "%s_bucket", name);
 		put_labels(f, id, s, le);
-		fprintf(f, " %llu\n", (unsigned long long)cum);
+		out_fmt(f, " %llu\n", (unsigned long long)cum);
 	}
-	fprintf(f, "%s_sum", name);
+	out_fmt(f, "%s_sum", name);
 	put_labels(f, id, s, NULL);
-	fputc(' ', f);
+	out_chr(f, ' ');
 	put_value(f, s->v);
-	fprintf(f, "\n%s_count", name);
+	out_fmt(f, "\n%s_count", name);
 	put_labels(f, id, s, NULL);
-	fprintf(f, " %llu\n", (unsigned long long)s->count);
+	out_fmt(f, " %llu\n", (unsigned long long)s->count);
 }
 
 char *lb_metrics_render(lb_metrics *const *regs, size_t n, size_t *len)
 {
-	char *buf = NULL;
-	size_t size = 0;
-	FILE *f = open_memstream(&buf, &size);
-
-	if (!f)
-		return NULL;
+	struct out o = {0};
+	struct out *f = &o;
 	for (size_t id = 0; id < LB_M_COUNT; id++) {
 		static const char *const kinds[] = {"counter", "gauge", "histogram"};
 		size_t nl = nlabels((enum lb_metric_id)id);
@@ -507,9 +573,9 @@ char *lb_metrics_render(lb_metrics *const *regs, size_t n, size_t *len)
 			any = any || (regs[k] && regs[k]->f[id].n);
 		if (!any)
 			continue;
-		fprintf(f, "# HELP %s ", descs[id].name);
+		out_fmt(f, "# HELP %s ", descs[id].name);
 		put_escaped(f, descs[id].help, false);
-		fprintf(f, "\n# TYPE %s %s\n", descs[id].name, kinds[descs[id].kind]);
+		out_fmt(f, "\n# TYPE %s %s\n", descs[id].name, kinds[descs[id].kind]);
 		for (size_t k = 0; k < n; k++) {
 			const struct family *fam = regs[k] ? &regs[k]->f[id] : NULL;
 			for (size_t i = 0; fam && i < fam->n; i++) {
@@ -521,26 +587,27 @@ char *lb_metrics_render(lb_metrics *const *regs, size_t n, size_t *len)
 				if (seen)
 					continue;
 				for (size_t j = k + 1; j < n; j++) {
-					const struct series *o =
+					const struct series *same =
 					    regs[j] ? find_in(&regs[j]->f[id], &sum, nl) : NULL;
-					if (!o)
+					if (!same)
 						continue;
-					sum.v += o->v;
-					sum.count += o->count;
+					sum.v += same->v;
+					sum.count += same->count;
 					for (size_t b = 0; b < LB_METRICS_NBUCKETS; b++)
-						sum.bucket[b] += o->bucket[b];
+						sum.bucket[b] += same->bucket[b];
 				}
 				put_series(f, (enum lb_metric_id)id, &sum);
 			}
 		}
 	}
-	if (fclose(f) != 0) {
-		free(buf);
+	out_mem(f, "", 0); /* an empty text is "" too */
+	if (o.oom) {
+		free(o.buf);
 		return NULL;
 	}
 	if (len)
-		*len = size;
-	return buf;
+		*len = o.len;
+	return o.buf;
 }
 
 /* --- relaying between processes --- */
@@ -558,7 +625,7 @@ int lb_metrics_relay_attach(lb_metrics *relay)
 	return -1;
 }
 
-void lb_metrics_relay_detach(lb_metrics *relay)
+void lb_metrics_relay_detach(const lb_metrics *relay)
 {
 	for (size_t i = 0; i < RELAYS_MAX; i++)
 		if (relays[i] == relay)

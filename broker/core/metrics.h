@@ -131,7 +131,7 @@ double lb_metrics_now(void);
  * the gauges of the present. At most 16 hooks; the same (fn, ctx) is registered once. */
 typedef void (*lb_metrics_hook)(lb_metrics *m, void *ctx);
 int lb_metrics_on_scrape(lb_metrics_hook fn, void *ctx);
-void lb_metrics_off_scrape(lb_metrics_hook fn, void *ctx);
+void lb_metrics_off_scrape(lb_metrics_hook fn, const void *ctx);
 /* Runs the hooks (lb_metrics_render does not: the server calls this first). */
 void lb_metrics_run_hooks(lb_metrics *m);
 
@@ -143,7 +143,7 @@ char *lb_metrics_render(lb_metrics *const *regs, size_t n, size_t *len);
  * serves with this process's: at most 8; the caller keeps ownership and detaches before
  * freeing. */
 int lb_metrics_relay_attach(lb_metrics *relay);
-void lb_metrics_relay_detach(lb_metrics *relay);
+void lb_metrics_relay_detach(const lb_metrics *relay);
 /* What /metrics serves: runs the scrape hooks, then renders this process's registry merged
  * with the attached ones. */
 char *lb_metrics_render_proc(size_t *len);
