@@ -13,13 +13,88 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* --- activation ---
+ * A swarm node tells the managers the volume drivers its dockerd has loaded (the executor's
+ * Describe lists the volume driver store), and dockerd loads a legacy plugin only when
+ * something asks for it: a node that has not used lockbox yet would leave every task with a
+ * lockbox volume pending ("missing plugin on 1 node"). `GET /volumes` filtered to our driver
+ * makes dockerd scan /run/docker/plugins and register every volume plugin there (it asks only
+ * ours for its List); its swarm agent sees the new description within 20 s. Done at every
+ * (re)connection (a restarted dockerd has forgotten it); /info's Plugins.Volume confirms it,
+ * else it is tried again. */
+#define ACTIVATE_RETRY_MS 30000
+
+static void on_activate_info(void *ctx, long status, json_t *body, const char *err)
+{
+	struct lb_docker *d = ctx;
+	json_t *x;
+	size_t i;
+
+	json_array_foreach (json_object_get(json_object_get(body, "Plugins"), "Volume"), i, x)
+		if (json_is_string(x) && strcmp(json_string_value(x), d->driver) == 0) {
+			if (!d->activated)
+				lb_log(LB_INFO, "docker: dockerd has loaded volume driver \"%s\"",
+				       d->driver);
+			d->activated = true;
+			return;
+		}
+	lb_log(LB_WARN,
+	       "docker: dockerd does not list volume driver \"%s\" (%s); a swarm node does not "
+	       "get tasks with its volumes meanwhile; trying again in %d s",
+	       d->driver, status == 200 ? "not in /info's Plugins.Volume" : err,
+	       ACTIVATE_RETRY_MS / 1000);
+	lb_timer_arm(d->activate_timer, ACTIVATE_RETRY_MS);
+}
+
+static void on_activate_volumes(void *ctx, long status, json_t *body, const char *err)
+{
+	struct lb_docker *d = ctx;
+
+	(void)body;
+	if (status != 200 || lb_engine_call(d->en, "GET", "info", on_activate_info, d) < 0) {
+		lb_log(LB_WARN,
+		       "docker: listing volumes of driver \"%s\" failed (%s); trying again "
+		       "in %d s",
+		       d->driver, status ? "unexpected status" : err, ACTIVATE_RETRY_MS / 1000);
+		lb_timer_arm(d->activate_timer, ACTIVATE_RETRY_MS);
+	}
+}
+
+static void activate(struct lb_docker *d)
+{
+	char path[200];
+
+	/* filters={"driver":["NAME"]}; NAME is letters, digits, '_', '-', '.' (config). */
+	snprintf(path, sizeof(path), "volumes?filters=%%7B%%22driver%%22%%3A%%5B%%22%s%%22%%5D%%7D",
+		 d->driver);
+	lb_timer_disarm(d->activate_timer);
+	if (lb_engine_call(d->en, "GET", path, on_activate_volumes, d) < 0)
+		lb_timer_arm(d->activate_timer, ACTIVATE_RETRY_MS);
+}
+
+static void on_activate_timer(lb_loop *loop, lb_timer *t, void *ctx)
+{
+	(void)loop;
+	(void)t;
+	activate(ctx);
+}
+
+static void on_connected(void *ctx)
+{
+	struct lb_docker *d = ctx;
+
+	d->activated = false; /* a restarted dockerd has forgotten every legacy plugin */
+	activate(d);
+	dk_on_connected(d);
+}
+
 /* --- lifecycle --- */
 
 struct lb_docker *lb_docker_new(lb_broker *b, lb_err *e)
 {
 	const lb_config *cfg = lb_broker_cfg(b);
 	struct lb_docker *d = calloc(1, sizeof(*d));
-	lb_engine_handlers h = {.on_event = dk_on_event, .on_connected = dk_on_connected};
+	lb_engine_handlers h = {.on_event = dk_on_event, .on_connected = on_connected};
 	const char *base = strrchr(cfg->plugin_socket, '/') + 1;
 	size_t n = strlen(base);
 
@@ -29,6 +104,7 @@ struct lb_docker *lb_docker_new(lb_broker *b, lb_err *e)
 	d->doomed = json_array();
 	d->doom_timer = lb_timer_new(lb_broker_loop(b), dk_on_doom, d);
 	d->early_timer = lb_timer_new(lb_broker_loop(b), dk_on_early, d);
+	d->activate_timer = lb_timer_new(lb_broker_loop(b), on_activate_timer, d);
 	if (n > 5 && strcmp(base + n - 5, ".sock") == 0)
 		n -= 5;
 	snprintf(d->driver, sizeof(d->driver), "%.*s", (int)n, base);
@@ -80,6 +156,7 @@ void lb_docker_free(struct lb_docker *d)
 	json_decref(d->doomed);
 	lb_timer_free(d->doom_timer);
 	lb_timer_free(d->early_timer);
+	lb_timer_free(d->activate_timer);
 	if (d->mdirfd > 0)
 		close(d->mdirfd);
 	free(d);

@@ -73,8 +73,10 @@ struct lb_docker {
 	char remap_spec[160]; /* "subuid:USER" of dockerd's remap range, "" unknown */
 	json_t *doomed;	      /* targets refused from inside a refresh pass, retired next tick */
 	lb_timer *doom_timer;
-	size_t inflight;       /* create-event inspects not answered yet: no guess meanwhile */
-	lb_timer *early_timer; /* a Mount's guess waits one loop turn (queued events first) */
+	size_t inflight;	  /* create-event inspects not answered yet: no guess meanwhile */
+	lb_timer *early_timer;	  /* a Mount's guess waits one loop turn (queued events first) */
+	lb_timer *activate_timer; /* dockerd has not listed our driver yet: ask again */
+	bool activated;		  /* dockerd's /info lists our volume driver */
 };
 
 /* volumes.c */

@@ -9,10 +9,7 @@ start_dockerd
 build_image lbtest:1
 write_docker_config
 put_secret web/db_password "canary-st-$$-one"
-# lockboxd first, and used once (dockerd loads a legacy plugin on first use): the node
-# tells the swarm its loaded volume drivers when it joins ("missing plugin on 1 node" else).
 start_broker
-dk volume ls >/dev/null
 SWARM=
 leave_swarm() { [[ -z $SWARM ]] || dk swarm leave --force >/dev/null 2>&1 || true; }
 trap 'rc=$?; leave_swarm; (exit $rc); docker_cleanup' EXIT
