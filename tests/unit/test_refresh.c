@@ -192,6 +192,9 @@ static bool must_work(void)
 	return v && strcmp(v, "1") == 0;
 }
 
+static int teardown(void **state);
+
+/* A setup that fails frees what it made (cmocka runs no teardown then). */
 static int setup(void **state)
 {
 	struct fx *x = calloc(1, sizeof(*x));
@@ -204,24 +207,28 @@ static int setup(void **state)
 	lb_err e = {0};
 	char path[128];
 
-	if (!x || lb_secmem_init() < 0)
+	if (!x)
 		return -1;
+	*state = x;
+	x->tdirfd = -1;
 	o.owner = x;
-	strcpy(x->dir, "/tmp/lb-refresh-XXXXXX");
-	if (!mkdtemp(x->dir))
-		return -1;
+	snprintf(x->dir, sizeof(x->dir), "/tmp/lb-refresh-XXXXXX");
+	if (lb_secmem_init() < 0 || !mkdtemp(x->dir))
+		goto fail;
 	snprintf(path, sizeof(path), "%s/" LB_TARGETS_SUBDIR, x->dir);
 	if (mkdir(path, 0711) < 0)
-		return -1;
+		goto fail;
 	x->tdirfd = open(path, O_DIRECTORY | O_CLOEXEC);
 	x->loop = lb_loop_new();
 	x->cfg = lb_config_parse(config_text, "test.json", &d);
 	x->hashes = lb_secret_hashes_new(&e);
 	if (x->tdirfd < 0 || !x->loop || !x->cfg || !x->hashes)
-		return -1;
+		goto fail;
 	for (size_t i = 0; i < NSTORES; i++) {
 		struct fake *f = &x->stores[i];
 		f->st = calloc(1, sizeof(*f->st));
+		if (!f->st)
+			goto fail;
 		f->st->ops = i == LEASE ? &fake_leased_ops : &fake_ops;
 		snprintf(f->st->name, sizeof(f->st->name), "%s", store_names[i]);
 		f->st->priv = f;
@@ -234,13 +241,16 @@ static int setup(void **state)
 		x->targets[i] = lb_target_open(x->tdirfd, x->cfg->targets[i].name, 1 << 20, &e);
 		if (!x->targets[i]) {
 			print_error("%s\n", e.msg);
-			return -1;
+			goto fail;
 		}
 		x->targets[i]->uid = x->targets[i]->gid = 1000;
 	}
 	x->r = lb_refresh_new(x->loop, &o, x->hashes);
-	*state = x;
-	return x->r ? 0 : -1;
+	if (x->r)
+		return 0;
+fail:
+	teardown(state);
+	return -1;
 }
 
 static int teardown(void **state)
@@ -254,9 +264,10 @@ static int teardown(void **state)
 		lb_store_close(x->stores[i].st);
 	lb_refresh_free(x->r);
 	for (size_t i = 0; i < NTARGETS; i++)
-		if (lb_target_destroy(x->targets[i], x->tdirfd, x->dir, &e))
+		if (x->targets[i] && lb_target_destroy(x->targets[i], x->tdirfd, x->dir, &e))
 			print_error("%s\n", e.msg);
-	close(x->tdirfd);
+	if (x->tdirfd >= 0)
+		close(x->tdirfd);
 	snprintf(path, sizeof(path), "%s/" LB_TARGETS_SUBDIR, x->dir);
 	rmdir(path);
 	rmdir(x->dir);

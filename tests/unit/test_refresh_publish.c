@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <errno.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -35,28 +36,35 @@ static bool must_work(void)
 	return v && strcmp(v, "1") == 0;
 }
 
+static int teardown(void **state);
+
+/* A setup that fails frees what it made (cmocka runs no teardown then). */
 static int setup(void **state)
 {
 	struct fx *x = calloc(1, sizeof(*x));
 	char path[96];
 	lb_err e = {0};
 
-	if (!x || lb_secmem_init() < 0)
+	if (!x)
 		return -1;
-	strcpy(x->dir, "/tmp/lb-publish-XXXXXX");
-	if (!mkdtemp(x->dir))
-		return -1;
+	*state = x;
+	x->tdirfd = -1;
+	snprintf(x->dir, sizeof(x->dir), "/tmp/lb-publish-XXXXXX");
+	if (lb_secmem_init() < 0 || !mkdtemp(x->dir))
+		goto fail;
 	snprintf(path, sizeof(path), "%s/" LB_TARGETS_SUBDIR, x->dir);
 	if (mkdir(path, 0711) < 0 || (x->tdirfd = open(path, O_DIRECTORY | O_CLOEXEC)) < 0)
-		return -1;
+		goto fail;
 	x->t = lb_target_open(x->tdirfd, "demo", 1 << 20, &e);
 	if (!x->t) {
 		print_error("%s\n", e.msg);
-		return -1;
+		goto fail;
 	}
 	x->t->uid = x->t->gid = 1000;
-	*state = x;
 	return 0;
+fail:
+	teardown(state);
+	return -1;
 }
 
 static int teardown(void **state)
@@ -67,7 +75,8 @@ static int teardown(void **state)
 
 	if (x->t && lb_target_destroy(x->t, x->tdirfd, x->dir, &e))
 		print_error("%s\n", e.msg);
-	close(x->tdirfd);
+	if (x->tdirfd >= 0)
+		close(x->tdirfd);
 	snprintf(path, sizeof(path), "%s/" LB_TARGETS_SUBDIR, x->dir);
 	rmdir(path);
 	rmdir(x->dir);
@@ -302,7 +311,7 @@ static void test_reopen_tampered_file_not_linked(void **state)
 	assert_int_equal(publish(x, g1, 2), 0);
 	/* What a consumer could do through the old writable mount (here through the broker's
 	 * own handle, as root), a moment after the manifest. */
-	usleep(20000);
+	nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
 	fd = openat(x->t->dirfd, LB_GEN_PREFIX "1/a", O_WRONLY | O_TRUNC | O_CLOEXEC);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "evil", 4), 4);

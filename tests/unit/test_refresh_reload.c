@@ -118,27 +118,33 @@ static uid_t owner(struct fx *x, const char *target, const char *secret)
 	return st.st_uid;
 }
 
+static int teardown(void **state);
+
+/* A setup that fails frees what it made (cmocka runs no teardown then). */
 static int setup(void **state)
 {
 	struct fx *x = calloc(1, sizeof(*x));
 	lb_err e = {0};
 
-	if (!x || lb_secmem_init() < 0)
+	if (!x)
 		return -1;
-	strcpy(x->dir, "/tmp/lb-reload-XXXXXX");
-	if (!mkdtemp(x->dir))
-		return -1;
+	*state = x;
+	x->statefd = -1;
+	snprintf(x->dir, sizeof(x->dir), "/tmp/lb-reload-XXXXXX");
+	if (lb_secmem_init() < 0 || !mkdtemp(x->dir))
+		goto fail;
 	snprintf(x->run, sizeof(x->run), "%s/run", x->dir);
 	snprintf(x->state, sizeof(x->state), "%s/state", x->dir);
 	snprintf(x->conf, sizeof(x->conf), "%s/lockbox.json", x->dir);
 	if (mkdir(x->state, 0700) < 0)
-		return -1;
+		goto fail;
 	x->statefd = open(x->state, O_DIRECTORY | O_CLOEXEC);
 	x->loop = lb_loop_new();
-	if (x->statefd < 0 || !x->loop || lb_sealed_open(x->statefd, true, &x->sealed, &e))
-		return -1;
-	*state = x;
-	return 0;
+	if (x->statefd >= 0 && x->loop && lb_sealed_open(x->statefd, true, &x->sealed, &e) == 0)
+		return 0;
+fail:
+	teardown(state);
+	return -1;
 }
 
 static int teardown(void **state)
@@ -163,7 +169,8 @@ static int teardown(void **state)
 	if (tdirfd >= 0)
 		close(tdirfd);
 	lb_sealed_close(x->sealed);
-	close(x->statefd);
+	if (x->statefd >= 0)
+		close(x->statefd);
 	lb_loop_free(x->loop);
 	lb_remove_tree_at(parent, x->dir + 5, false, &e);
 	close(parent);
