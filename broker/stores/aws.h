@@ -1,5 +1,6 @@
 /* Internal to the aws-sm / aws-ssm provider: its state (aws.c) and its credential chain
- * (aws_creds.c). */
+ * (aws_creds.c). The vault store's aws login borrows the chain (aws_chain_new): a struct aws
+ * of its own that reports to a callback instead of an engine's credential state. */
 #ifndef LB_AWS_H
 #define LB_AWS_H
 
@@ -31,6 +32,10 @@ struct aws {
 	lb_secbuf *imds_token;
 	char imds_base[512];
 	char role[256];
+
+	/* A borrowed chain (aws_chain_new): where it reports; NULL for the aws stores. */
+	void (*done)(void *ctx, const char *err);
+	void *done_ctx;
 };
 
 /* The provider's authenticate(): the first source that has credentials (the store's files,
@@ -41,5 +46,15 @@ void aws_creds_clear(struct aws *a);
 /* Cancels a credential request in flight (closing). */
 void aws_creds_cancel(struct aws *a);
 bool aws_akid_ok(const char *s, size_t n);
+
+/* The chain on its own, for another store (ns: whose loop, HTTP client and name it uses;
+ * kind names it in logs). aws_chain_get runs the chain as aws_creds_begin does, then
+ * done(ctx, NULL) with credentials set, or done(ctx, why); done may run before it returns.
+ * Credentials are read through aws_chain_creds (valid until the next get or free). */
+struct aws *aws_chain_new(lb_nst *ns, const char *kind, void (*done)(void *ctx, const char *err),
+			  void *ctx);
+void aws_chain_get(struct aws *a);
+void aws_chain_creds(const struct aws *a, lb_sigv4_creds *out);
+void aws_chain_free(struct aws *a);
 
 #endif

@@ -228,16 +228,25 @@ static void creds_finish(struct aws *a, const char *err)
 		lb_log(LB_WARN, "%s store %s: refreshing credentials: %s; using the current ones",
 		       a->kind, lb_nst_name(a->ns), err);
 		a->refresh_at = now_s() + 10 < a->expire ? now_s() + 10 : a->expire;
-		lb_nst_cred_ok(a->ns, a->refresh_at, false);
+		if (a->done)
+			a->done(a->done_ctx, NULL);
+		else
+			lb_nst_cred_ok(a->ns, a->refresh_at, false);
 		return;
 	}
 	if (err) {
 		aws_creds_clear(a);
 		snprintf(msg, sizeof(msg), "no credentials: %s", err);
-		lb_nst_cred_fail(a->ns, true, -1, "credentials", err, msg);
+		if (a->done)
+			a->done(a->done_ctx, msg);
+		else
+			lb_nst_cred_fail(a->ns, true, -1, "credentials", err, msg);
 		return;
 	}
-	lb_nst_cred_ok(a->ns, a->refresh_at, true);
+	if (a->done)
+		a->done(a->done_ctx, NULL);
+	else
+		lb_nst_cred_ok(a->ns, a->refresh_at, true);
 }
 
 /* ECS and IMDS answer in one shape (aws_parse.c). */
@@ -448,7 +457,11 @@ static void creds_from_imds(struct aws *a)
 /* The provider's authenticate(): see aws.h. */
 void aws_creds_begin(lb_nst *ns)
 {
-	struct aws *a = lb_nst_data(ns);
+	aws_chain_get(lb_nst_data(ns));
+}
+
+void aws_chain_get(struct aws *a)
+{
 	const char *full = getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
 	const char *rel = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
 	const char *off = getenv("AWS_EC2_METADATA_DISABLED");
@@ -485,4 +498,34 @@ void aws_creds_cancel(struct aws *a)
 	a->step = CS_NONE;
 	lb_secbuf_free(a->imds_token);
 	a->imds_token = NULL;
+}
+
+struct aws *aws_chain_new(lb_nst *ns, const char *kind, void (*done)(void *ctx, const char *err),
+			  void *ctx)
+{
+	struct aws *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->ns = ns;
+	a->kind = kind;
+	a->done = done;
+	a->done_ctx = ctx;
+	return a;
+}
+
+void aws_chain_creds(const struct aws *a, lb_sigv4_creds *out)
+{
+	out->access_key_id = a->akid;
+	out->secret_access_key = a->secret;
+	out->session_token = a->token ? (const char *)a->token->data : NULL;
+}
+
+void aws_chain_free(struct aws *a)
+{
+	if (!a)
+		return;
+	aws_creds_cancel(a);
+	aws_creds_clear(a);
+	free(a);
 }

@@ -254,10 +254,16 @@ static void call_send(lb_nst *ns, struct call *c)
 	q_push(&ns->flight, c);
 }
 
-/* Backoff gate, credential gate, send. */
+/* Backoff gate, credential gate, send. A request without the store's credential made while
+ * authenticating (the login, a token lookup) passes the backoff gate: authenticate() runs
+ * only outside a backoff wait (auth_start), often for the probe, which holds the gate and
+ * waits for this very credential; gated, the login failed "retrying after" at every probe
+ * and a store whose login was refused once never logged in again. */
 static void call_step(lb_nst *ns, struct call *c)
 {
-	if (!c->probe) {
+	bool for_auth = ns->authing && c->req.cred != LB_NST_CRED;
+
+	if (!c->probe && !for_auth) {
 		switch (lb_backoff_gate(&ns->backoff, lb_now_ms())) {
 		case LB_BACKOFF_GO:
 			break;

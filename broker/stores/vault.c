@@ -217,9 +217,13 @@ static int vault_open(lb_store *s, lb_err *e)
 		return -1;
 	v->ns = s->priv;
 	v->leases = vault_leases_new(v->ns, s->name);
-	if (vault_auth_start(v->auth, v->ns) || !v->leases) {
+	if (!v->leases) {
 		lb_nst_store_close(s);
 		return lb_fail(e, ENOMEM, "out of memory");
+	}
+	if (vault_auth_start(v->auth, v->ns, json_object_get(o, "auth"), e)) {
+		lb_nst_store_close(s);
+		return -1;
 	}
 	vault_leases_load(v->ns);
 	/* Log in (or look the token up) now, so that status shows the outcome early. */

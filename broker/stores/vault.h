@@ -35,8 +35,8 @@ struct vault_leases *vault_leases_of(lb_nst *ns);
 /* From the store's "auth" options; NULL with e when the method lacks its files
  * (client_cert: the store has a client certificate and key, for the cert method). */
 struct vault_auth *vault_auth_new(json_t *auth, bool client_cert, lb_err *e);
-/* Once the engine's store is open (the token's timer). -1: out of memory. */
-int vault_auth_start(struct vault_auth *a, lb_nst *ns);
+/* Once the engine's store is open (the token's timer, the aws login). -1 with e. */
+int vault_auth_start(struct vault_auth *a, lb_nst *ns, json_t *auth, lb_err *e);
 void vault_auth_free(struct vault_auth *a);
 /* The provider's authenticate(). */
 void vault_authenticate(lb_nst *ns);
@@ -45,6 +45,18 @@ const lb_secbuf *vault_auth_token(struct vault_auth *a);
 void vault_auth_health(struct vault_auth *a, json_t *h);
 /* Closing: stop the token's timer. */
 void vault_auth_close(struct vault_auth *a);
+/* The login's role ("" for token, approle and cert). */
+const char *vault_auth_role(struct vault_auth *a);
+
+/* --- vault_auth_aws.c: the aws (IAM) login's body --- */
+struct vault_aws;
+/* body: the login's JSON (borrowed), or NULL and err says why. */
+typedef void (*vault_aws_cb)(lb_nst *ns, json_t *body, const char *err);
+struct vault_aws *vault_aws_new(lb_nst *ns, json_t *auth, vault_aws_cb cb, lb_err *e);
+/* Get credentials from the AWS chain, sign, then cb (which may run before this returns). */
+void vault_aws_login(struct vault_aws *x);
+void vault_aws_cancel(struct vault_aws *x);
+void vault_aws_free(struct vault_aws *x);
 
 /* --- vault_kv.c --- */
 struct vault_kv *vault_kv_new(int kv_version);

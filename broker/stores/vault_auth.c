@@ -1,7 +1,9 @@
 /* The vault provider's auth (see vault.h): token (from a file, looked up), approle (with an
- * optional wrapped secret_id) and cert logins. One token in a secure buffer, renewed at 2/3
- * of its TTL; when it cannot be extended any more (or Vault refuses it) the store logs in
- * again through the engine (lb_nst_cred_refresh), which replays a refused request once. */
+ * optional wrapped secret_id), cert, and the workload logins: jwt and kubernetes (a JWT from
+ * a file, re-read at each login) and aws (IAM, vault_auth_aws.c). One token in a secure
+ * buffer, renewed at 2/3 of its TTL; when it cannot be extended any more (or Vault refuses
+ * it) the store logs in again through the engine (lb_nst_cred_refresh), which replays a
+ * refused request once. */
 #include "vault.h"
 #include "backoff.h"
 #include "cleanup.h"
@@ -9,21 +11,26 @@
 #include "log.h"
 #include "metrics.h"
 
+#include <ctype.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define FILE_CAP 16384
+#define FILE_CAP       16384
+#define JWT_CAP	       (64 * 1024)
+#define K8S_TOKEN_FILE "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
-enum auth_method { AUTH_TOKEN, AUTH_APPROLE, AUTH_CERT };
+enum auth_method { AUTH_TOKEN, AUTH_APPROLE, AUTH_CERT, AUTH_JWT, AUTH_K8S, AUTH_AWS };
+static const char *const method_names[] = {"token", "approle", "cert", "jwt", "kubernetes", "aws"};
 
 struct vault_auth {
 	lb_nst *ns;
 	enum auth_method method;
-	char *token_file, *role_id_file, *secret_id_file, *mount, *name;
+	char *token_file, *role_id_file, *secret_id_file, *mount, *name, *role, *jwt_file;
 	bool secret_id_wrapped;
+	struct vault_aws *aws;
 
 	lb_secbuf *secret_id; /* unwrapped once, kept for later logins */
 	lb_secbuf *token;
@@ -38,6 +45,28 @@ static void token_schedule(struct vault_auth *a);
 static int64_t now_s(void)
 {
 	return (int64_t)time(NULL);
+}
+
+/* Every file a login reads (token, role_id, secret_id, JWT) is read here, again at each
+ * login: the one place that decides how (issue 15 routes it through the root side). */
+static int auth_file(const char *path, size_t cap, lb_secbuf **out, lb_err *e)
+{
+	return lb_nst_read_secret_file(path, cap, true, out, e);
+}
+
+/* "jwt login (role web, mount jwt)": what a workload login's errors start with. */
+static const char *login_what(const struct vault_auth *a, char *buf, size_t cap)
+{
+	const char *def = method_names[a->method];
+
+	snprintf(buf, cap, "%s login (role %s, mount %s)", def, a->role ? a->role : "?",
+		 a->mount ? a->mount : def);
+	return buf;
+}
+
+static bool workload(const struct vault_auth *a)
+{
+	return a->method == AUTH_JWT || a->method == AUTH_K8S || a->method == AUTH_AWS;
 }
 
 /* kind: of the reply that ended it; err NULL when authenticated. */
@@ -104,9 +133,17 @@ static void on_login(lb_nst *ns, void *ctx, const lb_nst_reply *nr)
 			lb_secbuf_free(a->secret_id);
 			a->secret_id = NULL;
 		}
-		auth_done(a, kind == LB_VAULT_OK ? LB_VAULT_ERR : kind,
-			  kind == LB_VAULT_OK ? "login reply without a usable auth.client_token"
-					      : nr->err.msg);
+		const char *why = kind == LB_VAULT_OK
+				      ? "login reply without a usable auth.client_token"
+				      : nr->err.msg;
+		char what[400], msg[600];
+
+		if (workload(a)) {
+			snprintf(msg, sizeof(msg), "%s: %s", login_what(a, what, sizeof(what)),
+				 why);
+			why = msg;
+		}
+		auth_done(a, kind == LB_VAULT_OK ? LB_VAULT_ERR : kind, why);
 		return;
 	}
 	lb_secbuf_free(a->token);
@@ -124,9 +161,8 @@ static void approle_login(struct vault_auth *a)
 	lb_err e = {0};
 	char path[600];
 
-	if (lb_nst_read_secret_file(a->role_id_file, FILE_CAP, true, &role, &e) ||
-	    (!a->secret_id &&
-	     lb_nst_read_secret_file(a->secret_id_file, FILE_CAP, true, &sid, &e))) {
+	if (auth_file(a->role_id_file, FILE_CAP, &role, &e) ||
+	    (!a->secret_id && auth_file(a->secret_id_file, FILE_CAP, &sid, &e))) {
 		auth_done(a, LB_VAULT_ERR, e.msg);
 		return;
 	}
@@ -165,6 +201,54 @@ static void on_unwrap(lb_nst *ns, void *ctx, const lb_nst_reply *nr)
 	approle_login(a);
 }
 
+/* jwt and kubernetes: {"role", "jwt"} with the JWT read from its file now (a CI system or
+ * the kubelet replaces it before it expires). */
+static void jwt_login(struct vault_auth *a)
+{
+	_cleanup_secbuf_ lb_secbuf *jwt = NULL;
+	_cleanup_json_ json_t *body = NULL;
+	const char *file = a->method == AUTH_JWT ? a->jwt_file : a->token_file;
+	char what[400], msg[600], path[600];
+	lb_err e = {0};
+
+	login_what(a, what, sizeof(what));
+	if (auth_file(file, JWT_CAP, &jwt, &e)) {
+		snprintf(msg, sizeof(msg), "%s: %s", what, e.msg);
+		auth_done(a, LB_VAULT_ERR, msg);
+		return;
+	}
+	/* A JWT is three base64url parts: anything else is not sent (nor logged). */
+	for (size_t i = 0; i < jwt->len; i++)
+		if (!isalnum(jwt->data[i]) && !strchr("-_.=", jwt->data[i])) {
+			snprintf(msg, sizeof(msg), "%s: %s does not hold a JWT", what, file);
+			auth_done(a, LB_VAULT_ERR, msg);
+			return;
+		}
+	body = json_pack("{s:s,s:s%}", "role", a->role, "jwt", (const char *)jwt->data, jwt->len);
+	if (!body) {
+		snprintf(msg, sizeof(msg), "%s: role is not valid UTF-8", what);
+		auth_done(a, LB_VAULT_ERR, msg);
+		return;
+	}
+	snprintf(path, sizeof(path), "auth/%s/login",
+		 a->mount ? a->mount : method_names[a->method]);
+	vault_call(a->ns, "POST", path, body, LB_NST_NOCRED, on_login, NULL);
+}
+
+static void on_aws_body(lb_nst *ns, json_t *body, const char *err)
+{
+	struct vault_auth *a = vault_auth_of(ns);
+	char what[400], msg[600], path[600];
+
+	if (!body) {
+		snprintf(msg, sizeof(msg), "%s: %s", login_what(a, what, sizeof(what)), err);
+		auth_done(a, LB_VAULT_ERR, msg);
+		return;
+	}
+	snprintf(path, sizeof(path), "auth/%s/login", a->mount ? a->mount : "aws");
+	vault_call(ns, "POST", path, body, LB_NST_NOCRED, on_login, NULL);
+}
+
 /* The provider's authenticate(). */
 void vault_authenticate(lb_nst *ns)
 {
@@ -178,7 +262,7 @@ void vault_authenticate(lb_nst *ns)
 	case AUTH_TOKEN: {
 		lb_secbuf *tok = NULL;
 
-		if (lb_nst_read_secret_file(a->token_file, FILE_CAP, true, &tok, &e)) {
+		if (auth_file(a->token_file, FILE_CAP, &tok, &e)) {
 			auth_done(a, LB_VAULT_ERR, e.msg);
 			return;
 		}
@@ -199,7 +283,7 @@ void vault_authenticate(lb_nst *ns)
 		if (a->secret_id_wrapped && !a->secret_id) {
 			lb_secbuf *wrap = NULL;
 
-			if (lb_nst_read_secret_file(a->secret_id_file, FILE_CAP, true, &wrap, &e)) {
+			if (auth_file(a->secret_id_file, FILE_CAP, &wrap, &e)) {
 				auth_done(a, LB_VAULT_ERR, e.msg);
 				return;
 			}
@@ -220,6 +304,17 @@ void vault_authenticate(lb_nst *ns)
 		vault_call(ns, "POST", path, body, LB_NST_NOCRED, on_login, NULL);
 		return;
 	}
+	case AUTH_JWT:
+	case AUTH_K8S:
+	case AUTH_AWS:
+		lb_secbuf_free(a->token);
+		a->token = NULL;
+		a->token_capped = false;
+		if (a->method == AUTH_AWS)
+			vault_aws_login(a->aws);
+		else
+			jwt_login(a);
+		return;
 	}
 }
 
@@ -298,6 +393,11 @@ const lb_secbuf *vault_auth_token(struct vault_auth *a)
 	return a->token;
 }
 
+const char *vault_auth_role(struct vault_auth *a)
+{
+	return a->role ? a->role : "";
+}
+
 void vault_auth_health(struct vault_auth *a, json_t *h)
 {
 	if (lb_nst_cred_have(a->ns))
@@ -319,16 +419,19 @@ struct vault_auth *vault_auth_new(json_t *auth, bool client_cert, lb_err *e)
 	a->secret_id_file = lb_opt_str(auth, NULL, "secret_id_file");
 	a->mount = lb_opt_str(auth, NULL, "mount");
 	a->name = lb_opt_str(auth, NULL, "name");
+	a->role = lb_opt_str(auth, NULL, "role");
+	a->jwt_file = lb_opt_str(auth, NULL, "jwt_file");
 	a->secret_id_wrapped = json_is_true(json_object_get(auth, "secret_id_wrapped"));
-	if (method && strcmp(method, "approle") == 0)
-		a->method = AUTH_APPROLE;
-	else if (method && strcmp(method, "cert") == 0)
-		a->method = AUTH_CERT;
-	else
-		a->method = AUTH_TOKEN;
+	a->method = AUTH_TOKEN;
+	for (size_t i = 0; method && i < sizeof(method_names) / sizeof(method_names[0]); i++)
+		if (strcmp(method, method_names[i]) == 0)
+			a->method = (enum auth_method)i;
+	if (a->method == AUTH_K8S && !a->token_file)
+		a->token_file = strdup(K8S_TOKEN_FILE);
 	if ((a->method == AUTH_TOKEN && !a->token_file) ||
 	    (a->method == AUTH_APPROLE && (!a->role_id_file || !a->secret_id_file)) ||
-	    (a->method == AUTH_CERT && !client_cert)) {
+	    (a->method == AUTH_CERT && !client_cert) || (workload(a) && !a->role) ||
+	    (a->method == AUTH_JWT && !a->jwt_file) || (a->method == AUTH_K8S && !a->token_file)) {
 		vault_auth_free(a);
 		lb_fail(e, 0, "auth method %s is missing its files", method ? method : "?");
 		return NULL;
@@ -336,17 +439,23 @@ struct vault_auth *vault_auth_new(json_t *auth, bool client_cert, lb_err *e)
 	return a;
 }
 
-int vault_auth_start(struct vault_auth *a, lb_nst *ns)
+int vault_auth_start(struct vault_auth *a, lb_nst *ns, json_t *auth, lb_err *e)
 {
 	a->ns = ns;
 	a->token_timer = lb_timer_new(lb_nst_store(ns)->env.loop, on_token_timer, a);
-	return a->token_timer ? 0 : -1;
+	if (!a->token_timer)
+		return lb_fail(e, ENOMEM, "out of memory");
+	if (a->method == AUTH_AWS && !(a->aws = vault_aws_new(ns, auth, on_aws_body, e)))
+		return -1;
+	return 0;
 }
 
 void vault_auth_close(struct vault_auth *a)
 {
 	if (a && a->token_timer)
 		lb_timer_disarm(a->token_timer);
+	if (a)
+		vault_aws_cancel(a->aws);
 }
 
 void vault_auth_free(struct vault_auth *a)
@@ -356,6 +465,9 @@ void vault_auth_free(struct vault_auth *a)
 	lb_timer_free(a->token_timer);
 	lb_secbuf_free(a->token);
 	lb_secbuf_free(a->secret_id);
+	vault_aws_free(a->aws);
+	free(a->role);
+	free(a->jwt_file);
 	free(a->token_file);
 	free(a->role_id_file);
 	free(a->secret_id_file);

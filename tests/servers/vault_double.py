@@ -28,6 +28,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import vault_auth_double
 from doublelib import PlainThreadingServer, TLSThreadingServer, run, tls_context
 
 # Vault's own limit on request bodies (api-docs/index: "Limits").
@@ -151,6 +152,7 @@ class State:
 
     def __init__(self, seed: dict):
         self.lock = threading.RLock()
+        self.seed = seed
         self.sealed = bool(seed.get("sealed", False))
         self.namespace = norm_namespace(seed.get("namespace"))
         self.policies = {name: list(paths) for name, paths in seed.get("policies", {}).items()}
@@ -613,6 +615,8 @@ class VaultHandler(BaseHTTPRequestHandler):
             return 200, self._seal_status(), {}
         if path.startswith("sys/internal/ui/mounts/"):
             return self._ui_mount(path[len("sys/internal/ui/mounts/"):], token, ns)
+        if (login := vault_auth_double.route(self, st, path, method, body, ns)) is not None:
+            return login
         if path.startswith("auth/"):
             parts = path.split("/")
             if len(parts) == 3 and parts[2] == "login" and method in ("POST", "PUT"):

@@ -525,6 +525,28 @@ static void test_queue_while_authenticating(void **state)
 	assert_true(health_is("degraded"));
 }
 
+/* A refused login backs off; the probe after the wait logs in again (its credential
+ * request is not held behind the probe it serves) and the store recovers. */
+static void test_login_after_refused_login(void **state)
+{
+	struct answer a[1];
+
+	(void)state;
+	fake->mode = AUTH_HTTP;
+	script("token", 403, 200);
+	fetch("a", "", &a[0]);
+	run(a, 1, 0);
+	assert_int_equal(a[0].status, -1);
+	assert_true(health_is("degraded"));
+	run(NULL, 0, 1300);
+	fetch("a", "", &a[0]);
+	run(a, 1, 0);
+	assert_int_equal(count_of("token"), 2);
+	assert_int_equal(a[0].status, 0);
+	assert_string_equal(a[0].value, "v-a");
+	assert_true(health_is("ok"));
+}
+
 static struct answer late;
 
 static void on_closed(void *ctx, lb_fetch_result *res)
@@ -648,6 +670,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_batch_counted_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_replay_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_queue_while_authenticating, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_login_after_refused_login, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_close_completes_all, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reentrancy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cancel_from_callback, setup, teardown),
