@@ -148,9 +148,10 @@ void vault_aws_login(struct vault_aws *x)
 struct vault_aws *vault_aws_new(lb_nst *ns, json_t *auth, vault_aws_cb cb, lb_err *e)
 {
 	struct vault_aws *x = calloc(1, sizeof(*x));
-	_cleanup_free_ char *ep = lb_opt_str(auth, NULL, "sts_endpoint");
-	const char *p;
+	_cleanup_free_ char *opt_ep = lb_opt_str(auth, NULL, "sts_endpoint");
 	char def[300];
+	const char *ep, *p;
+	size_t n;
 
 	if (!x) {
 		lb_fail(e, ENOMEM, "out of memory");
@@ -162,15 +163,8 @@ struct vault_aws *vault_aws_new(lb_nst *ns, json_t *auth, vault_aws_cb cb, lb_er
 	x->server_id = lb_opt_str(auth, NULL, "server_id");
 	if (!x->region)
 		x->region = strdup("us-east-1");
-	if (x->region && !ep) {
-		if (strcmp(x->region, "us-east-1") == 0)
-			snprintf(def, sizeof(def), "https://sts.amazonaws.com/");
-		else
-			snprintf(def, sizeof(def), "https://sts.%s.amazonaws.com/", x->region);
-		ep = strdup(def);
-	}
 	x->chain = aws_chain_new(ns, "vault", on_chain, x);
-	if (!x->region || !ep || !x->chain) {
+	if (!x->region || !x->chain) {
 		vault_aws_free(x);
 		lb_fail(e, ENOMEM, "out of memory");
 		return NULL;
@@ -181,16 +175,22 @@ struct vault_aws *vault_aws_new(lb_nst *ns, json_t *auth, vault_aws_cb cb, lb_er
 		lb_fail(e, 0, "aws auth: region or server_id is not valid");
 		return NULL;
 	}
+	if (strcmp(x->region, "us-east-1") == 0)
+		snprintf(def, sizeof(def), "https://sts.amazonaws.com/");
+	else
+		snprintf(def, sizeof(def), "https://sts.%s.amazonaws.com/", x->region);
+	ep = opt_ep ? opt_ep : def;
 	/* The request goes to the endpoint's root: https://HOST/ */
 	p = strncmp(ep, "https://", 8) == 0 ? ep + 8 : ep;
-	x->host = strndup(p, strcspn(p, "/?#"));
-	if (!x->host || !*x->host || !json_safe(x->host) ||
-	    asprintf(&x->url, "https://%s/", x->host) < 0) {
-		x->url = NULL;
+	n = strcspn(p, "/?#");
+	x->host = strndup(p, n);
+	x->url = malloc(n + 10);
+	if (!x->host || !x->url || !n || !json_safe(x->host)) {
 		vault_aws_free(x);
 		lb_fail(e, 0, "aws auth: sts_endpoint has no host");
 		return NULL;
 	}
+	snprintf(x->url, n + 10, "https://%s/", x->host);
 	return x;
 }
 
