@@ -19,12 +19,17 @@ static json_t *targets_using(lb_broker *b, const char *store, const char *path)
 
 	for (size_t i = 0; i < b->ntargets; i++) {
 		const lb_binding *bd = broker_binding_of(b, b->targets[i]->name);
-		for (size_t j = 0; bd && j < bd->nsecrets; j++)
-			if (strcmp(bd->secrets[j].src.store, store) == 0 &&
-			    strcmp(bd->secrets[j].src.path, path) == 0) {
-				json_array_append_new(arr, json_string(b->targets[i]->name));
-				break;
+		bool uses = false;
+
+		/* A template's sources count too (lb_secret_source). */
+		for (size_t j = 0; bd && j < bd->nsecrets && !uses; j++)
+			for (size_t k = 0; k < lb_secret_nsources(&bd->secrets[j]) && !uses; k++) {
+				const lb_source *src = lb_secret_source(&bd->secrets[j], k);
+				uses =
+				    strcmp(src->store, store) == 0 && strcmp(src->path, path) == 0;
 			}
+		if (uses)
+			json_array_append_new(arr, json_string(b->targets[i]->name));
 	}
 	return arr;
 }

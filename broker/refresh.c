@@ -2,6 +2,7 @@
 #include "metrics.h"
 #include "cleanup.h"
 #include "log.h"
+#include "render.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,11 +128,47 @@ static void audit_failure(const char *event, const char *target, const char *sec
 				  "source", source, "reason", reason));
 }
 
-/* The bytes a secret of a target gets from a fetched value: the value itself (shared by
- * every target, no copy) unless a field must be picked, which makes a new buffer (*owned). */
-static int select_value(const struct slot *s, const lb_source *src, const lb_secbuf **value,
-			lb_secbuf **owned, lb_err *e)
+/* A rendered secret's sources: the slots that fetched them for this target, in this batch
+ * (so a template never mixes two leases or two versions). */
+struct tpl_ctx {
+	struct batch *bt;
+	const char *target;
+};
+
+static const lb_fetch_result *tpl_source(void *ctx, const lb_source *src)
 {
+	struct tpl_ctx *tc = ctx;
+	struct slot *s = slot_for(tc->bt, src, tc->target);
+
+	return s && s->done ? &s->res : NULL;
+}
+
+/* Secret i's own result (render.h), without bytes, in (*tpl)[i]: made for the first template
+ * of the target (the items published point into it). NULL when out of memory. */
+static struct slot *tpl_slot(struct slot **tpl, size_t n, size_t i, struct tpl_ctx *tc,
+			     const lb_secret_spec *sp)
+{
+	if (!*tpl && !(*tpl = calloc(n, sizeof(**tpl))))
+		return NULL;
+	lb_render_result(sp, tpl_source, tc, &(*tpl)[i].res);
+	lb_source_key(&sp->src, (*tpl)[i].source, sizeof((*tpl)[i].source));
+	return &(*tpl)[i];
+}
+
+/* The bytes a secret of a target gets from a fetched value: the value itself (shared by
+ * every target, no copy) unless a field must be picked or a template rendered, which makes
+ * a new buffer (*owned). */
+static int select_value(const struct slot *s, const lb_secret_spec *sp, struct tpl_ctx *tc,
+			const lb_secbuf **value, lb_secbuf **owned, lb_err *e)
+{
+	const lb_source *src = &sp->src;
+
+	if (sp->tmpl) {
+		if (lb_render_value(sp, tpl_source, tc, owned, e))
+			return -1;
+		*value = *owned;
+		return 0;
+	}
 	if (!s->res.structured && !src->field[0]) {
 		*value = s->res.value;
 		return 0;
@@ -164,7 +201,8 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 	const lb_binding *bd = binding_of(r, t);
 	lb_publish_item *items = NULL;
 	lb_secbuf **values = NULL;
-	json_t *changed = NULL; /* made at the first change: most targets have one or none */
+	struct slot *tpl = NULL; /* rendered secrets' results (tpl_slot) */
+	json_t *changed = NULL;	 /* made at the first change: most targets have one or none */
 	/* Docker targets: secret -> why it failed, for their status file. */
 	_cleanup_json_ json_t *errors = t->dynamic ? json_object() : NULL;
 	size_t n = 0, nchanged = 0, nwritten = 0; /* written: new bytes, not just a new expiry */
@@ -189,7 +227,9 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 	for (size_t i = 0; i < bd->nsecrets; i++) {
 		const lb_secret_spec *sp = &bd->secrets[i];
 		char key[1024];
-		struct slot *s = slot_for(bt, &sp->src, t->name);
+		struct tpl_ctx tc = {.bt = bt, .target = t->name};
+		struct slot *s = sp->tmpl ? tpl_slot(&tpl, bd->nsecrets, i, &tc, sp)
+					  : slot_for(bt, &sp->src, t->name);
 		lb_publish_item *it = &items[n];
 
 		it->name = sp->name;
@@ -220,7 +260,7 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 		} else if (s && s->res.status == 0 &&
 			   (lb_target_unchanged(t, sp->name, s->res.version, s->source,
 						s->res.not_after, sp->mode, huid, hgid) ||
-			    select_value(s, &sp->src, &it->value, &values[n], &e) == 0)) {
+			    select_value(s, sp, &tc, &it->value, &values[n], &e) == 0)) {
 			it->version = s->res.version;
 			it->not_after = s->res.not_after;
 			it->batch = bt->seq;
@@ -292,6 +332,7 @@ out:
 		lb_secbuf_free(values[i]);
 	free(values);
 	free(items);
+	free(tpl);
 	json_decref(changed);
 	return ok;
 }
@@ -525,7 +566,8 @@ void lb_refresh_run(lb_refresh *r, const char *const *names, size_t nnames, cons
 		if (t)
 			t->asked_batch = bt->seq;
 		for (size_t j = 0; bd && j < bd->nsecrets; j++)
-			slot_add(bt, &cap_slots, &bd->secrets[j].src, i);
+			for (size_t k = 0; k < lb_secret_nsources(&bd->secrets[j]); k++)
+				slot_add(bt, &cap_slots, lb_secret_source(&bd->secrets[j], k), i);
 		if (bt->wants[i].pending == 0)
 			bt->nready++;
 	}

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "config_priv.h"
 #include "cleanup.h"
 #include "jsonpos.h"
 #include "posture.h"
@@ -12,13 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-struct ctx {
-	const char *file;
-	json_t *pos;
-	lb_diag *d;
-	int errors;
-};
 
 static void diag_add(lb_diag *d, const char *line)
 {
@@ -194,20 +188,51 @@ static bool ident_ok(const char *s)
 	return true;
 }
 
-/* Sealed-store names: secret-name components separated by '/'. */
-static bool sealed_name_ok(const char *s)
+/* For config_secret.c (config_priv.h). */
+void lb_cfg_err(struct ctx *c, const char *path, const char *fmt, ...)
 {
-	char buf[512];
-	char *save = NULL;
+	char msg[768];
+	va_list ap;
 
-	if (strlen(s) >= sizeof(buf) || !*s || s[0] == '/' || s[strlen(s) - 1] == '/' ||
-	    strstr(s, "//"))
-		return false;
-	strcpy(buf, s);
-	for (char *part = strtok_r(buf, "/", &save); part; part = strtok_r(NULL, "/", &save))
-		if (!lb_secret_name_valid(part))
-			return false;
-	return true;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cerr(c, path, "%s", msg);
+}
+
+void lb_cfg_err_at(struct ctx *c, const char *file, int line, int col, const char *path,
+		   const char *fmt, ...)
+{
+	char msg[768], out[1200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(out, sizeof(out), "%s:%d:%d: %s: %s", file ? file : c->file, line, col, path, msg);
+	diag_add(c->d, out);
+	c->errors++;
+}
+
+const char *lb_cfg_type_name(const json_t *v)
+{
+	return type_name(v);
+}
+
+void lb_cfg_check_keys(struct ctx *c, const char *path, json_t *obj, const char *const *allowed)
+{
+	check_keys(c, path, obj, allowed);
+}
+
+json_t *lb_cfg_want(struct ctx *c, json_t *obj, const char *path, const char *key, json_type t,
+		    bool required, char *sub, size_t subcap)
+{
+	return want(c, obj, path, key, t, required, sub, subcap);
+}
+
+bool lb_cfg_abs_path_ok(const char *s)
+{
+	return abs_path_ok(s);
 }
 
 static void check_opts(struct ctx *c, const char *path, json_t *obj, const lb_opt_schema *s);
@@ -370,58 +395,6 @@ static bool get_id(struct ctx *c, json_t *obj, const char *path, const char *key
 	return true;
 }
 
-static void parse_secret(struct ctx *c, lb_config *cfg, const char *path, const char *name,
-			 json_t *v, lb_secret_spec *s)
-{
-	const char *uri = NULL;
-	lb_err e = {0};
-	const lb_store_cfg *store;
-
-	s->mode = 0400;
-	if (!lb_secret_name_valid(name))
-		cerr(c, path,
-		     "bad secret name (expected [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}, no \"..\")");
-	snprintf(s->name, sizeof(s->name), "%s", name);
-	if (json_is_string(v)) {
-		uri = json_string_value(v);
-	} else if (json_is_object(v)) {
-		static const char *const keys[] = {"from", "mode", NULL};
-		char sub[512];
-		json_t *from = want(c, v, path, "from", JSON_STRING, true, sub, sizeof(sub));
-		json_t *mode = want(c, v, path, "mode", JSON_STRING, false, sub, sizeof(sub));
-
-		check_keys(c, path, v, keys);
-		if (from)
-			uri = json_string_value(from);
-		if (mode && lb_parse_mode(json_string_value(mode), &s->mode))
-			cerr(c, sub,
-			     "bad mode \"%s\" (expected octal like \"0440\"; no write for group/"
-			     "other, no setuid/setgid/sticky)",
-			     json_string_value(mode));
-	} else {
-		cerr(c, path,
-		     "expected a source URI string or {\"from\":URI,\"mode\":\"0440\"}, got %s",
-		     type_name(v));
-		return;
-	}
-	if (!uri)
-		return;
-	snprintf(s->uri, sizeof(s->uri), "%s", uri);
-	if (lb_source_parse(uri, &s->src, &e)) {
-		cerr(c, path, "%s", e.msg);
-		return;
-	}
-	store = lb_config_store(cfg, s->src.store);
-	if (!store) {
-		cerr(c, path,
-		     "source \"%s\" names store \"%s\", which is not defined in \"stores\"", uri,
-		     s->src.store);
-		return;
-	}
-	if (strcmp(store->type, "sealed") == 0 && !sealed_name_ok(s->src.path))
-		cerr(c, path, "source \"%s\": bad sealed secret name \"%s\"", uri, s->src.path);
-}
-
 static void parse_match(struct ctx *c, const char *path, json_t *m)
 {
 	static const char *const keys[] = {"images", "labels", NULL};
@@ -480,7 +453,7 @@ static void parse_binding(struct ctx *c, lb_config *cfg, const char *name, json_
 		json_object_foreach (secrets, k, x) {
 			char spath[700];
 			snprintf(spath, sizeof(spath), "%s.%s", sub, k);
-			parse_secret(c, cfg, spath, k, x, &b->secrets[b->nsecrets++]);
+			lb_cfg_parse_secret(c, cfg, spath, k, x, &b->secrets[b->nsecrets++]);
 		}
 	}
 	if ((x = want(c, v, path, "match", JSON_OBJECT, false, sub, sizeof(sub)))) {
@@ -625,7 +598,7 @@ lb_config *lb_config_parse(const char *text, const char *name, lb_diag *d)
 					       "bindings", "targets",	"metrics", NULL};
 	static const char *const docker_keys[] = {"socket", "plugin_socket", NULL};
 	static const char *const metrics_keys[] = {"listen", "container_ids", NULL};
-	struct ctx c = {.file = name, .d = d};
+	struct ctx c = {.file = name, .text = text, .d = d};
 	lb_config *cfg = calloc(1, sizeof(*cfg));
 	json_error_t jerr;
 	json_t *x;
@@ -700,46 +673,45 @@ out:
 	return cfg;
 }
 
-/* The config file's text: a regular file of at most LB_CONFIG_MAX bytes without NUL. Opened
- * O_NONBLOCK: a FIFO put where the config was must not hang SIGHUP (issue 13 defect 1). */
-static char *read_config_text(const char *path, lb_diag *d)
+/* A text file: a regular file of at most cap bytes without NUL. Opened O_NONBLOCK: a FIFO
+ * put where the config (or a template) was must not hang SIGHUP (issue 13 defect 1). */
+char *lb_cfg_read_text(const char *path, size_t cap, size_t *len, lb_err *e)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	_cleanup_free_ char *buf = NULL;
 	struct stat st;
 	size_t off = 0;
-	char line[600];
 
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		snprintf(line, sizeof(line), "%s: cannot read: %s", path, strerror(errno));
-		diag_add(d, line);
-		return NULL;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > LB_CONFIG_MAX) {
-		snprintf(line, sizeof(line), "%s: not a regular file of at most %d bytes", path,
-			 LB_CONFIG_MAX);
-		diag_add(d, line);
-		return NULL;
-	}
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return lb_fail_errno(e, "%s: cannot read", path), NULL;
+	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > cap)
+		return lb_fail(e, 0, "%s: not a regular file of at most %zu bytes", path, cap),
+		       NULL;
 	buf = malloc((size_t)st.st_size + 1);
 	if (!buf)
-		return NULL;
+		return lb_fail(e, ENOMEM, "%s: out of memory", path), NULL;
 	while (off < (size_t)st.st_size) {
 		ssize_t n = read(fd, buf + off, (size_t)st.st_size - off);
-		if (n <= 0) {
-			snprintf(line, sizeof(line), "%s: read failed", path);
-			diag_add(d, line);
-			return NULL;
-		}
+		if (n <= 0)
+			return lb_fail(e, 0, "%s: read failed", path), NULL;
 		off += (size_t)n;
 	}
 	buf[off] = '\0';
-	if (strlen(buf) != off) {
-		snprintf(line, sizeof(line), "%s: contains a NUL byte", path);
-		diag_add(d, line);
-		return NULL;
-	}
+	if (strlen(buf) != off)
+		return lb_fail(e, 0, "%s: contains a NUL byte", path), NULL;
+	if (len)
+		*len = off;
 	return steal_ptr(buf);
+}
+
+static char *read_config_text(const char *path, lb_diag *d)
+{
+	lb_err e = {0};
+	char *text = lb_cfg_read_text(path, LB_CONFIG_MAX, NULL, &e);
+
+	if (!text)
+		diag_add(d, e.msg);
+	return text;
 }
 
 lb_config *lb_config_load(const char *path, lb_diag *d)
@@ -782,8 +754,11 @@ void lb_config_free(lb_config *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->nbindings; i++)
+	for (size_t i = 0; i < c->nbindings; i++) {
+		for (size_t j = 0; j < c->bindings[i].nsecrets; j++)
+			lb_template_free(c->bindings[i].secrets[j].tmpl);
 		free(c->bindings[i].secrets);
+	}
 	free(c->bindings);
 	free(c->stores);
 	free(c->targets);

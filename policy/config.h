@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "layout.h"
+#include "template.h"
 #include "uri.h"
 
 #define LB_DEFAULT_CONFIG "/etc/lockbox/lockbox.json"
@@ -16,9 +17,22 @@
 typedef struct lb_secret_spec {
 	char name[LB_NAME_MAX + 1];
 	char uri[1024];
+	/* A rendered secret's src is "template:FILE" or "template:NAME", never fetched: its
+	 * sources are the template's. */
 	lb_source src;
 	unsigned mode;
+	lb_template *tmpl; /* {"template"} or {"template_file"}: owned; else NULL */
 } lb_secret_spec;
+
+/* The sources a secret is made of: its own, or its template's. */
+static inline size_t lb_secret_nsources(const lb_secret_spec *s)
+{
+	return s->tmpl ? lb_template_nsources(s->tmpl) : 1;
+}
+static inline const lb_source *lb_secret_source(const lb_secret_spec *s, size_t i)
+{
+	return s->tmpl ? lb_template_source(s->tmpl, i) : &s->src;
+}
 
 typedef struct lb_binding {
 	const char *name;
