@@ -2,6 +2,7 @@
  * Reloads are in reload.c, control commands in commands.c, the refresh pipeline in
  * refresh.c. */
 #include "broker_priv.h"
+#include "worker.h"
 #include "docker.h"
 #include "fsutil.h"
 #include "log.h"
@@ -314,6 +315,7 @@ void lb_broker_free(lb_broker *b)
 	lb_docker_free(b->docker);
 	lb_refresh_stop(b->refresh); /* batches completed by closing stores only free themselves */
 	broker_close_stores(b->stores, b->cfg ? b->cfg->nstores : 0);
+	lb_worker_free(b->worker);
 	lb_refresh_free(b->refresh);
 	lb_http_free(b->http);
 	lb_secret_hashes_free(b->hashes);

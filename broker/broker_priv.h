@@ -23,6 +23,7 @@ struct lb_broker {
 	lb_control *ctl;
 	struct lb_metrics_http *metrics; /* /metrics (metrics_broker.c) */
 	lb_http *http;
+	struct lb_worker *worker; /* runs the network stores (broker/worker); NULL: in-process */
 	struct lb_docker *docker;
 	lb_secret_hashes *hashes;
 	lb_refresh *refresh;

@@ -1,6 +1,7 @@
 /* The control socket's commands (lockboxctl): status, targets, reload, rotate, audit and
  * the sealed store's secret put/rm/list. */
 #include "broker_priv.h"
+#include "worker.h"
 #include "docker.h"
 #include "cleanup.h"
 #include "log.h"
@@ -150,10 +151,11 @@ json_t *broker_handle_command(void *ctx, json_t *req, uint64_t id)
 			json_object_set_new(h, "type", json_string(b->cfg->stores[i].type));
 			json_array_append_new(stores, h);
 		}
-		return json_pack("{s:b,s:s,s:i,s:I,s:s,s:s,s:i,s:o}", "ok", 1, "version",
+		return json_pack("{s:b,s:s,s:i,s:I,s:s,s:s,s:i,s:o,s:o*}", "ok", 1, "version",
 				 LOCKBOX_VERSION, "pid", (int)getpid(), "started",
 				 (json_int_t)b->started, "config", b->config_path, "run_dir",
-				 b->cfg->run_dir, "targets", (int)b->ntargets, "stores", stores);
+				 b->cfg->run_dir, "targets", (int)b->ntargets, "stores", stores,
+				 "worker", b->worker ? lb_worker_status(b->worker) : NULL);
 	}
 	if (strcmp(cmd, "targets") == 0) {
 		json_t *arr = json_array();

@@ -3,6 +3,7 @@
 #include "cleanup.h"
 #include "log.h"
 #include "secmem.h"
+#include "worker.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -118,6 +119,9 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	int c, sfd, rc = 0;
 
+	/* Re-executed by root as the unprivileged network worker (broker/worker/spawn.c). */
+	if (argc >= 2 && strcmp(argv[1], "--network-worker") == 0)
+		return lb_worker_main(argc, argv);
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -170,6 +174,11 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < d.n; i++)
 			lb_log(LB_ERROR, "%s", d.lines[i]);
 		lb_diag_free(&d);
+		return 1;
+	}
+	if (lb_worker_enable(&e) < 0) {
+		lb_log(LB_ERROR, "cannot run the network worker: %s", e.msg);
+		lb_config_free(cfg);
 		return 1;
 	}
 	(void)signal(SIGPIPE, SIG_IGN);

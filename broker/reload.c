@@ -4,6 +4,7 @@
 #include "docker.h"
 #include "cleanup.h"
 #include "log.h"
+#include "worker.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -90,11 +91,21 @@ lb_store **broker_open_stores(lb_broker *b, lb_config *cfg, lb_store **old, size
 			    strcmp(old[j]->name, cfg->stores[i].name) == 0 &&
 			    json_equal(old[j]->cfg->opts, cfg->stores[i].opts))
 				from[i] = j + 1;
+	/* Network stores run in the unprivileged worker (issue 15), started with the first. */
+	for (size_t i = 0; i < cfg->nstores && !b->worker && lb_worker_enabled(); i++)
+		if (lb_worker_runs(cfg->stores[i].type) &&
+		    !(b->worker = lb_worker_start(b->loop, b->state_dirfd, e))) {
+			free(s);
+			free(from);
+			return NULL;
+		}
 	/* Open the new ones first: if one fails, old is untouched and keeps running. */
 	for (size_t i = 0; i < cfg->nstores; i++) {
 		if (from[i])
 			continue;
-		s[i] = lb_store_open(&cfg->stores[i], &env, e);
+		s[i] = b->worker && lb_worker_runs(cfg->stores[i].type)
+			   ? lb_worker_store_open(b->worker, &cfg->stores[i], &env, e)
+			   : lb_store_open(&cfg->stores[i], &env, e);
 		if (!s[i]) {
 			for (size_t j = 0; j < i; j++)
 				lb_store_close(s[j]);

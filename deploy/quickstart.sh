@@ -16,7 +16,7 @@ step "1. Install build dependencies (apt)"
 # What the release build needs (no tests: no cmocka), and util-linux for the demo (unshare,
 # nsenter, findmnt). Docker is not installed here: steps 10-14 run when dockerd is present.
 deps=(build-essential cmake pkg-config libsodium-dev libjansson-dev libcurl4-openssl-dev
-      libmicrohttpd-dev libssl-dev musl-tools scdoc util-linux)
+      libmicrohttpd-dev libssl-dev libseccomp-dev musl-tools scdoc util-linux)
 missing=()
 for p in "${deps[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -29,6 +29,12 @@ if ((${#missing[@]})); then
 else
 	echo "all present"
 fi
+
+# lockboxd's network worker runs as this user (as the Debian package creates it); without it
+# the worker takes an unused uid from 61184-65519.
+getent passwd lockbox >/dev/null ||
+	useradd --system --user-group --no-create-home --home-dir /nonexistent \
+		--shell /usr/sbin/nologin lockbox
 
 step "2. Build (cmake --preset release: optimised, tests off)"
 cmake --preset release >/dev/null

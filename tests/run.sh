@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 deps=(build-essential cmake pkg-config libsodium-dev libjansson-dev libcurl4-openssl-dev
-      libmicrohttpd-dev libcmocka-dev libssl-dev musl-tools openssl python3 util-linux
+      libmicrohttpd-dev libcmocka-dev libssl-dev libseccomp-dev musl-tools openssl python3 util-linux
       uidmap tini dumb-init docker.io iproute2 procps clang-format curl scdoc
       dpkg-dev debhelper lintian systemd docker-compose jq clang-tidy cppcheck shellcheck git prometheus)
 missing=()

@@ -198,12 +198,27 @@ int lb_read_fd(int fd, const char *name, size_t cap, char **out, size_t *len, lb
 	return 0;
 }
 
+static lb_path_reader path_reader;
+
+void lb_set_path_reader(lb_path_reader fn)
+{
+	path_reader = fn;
+}
+
+bool lb_path_reader_set(void)
+{
+	return path_reader != NULL;
+}
+
 int lb_read_secret_at(int dirfd, const char *name, size_t cap, lb_secbuf **out, lb_err *e)
 {
 	size_t size;
-	_cleanup_close_ int fd = open_regular(dirfd, name, cap, &size, e);
+	_cleanup_close_ int fd = -1;
 	_cleanup_secbuf_ lb_secbuf *b = NULL;
 
+	if (dirfd == AT_FDCWD && path_reader)
+		return path_reader(name, cap, out, e);
+	fd = open_regular(dirfd, name, cap, &size, e);
 	if (fd < 0)
 		return -1;
 	b = lb_secbuf_new(size);

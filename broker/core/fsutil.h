@@ -29,6 +29,11 @@ int lb_read_at(int dirfd, const char *name, size_t cap, char **out, size_t *len,
 int lb_read_fd(int fd, const char *name, size_t cap, char **out, size_t *len, lb_err *e);
 /* Same into a secure buffer. */
 int lb_read_secret_at(int dirfd, const char *name, size_t cap, lb_secbuf **out, lb_err *e);
+/* Where lb_read_secret_at(AT_FDCWD, PATH) reads from in a process that may not open files
+ * itself: the privilege-separated network worker asks root (broker/worker). NULL = open. */
+typedef int (*lb_path_reader)(const char *path, size_t cap, lb_secbuf **out, lb_err *e);
+void lb_set_path_reader(lb_path_reader fn);
+bool lb_path_reader_set(void);
 /* Remove name (file, symlink or directory tree) under dirfd. With wipe, regular files are
  * overwritten with zeros before they are unlinked. ENOENT is success. */
 int lb_remove_tree_at(int dirfd, const char *name, bool wipe, lb_err *e);

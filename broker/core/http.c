@@ -1,9 +1,11 @@
 #include "http.h"
 #include "cleanup.h"
+#include "fsutil.h"
 #include "log.h"
 
 #include <curl/curl.h>
 #include <ctype.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 
 #define DEFAULT_TIMEOUT_MS 30000
 #define DEFAULT_MAX_BODY   (1024 * 1024)
+#define TLS_FILE_CAP	   (1024 * 1024)
 
 struct lb_http {
 	lb_loop *loop;
@@ -107,6 +110,28 @@ static void unlink_req(lb_http_req *r)
 			*p = r->next;
 			break;
 		}
+}
+
+/* A TLS file by path, or, where this process may not open files (the network worker), its
+ * contents read through lb_read_secret_at as a blob curl copies. */
+static int tls_file(CURL *c, CURLoption path_opt, CURLoption blob_opt, const char *path, lb_err *e)
+{
+	_cleanup_secbuf_ lb_secbuf *b = NULL;
+	struct curl_blob blob = {.flags = CURL_BLOB_COPY};
+
+	if (!path)
+		return 0;
+	if (!lb_path_reader_set())
+		return curl_easy_setopt(c, path_opt, path) == CURLE_OK
+			   ? 0
+			   : lb_fail(e, 0, "curl refuses %s", path);
+	if (lb_read_secret_at(AT_FDCWD, path, TLS_FILE_CAP, &b, e))
+		return -1;
+	blob.data = b->data;
+	blob.len = b->len;
+	return curl_easy_setopt(c, blob_opt, &blob) == CURLE_OK
+		   ? 0
+		   : lb_fail(e, 0, "curl refuses the contents of %s", path);
 }
 
 static void req_free(lb_http_req *r)
@@ -327,14 +352,14 @@ lb_http_req *lb_http_start(lb_http *h, const lb_http_opts *o, lb_http_cb cb, voi
 				 o->timeout_ms ? o->timeout_ms : (long)DEFAULT_TIMEOUT_MS);
 	if (o->unix_socket)
 		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
-	if (o->ca_file)
-		curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file);
 	if (o->ca_dir)
 		curl_easy_setopt(c, CURLOPT_CAPATH, o->ca_dir);
-	if (o->client_cert)
-		curl_easy_setopt(c, CURLOPT_SSLCERT, o->client_cert);
-	if (o->client_key)
-		curl_easy_setopt(c, CURLOPT_SSLKEY, o->client_key);
+	if (tls_file(c, CURLOPT_CAINFO, CURLOPT_CAINFO_BLOB, o->ca_file, e) ||
+	    tls_file(c, CURLOPT_SSLCERT, CURLOPT_SSLCERT_BLOB, o->client_cert, e) ||
+	    tls_file(c, CURLOPT_SSLKEY, CURLOPT_SSLKEY_BLOB, o->client_key, e)) {
+		req_free(r);
+		return NULL;
+	}
 	if (o->method && strcmp(o->method, "GET") != 0)
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, o->method);
 	if (o->body) {

@@ -11,10 +11,21 @@
 static enum lb_level min_level = LB_INFO;
 static int audit_fd = -1;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+static lb_log_sink sink;
+
+void lb_log_set_sink(lb_log_sink fn)
+{
+	sink = fn;
+}
 
 void lb_log_set_level(enum lb_level lvl)
 {
 	min_level = lvl;
+}
+
+enum lb_level lb_log_level(void)
+{
+	return min_level;
 }
 
 static void write_line(int fd, json_t *obj)
@@ -44,6 +55,10 @@ void lb_log(enum lb_level lvl, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a long message is cut */
 	va_end(ap);
+	if (sink) {
+		sink(lvl, msg, NULL, NULL);
+		return;
+	}
 	obj = json_pack("{s:I,s:s,s:s}", "ts", (json_int_t)time(NULL), "level", level_names[lvl],
 			"msg", msg);
 	if (obj)
@@ -72,8 +87,15 @@ void lb_audit_close(void)
 
 void lb_audit(const char *event, json_t *ev)
 {
-	json_t *line = json_pack("{s:I,s:s,s:s}", "ts", (json_int_t)time(NULL), "audit", "lockbox",
-				 "event", event);
+	json_t *line;
+
+	if (sink) {
+		sink(LB_INFO, NULL, event, ev);
+		json_decref(ev);
+		return;
+	}
+	line = json_pack("{s:I,s:s,s:s}", "ts", (json_int_t)time(NULL), "audit", "lockbox", "event",
+			 event);
 
 	if (line && ev)
 		json_object_update(line, ev);

@@ -9,14 +9,19 @@ static const lb_store_ops *const all_ops[] = {
     &lb_gcp_sm_ops, &lb_azure_kv_ops, NULL,
 };
 
+const lb_store_ops *lb_store_ops_of(const char *type)
+{
+	for (const lb_store_ops *const *o = all_ops; *o; o++)
+		if (strcmp((*o)->type, type) == 0)
+			return *o;
+	return NULL;
+}
+
 lb_store *lb_store_open(const lb_store_cfg *cfg, const lb_store_env *env, lb_err *e)
 {
-	const lb_store_ops *ops = NULL;
+	const lb_store_ops *ops = lb_store_ops_of(cfg->type);
 	lb_store *s;
 
-	for (const lb_store_ops *const *o = all_ops; *o; o++)
-		if (strcmp((*o)->type, cfg->type) == 0)
-			ops = *o;
 	if (!ops)
 		return lb_fail(e, 0, "store %s: unsupported type %s", cfg->name, cfg->type), NULL;
 	s = calloc(1, sizeof(*s));

@@ -74,6 +74,8 @@ struct lb_store {
 };
 
 lb_store *lb_store_open(const lb_store_cfg *cfg, const lb_store_env *env, lb_err *e);
+/* The vtable of a store type (NULL: no such type). */
+const lb_store_ops *lb_store_ops_of(const char *type);
 void lb_store_close(lb_store *s);
 void lb_store_fetch(lb_store *s, const lb_source *src, const char *target, lb_fetch_cb cb,
 		    void *ctx);

@@ -36,7 +36,7 @@ lease_of() { # TARGET: the lease id the broker holds for it
 	python3 -c '
 import json,sys
 for l in json.load(open(sys.argv[1]))["leases"]:
-    if l["target"]==sys.argv[2] and not l["retiring"]: print(l["lease_id"])' "$T/state/vault-vault.json" "$1"
+    if l["target"]==sys.argv[2] and not l["retiring"]: print(l["lease_id"])' "$T/state/worker/vault-vault.json" "$1"
 }
 revoked() { # LEASE_ID
 	leases | python3 -c 'import json,sys; sys.exit(0 if any(l["lease_id"]==sys.argv[1] and l["reason"]=="revoked" for l in json.load(sys.stdin)["revoked"]) else 1)' "$1"
@@ -53,10 +53,10 @@ assert_eq "$(count database/creds/web)" "3" "reads of database/creds/web for 3 t
 assert_eq "$(live_for database/creds/web)" "3" "live leases"
 u1=$(secret_of d1 user) u2=$(secret_of d2 user)
 [[ $u1 != "$u2" ]] || fail "targets share a lease"
-wait_for "state file" 5 test -s "$T/state/vault-vault.json"
+wait_for "state file" 5 test -s "$T/state/worker/vault-vault.json"
 l1=$(lease_of d1) l2=$(lease_of d2) l3=$(lease_of d3)
-[[ -n $l1 && -n $l2 && -n $l3 ]] || fail "lease ids not persisted: $(cat "$T/state/vault-vault.json")"
-assert_eq "$(stat -c %a "$T/state/vault-vault.json")" "600" "state file mode"
+[[ -n $l1 && -n $l2 && -n $l3 ]] || fail "lease ids not persisted: $(cat "$T/state/worker/vault-vault.json")"
+assert_eq "$(stat -c %a "$T/state/worker/vault-vault.json")" "600" "state file mode"
 pass "one lease per target (both fields from it), ids persisted 0600"
 
 wait_for "renewal of d1's lease" 15 renewed_more "$l1" 1
@@ -110,7 +110,7 @@ grep -q 'max TTL' "$T/lockboxd.log" || fail "cap not logged"
 pass "capped lease: new credentials before expiry"
 
 stop_broker
-grep -q 'password\|canary' "$T/state/vault-vault.json" && fail "secret bytes in state file"
+grep -q 'password\|canary' "$T/state/worker/vault-vault.json" && fail "secret bytes in state file"
 u=$(secret_of d1 pass)
 assert_vault_canary tok-canary-77d1 canary-extra-77d1 "$u"
 pass "no canary in logs or state"

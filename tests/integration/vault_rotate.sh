@@ -28,7 +28,7 @@ lease_of() { # TARGET: the lease id the broker holds for it (state file)
 	python3 -c '
 import json,sys
 for l in json.load(open(sys.argv[1]))["leases"]:
-    if l["target"]==sys.argv[2] and not l["retiring"]: print(l["lease_id"])' "$T/state/vault-vault.json" "$1"
+    if l["target"]==sys.argv[2] and not l["retiring"]: print(l["lease_id"])' "$T/state/worker/vault-vault.json" "$1"
 }
 renewals_of() { # LEASE_ID
 	admin GET /admin/leases | python3 -c 'import json,sys; print(([l["renewals"] for l in json.load(sys.stdin)["live"] if l["lease_id"]==sys.argv[1]] or [-1])[0])' "$1"
@@ -149,6 +149,6 @@ su2=$(secret_of s1 user)
 pass "short lease: renewals moved not_after, new credentials before the max TTL (refresh 1h)"
 
 stop_broker
-grep -qF -e "$su1" -e "$su2" -e "$p1" "$T/state/vault-vault.json" && fail "secret bytes in the state file"
+grep -qF -e "$su1" -e "$su2" -e "$p1" "$T/state/worker/vault-vault.json" && fail "secret bytes in the state file"
 assert_vault_canary tok-canary-3e9a "$p1"
 pass "no canary in logs or state"
