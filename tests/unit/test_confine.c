@@ -68,10 +68,10 @@ static int status_field(const char *name, char *out, size_t cap)
 		if (strncmp(line, name, n) == 0 && line[n] == ':') {
 			snprintf(out, cap, "%s", line + n + 1 + strspn(line + n + 1, " \t"));
 			out[strcspn(out, "\n")] = '\0';
-			fclose(f);
+			(void)fclose(f);
 			return 0;
 		}
-	fclose(f);
+	(void)fclose(f);
 	return -1;
 }
 
@@ -137,16 +137,18 @@ static void child(int statefd, const char *secret_path, uid_t uid, gid_t gid)
 	MUST_WORK("secure memory", b != NULL);
 	lb_secbuf_free(b);
 	/* What /proc says. */
-	MUST_WORK("Uid not 0", status_field("Uid", v, sizeof(v)) == 0 && atol(v) != 0);
-	MUST_WORK("Gid not 0", status_field("Gid", v, sizeof(v)) == 0 && atol(v) != 0);
+	MUST_WORK("Uid not 0", status_field("Uid", v, sizeof(v)) == 0 && strtol(v, NULL, 10) != 0);
+	MUST_WORK("Gid not 0", status_field("Gid", v, sizeof(v)) == 0 && strtol(v, NULL, 10) != 0);
 	MUST_WORK("CapEff 0",
 		  status_field("CapEff", v, sizeof(v)) == 0 && strtoull(v, NULL, 16) == 0);
 	MUST_WORK("CapPrm 0",
 		  status_field("CapPrm", v, sizeof(v)) == 0 && strtoull(v, NULL, 16) == 0);
 	MUST_WORK("CapBnd 0",
 		  status_field("CapBnd", v, sizeof(v)) == 0 && strtoull(v, NULL, 16) == 0);
-	MUST_WORK("NoNewPrivs 1", status_field("NoNewPrivs", v, sizeof(v)) == 0 && atoi(v) == 1);
-	MUST_WORK("Seccomp 2", status_field("Seccomp", v, sizeof(v)) == 0 && atoi(v) == 2);
+	MUST_WORK("NoNewPrivs 1",
+		  status_field("NoNewPrivs", v, sizeof(v)) == 0 && strtol(v, NULL, 10) == 1);
+	MUST_WORK("Seccomp 2",
+		  status_field("Seccomp", v, sizeof(v)) == 0 && strtol(v, NULL, 10) == 2);
 	_exit(failures ? 1 : 0);
 }
 
