@@ -253,6 +253,7 @@ static void on_accept(lb_loop *loop, int fd, uint32_t events, void *ctx)
 	int cfd;
 
 	(void)events;
+	// cppcheck-suppress nullPointer ; accept4 takes NULL for the peer address (accept(2))
 	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (cfd < 0)
 		return;
@@ -317,12 +318,15 @@ lb_control *lb_control_listen(lb_loop *loop, int run_dirfd, const char *run_dir,
 	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (rc < 0)
+		// cppcheck-suppress resourceLeak ; _cleanup_close_ closes fd
 		return lb_fail_errno(e, "bind %s", sa.sun_path), NULL;
 	if (fchmodat(run_dirfd, LB_CONTROL_SOCK, 0600, 0) < 0 || listen(fd, 16) < 0)
+		// cppcheck-suppress resourceLeak ; _cleanup_close_ closes fd
 		return lb_fail_errno(e, "listen %s", sa.sun_path), NULL;
 	ctl = calloc(1, sizeof(*ctl));
 	if (!ctl)
-		return NULL;
+		// cppcheck-suppress resourceLeak ; _cleanup_close_ closes fd
+		return lb_fail(e, ENOMEM, "out of memory"), NULL;
 	ctl->loop = loop;
 	ctl->handler = h;
 	ctl->ctx = ctx;
@@ -337,10 +341,14 @@ lb_control *lb_control_listen(lb_loop *loop, int run_dirfd, const char *run_dir,
 
 void lb_control_close(lb_control *c)
 {
+	struct conn *conn;
+
 	if (!c)
 		return;
-	while (c->conns)
-		conn_close(c->conns);
+	while ((conn = c->conns)) {
+		c->conns = conn->next; /* off the list before conn_close frees it */
+		conn_close(conn);
+	}
 	lb_loop_del_fd(c->loop, c->fd);
 	close(c->fd);
 	free(c);
@@ -410,6 +418,7 @@ int lb_control_call(const char *run_dir, json_t *req, json_t **reply, lb_err *e)
 		return lb_fail(e, 0, "control socket: reply of %zu bytes refused", n);
 	rbuf = malloc(n);
 	if (!rbuf || io_all(fd, rbuf, n, false, e))
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_free_ frees rbuf
 		return -1;
 	*reply = json_loadb(rbuf, n, 0, NULL);
 	if (!json_is_object(*reply)) {

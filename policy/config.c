@@ -43,7 +43,7 @@ __attribute__((format(printf, 3, 4))) static void cerr(struct ctx *c, const char
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a message cut at 767 bytes is fine */
 	va_end(ap);
 	if (c->pos)
 		lb_jsonpos_lookup(c->pos, path, &ln, &col);
@@ -195,7 +195,7 @@ void lb_cfg_err(struct ctx *c, const char *path, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a message cut at 767 bytes is fine */
 	va_end(ap);
 	cerr(c, path, "%s", msg);
 }
@@ -207,7 +207,7 @@ void lb_cfg_err_at(struct ctx *c, const char *file, int line, int col, const cha
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a message cut at 767 bytes is fine */
 	va_end(ap);
 	snprintf(out, sizeof(out), "%s:%d:%d: %s: %s", file ? file : c->file, line, col, path, msg);
 	diag_add(c->d, out);
@@ -249,12 +249,13 @@ static void opt_report(void *ctx, const char *key, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a message cut at 767 bytes is fine */
 	va_end(ap);
 	snprintf(sub, sizeof(sub), "%s%s%s", r->path, key ? "." : "", key ? key : "");
 	cerr(r->c, sub, "%s", msg);
 }
 
+// NOLINTNEXTLINE(misc-no-recursion): as deep as the schema's own nesting (compiled in)
 static void check_opt(struct ctx *c, const char *path, json_t *obj, const lb_opt *o)
 {
 	static const json_type types[] = {
@@ -313,6 +314,7 @@ static void check_opt(struct ctx *c, const char *path, json_t *obj, const lb_opt
 }
 
 /* A store's options against the schema declared next to the store (storeopts.h). */
+// NOLINTNEXTLINE(misc-no-recursion): as deep as the schema's own nesting (compiled in)
 static void check_opts(struct ctx *c, const char *path, json_t *obj, const lb_opt_schema *s)
 {
 	const char *keys[64];
@@ -604,7 +606,6 @@ lb_config *lb_config_parse(const char *text, const char *name, lb_diag *d)
 	json_t *x;
 	char sub[512];
 	const char *k;
-	size_t i;
 
 	if (!cfg)
 		return NULL;
@@ -663,7 +664,6 @@ lb_config *lb_config_parse(const char *text, const char *name, lb_diag *d)
 			parse_target(&c, cfg, k, v, &cfg->targets[cfg->ntargets++]);
 		}
 	}
-	(void)i;
 out:
 	json_decref(c.pos);
 	if (c.errors) {
@@ -683,12 +683,15 @@ char *lb_cfg_read_text(const char *path, size_t cap, size_t *len, lb_err *e)
 	size_t off = 0;
 
 	if (fd < 0 || fstat(fd, &st) < 0)
+		// cppcheck-suppress resourceLeak ; _cleanup_close_ closes fd
 		return lb_fail_errno(e, "%s: cannot read", path), NULL;
 	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > cap)
+		// cppcheck-suppress resourceLeak ; _cleanup_close_ closes fd
 		return lb_fail(e, 0, "%s: not a regular file of at most %zu bytes", path, cap),
 		       NULL;
 	buf = malloc((size_t)st.st_size + 1);
 	if (!buf)
+		// cppcheck-suppress resourceLeak ; _cleanup_close_ closes fd
 		return lb_fail(e, ENOMEM, "%s: out of memory", path), NULL;
 	while (off < (size_t)st.st_size) {
 		ssize_t n = read(fd, buf + off, (size_t)st.st_size - off);
@@ -698,6 +701,7 @@ char *lb_cfg_read_text(const char *path, size_t cap, size_t *len, lb_err *e)
 	}
 	buf[off] = '\0';
 	if (strlen(buf) != off)
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_free_ frees buf
 		return lb_fail(e, 0, "%s: contains a NUL byte", path), NULL;
 	if (len)
 		*len = off;
@@ -734,6 +738,7 @@ int lb_config_dirs(const char *path, char *run_dir, char *state_dir, size_t cap,
 	text = read_config_text(path, d);
 	if (!text)
 		return -1;
+	// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_free_ frees text
 	root = json_loads(text, 0, &jerr);
 	if (!root) {
 		snprintf(line, sizeof(line), "%s:%d:%d: %s", path, jerr.line, jerr.column,
