@@ -8,6 +8,7 @@
 #include "cleanup.h"
 #include "fsutil.h"
 #include "log.h"
+#include "metrics.h"
 #include "wire.h"
 #include "worker_int.h"
 
@@ -71,6 +72,7 @@ struct lb_worker {
 	uint32_t ping_seq, pong_seq;
 	uint64_t started_ms, last_heard_ms;
 	char last_exit[128];
+	lb_metrics *metrics; /* the worker's last snapshot, served on /metrics with root's */
 	struct proxy *proxies;
 	struct pending *pending[NBUCKETS];
 	uint32_t next_fid, next_sid;
@@ -531,6 +533,19 @@ static void on_read(lb_worker *w, const lb_wire_msg *m)
 	send_msg(w, &r);
 }
 
+static void on_metrics(lb_worker *w, const lb_wire_msg *m)
+{
+	_cleanup_json_ json_t *snap =
+	    json_loadb(m->text[0].p, m->text[0].len, JSON_REJECT_DUPLICATES, NULL);
+	lb_err e = {0};
+
+	if (!json_is_object(snap))
+		return;
+	lb_metrics_reset(w->metrics);
+	if (lb_metrics_import(w->metrics, snap, &e) < 0)
+		lb_log(LB_WARN, "network worker: metrics refused: %s", e.msg);
+}
+
 static void on_frame(void *ctx, const lb_wire_msg *m)
 {
 	lb_worker *w = ctx;
@@ -565,6 +580,9 @@ static void on_frame(void *ctx, const lb_wire_msg *m)
 		break;
 	case LB_R_PONG:
 		w->pong_seq = m->id;
+		break;
+	case LB_R_METRICS:
+		on_metrics(w, m);
 		break;
 	default: /* a root->worker type from the worker: the table allows it, root ignores it */
 		break;
@@ -721,7 +739,9 @@ lb_worker *lb_worker_start(lb_loop *loop, int state_dirfd, lb_err *e)
 	lb_backoff_init(&w->backoff, RESTART_FIRST_MS, RESTART_MAX_MS, true);
 	w->restart_timer = lb_timer_new(loop, on_restart, w);
 	w->ping_timer = lb_timer_new(loop, on_ping, w);
-	if (!w->restart_timer || !w->ping_timer ||
+	w->metrics = lb_metrics_new();
+	if (!w->restart_timer || !w->ping_timer || !w->metrics ||
+	    lb_metrics_relay_attach(w->metrics) < 0 ||
 	    lb_worker_identity(&w->uid, &w->gid, &w->id_source, e) < 0 ||
 	    (w->wdirfd = lb_worker_statedir(state_dirfd, w->uid, w->gid, e)) < 0 ||
 	    worker_spawn(w, e) < 0) {
@@ -751,6 +771,10 @@ void lb_worker_free(lb_worker *w)
 		close(w->wdirfd);
 	lb_timer_free(w->restart_timer);
 	lb_timer_free(w->ping_timer);
+	if (w->metrics) {
+		lb_metrics_relay_detach(w->metrics);
+		lb_metrics_free(w->metrics);
+	}
 	free(w);
 }
 

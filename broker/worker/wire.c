@@ -42,6 +42,7 @@ static const wire_spec specs[] = {
     {LB_R_LOG, 1, 1, {1023}, {false}, false, 0},
     {LB_R_READ, 1, 1, {4095}, {true}, false, 0},
     {LB_R_PONG, 0, 0, {0}, {false}, false, 0},
+    {LB_R_METRICS, 1, 1, {1024 * K}, {false}, false, 0},
 };
 
 static const wire_spec *spec_of(uint8_t type)

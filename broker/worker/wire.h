@@ -42,6 +42,7 @@ enum lb_wire_type {
 	LB_R_LOG,	  /* num = level; text: message */
 	LB_R_READ,	  /* id = read id; num = cap; text: path */
 	LB_R_PONG,	  /* id = sequence */
+	LB_R_METRICS,	  /* text: its metrics registry (lb_metrics_snapshot JSON) */
 };
 
 /* LB_R_RESULT flags */

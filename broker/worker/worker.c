@@ -9,6 +9,7 @@
 #include "fsutil.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "secmem.h"
 #include "wire.h"
 
@@ -278,12 +279,33 @@ static void push_health(struct wstore *w, bool always)
 	w->health_sent = text;
 }
 
+/* The worker's counters cross as a snapshot of its registry when they changed (root serves
+ * them on /metrics with its own). */
+static void push_metrics(void)
+{
+	static char *sent;
+	_cleanup_json_ json_t *snap = NULL;
+	char *text;
+
+	lb_metrics_run_hooks(lb_metrics_proc());
+	snap = lb_metrics_snapshot(lb_metrics_proc());
+	text = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
+	if (!text || (sent && strcmp(text, sent) == 0)) {
+		lb_json_free(text);
+		return;
+	}
+	send_msg(&(lb_wire_msg){.type = LB_R_METRICS, .ntext = 1, .text = {{text, strlen(text)}}});
+	lb_json_free(sent);
+	sent = text;
+}
+
 static void on_health_timer(lb_loop *l, lb_timer *t, void *ctx)
 {
 	(void)l;
 	(void)ctx;
 	for (struct wstore *w = stores; w; w = w->next)
 		push_health(w, false);
+	push_metrics();
 	lb_timer_arm(t, HEALTH_EVERY_MS);
 }
 

@@ -55,6 +55,16 @@ ctl rotate demo >/dev/null
 ctl --json status | jget 'j["pid"]' >/dev/null || fail "status has no root pid"
 pass "root holds no TCP socket; status shows both processes"
 
+# The worker's counters (store requests happen there) reach root's /metrics.
+if command -v curl >/dev/null && [[ -S $T/run/metrics.sock ]]; then
+	relayed() {
+		curl -sf --max-time 5 --unix-socket "$T/run/metrics.sock" http://lockbox/metrics |
+			grep -q '^lockbox_store_requests_total{store="vault".*} [1-9]'
+	}
+	wait_for "the worker's store requests on /metrics" 10 relayed
+	pass "the worker's metrics are served on root's /metrics"
+fi
+
 # SIGKILL during a fetch: Vault holds the next read of secret/web for 20 s.
 gen=$(generation_of demo)
 admin POST /admin/fault '{"path":"secret/data/web","delay":20,"count":1}' >/dev/null
