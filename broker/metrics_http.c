@@ -178,8 +178,10 @@ static int listen_unix(lb_metrics_http *h, const char *run_dir, lb_err *e)
 	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (rc < 0)
+		// cppcheck-suppress resourceLeak ; _cleanup_close_ closes fd
 		return lb_fail_errno(e, "bind %s", sa.sun_path);
 	if (fchmodat(h->run_dirfd, LB_METRICS_SOCK, 0600, 0) < 0 || listen(fd, 16) < 0)
+		// cppcheck-suppress resourceLeak ; _cleanup_close_ closes fd
 		return lb_fail_errno(e, "listen %s", sa.sun_path);
 	return serve(&h->unix_srv, h->unix_srv.loop, steal_fd(fd), sa.sun_path, e);
 }
@@ -198,8 +200,10 @@ static int listen_tcp(lb_metrics_http *h, const char *addr, lb_err *e)
 		return lb_fail_errno(e, "metrics socket for %s", addr);
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&sa, len) < 0)
+		// cppcheck-suppress resourceLeak ; _cleanup_close_ closes fd
 		return lb_fail_errno(e, "bind metrics.listen %s", addr);
 	if (listen(fd, 16) < 0)
+		// cppcheck-suppress resourceLeak ; _cleanup_close_ closes fd
 		return lb_fail_errno(e, "listen on %s", addr);
 	return serve(&h->tcp_srv, h->tcp_srv.loop, steal_fd(fd), addr, e);
 }

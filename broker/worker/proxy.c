@@ -792,6 +792,7 @@ static long rss_kib(pid_t pid)
 		return 0;
 	text[n] = '\0';
 	p = strstr(text, "\nVmRSS:");
+	// cppcheck-suppress resourceLeak ; _cleanup_close_ closes fd
 	return p ? strtol(p + 8, NULL, 10) : 0;
 }
 

@@ -114,8 +114,10 @@ int lb_worker_statedir(int state_dirfd, uid_t uid, gid_t gid, lb_err *e)
 	if (fd < 0)
 		return lb_fail_errno(e, "open state_dir/%s", WORKER_DIR);
 	if (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode))
+		// cppcheck-suppress resourceLeak ; _cleanup_close_ closes fd
 		return lb_fail(e, 0, "state_dir/%s is not a directory", WORKER_DIR);
 	if (fchown(fd, uid, gid) < 0 || fchmod(fd, 0700) < 0)
+		// cppcheck-suppress resourceLeak ; _cleanup_close_ closes fd
 		return lb_fail_errno(e, "chown state_dir/%s", WORKER_DIR);
 	migrate_leases(state_dirfd, fd, uid, gid);
 	chown_entries(fd, uid, gid);

@@ -18,9 +18,6 @@ lint_files '*.c' | python3 tests/lint/compdb.py "$build" "$tmp"
 # Checks left out for the whole tree, each with the reason:
 #  variableScope: C89-style declarations at the top of a block are allowed; many are
 #    _cleanup_ variables whose scope is the function on purpose.
-#  resourceLeak: cppcheck 2.10 does not model __attribute__((cleanup)), and every fd and
-#    FILE here is a _cleanup_close_/_cleanup_fclose_ variable (STYLE.md rule 2): each early
-#    return of a function that holds one was reported (7 in control.c, config.c, volumes.c).
 #  readdirCalled, strtokCalled, getpwnamCalled, ... (portability: "non reentrant function"):
 #    lockboxd and the client are single-threaded (one event loop, STYLE.md rule 6), and glibc
 #    deprecates readdir_r in favour of readdir.
@@ -31,7 +28,7 @@ cppcheck --project="$tmp/compile_commands.json" -j"$(nproc)" --quiet --inline-su
 	--enable=warning,style,performance,portability \
 	--library=posix --library=gnu --library=libcurl --library=openssl \
 	--library="$LINT_ROOT/tests/lint/cppcheck.cfg" \
-	--suppress=variableScope --suppress=resourceLeak --suppress=readdirCalled --suppress=strtokCalled \
+	--suppress=variableScope --suppress=readdirCalled --suppress=strtokCalled \
 	--suppress=getpwnamCalled --suppress=getpwuidCalled --suppress=getgrnamCalled \
 	--suppress=getgrgidCalled --suppress=localtimeCalled --suppress=gmtimeCalled \
 	--template='{file}:{line}:{column}: {severity}: {message} [{id}]' \
