@@ -375,6 +375,12 @@ int lb_worker_main(int argc, char **argv)
 	lb_err e = {0};
 	int rc = 0;
 
+	/* Only ever started by root's spawn, which dropped every privilege first. */
+	if (getuid() == 0 || geteuid() == 0) {
+		fprintf(stderr,
+			"lockboxd --network-worker is started by lockboxd, never as root\n");
+		return 64;
+	}
 	if (argc > 2 && strcmp(argv[2], "debug") == 0)
 		lb_log_set_level(LB_DEBUG);
 	/* Not dumpable before anything is read: the exec made it so again. */

@@ -53,6 +53,7 @@ tcp_of() { ss -Htnp 2>/dev/null | grep -c "pid=$1," || true; }
 ctl rotate demo >/dev/null
 [[ $(tcp_of "$BROKER_PID") == 0 ]] || fail "root holds TCP sockets after a rotation"
 ctl --json status | jget 'j["pid"]' >/dev/null || fail "status has no root pid"
+echo "RSS: root $(ctl --json status | jget 'j["worker"]["root_rss_kib"]') KiB, worker $(ctl --json status | jget 'j["worker"]["rss_kib"]') KiB"
 pass "root holds no TCP socket; status shows both processes"
 
 # The worker's counters (store requests happen there) reach root's /metrics.
