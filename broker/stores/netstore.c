@@ -301,6 +301,7 @@ static void on_http(void *ctx, const lb_http_resp *resp)
 	q_unlink(&ns->flight, c);
 	r.body = resp->body;
 	r.replayed = c->replayed;
+	r.cred_gen = c->cred_gen;
 	if (resp->curl_code != 0) {
 		r.verdict = LB_NST_FAULT;
 		lb_fail(&r.err, 0, "%s", resp->error);
@@ -412,6 +413,11 @@ bool lb_nst_cred_fresh(lb_nst *ns)
 bool lb_nst_cred_busy(lb_nst *ns)
 {
 	return ns->authing;
+}
+
+unsigned lb_nst_cred_gen(lb_nst *ns)
+{
+	return ns->cred_gen;
 }
 
 void lb_nst_cred_ok(lb_nst *ns, int64_t refresh_at, bool new_cred)

@@ -89,6 +89,7 @@ typedef struct lb_nst_reply {
 	const lb_secbuf *body; /* raw body, or NULL */
 	bool drop_cred;	       /* the credential was refused: get a new one next time */
 	bool replayed;	       /* this was the replay after a refused credential */
+	unsigned cred_gen;     /* the credential generation it was sent with (0: not sent) */
 	lb_err err;	       /* why, when not OK; no secret bytes */
 } lb_nst_reply;
 
@@ -173,6 +174,8 @@ void lb_nst_cred_refresh(lb_nst *ns);
 bool lb_nst_cred_have(lb_nst *ns);  /* a credential, fresh or not */
 bool lb_nst_cred_fresh(lb_nst *ns); /* usable now */
 bool lb_nst_cred_busy(lb_nst *ns);  /* authenticating */
+/* Moves at each lb_nst_cred_ok(new_cred): which credential a reply was sent with. */
+unsigned lb_nst_cred_gen(lb_nst *ns);
 
 /* --- waiters: one fetch the broker waits for --- */
 

@@ -168,6 +168,7 @@ static const lb_nst_provider vault_provider = {
     .unauth_health = "authenticating",
     .read_per_target = false,
     .authenticate = vault_authenticate,
+    .cred_drop = vault_auth_drop,
     .prepare = vault_prepare,
     .classify = vault_classify,
     .fetch = vault_kv_dispatch,
@@ -225,7 +226,7 @@ static int vault_open(lb_store *s, lb_err *e)
 		lb_nst_store_close(s);
 		return -1;
 	}
-	vault_leases_load(v->ns);
+	vault_leases_load(v->ns, vault_auth_static(v->auth));
 	/* Log in (or look the token up) now, so that status shows the outcome early. */
 	lb_nst_cred_refresh(v->ns);
 	return 0;

@@ -47,6 +47,10 @@ void vault_auth_health(struct vault_auth *a, json_t *h);
 void vault_auth_close(struct vault_auth *a);
 /* The login's role ("" for token, approle and cert). */
 const char *vault_auth_role(struct vault_auth *a);
+/* The provider's cred_drop(): Vault refused the token (it is gone, with its leases). */
+void vault_auth_drop(lb_nst *ns);
+/* The token comes from a file and stays the same over restarts (method token). */
+bool vault_auth_static(struct vault_auth *a);
 
 /* --- vault_auth_aws.c: the aws (IAM) login's body --- */
 struct vault_aws;
@@ -75,8 +79,14 @@ void vault_kv_close(lb_nst *ns);
 /* --- vault_lease.c --- */
 struct vault_leases *vault_leases_new(lb_nst *ns, const char *store_name);
 void vault_leases_free(struct vault_leases *ls);
-/* Restore lease ids from the state file (renewed at once). */
-void vault_leases_load(lb_nst *ns);
+/* Restore lease ids from the state file (renewed at once). same_token: they were taken
+ * with the token the store will use (method token); else they belong to a token of the
+ * last run and are replaced after the first login. */
+void vault_leases_load(lb_nst *ns, bool same_token);
+/* A login brought a new token: every lease taken with an older one is replaced now (its
+ * target asked to refresh, the next fetch takes a new lease) and forgotten by
+ * old_token_end, when Vault revokes it with its token (0: unknown). */
+void vault_leases_orphan(lb_nst *ns, int64_t old_token_end);
 void vault_lease_fetch(lb_nst *ns, lb_nst_waiter *w);
 void vault_lease_release(lb_nst *ns, const char *target);
 /* Closing: fail the waiters, drop reads in flight, save the state file. */

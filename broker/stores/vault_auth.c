@@ -18,9 +18,10 @@
 #include <string.h>
 #include <time.h>
 
-#define FILE_CAP       16384
-#define JWT_CAP	       (64 * 1024)
-#define K8S_TOKEN_FILE "/var/run/secrets/kubernetes.io/serviceaccount/token"
+#define FILE_CAP	 16384
+#define JWT_CAP		 (64 * 1024)
+#define RELOGIN_MARGIN_S 10
+#define K8S_TOKEN_FILE	 "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 enum auth_method { AUTH_TOKEN, AUTH_APPROLE, AUTH_CERT, AUTH_JWT, AUTH_K8S, AUTH_AWS };
 static const char *const method_names[] = {"token", "approle", "cert", "jwt", "kubernetes", "aws"};
@@ -36,6 +37,11 @@ struct vault_auth {
 	lb_secbuf *token;
 	bool token_capped;
 	int64_t token_expire, token_ttl; /* 0 = never expires */
+	/* Leases die with the token they were taken with: when a login brings a different
+	 * token (changed), the old token's leases are replaced (vault_leases_orphan) before
+	 * old_end, its expiry (now when Vault refused it: refused; 0 = it had none). */
+	bool changed, refused;
+	int64_t old_end;
 	lb_timer *token_timer;
 	uint64_t next_relogin_ms;
 };
@@ -77,7 +83,10 @@ static void auth_done(struct vault_auth *a, enum lb_vault_kind kind, const char 
 	if (kind == LB_VAULT_OK) {
 		lb_log(LB_INFO, "vault store %s: authenticated, token ttl %llds",
 		       lb_nst_name(a->ns), (long long)a->token_ttl);
-		lb_nst_cred_ok(a->ns, 0, true);
+		lb_nst_cred_ok(a->ns, 0, a->changed);
+		if (a->changed)
+			vault_leases_orphan(a->ns, a->old_end);
+		a->changed = a->refused = false;
 		token_schedule(a);
 		return;
 	}
@@ -258,6 +267,10 @@ void vault_authenticate(lb_nst *ns)
 
 	lb_timer_disarm(a->token_timer);
 	a->next_relogin_ms = lb_now_ms() + 5000;
+	/* The end of the token being replaced (kept over failed logins). */
+	if (a->token)
+		a->old_end = a->refused ? now_s() : a->token_expire;
+	a->changed = true;
 	switch (a->method) {
 	case AUTH_TOKEN: {
 		lb_secbuf *tok = NULL;
@@ -267,8 +280,9 @@ void vault_authenticate(lb_nst *ns)
 			return;
 		}
 		/* The same token again stays capped; a new one starts afresh. */
-		if (!a->token || a->token->len != tok->len ||
-		    sodium_memcmp(a->token->data, tok->data, tok->len) != 0)
+		a->changed = !a->token || a->token->len != tok->len ||
+			     sodium_memcmp(a->token->data, tok->data, tok->len) != 0;
+		if (a->changed)
 			a->token_capped = false;
 		lb_secbuf_free(a->token);
 		a->token = tok;
@@ -334,6 +348,8 @@ static void on_renew_self(lb_nst *ns, void *ctx, const lb_nst_reply *nr)
 	if (nr->verdict != LB_NST_OK || d <= 0) {
 		lb_log(LB_WARN, "vault store %s: token renewal refused (%s); logging in again",
 		       lb_nst_name(ns), nr->err.msg[0] ? nr->err.msg : "no lease_duration");
+		if (strstr(nr->err.msg, "invalid token"))
+			a->refused = true; /* gone now, and its leases with it */
 		lb_nst_cred_refresh(ns);
 		return;
 	}
@@ -366,7 +382,9 @@ static void on_token_timer(lb_loop *loop, lb_timer *t, void *ctx)
 }
 
 /* Renew at 2/3 of the remaining TTL; when the token cannot be extended any more, log in
- * again at that point instead (a token from token_file is re-read). */
+ * again at that point instead (a token from token_file is re-read), and at least 10 s
+ * before its end: the leases taken with it are replaced after the new login, before Vault
+ * revokes them with the old token. */
 static void token_schedule(struct vault_auth *a)
 {
 	uint64_t ms, wait = lb_nst_backoff_wait_ms(a->ns);
@@ -377,6 +395,11 @@ static void token_schedule(struct vault_auth *a)
 		return;
 	left = a->token_expire - now_s();
 	ms = left > 0 ? lb_jitter_ms((uint64_t)left * 1000 * 2 / 3) : 0;
+	if (a->token_capped)
+		ms = left > RELOGIN_MARGIN_S ? (ms < (uint64_t)(left - RELOGIN_MARGIN_S) * 1000
+						    ? ms
+						    : (uint64_t)(left - RELOGIN_MARGIN_S) * 1000)
+					     : 0;
 	if (wait > ms)
 		ms = wait;
 	if (a->token_capped && lb_now_ms() + ms < a->next_relogin_ms)
@@ -396,6 +419,16 @@ const lb_secbuf *vault_auth_token(struct vault_auth *a)
 const char *vault_auth_role(struct vault_auth *a)
 {
 	return a->role ? a->role : "";
+}
+
+void vault_auth_drop(lb_nst *ns)
+{
+	vault_auth_of(ns)->refused = true;
+}
+
+bool vault_auth_static(struct vault_auth *a)
+{
+	return a->method == AUTH_TOKEN;
 }
 
 void vault_auth_health(struct vault_auth *a, json_t *h)

@@ -1,7 +1,10 @@
 /* The vault provider's leases (see vault.h): any mount that is not KV is leased, one lease
  * per (target, path), renewed at 2/3 of its duration, rotated at its rotate point when it
  * cannot grow, revoked on release, and its id (never its value) persisted in
- * state_dir/vault-STORE.json so that a restarted broker renews or revokes it. */
+ * state_dir/vault-STORE.json so that a restarted broker renews or revokes it. A lease lives
+ * no longer than the token it was taken with (Vault revokes it with the token): after a
+ * login brings a new token, the old token's leases are orphaned and their targets rotated
+ * at once, so that no target keeps a lease its token no longer backs. */
 #include "vault.h"
 #include "metrics.h"
 #include "backoff.h"
@@ -27,6 +30,8 @@ struct lease {
 	int64_t expire, ttl, rotate_at; /* Unix seconds, seconds, Unix seconds */
 	bool renewable, capped, retiring, reading, released;
 	bool rotate_due;  /* its rotate point passed: the next fetch reads new credentials */
+	bool orphaned;	  /* taken with a token the store replaced: the next fetch replaces it */
+	unsigned gen;	  /* the credential generation (lb_nst_cred_gen) it was taken with */
 	lb_secbuf *value; /* NULL for a lease restored from state_dir */
 	lb_timer *timer;
 	lb_nst_waitq waiters;
@@ -48,6 +53,7 @@ struct vault_leases {
 	struct revoke *revokes;
 	lb_timer *revoke_timer, *persist_timer;
 	bool dirty;
+	int64_t orphan_end; /* the end of the last token replaced (0: unknown) */
 	char state_name[128];
 };
 
@@ -80,6 +86,9 @@ static void persist_now(lb_nst *ns)
 				  "expire", (json_int_t)l->expire, "ttl", (json_int_t)l->ttl,
 				  "rotate_at", (json_int_t)l->rotate_at, "renewable", l->renewable,
 				  "capped", l->capped, "retiring", l->retiring));
+		if (l->orphaned)
+			json_object_set_new(json_array_get(la, json_array_size(la) - 1), "orphaned",
+					    json_true());
 	}
 	for (struct revoke *r = ls->revokes; r; r = r->next)
 		json_array_append_new(rs, json_pack("{s:s,s:s,s:s,s:I}", "lease_id", r->id, "path",
@@ -158,6 +167,23 @@ static void revoke_add(lb_nst *ns, const struct lease *l)
 	revoke_start(ns, rv);
 }
 
+/* Taken with a token the store has replaced since: Vault revokes it with that token (by
+ * end), so its target gets a new lease from the new token now. */
+static void lease_orphan(lb_nst *ns, struct lease *l, int64_t end)
+{
+	l->orphaned = true;
+	if (end && (!l->expire || end < l->expire))
+		l->expire = end;
+	if (!l->retiring) {
+		lb_log(LB_INFO,
+		       "vault store %s: target %s: lease of %s was taken with the token the store "
+		       "replaced; new credentials now",
+		       lb_nst_name(ns), l->target, l->path);
+		lb_nst_request_refresh(ns, l->target);
+	}
+	persist_soon(ns);
+}
+
 static void on_lease_read(lb_nst *ns, void *ctx, const lb_nst_reply *nr)
 {
 	lb_vault_reply rv_ = vault_reply(nr);
@@ -180,6 +206,7 @@ static void on_lease_read(lb_nst *ns, void *ctx, const lb_nst_reply *nr)
 		const char *tail = n > 24 ? l->id + n - 24 : l->id;
 
 		l->ttl = dur;
+		l->gen = nr->cred_gen;
 		l->expire = dur > 0 ? now_s() + dur : 0;
 		l->rotate_at = dur > 0 ? now_s() + dur * 2 / 3 : 0;
 		if (l->id[0])
@@ -212,6 +239,8 @@ static void on_lease_read(lb_nst *ns, void *ctx, const lb_nst_reply *nr)
 		lease_free(l);
 		return;
 	}
+	if (l->gen != lb_nst_cred_gen(ns))
+		lease_orphan(ns, l, vault_leases_of(ns)->orphan_end); /* a login meanwhile */
 	lease_schedule(l);
 }
 
@@ -267,8 +296,8 @@ static void on_lease_renew(lb_nst *ns, void *ctx, const lb_nst_reply *nr)
 /* A lease that cannot be renewed (any more) and whose rotate point is still ahead. */
 static bool lease_rotates(const struct lease *l)
 {
-	return !l->retiring && !l->released && !l->rotate_due && (l->capped || !l->renewable) &&
-	       l->rotate_at && l->rotate_at < l->expire;
+	return !l->retiring && !l->released && !l->rotate_due && !l->orphaned &&
+	       (l->capped || !l->renewable) && l->rotate_at && l->rotate_at < l->expire;
 }
 
 static void on_lease_timer(lb_loop *loop, lb_timer *t, void *ctx)
@@ -301,7 +330,7 @@ static void on_lease_timer(lb_loop *loop, lb_timer *t, void *ctx)
 		lease_schedule(l);
 		return;
 	}
-	if (l->retiring || l->capped || !l->renewable) {
+	if (l->retiring || l->capped || !l->renewable || l->orphaned) {
 		lease_schedule(l);
 		return;
 	}
@@ -317,7 +346,7 @@ static void lease_schedule(struct lease *l)
 	lb_nst *ns = l->ns;
 	uint64_t wait = lb_nst_backoff_wait_ms(ns);
 	int64_t now = now_s();
-	bool renew = !l->retiring && !l->capped && l->renewable;
+	bool renew = !l->retiring && !l->capped && l->renewable && !l->orphaned;
 	uint64_t ms;
 
 	if (!l->timer)
@@ -368,10 +397,11 @@ void vault_lease_fetch(lb_nst *ns, lb_nst_waiter *w)
 		lb_nst_waitq_push(&l->waiters, w);
 		return;
 	}
-	if (l && (l->capped || !l->renewable) &&
-	    (l->rotate_due || (l->rotate_at && now >= l->rotate_at))) {
-		/* It cannot be extended: this target gets new credentials now; the old lease
-		 * stays until it expires (or is revoked with the target). */
+	if (l && (l->orphaned || ((l->capped || !l->renewable) &&
+				  (l->rotate_due || (l->rotate_at && now >= l->rotate_at))))) {
+		/* It cannot be extended (or its token is gone or going): this target gets new
+		 * credentials now; the old lease stays until it expires (or is revoked with the
+		 * target or its token). */
 		l->retiring = true;
 		lease_schedule(l);
 		persist_soon(ns);
@@ -499,7 +529,23 @@ void vault_lease_release(lb_nst *ns, const char *target)
 	}
 }
 
-void vault_leases_load(lb_nst *ns)
+void vault_leases_orphan(lb_nst *ns, int64_t old_token_end)
+{
+	struct vault_leases *ls = vault_leases_of(ns);
+	unsigned gen = lb_nst_cred_gen(ns);
+
+	ls->orphan_end = old_token_end;
+	for (struct lease *l = ls->leases; l; l = l->next) {
+		/* A read in flight is judged when it is in (it may carry the new token). */
+		if (!l->id[0] || l->reading || l->released || l->gen == gen ||
+		    (l->orphaned && !old_token_end))
+			continue;
+		lease_orphan(ns, l, old_token_end);
+		lease_schedule(l);
+	}
+}
+
+void vault_leases_load(lb_nst *ns, bool same_token)
 {
 	struct vault_leases *ls = vault_leases_of(ns);
 	_cleanup_free_ char *buf = NULL;
@@ -542,12 +588,15 @@ void vault_leases_load(lb_nst *ns)
 		l->renewable = json_is_true(json_object_get(x, "renewable"));
 		l->capped = json_is_true(json_object_get(x, "capped"));
 		l->retiring = json_is_true(json_object_get(x, "retiring"));
+		l->orphaned = json_is_true(json_object_get(x, "orphaned"));
+		/* Generation 1 is the store's first token; 0: one of the last run. */
+		l->gen = same_token ? 1 : 0;
 		l->next = ls->leases;
 		ls->leases = l;
 		/* Renew at once: the broker may have been down for most of its TTL. */
 		l->timer = lb_timer_new(lb_nst_store(ns)->env.loop, on_lease_timer, l);
 		if (l->timer) {
-			if (l->renewable && !l->capped && !l->retiring)
+			if (l->renewable && !l->capped && !l->retiring && !l->orphaned)
 				lb_timer_arm(l->timer, 1 + randombytes_uniform(200));
 			else
 				lease_schedule(l);
