@@ -51,6 +51,9 @@ void broker_stop_binding_timers(lb_broker *b);
 
 /* metrics_broker.c: /metrics served, the gauges of the present set at each scrape. */
 int broker_metrics_start(lb_broker *b, lb_err *e);
+/* When the target's current generation was switched in (the ..data link's time); false
+ * when it has none. */
+bool broker_generation_time(const lb_target *t, struct timespec *ts);
 void broker_metrics_stop(lb_broker *b);
 
 /* commands.c: the control socket's handler (lb_control_handler, ctx is the broker). */

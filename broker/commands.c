@@ -5,12 +5,14 @@
 #include "docker.h"
 #include "cleanup.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "sealed.h"
 
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Targets whose binding reads source (store, path); any version. */
@@ -46,16 +48,57 @@ __attribute__((format(printf, 1, 2))) static json_t *reply_error(const char *fmt
 	return json_pack("{s:b,s:s}", "ok", 0, "error", msg);
 }
 
+/* What lockboxctl targets shows in its STATE column. */
+static const char *target_state(const lb_target *t)
+{
+	const char *k;
+	json_t *s;
+
+	if (t->dynamic && !t->ready)
+		return "waiting"; /* for its container to start */
+	if (lb_backoff_failing(&t->retry))
+		return t->generation ? "retrying" : "failing";
+	if (!t->generation)
+		return "pending";
+	json_object_foreach (json_object_get(t->status, "secrets"), k, s)
+		if (strcmp(json_string_value(json_object_get(s, "state")) ?: "", "ok") != 0)
+			return "partial";
+	return "ok";
+}
+
+/* Modes as octal strings ("0440"), as the configuration writes them. */
+static json_t *octal_modes(json_t *secrets)
+{
+	const char *k;
+	json_t *s;
+
+	json_object_foreach (secrets, k, s) {
+		json_t *m = json_object_get(s, "mode");
+		if (json_is_integer(m)) {
+			char buf[16];
+			snprintf(buf, sizeof(buf), "%04llo",
+				 (unsigned long long)json_integer_value(m) & 07777);
+			json_object_set_new(s, "mode", json_string(buf));
+		}
+	}
+	return secrets;
+}
+
 static json_t *target_json(lb_broker *b, const lb_target *t)
 {
+	struct timespec at;
 	const lb_binding *bd = broker_binding_of(b, t->name);
 	uint32_t hu = 0, hg = 0;
 	lb_err e;
 	json_t *o =
 	    json_pack("{s:s,s:s,s:I,s:I,s:I,s:o?}", "name", t->name, "binding", bd ? bd->name : "",
 		      "uid", (json_int_t)t->uid, "gid", (json_int_t)t->gid, "generation",
-		      (json_int_t)t->generation, "secrets", lb_target_secrets_json(t));
+		      (json_int_t)t->generation, "secrets", octal_modes(lb_target_secrets_json(t)));
 
+	json_object_set_new(o, "kind", json_string(t->dynamic ? "docker" : "static"));
+	json_object_set_new(o, "state", json_string(target_state(t)));
+	if (broker_generation_time(t, &at))
+		json_object_set_new(o, "published", json_integer((json_int_t)at.tv_sec));
 	if (lb_target_host_ids(t, &hu, &hg, &e) == 0) {
 		json_object_set_new(o, "host_uid", json_integer(hu));
 		json_object_set_new(o, "host_gid", json_integer(hg));
@@ -136,6 +179,39 @@ static json_t *cmd_secret(lb_broker *b, const char *cmd, json_t *req)
 	return json_pack("{s:b,s:s,s:o}", "ok", 1, "name", name, "still_held_by", users);
 }
 
+/* The machine form of `lockboxctl status` (documented in lockboxctl(8): keys are only
+ * added, never renamed). */
+static json_t *cmd_status(lb_broker *b)
+{
+	_cleanup_json_ json_t *ids = json_object(); /* container ids, as a set */
+	json_t *stores = json_array();
+	size_t ndocker = 0;
+	char sock[4200];
+
+	for (size_t i = 0; i < b->cfg->nstores; i++) {
+		json_t *h = lb_store_health(b->stores[i]);
+		json_object_set_new(h, "name", json_string(b->cfg->stores[i].name));
+		json_object_set_new(h, "type", json_string(b->cfg->stores[i].type));
+		json_array_append_new(stores, h);
+	}
+	for (size_t i = 0; i < b->ntargets; i++)
+		if (b->targets[i]->dynamic) {
+			ndocker++;
+			if (b->targets[i]->container[0])
+				json_object_set_new(ids, b->targets[i]->container, json_true());
+		}
+	snprintf(sock, sizeof(sock), "%s/%s", b->cfg->run_dir, LB_METRICS_SOCK);
+	return json_pack("{s:b,s:s,s:i,s:I,s:I,s:s,s:s,s:i,s:i,s:i,s:o,s:o,s:{s:s,s:s?},s:o*}",
+			 "ok", 1, "version", LOCKBOX_VERSION, "pid", (int)getpid(), "started",
+			 (json_int_t)b->started, "uptime", (json_int_t)(time(NULL) - b->started),
+			 "config", b->config_path, "run_dir", b->cfg->run_dir, "targets",
+			 (int)b->ntargets, "docker_targets", (int)ndocker, "containers",
+			 (int)json_object_size(ids), "stores", stores, "docker",
+			 b->docker ? lb_docker_status(b->docker) : json_null(), "metrics", "socket",
+			 sock, "listen", b->cfg->metrics_listen, "worker",
+			 b->worker ? lb_worker_status(b->worker) : NULL);
+}
+
 json_t *broker_handle_command(void *ctx, json_t *req, uint64_t id)
 {
 	lb_broker *b = ctx;
@@ -143,20 +219,8 @@ json_t *broker_handle_command(void *ctx, json_t *req, uint64_t id)
 
 	if (!cmd)
 		return reply_error("missing \"cmd\"%s", "");
-	if (strcmp(cmd, "status") == 0) {
-		json_t *stores = json_array();
-		for (size_t i = 0; i < b->cfg->nstores; i++) {
-			json_t *h = lb_store_health(b->stores[i]);
-			json_object_set_new(h, "name", json_string(b->cfg->stores[i].name));
-			json_object_set_new(h, "type", json_string(b->cfg->stores[i].type));
-			json_array_append_new(stores, h);
-		}
-		return json_pack("{s:b,s:s,s:i,s:I,s:s,s:s,s:i,s:o,s:o*}", "ok", 1, "version",
-				 LOCKBOX_VERSION, "pid", (int)getpid(), "started",
-				 (json_int_t)b->started, "config", b->config_path, "run_dir",
-				 b->cfg->run_dir, "targets", (int)b->ntargets, "stores", stores,
-				 "worker", b->worker ? lb_worker_status(b->worker) : NULL);
-	}
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(b);
 	if (strcmp(cmd, "targets") == 0) {
 		json_t *arr = json_array();
 		for (size_t i = 0; i < b->ntargets; i++)

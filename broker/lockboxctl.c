@@ -1,6 +1,8 @@
 /* lockboxctl: operator CLI over the control socket; secret commands also work offline on
  * the sealed store when lockboxd is not running. */
 #include "broker.h"
+#include "ctl_print.h"
+#include "metrics_http.h"
 #include "cleanup.h"
 #include "fsutil.h"
 #include "sealed.h"
@@ -8,36 +10,43 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
+#include <stdarg.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static const char *config_path = LB_DEFAULT_CONFIG;
-static bool want_json;
+static bool want_json, want_wide;
+#define METRICS_REPLY_MAX (32u << 20)
 
 static void usage(FILE *f)
 {
-	fprintf(
-	    f,
-	    "usage: lockboxctl [--config FILE] [--json] COMMAND [ARGS]\n"
-	    "       lockboxctl --help | --version\n"
-	    "commands:\n"
-	    "  status                     broker status and the health of every store\n"
-	    "  targets                    targets, their generation and secrets (no values)\n"
-	    "  reload                     reload the configuration (prints its errors)\n"
-	    "  rotate [TARGET]            refresh one or every target now\n"
-	    "  audit [CONTAINER...]       posture report of the containers (default: every\n"
-	    "                             running one); exit 1 when a required check fails\n"
-	    "  secret put NAME [--from-file F] [--store S]   value from stdin or F, never argv\n"
-	    "  secret list [--store S]    names, versions, dates (no values)\n"
-	    "  secret rm NAME [--store S] remove every version of a sealed secret\n"
-	    "options:\n"
-	    "  -c, --config FILE          default %s\n"
-	    "      --json                 print replies as JSON\n"
-	    "See lockboxctl(8).\n",
-	    LB_DEFAULT_CONFIG);
+	fprintf(f,
+		"usage: lockboxctl [--config FILE] [--json] COMMAND [ARGS]\n"
+		"       lockboxctl --help | --version\n"
+		"commands:\n"
+		"  status                  broker, stores, Docker, targets, containers\n"
+		"  targets [--wide]        targets: container, binding, uid, generation, state\n"
+		"  reload                  reload the configuration and print its errors\n"
+		"  rotate [TARGET]         refresh a target (or a container's), or all, now\n"
+		"  audit [CONTAINER...]    posture checks; exit 1 when a required one fails\n"
+		"  metrics                 the Prometheus metrics lockboxd serves\n"
+		"  secret put NAME         store a new sealed version (stdin or --from-file F)\n"
+		"  secret list             sealed secrets: names, versions, dates (no values)\n"
+		"  secret rm NAME          remove every version of a sealed secret\n"
+		"options:\n"
+		"  -c, --config FILE       default %s\n"
+		"      --json              machine-readable output (see lockboxctl(8))\n"
+		"      --wide              targets: every column, none cut to fit 80 columns\n"
+		"      --store S           secret: the sealed store S (default: the first)\n"
+		"See lockboxctl(8).\n",
+		LB_DEFAULT_CONFIG);
 }
 
 struct dirs {
@@ -48,7 +57,19 @@ struct dirs {
 static void load_dirs(struct dirs *dirs)
 {
 	lb_diag d = {0};
+	struct stat st;
 
+	if (stat(config_path, &st) < 0) {
+		/* One plain line; the defaults still find a broker started without a file. */
+		int err = errno;
+		lb_config_dirs("/nonexistent", dirs->run_dir, dirs->state_dir,
+			       sizeof(dirs->run_dir), &d);
+		lb_diag_free(&d);
+		fprintf(stderr, "lockboxctl: %s: %s (using run_dir %s)\n", config_path,
+			err == ENOENT ? "no such configuration file" : strerror(err),
+			dirs->run_dir);
+		return;
+	}
 	if (lb_config_dirs(config_path, dirs->run_dir, dirs->state_dir, sizeof(dirs->run_dir), &d) <
 	    0)
 		fprintf(stderr, "lockboxctl: warning: %s; using %s and %s\n",
@@ -91,17 +112,6 @@ static int read_value(const char *file, lb_secbuf **out)
 	return 0;
 }
 
-static void print_time(time_t t)
-{
-	char buf[64];
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	if (strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		buf[0] = '\0';
-	printf("%s", buf);
-}
-
 static void print_secret_list(json_t *list)
 {
 	size_t i;
@@ -117,7 +127,8 @@ static void print_secret_list(json_t *list)
 		printf("%-40s %8lld %9lld  ", json_string_value(json_object_get(s, "name")),
 		       (long long)json_integer_value(json_object_get(s, "version")),
 		       (long long)json_integer_value(json_object_get(s, "versions")));
-		print_time((time_t)json_integer_value(json_object_get(s, "created")));
+		lb_ctl_print_time(stdout,
+				  (time_t)json_integer_value(json_object_get(s, "created")));
 		printf("\n");
 	}
 }
@@ -183,6 +194,18 @@ static int call(const struct dirs *cfg, json_t *req, json_t **reply)
 	return 0;
 }
 
+__attribute__((format(printf, 1, 2))) static int bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "lockboxctl: ");
+	va_start(ap, fmt);
+	(void)vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see lockboxctl --help)\n");
+	return 64;
+}
+
 static int cmd_secret(const struct dirs *cfg, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -197,10 +220,8 @@ static int cmd_secret(const struct dirs *cfg, int argc, char **argv)
 	_cleanup_json_ json_t *reply = NULL;
 	int c, rc;
 
-	if (argc < 2) {
-		usage(stderr);
-		return 64;
-	}
+	if (argc < 2)
+		return bad_usage("secret needs put, list or rm");
 	sub = argv[1];
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -209,22 +230,23 @@ static int cmd_secret(const struct dirs *cfg, int argc, char **argv)
 		else if (c == 's')
 			store = optarg;
 		else
-			return 64;
+			return bad_usage("unknown option or missing value \"%s\" for secret %s",
+					 argv[optind - 1], sub);
 	}
 	if (strcmp(sub, "list") == 0) {
 		if (optind != argc)
-			return usage(stderr), 64;
+			return bad_usage("too many arguments (\"%s\") for secret %s", argv[optind],
+					 sub);
 	} else if (strcmp(sub, "put") == 0 || strcmp(sub, "rm") == 0) {
 		if (optind + 1 != argc)
-			return usage(stderr), 64;
+			return bad_usage("secret %s takes one NAME", sub);
 		name = argv[optind];
 		if (!lb_sealed_name_valid(name)) {
 			fprintf(stderr, "lockboxctl: bad secret name \"%s\"\n", name);
 			return 64;
 		}
 	} else {
-		usage(stderr);
-		return 64;
+		return bad_usage("unknown secret command \"%s\": put, list or rm", sub);
 	}
 	if (strcmp(sub, "put") == 0) {
 		size_t cap;
@@ -270,117 +292,140 @@ static int cmd_secret(const struct dirs *cfg, int argc, char **argv)
 	return 0;
 }
 
-/* Each check with its verdict and evidence, required ones marked with '*'. */
-static void print_audit(json_t *containers)
+static bool put_out(const char *p, size_t n)
 {
-	size_t i, j;
-	json_t *c, *k;
+	return fwrite(p, 1, n, stdout) == n;
+}
 
-	json_array_foreach (containers, i, c) {
-		const char *binding = json_string_value(json_object_get(c, "binding"));
+/* GET /metrics on RUN_DIR/metrics.sock: the body on stdout. HTTP/1.0, so the body ends at
+ * EOF; every wait has a deadline, the reply a cap. Streamed: only the header is kept. */
+static int cmd_metrics(const struct dirs *cfg)
+{
+	static const char req[] = "GET /metrics HTTP/1.0\r\nHost: lockbox\r\n\r\n";
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char chunk[65536], head[4096];
+	size_t hlen = 0, total = 0;
+	bool in_body = false;
 
-		if (json_object_get(c, "error")) {
-			printf("%s: %s\n\n", json_string_value(json_object_get(c, "container")),
-			       json_string_value(json_object_get(c, "error")));
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", cfg->run_dir,
+			     LB_METRICS_SOCK) >= sizeof(sa.sun_path) ||
+	    fd < 0)
+		return fprintf(stderr, "lockboxctl: %s: bad socket path\n", cfg->run_dir), 1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "lockboxctl: lockboxd is not running (cannot connect to %s: %s)\n",
+			sa.sun_path, strerror(errno));
+		return 1;
+	}
+	if (write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1))
+		return fprintf(stderr, "lockboxctl: write %s: %s\n", sa.sun_path, strerror(errno)),
+		       1;
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t n;
+		size_t take;
+		const char *end;
+
+		if (poll(&p, 1, 10000) <= 0)
+			return fprintf(stderr, "lockboxctl: no answer on %s within 10 s\n",
+				       sa.sun_path),
+			       1;
+		n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return fprintf(stderr, "lockboxctl: read %s: %s\n", sa.sun_path,
+				       strerror(errno)),
+			       1;
+		if (n == 0)
+			break;
+		total += (size_t)n;
+		if (total > METRICS_REPLY_MAX)
+			return fprintf(stderr, "lockboxctl: metrics reply too large\n"), 1;
+		if (in_body) {
+			if (!put_out(chunk, (size_t)n))
+				return 1;
 			continue;
 		}
-		printf("container %.12s  %s  binding %s  %s\n",
-		       json_string_value(json_object_get(c, "container")),
-		       json_string_value(json_object_get(c, "name")) ?: "",
-		       binding ? binding : "(none: default requirements)",
-		       json_is_true(json_object_get(c, "satisfied")) ? "SATISFIED" : "REFUSED");
-		json_array_foreach (json_object_get(c, "checks"), j, k) {
-			const char *reason = json_string_value(json_object_get(k, "reason"));
-			const char *kern = json_string_value(json_object_get(k, "kernel"));
-			printf("  %c %-20s %-4s %s\n",
-			       json_is_true(json_object_get(k, "required")) ? '*' : ' ',
-			       json_string_value(json_object_get(k, "check")),
-			       json_is_true(json_object_get(k, "pass")) ? "ok" : "FAIL",
-			       reason ? reason : "");
-			printf("      inspect: %s\n",
-			       json_string_value(json_object_get(k, "inspect")) ?: "");
-			if (kern)
-				printf("      kernel:  %s\n", kern);
-		}
-		printf("\n");
+		take = (size_t)n < sizeof(head) - 1 - hlen ? (size_t)n : sizeof(head) - 1 - hlen;
+		memcpy(head + hlen, chunk, take);
+		hlen += take;
+		head[hlen] = '\0';
+		end = strstr(head, "\r\n\r\n");
+		if (!end && hlen < sizeof(head) - 1)
+			continue;
+		if (!end || strncmp(head, "HTTP/1.", 7) != 0 || strncmp(head + 9, "200", 3) != 0)
+			break;
+		in_body = true;
+		end += 4;
+		if (!put_out(end, hlen - (size_t)(end - head)) ||
+		    !put_out(chunk + take, (size_t)n - take))
+			return 1;
 	}
+	if (!in_body)
+		return fprintf(stderr, "lockboxctl: unexpected answer on %s\n", sa.sun_path), 1;
+	return 0;
 }
 
-/* Docker targets: container name, short id and volume instead of "@KEY". */
-static void print_target_name(json_t *t)
+/* Options after the command (--json, --wide) and the positional arguments that stay. */
+static int command_args(int argc, char **argv, const char *cmd, int max_args, json_t **args)
 {
-	const char *cname = json_string_value(json_object_get(t, "container_name"));
-	const char *cid = json_string_value(json_object_get(t, "container"));
-	const char *vol = json_string_value(json_object_get(t, "volume"));
-	char buf[400];
-
-	if (vol)
-		snprintf(buf, sizeof(buf), "%s %.12s %s", cname && cname[0] ? cname : "(starting)",
-			 cid ? cid : "-", vol);
-	else
-		snprintf(buf, sizeof(buf), "%s", json_string_value(json_object_get(t, "name")));
-	printf("%-24s ", buf);
+	*args = json_array();
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			want_json = true;
+		else if (strcmp(argv[i], "--wide") == 0 && strcmp(cmd, "targets") == 0)
+			want_wide = true;
+		else if (argv[i][0] == '-' && argv[i][1])
+			return bad_usage("unknown option \"%s\" for %s", argv[i], cmd);
+		else
+			json_array_append_new(*args, json_string(argv[i]));
+	}
+	if (max_args >= 0 && json_array_size(*args) > (size_t)max_args)
+		return bad_usage("too many arguments (\"%s\") for %s",
+				 json_string_value(json_array_get(*args, (size_t)max_args)), cmd);
+	return 0;
 }
 
-static void print_targets(json_t *targets)
+static void print_reply(const char *cmd, json_t *reply)
 {
-	size_t i;
-	json_t *t;
+	time_t now = time(NULL);
 
-	printf("%-24s %-16s %10s %10s %6s  %s\n", "TARGET", "BINDING", "UID", "HOST_UID", "GEN",
-	       "SECRETS");
-	json_array_foreach (targets, i, t) {
-		const char *k;
-		json_t *s;
-		bool first = true;
-
-		print_target_name(t);
-		printf("%-16s %10lld %10lld %6lld  ",
-		       json_string_value(json_object_get(t, "binding")),
-		       (long long)json_integer_value(json_object_get(t, "uid")),
-		       (long long)json_integer_value(json_object_get(t, "host_uid")),
-		       (long long)json_integer_value(json_object_get(t, "generation")));
-		json_object_foreach (json_object_get(t, "secrets"), k, s) {
-			json_t *na = json_object_get(s, "not_after");
-			printf("%s%s@%s", first ? "" : ", ", k,
-			       json_string_value(json_object_get(s, "version")));
-			if (na) {
-				printf(" until ");
-				print_time((time_t)json_integer_value(na));
-			}
-			first = false;
-		}
-		/* What is not delivered yet, and why. */
-		json_object_foreach (json_object_get(t, "status"), k, s) {
-			const char *state = json_string_value(json_object_get(s, "state"));
-			const char *err = json_string_value(json_object_get(s, "error"));
-			if (!state || strcmp(state, "ok") == 0)
-				continue;
-			printf("%s%s %s%s%s", first ? "" : ", ", k, state, err ? ": " : "",
-			       err ? err : "");
-			first = false;
-		}
+	if (want_json) {
+		json_object_del(reply, "ok");
+		json_dumpf(reply, stdout, JSON_INDENT(2));
 		printf("\n");
+	} else if (strcmp(cmd, "status") == 0) {
+		lb_ctl_print_status(stdout, reply, now);
+	} else if (strcmp(cmd, "audit") == 0) {
+		lb_ctl_print_audit(stdout, json_object_get(reply, "containers"));
+	} else if (strcmp(cmd, "targets") == 0) {
+		lb_ctl_print_targets(stdout, json_object_get(reply, "targets"), want_wide, now);
+	} else if (strcmp(cmd, "reload") == 0) {
+		printf("reloaded %s\n", config_path);
+	} else {
+		printf("rotated %zu target(s)\n",
+		       json_array_size(json_object_get(reply, "rotated")));
 	}
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
+	    {"wide", no_argument, NULL, 'w'},	      {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
 	};
 	_cleanup_json_ json_t *req = NULL;
 	_cleanup_json_ json_t *reply = NULL;
+	_cleanup_json_ json_t *args = NULL;
 	struct dirs dirs;
 	const struct dirs *cfg = &dirs;
 	const char *cmd;
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+	opterr = 0; /* unknown options are named below, in one line */
+	while ((c = getopt_long(argc, argv, "+:c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config_path = optarg;
@@ -388,51 +433,48 @@ int main(int argc, char **argv)
 		case 'j':
 			want_json = true;
 			break;
+		case 'w':
+			want_wide = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		case 'V':
 			printf("lockboxctl %s\n", LOCKBOX_VERSION);
 			return 0;
+		case ':':
+			return bad_usage("option \"%s\" needs a value", argv[optind - 1]);
 		default:
-			usage(stderr);
-			return 64;
+			return bad_usage("unknown option \"%s\"", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc) {
 		usage(stderr);
 		return 64;
 	}
-	if (lb_secmem_init() < 0)
+	if (lb_secmem_init() < 0) /* before the first JSON value (its allocator) */
 		return 1;
-	load_dirs(&dirs);
 	cmd = argv[optind];
-	if (strcmp(cmd, "secret") == 0) {
+	if (strcmp(cmd, "secret") != 0 && strcmp(cmd, "status") != 0 &&
+	    strcmp(cmd, "targets") != 0 && strcmp(cmd, "reload") != 0 &&
+	    strcmp(cmd, "rotate") != 0 && strcmp(cmd, "audit") != 0 && strcmp(cmd, "metrics") != 0)
+		return bad_usage("unknown command \"%s\"", cmd);
+	if (strcmp(cmd, "secret") != 0 && command_args(argc - optind, argv + optind, cmd,
+						       strcmp(cmd, "audit") == 0    ? -1
+						       : strcmp(cmd, "rotate") == 0 ? 1
+										    : 0,
+						       &args))
+		return 64;
+	load_dirs(&dirs);
+	if (strcmp(cmd, "secret") == 0)
 		return cmd_secret(cfg, argc - optind, argv + optind);
-	}
-	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "targets") == 0 ||
-	    strcmp(cmd, "reload") == 0) {
-		if (optind + 1 != argc)
-			goto bad;
-		req = json_pack("{s:s}", "cmd", cmd);
-	} else if (strcmp(cmd, "rotate") == 0) {
-		if (optind + 2 < argc)
-			goto bad;
-		req = json_pack("{s:s}", "cmd", cmd);
-		if (optind + 1 < argc)
-			json_object_set_new(req, "target", json_string(argv[optind + 1]));
-	} else if (strcmp(cmd, "audit") == 0) {
-		json_t *list = json_array();
-		for (int i = optind + 1; i < argc; i++) {
-			if (strcmp(argv[i], "--json") == 0)
-				want_json = true;
-			else
-				json_array_append_new(list, json_string(argv[i]));
-		}
-		req = json_pack("{s:s,s:o}", "cmd", cmd, "containers", list);
-	} else {
-		goto bad;
-	}
+	if (strcmp(cmd, "metrics") == 0)
+		return cmd_metrics(cfg);
+	req = json_pack("{s:s}", "cmd", cmd);
+	if (strcmp(cmd, "rotate") == 0 && json_array_size(args))
+		json_object_set(req, "target", json_array_get(args, 0));
+	if (strcmp(cmd, "audit") == 0)
+		json_object_set(req, "containers", args);
 	rc = call(cfg, req, &reply);
 	if (rc == LB_CONTROL_NO_BROKER)
 		fprintf(stderr, "lockboxctl: lockboxd is not running (no %s/control.sock)\n",
@@ -441,22 +483,6 @@ int main(int argc, char **argv)
 		return 1;
 	if (strcmp(cmd, "audit") == 0 && !json_is_true(json_object_get(reply, "satisfied")))
 		rc = 1; /* some required check does not hold */
-	if (want_json || strcmp(cmd, "status") == 0) {
-		json_object_del(reply, "ok");
-		json_dumpf(reply, stdout, JSON_INDENT(2));
-		printf("\n");
-	} else if (strcmp(cmd, "audit") == 0) {
-		print_audit(json_object_get(reply, "containers"));
-	} else if (strcmp(cmd, "targets") == 0) {
-		print_targets(json_object_get(reply, "targets"));
-	} else if (strcmp(cmd, "reload") == 0) {
-		printf("reloaded %s\n", config_path);
-	} else {
-		printf("rotated %zu target(s)\n",
-		       json_array_size(json_object_get(reply, "rotated")));
-	}
+	print_reply(cmd, reply);
 	return rc;
-bad:
-	usage(stderr);
-	return 64;
 }

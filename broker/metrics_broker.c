@@ -67,6 +67,18 @@ static bool container_seen(lb_broker *b, size_t upto, const char *id)
 	return false;
 }
 
+/* ..data is swapped in when a generation is published: its time is the generation's (also
+ * for a generation found at start). */
+bool broker_generation_time(const lb_target *t, struct timespec *ts)
+{
+	struct stat st;
+
+	if (!t->generation || fstatat(t->dirfd, LB_DATA_LINK, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	*ts = st.st_mtim;
+	return true;
+}
+
 static void target_gauges(lb_metrics *m, lb_broker *b)
 {
 	double nstatic = 0, ndocker = 0, ncontainers = 0;
@@ -79,7 +91,7 @@ static void target_gauges(lb_metrics *m, lb_broker *b)
 		char who[16];
 		const char *label = t->name;
 		int64_t soonest = 0;
-		struct stat st;
+		struct timespec at;
 
 		if (t->dynamic) {
 			ndocker++;
@@ -94,12 +106,10 @@ static void target_gauges(lb_metrics *m, lb_broker *b)
 		}
 		if (!t->generation || !bd)
 			continue;
-		/* ..data is swapped in when a generation is published: its time is the
-		 * generation's (also for a generation found at start). */
-		if (fstatat(t->dirfd, LB_DATA_LINK, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		if (broker_generation_time(t, &at))
 			lb_metrics_gauge_max(m, LB_M_GENERATION_AGE_SECONDS,
-					     (double)(now.tv_sec - st.st_mtim.tv_sec) +
-						 (double)(now.tv_nsec - st.st_mtim.tv_nsec) / 1e9,
+					     (double)(now.tv_sec - at.tv_sec) +
+						 (double)(now.tv_nsec - at.tv_nsec) / 1e9,
 					     LB_MLABELS(bd->name, label));
 		for (size_t j = 0; j < t->nheld; j++)
 			if (t->held[j].not_after && (!soonest || t->held[j].not_after < soonest))

@@ -179,6 +179,29 @@ void lb_docker_describe(struct lb_docker *d, const lb_target *t, json_t *o)
 	json_object_set_new(o, "container_name", json_string(m->cname));
 }
 
+void dk_note_server_version(struct lb_docker *d, const char *v)
+{
+	size_t n = v ? strnlen(v, sizeof(d->server_version)) : 0;
+
+	d->server_version[0] = '\0';
+	if (n == 0 || n >= sizeof(d->server_version))
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (v[i] < '!' || v[i] > '~')
+			return;
+	memcpy(d->server_version, v, n + 1);
+}
+
+json_t *lb_docker_status(struct lb_docker *d)
+{
+	const lb_config *cfg = lb_broker_cfg(d->b);
+
+	return json_pack("{s:s,s:s,s:s,s:b,s:s,s:s?}", "driver", d->driver, "plugin_socket",
+			 cfg->plugin_socket, "socket", cfg->docker_socket, "connected",
+			 lb_engine_connected(d->en), "api_version", LB_ENGINE_API, "server_version",
+			 d->server_version[0] ? d->server_version : NULL);
+}
+
 json_t *lb_docker_targets_of(struct lb_docker *d, const char *ref)
 {
 	json_t *names = json_array();

@@ -25,6 +25,10 @@ void lb_docker_describe(struct lb_docker *d, const lb_target *t, json_t *o);
  * 4 digits), for `lockboxctl rotate`. Always an array; NULL-safe. */
 json_t *lb_docker_targets_of(struct lb_docker *d, const char *ref);
 
+/* `lockboxctl status`: {"driver","plugin_socket","socket","connected","api_version",
+ * "server_version"} (new reference). */
+json_t *lb_docker_status(struct lb_docker *d);
+
 struct lb_control;
 /* `lockboxctl audit`: the posture report of each container (all running ones when
  * containers is NULL or empty), answered later through lb_control_reply(ctl, id). */

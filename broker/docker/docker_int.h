@@ -69,15 +69,19 @@ struct lb_docker {
 	struct volume *vols;
 	struct created *created;
 	size_t ncreated;
-	bool remap;	      /* dockerd runs with --userns-remap (GET /info) */
-	char remap_spec[160]; /* "subuid:USER" of dockerd's remap range, "" unknown */
-	json_t *doomed;	      /* targets refused from inside a refresh pass, retired next tick */
+	bool remap;		 /* dockerd runs with --userns-remap (GET /info) */
+	char remap_spec[160];	 /* "subuid:USER" of dockerd's remap range, "" unknown */
+	char server_version[40]; /* dockerd's (GET /info ServerVersion), "" unknown */
+	json_t *doomed;		 /* targets refused from inside a refresh pass, retired next tick */
 	lb_timer *doom_timer;
 	size_t inflight;	  /* create-event inspects not answered yet: no guess meanwhile */
 	lb_timer *early_timer;	  /* a Mount's guess waits one loop turn (queued events first) */
 	lb_timer *activate_timer; /* dockerd has not listed our driver yet: ask again */
 	bool activated;		  /* dockerd's /info lists our volume driver */
 };
+
+/* docker.c: dockerd's version as GET /info says it (printable ASCII only, else unknown). */
+void dk_note_server_version(struct lb_docker *d, const char *v);
 
 /* volumes.c */
 struct volume *dk_find_volume(struct lb_docker *d, const char *name);

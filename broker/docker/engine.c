@@ -288,3 +288,8 @@ int lb_engine_call(lb_engine *en, const char *method, const char *path, lb_engin
 	en->calls = c;
 	return 0;
 }
+
+bool lb_engine_connected(const lb_engine *en)
+{
+	return en && en->connected;
+}

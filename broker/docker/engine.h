@@ -29,6 +29,8 @@ json_t *lb_engine_event_decode(const char *line, size_t len, bool truncated);
 lb_engine *lb_engine_new(lb_loop *loop, lb_http *http, const char *socket,
 			 const lb_engine_handlers *h, void *ctx, lb_err *e);
 void lb_engine_free(lb_engine *en);
+/* The event stream is connected (lockboxctl status). */
+bool lb_engine_connected(const lb_engine *en);
 /* GET or POST /v1.41/PATH (PATH already URL-encoded). */
 int lb_engine_call(lb_engine *en, const char *method, const char *path, lb_engine_cb cb, void *ctx);
 

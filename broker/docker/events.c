@@ -302,6 +302,8 @@ static void on_info(void *ctx, long status, json_t *body, const char *err)
 
 	if (status == 200 && body) {
 		d->remap = lb_info_has_security_option(body, "userns");
+		dk_note_server_version(d,
+				       json_string_value(json_object_get(body, "ServerVersion")));
 		if (d->remap)
 			learn_remap(d, body);
 	} else {

@@ -91,7 +91,7 @@ assert_eq "$rc" 75 "exit status of lockbox exec when a secret never comes"
 pass "missing secret: $(grep -o 'lockboxd says: .*' <<<"$out")"
 nc=$(dk run -d --network none --user 1000 --mount "$(secret_mount nosecret)" lbtest:1 \
 	/lockbox exec --wait db_password --timeout 60s -- /app --seconds 0)
-targets_say_failed() { ctl targets | grep -E "^[a-z_]+ ${nc:0:12} .* db_password failed: sealed secret nosecret/db_password does not exist"; }
+targets_say_failed() { ctl targets --wide | grep -E "^[a-z_]+ +${nc:0:12}[0-9a-f]* .* db_password failed: sealed secret nosecret/db_password does not exist"; }
 wait_for "lockboxctl targets shows why" 20 targets_say_failed
 row=$(targets_say_failed)
 dk rm -f -v "$nc" >/dev/null

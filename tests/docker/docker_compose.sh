@@ -98,9 +98,9 @@ for c in $(ids web) $(ids other); do
 done
 pass "rotation: all four containers read the new value, each got exactly one SIGHUP"
 
-out=$(ctl targets)
+out=$(ctl targets --wide)
 for c in lbco_web_1 lbco_web_2 lbco_web_3 lbco_other_1; do
-	grep -qE "^$c [0-9a-f]{12} +lbco_secrets +web " <<<"$out" || fail "no row for $c in lockboxctl targets: $out"
+	grep -qE "^$c +[0-9a-f]{64} +lbco_secrets +web " <<<"$out" || fail "no row for $c in lockboxctl targets: $out"
 done
 assert_eq "$(grep -c lbco_secrets <<<"$out")" 4 "rows of lockboxctl targets"
 ctl rotate lbco_web_1 >/dev/null || fail "lockboxctl rotate CONTAINER"

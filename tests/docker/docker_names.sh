@@ -24,9 +24,9 @@ jq '.targets = {"svc": {"binding": "web", "uid": 4242, "gid": 4242}}' "$CONF" >"
 mv "$CONF.new" "$CONF"
 kill -HUP "$BROKER_PID"
 wait_for "static target svc" 10 test -L "$T/run/t/svc/..data"
-out=$(ctl targets)
+out=$(ctl targets --wide)
 assert_eq "$(grep -c '^svc ' <<<"$out")" 1 "rows named svc in lockboxctl targets"
-grep -qE "^[a-z_]+ ${cid:0:12} +svc +web " <<<"$out" || fail "the container's row is missing: $out"
+grep -qE "^[a-z_]+ +${cid:0:12}[0-9a-f]* +svc +web " <<<"$out" || fail "the container's row is missing: $out"
 assert_eq "$(stat -c %u "$T/run/t/svc/..data/db_password")" 4242 "owner of the static target's file"
 for f in "$T"/run/t/@*/..data/db_password; do
 	assert_eq "$(stat -c %u "$f")" "$((REMAP_BASE + 1000))" "owner of the container's file"

@@ -68,10 +68,12 @@ reads 55555 101000 || fail "the target's group cannot read the manifest"
 reads 55555 55555 && fail "another local user reads the manifest (store paths, versions)"
 pass "manifest readable by the consumer only"
 
-st=$(ctl status)
+st=$(ctl --json status)
 echo "$st" | grep -q '"targets": 1' || fail "status: $st"
 tg=$(ctl targets)
-echo "$tg" | grep -Eq '^demo +web +1000 +101000 +1 +' || fail "targets: $tg"
+echo "$tg" | grep -Eq '^demo +- +web +1000 +1 +[0-9hms]+ ok$' || fail "targets: $tg"
+tg=$(ctl targets --wide)
+echo "$tg" | grep -Eq '^demo +- +- +web +1000 +101000 +1 +[0-9hms]+ ok +' || fail "targets --wide: $tg"
 ctl --json targets | python3 -c 'import json,sys; t=json.load(sys.stdin)["targets"][0]; assert t["host_uid"]==101000 and t["generation"]==1, t' || fail "targets --json"
 out=$(ctl rotate demo)
 assert_eq "$out" "rotated 1 target(s)" "rotate demo"
