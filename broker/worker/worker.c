@@ -388,6 +388,12 @@ int lb_worker_main(int argc, char **argv)
 	if (lb_secmem_init() < 0)
 		return 70;
 	(void)signal(SIGPIPE, SIG_IGN);
+	/* Stop signals for the whole group (systemd's stop, a terminal's ^C) are root's: the
+	 * worker ends when root closes the channel (or, if root dies, by PDEATHSIG). */
+	(void)signal(SIGTERM, SIG_IGN);
+	(void)signal(SIGINT, SIG_IGN);
+	(void)signal(SIGHUP, SIG_IGN);
+	(void)signal(SIGUSR1, SIG_IGN);
 	loop = lb_loop_new();
 	http = loop ? lb_http_new(loop, &e) : NULL;
 	health_timer = http ? lb_timer_new(loop, on_health_timer, NULL) : NULL;
