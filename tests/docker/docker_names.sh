@@ -31,6 +31,15 @@ assert_eq "$(stat -c %u "$T/run/t/svc/..data/db_password")" 4242 "owner of the s
 for f in "$T"/run/t/@*/..data/db_password; do
 	assert_eq "$(stat -c %u "$f")" "$((REMAP_BASE + 1000))" "owner of the container's file"
 done
+# lockboxctl status's Docker part (issue 18): driver, plugin socket, dockerd connected.
+st=$(ctl status)
+grep -Eq '^docker: +volume driver [A-Za-z0-9_.-]+, plugin socket /' <<<"$st" || fail "status, docker: $st"
+grep -Eq '^ +dockerd /.*: connected, API v1\.41, dockerd [0-9]' <<<"$st" || fail "status, dockerd: $st"
+ndock=$(find "$T/run/t" -maxdepth 1 -name '@*' | wc -l)
+grep -Eq "^targets: +$((ndock + 1)) \(1 static, $ndock docker\), 1 container\$" <<<"$st" || fail "status, targets: $st"
+ctl --json status | jq -e --argjson n "$ndock" '.docker.connected == true and .containers == 1 and .docker_targets == $n' >/dev/null ||
+	fail "status --json: $(cat "$T/ctl.stdout")"
+pass "lockboxctl status: $(grep -E '^ +dockerd ' <<<"$st" | sed 's/^ *//')"
 put_secret web/db_password "canary-nm-$$-web2"
 wait_for "rotation reaches the app" 15 log_has "$cid" "canary-nm-$$-web2"
 dk rm -f "$cid" >/dev/null
