@@ -5,6 +5,7 @@
 #
 # OUTDIR/ca.crt ca.key                 the test CA (valid 7 days)
 # OUTDIR/server.crt server.key         CN=localhost, SAN IP:127.0.0.1, DNS:localhost
+#                                      (+ $MAKE_CA_SERVER_SAN, e.g. IP:10.99.0.254)
 # OUTDIR/client.crt client.key         CN=lockbox-test-client, clientAuth
 # OUTDIR/client2.crt client2.key       CN=lockbox-other-client (same CA, not registered)
 # OUTDIR/client.sha256 client2.sha256  SHA-256 of the DER certificate, lower-case hex
@@ -51,7 +52,7 @@ issue() {
         sed -e 's/^.*=//' -e 's/://g' | tr 'A-F' 'a-f' >"$name.sha256"
 }
 
-issue server localhost serverAuth "IP:127.0.0.1,DNS:localhost"
+issue server localhost serverAuth "IP:127.0.0.1,DNS:localhost${MAKE_CA_SERVER_SAN:+,$MAKE_CA_SERVER_SAN}"
 issue client lockbox-test-client clientAuth
 issue client2 lockbox-other-client clientAuth
 rm -f server.sha256

@@ -7,7 +7,8 @@ error bodies (see README.md in this directory for the API pages each endpoint fo
 and for what is not modelled). It adds a separate plain-HTTP admin endpoint on which
 tests script faults and read what the client did.
 
-Python 3.11 standard library only. Binds 127.0.0.1 only. Exits by itself after
+Python 3.11 standard library only. Binds 127.0.0.1 (or --bind: an address inside a network
+namespace the test made). Exits by itself after
 --max-seconds, on SIGTERM/SIGINT, or on POST /admin/shutdown.
 """
 
@@ -1138,6 +1139,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cert", help="server certificate PEM (overrides --tls-dir)")
     ap.add_argument("--key", help="server key PEM (overrides --tls-dir)")
     ap.add_argument("--client-ca", help="CA PEM for optional client certificates")
+    ap.add_argument("--bind", default="127.0.0.1",
+                    help="listen address (tests: 127.0.0.1 or one inside their own netns)")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file")
     ap.add_argument("--admin-port", type=int, default=0)
@@ -1156,9 +1159,9 @@ def main(argv=None) -> int:
     with open(args.seed, "r", encoding="utf-8") as fh:
         state = State(json.load(fh))
 
-    api = TLSThreadingServer(("127.0.0.1", args.port), VaultHandler,
+    api = TLSThreadingServer((args.bind, args.port), VaultHandler,
                              tls_context(cert, key, client_ca))
-    admin = PlainThreadingServer(("127.0.0.1", args.admin_port), AdminHandler)
+    admin = PlainThreadingServer((args.bind, args.admin_port), AdminHandler)
     for srv in (api, admin):
         srv.state = state
     return run("vault_double", [("admin", admin, args.admin_port_file),
