@@ -268,7 +268,8 @@ nodes_ready() { [[ $(nd 1 node ls --format '{{.Status}}' | grep -c Ready) -eq $1
 # What node I's broker holds: tmpfs targets of containers, live mounts under /run/lockbox.
 node_targets() { find "/proc/${HOLDER[$1]}/root/run/lockbox/t" -mindepth 1 -maxdepth 1 -name '@*' | wc -l; }
 node_mounts() { nsenter -t "${HOLDER[$1]}" -m grep -c ' /run/lockbox/[tm]/@' /proc/self/mountinfo || true; }
-# The lease ids node I's broker holds for its targets (its state file; ids, never values).
+# The lease ids node I's broker holds for its targets (its network worker's state file: ids,
+# never values).
 node_leases() {
 	python3 -c '
 import json, sys
@@ -276,5 +277,5 @@ try:
     for l in json.load(open(sys.argv[1]))["leases"]:
         if not l.get("retiring"): print(l["lease_id"])
 except FileNotFoundError:
-    pass' "$T/n$1/state/vault-vault.json"
+    pass' "$T/n$1/state/worker/vault-vault.json"
 }
