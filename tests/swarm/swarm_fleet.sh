@@ -190,5 +190,9 @@ for ((i = 1; i <= NODES; i++)); do
 	wait_for "node $i without tasks" 60 bash -c "[[ -z \$(nsenter -t ${HOLDER[i]} -m docker -H unix:///run/docker.sock ps -q) ]]"
 	wait_for "node $i's tmpfs gone" 30 bash -c "[[ \$(find /proc/${HOLDER[i]}/root/run/lockbox/t -mindepth 1 -maxdepth 1 -name '@*' | wc -l) == 0 ]]"
 done
-for v in one two three; do assert_vault_canary "canary-fl-$$-$v"; done
+# The apps print their secret: dockerd's container logs hold it, by the test's design.
+for v in one two three; do
+	hits=$(grep -rlF -- "canary-fl-$$-$v" "$T"/n*/lockboxd.log "$T"/n*/state "$T"/ctl.* 2>/dev/null || true)
+	[[ -z $hits ]] || fail "canary value found in: $hits"
+done
 pass "service rm leaves no tmpfs on any node; no canary in logs, audit or state ($((SECONDS - START))s in all)"
