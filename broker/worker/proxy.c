@@ -218,6 +218,17 @@ static void aws_default_paths(struct proxy *p)
 	collect_paths(p, j);
 }
 
+/* A vault store logging in with METHOD: its aws login reads what the AWS chain reads, its
+ * kubernetes login the service account token's default path (vault_auth.c). */
+#define K8S_TOKEN_FILE "/var/run/secrets/kubernetes.io/serviceaccount/token"
+static bool vault_auth_is(const lb_store_cfg *cfg, const char *method)
+{
+	const char *m =
+	    json_string_value(json_object_get(json_object_get(cfg->opts, "auth"), "method"));
+
+	return strcmp(cfg->type, "vault") == 0 && m && strcmp(m, method) == 0;
+}
+
 static void send_open(struct proxy *p)
 {
 	char *opts = json_dumps(p->s->cfg->opts, JSON_COMPACT);
@@ -378,8 +389,13 @@ lb_store *lb_worker_store_open(lb_worker *w, const lb_store_cfg *cfg, const lb_s
 	p->s = s;
 	p->sid = ++w->next_sid;
 	collect_paths(p, cfg->opts);
-	if (strncmp(cfg->type, "aws-", 4) == 0)
+	if (strncmp(cfg->type, "aws-", 4) == 0 || vault_auth_is(cfg, "aws"))
 		aws_default_paths(p);
+	if (vault_auth_is(cfg, "kubernetes") &&
+	    !json_object_get(json_object_get(cfg->opts, "auth"), "token_file")) {
+		_cleanup_json_ json_t *k8s = json_string(K8S_TOKEN_FILE); /* the login's default */
+		collect_paths(p, k8s);
+	}
 	p->next = w->proxies;
 	w->proxies = p;
 	send_open(p);
