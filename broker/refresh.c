@@ -1,6 +1,7 @@
 #include "refresh.h"
 #include "metrics.h"
 #include "cleanup.h"
+#include "jsonw.h"
 #include "log.h"
 #include "render.h"
 
@@ -39,6 +40,7 @@ struct want {
 	char name[LB_NAME_MAX + 1];
 	size_t pending; /* its slots still out */
 	bool done;
+	size_t ref0, nref; /* its slot per secret: batch.refs[ref0 .. ref0 + nref) */
 };
 
 struct batch {
@@ -51,6 +53,7 @@ struct batch {
 	struct slot *slots;
 	size_t nslots;
 	json_t *index;	    /* slot key -> slot number */
+	size_t *refs;	    /* slot number + 1 per (want, secret) as launched; 0 = none */
 	size_t pending;	    /* slots still out */
 	bool busy;	    /* launching or applying: completions only record */
 	struct batch *next; /* in-flight batches of the pipeline */
@@ -94,6 +97,21 @@ static struct slot *slot_for(struct batch *bt, const lb_source *src, const char 
 		return s;
 	snprintf(key + strlen(key), sizeof(key) - strlen(key), "\n%s", target);
 	return slot_by_key(bt, key);
+}
+
+/* The slot the want's secret j got when the batch started, if the secret still names that
+ * source (a reload may have changed the binding since): no key to format and look up per
+ * secret per target. */
+static struct slot *slot_of_want(struct batch *bt, const struct want *w, size_t j,
+				 const lb_source *src, const char *target)
+{
+	size_t ref = j < w->nref ? bt->refs[w->ref0 + j] : 0;
+	struct slot *s = ref ? &bt->slots[ref - 1] : NULL;
+
+	if (s && strcmp(s->src.store, src->store) == 0 && strcmp(s->src.path, src->path) == 0 &&
+	    strcmp(s->src.version, src->version) == 0)
+		return s;
+	return slot_for(bt, src, target);
 }
 
 /* The batch whose answer a target's file of that secret holds (0 = none, or from before
@@ -196,13 +214,39 @@ static void hash_value(lb_refresh *r, struct slot *s, const lb_secbuf *v)
 
 /* Builds and publishes the next generation of one target from the batch's results.
  * Returns false when something failed and the target should be retried. */
-static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
+/* The deliver audit line, written as text (core/jsonw): it is one per target per rotation. */
+static void audit_deliver(const lb_target *t, const lb_binding *bd, const char *reason,
+			  uint32_t huid, uint32_t hgid, const lb_jsonw *changed)
+{
+	lb_jsonw w = {0};
+
+	lb_jsonw_raw(&w, "\"target\":");
+	lb_jsonw_str(&w, t->name);
+	lb_jsonw_raw(&w, ",\"binding\":");
+	lb_jsonw_str(&w, bd->name);
+	lb_jsonw_raw(&w, ",\"generation\":");
+	lb_jsonw_int(&w, (int64_t)t->generation);
+	lb_jsonw_raw(&w, ",\"uid\":");
+	lb_jsonw_int(&w, huid);
+	lb_jsonw_raw(&w, ",\"gid\":");
+	lb_jsonw_int(&w, hgid);
+	lb_jsonw_raw(&w, ",\"reason\":");
+	lb_jsonw_str(&w, reason);
+	lb_jsonw_raw(&w, ",\"changed\":[");
+	lb_jsonw_raw(&w, changed->buf ? changed->buf : "");
+	lb_jsonw_raw(&w, "]");
+	if (!w.oom && !changed->oom)
+		lb_audit_text("deliver", w.buf);
+	lb_jsonw_free(&w);
+}
+
+static bool apply_to_target(lb_refresh *r, struct batch *bt, const struct want *w, lb_target *t)
 {
 	const lb_binding *bd = binding_of(r, t);
 	lb_publish_item *items = NULL;
 	lb_secbuf **values = NULL;
 	struct slot *tpl = NULL; /* rendered secrets' results (tpl_slot) */
-	json_t *changed = NULL;	 /* made at the first change: most targets have one or none */
+	lb_jsonw changed = {0};	 /* the deliver line's "changed" entries */
 	/* Docker targets: secret -> why it failed, for their status file. */
 	_cleanup_json_ json_t *errors = t->dynamic ? json_object() : NULL;
 	size_t n = 0, nchanged = 0, nwritten = 0; /* written: new bytes, not just a new expiry */
@@ -229,7 +273,7 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 		char key[1024];
 		struct tpl_ctx tc = {.bt = bt, .target = t->name};
 		struct slot *s = sp->tmpl ? tpl_slot(&tpl, bd->nsecrets, i, &tc, sp)
-					  : slot_for(bt, &sp->src, t->name);
+					  : slot_of_want(bt, w, i, &sp->src, t->name);
 		lb_publish_item *it = &items[n];
 
 		it->name = sp->name;
@@ -268,11 +312,13 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 				nchanged++;
 				nwritten++;
 				hash_value(r, s, it->value);
-				if (!changed)
-					changed = json_array();
-				json_array_append_new(
-				    changed, json_pack("{s:s,s:s,s:s}", "name", sp->name, "version",
-						       it->version, "source", it->source));
+				lb_jsonw_raw(&changed, changed.len ? ",{\"name\":" : "{\"name\":");
+				lb_jsonw_str(&changed, sp->name);
+				lb_jsonw_raw(&changed, ",\"version\":");
+				lb_jsonw_str(&changed, it->version);
+				lb_jsonw_raw(&changed, ",\"source\":");
+				lb_jsonw_str(&changed, it->source);
+				lb_jsonw_raw(&changed, "}");
 			}
 			n++;
 			continue;
@@ -307,7 +353,7 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 	if (n == 0)
 		goto out;
 	published = lb_metrics_now();
-	if (lb_target_publish(t, items, n, &e)) {
+	if (lb_target_publish_as(t, items, n, huid, hgid, &e)) {
 		audit_failure("publish_failed", t->name, NULL, NULL, e.msg);
 		ok = false;
 		goto out;
@@ -315,11 +361,7 @@ static bool apply_to_target(lb_refresh *r, struct batch *bt, lb_target *t)
 	lb_metric_observe(LB_M_PUBLISH_SECONDS, lb_metrics_now() - published, bd->name);
 	if (t->dynamic && r->o.published)
 		r->o.published(r->o.owner, t, nwritten > 0);
-	lb_audit("deliver",
-		 json_pack("{s:s,s:s,s:I,s:I,s:I,s:s,s:o}", "target", t->name, "binding", bd->name,
-			   "generation", (json_int_t)t->generation, "uid", (json_int_t)huid, "gid",
-			   (json_int_t)hgid, "reason", bt->reason, "changed",
-			   changed ? json_incref(changed) : json_array()));
+	audit_deliver(t, bd, bt->reason, huid, hgid, &changed);
 out:
 	lb_metric_inc(LB_M_ROTATIONS, bd->name,
 		      !ok	      ? "failed"
@@ -333,7 +375,7 @@ out:
 	free(values);
 	free(items);
 	free(tpl);
-	json_decref(changed);
+	lb_jsonw_free(&changed);
 	return ok;
 }
 
@@ -382,6 +424,7 @@ static void batch_free(struct batch *bt)
 		free(bt->slots[i].waiting);
 	}
 	free(bt->slots);
+	free(bt->refs);
 	free(bt->wants);
 	free(bt);
 }
@@ -393,7 +436,7 @@ static void apply_want(lb_refresh *r, struct batch *bt, struct want *w)
 
 	if (!t)
 		return;
-	ok = apply_to_target(r, bt, t);
+	ok = apply_to_target(r, bt, w, t);
 	/* When a newer batch asked for this target too, its outcome decides the retries. */
 	if (t->asked_batch > bt->seq)
 		return;
@@ -438,6 +481,7 @@ static void batch_progress(struct batch *bt)
 	if (bt->busy)
 		return;
 	bt->busy = true;
+	lb_audit_hold(); /* one write for the deliver lines of the whole pass */
 	while (bt->nready && !r->stopping)
 		for (size_t i = 0; i < bt->nwants && bt->nready; i++) {
 			struct want *w = &bt->wants[i];
@@ -448,6 +492,7 @@ static void batch_progress(struct batch *bt)
 			apply_want(r, bt, w);
 			applied = true;
 		}
+	lb_audit_release();
 	bt->busy = false;
 	if (applied)
 		r->unsettled = true;
@@ -534,7 +579,7 @@ static struct slot *slot_add(struct batch *bt, size_t *cap, const lb_source *src
 void lb_refresh_run(lb_refresh *r, const char *const *names, size_t nnames, const char *reason)
 {
 	struct batch *bt = calloc(1, sizeof(*bt));
-	size_t cap_slots = 8, nt = 0;
+	size_t cap_slots = 8, nt = 0, nrefs = 0;
 	lb_target *const *ts = r->o.targets(r->o.owner, &nt);
 
 	if (!bt)
@@ -560,14 +605,30 @@ void lb_refresh_run(lb_refresh *r, const char *const *names, size_t nnames, cons
 		return;
 	}
 	for (size_t i = 0; i < bt->nwants; i++) {
+		const lb_binding *bd = binding_of(r, target_by_name(r, bt->wants[i].name));
+
+		bt->wants[i].ref0 = nrefs;
+		bt->wants[i].nref = bd ? bd->nsecrets : 0;
+		nrefs += bt->wants[i].nref;
+	}
+	bt->refs = calloc(nrefs + 1, sizeof(*bt->refs));
+	for (size_t i = 0; i < bt->nwants; i++) {
 		lb_target *t = target_by_name(r, bt->wants[i].name);
 		const lb_binding *bd = binding_of(r, t);
 
 		if (t)
 			t->asked_batch = bt->seq;
-		for (size_t j = 0; bd && j < bd->nsecrets; j++)
-			for (size_t k = 0; k < lb_secret_nsources(&bd->secrets[j]); k++)
-				slot_add(bt, &cap_slots, lb_secret_source(&bd->secrets[j], k), i);
+		for (size_t j = 0; bd && j < bd->nsecrets; j++) {
+			const lb_secret_spec *sp = &bd->secrets[j];
+			for (size_t k = 0; k < lb_secret_nsources(sp); k++) {
+				struct slot *s =
+				    slot_add(bt, &cap_slots, lb_secret_source(sp, k), i);
+				/* A template's sources are found through tpl_slot. */
+				if (s && !sp->tmpl && bt->refs && j < bt->wants[i].nref)
+					bt->refs[bt->wants[i].ref0 + j] =
+					    (size_t)(s - bt->slots) + 1;
+			}
+		}
 		if (bt->wants[i].pending == 0)
 			bt->nready++;
 	}

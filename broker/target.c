@@ -24,9 +24,25 @@
 
 static bool noswap_warned;
 
+/* Formatted by hand: it runs several times per target per rotation, where snprintf showed
+ * up in the profile. buf holds at least 64 bytes (every caller's). */
 static void gen_name(uint64_t gen, char *buf, size_t cap)
 {
-	snprintf(buf, cap, LB_GEN_PREFIX "%" PRIu64, gen);
+	char text[64]; /* prefix + at most 20 digits + NUL */
+	size_t i = sizeof(text), np = strlen(LB_GEN_PREFIX);
+
+	text[--i] = '\0';
+	do {
+		text[--i] = (char)('0' + gen % 10);
+		gen /= 10;
+	} while (gen && i > np);
+	i -= np;
+	memcpy(text + i, LB_GEN_PREFIX, np);
+	if (sizeof(text) - i > cap) {
+		buf[0] = '\0';
+		return;
+	}
+	memcpy(buf, text + i, sizeof(text) - i);
 }
 
 static bool parse_gen_name(const char *s, uint64_t *gen)
@@ -442,10 +458,64 @@ bool lb_target_unchanged(const lb_target *t, const char *name, const char *versi
 	       cur->not_after == not_after && cur->mode == mode;
 }
 
+/* The process umask and ids, read once: a file created with a mode the umask does not mask
+ * needs no fchmod, and one created with our own ids no fchown. */
+static mode_t self_umask = (mode_t)-1;
+static uid_t self_uid;
+static gid_t self_gid;
+
+static void read_self(void)
+{
+	if (self_umask != (mode_t)-1)
+		return;
+	self_umask = umask(0);
+	umask(self_umask);
+	self_uid = geteuid();
+	self_gid = getegid();
+}
+
+/* A new file of a generation that is still being written: its directory (0700, root's) is
+ * opened to readers only once it is complete, so the file is created with its final mode
+ * and owner straight away (no 0600 stage, no fchmod unless the umask masks a bit). path is
+ * GEN/NAME under the target root. */
+static int create_gen_file(const lb_target *t, const char *path, const void *data, size_t len,
+			   unsigned mode, uint32_t uid, uint32_t gid, lb_err *e)
+{
+	int fd = openat(t->dirfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			(mode_t)mode);
+	size_t off = 0;
+
+	if (fd < 0)
+		return lb_fail_errno(e, "create %s", path);
+	while (off < len) {
+		ssize_t w = write(fd, (const char *)data + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			lb_fail_errno(e, "write %s", path);
+			close(fd);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	read_self();
+	if ((uid != self_uid || gid != self_gid) && fchown(fd, uid, gid) < 0) {
+		lb_fail_errno(e, "chown %s to %u:%u", path, uid, gid);
+		close(fd);
+		return -1;
+	}
+	if ((mode & self_umask) && fchmod(fd, (mode_t)mode) < 0) {
+		lb_fail_errno(e, "chmod %s", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* The manifest names store paths, versions and expiry: root's, readable by the consumer
  * only (issue 13 defect 11: it was 0444 for every local user). Mode 0440 root:hgid, and a
  * POSIX ACL entry for huid so that an owner outside that group reads it too. */
-static int restrict_manifest(int gfd, uint32_t huid, lb_err *e)
+static int restrict_manifest(int fd, uint32_t huid, lb_err *e)
 {
 	struct {
 		uint32_t version;
@@ -460,13 +530,9 @@ static int restrict_manifest(int gfd, uint32_t huid, lb_err *e)
 						 {0x10, 4, UINT32_MAX},	  /* MASK r */
 						 {0x20, 0, UINT32_MAX}}}; /* OTHER - */
 	static bool warned;
-	_cleanup_close_ int fd = -1;
 
 	if (huid == 0)
 		return 0;
-	fd = openat(gfd, LB_MANIFEST, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return lb_fail_errno(e, "open %s", LB_MANIFEST);
 	if (fsetxattr(fd, "system.posix_acl_access", &acl, sizeof(acl), 0) == 0)
 		return 0;
 	if (errno != EOPNOTSUPP)
@@ -479,12 +545,13 @@ static int restrict_manifest(int gfd, uint32_t huid, lb_err *e)
 }
 
 /* Written by hand, not through a jansson tree: this runs for every target at every rotation.
- * Keys in the order jansson's JSON_SORT_KEYS gave. */
-static int write_manifest(int gfd, uint64_t gen, const lb_publish_item *items, size_t n,
-			  uint32_t huid, uint32_t hgid, lb_err *e)
+ * Keys in the order jansson's JSON_SORT_KEYS gave. path is GEN/.manifest.json. */
+static int write_manifest(const lb_target *t, const char *path, uint64_t gen,
+			  const lb_publish_item *items, size_t n, uint32_t huid, uint32_t hgid,
+			  lb_err *e)
 {
 	lb_jsonw w = {0};
-	int rc;
+	int fd, rc;
 
 	lb_jsonw_raw(&w, "{\"generation\":");
 	lb_jsonw_int(&w, (int64_t)gen);
@@ -511,10 +578,12 @@ static int write_manifest(int gfd, uint64_t gen, const lb_publish_item *items, s
 		lb_jsonw_free(&w);
 		return lb_fail(e, ENOMEM, "out of memory");
 	}
-	rc = lb_write_new_at(gfd, LB_MANIFEST, w.buf, w.len, 0440, 0, hgid, e);
-	if (rc == 0)
-		rc = restrict_manifest(gfd, huid, e);
+	fd = create_gen_file(t, path, w.buf, w.len, 0440, 0, hgid, e);
 	lb_jsonw_free(&w);
+	if (fd < 0)
+		return -1;
+	rc = restrict_manifest(fd, huid, e);
+	close(fd);
 	return rc;
 }
 
@@ -570,42 +639,55 @@ static bool names_equal(const lb_target *t, const lb_publish_item *items, size_t
 	return true;
 }
 
-static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, lb_err *e)
+/* GEN/NAME into buf (the generation's directory is reached by path from the target root: no
+ * fd per generation). */
+static void gen_path(char *buf, size_t cap, const char *gname, const char *name)
+{
+	size_t lg = strlen(gname), ln = strlen(name);
+
+	if (lg + ln + 2 > cap) {
+		buf[0] = '\0'; /* not a name of ours: the call on it fails */
+		return;
+	}
+	memcpy(buf, gname, lg);
+	buf[lg] = '/';
+	memcpy(buf + lg + 1, name, ln + 1);
+}
+
+static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, uint32_t huid,
+			uint32_t hgid, lb_err *e)
 {
 	bool same_names = t->generation && names_equal(t, items, n);
 	uint64_t gen = t->generation + 1;
-	char gname[64], oldname[64], from[LB_NAME_MAX + 96];
-	_cleanup_close_ int gfd = -1;
+	char gname[64], oldname[64], from[LB_NAME_MAX + 96], to[LB_NAME_MAX + 96];
 	lb_held *held = NULL;
-	uint32_t huid, hgid;
 
-	if (lb_target_host_ids(t, &huid, &hgid, e))
-		return -1;
 	gen_name(gen, gname, sizeof(gname));
 	oldname[0] = '\0';
 	if (t->generation)
 		gen_name(t->generation, oldname, sizeof(oldname));
 	/* A leftover of a crash between mkdir and the swap is never visible: remove it (only
-	 * when there is one: no extra syscall per target per rotation). */
+	 * when there is one: no extra syscall per target per rotation). 0700 until the
+	 * generation is complete: nobody else can open a file of it before then. */
 	if (mkdirat(t->dirfd, gname, 0700) < 0 &&
 	    (errno != EEXIST || lb_remove_tree_at(t->dirfd, gname, true, e) ||
 	     mkdirat(t->dirfd, gname, 0700) < 0))
 		return lb_fail_errno(e, "target %s: mkdir %s", t->name, gname);
-	gfd = lb_open_dir_at(t->dirfd, gname, e);
-	if (gfd < 0)
-		goto fail;
 	for (size_t i = 0; i < n; i++) {
+		gen_path(to, sizeof(to), gname, items[i].name);
 		if (!items[i].value) {
-			/* Linked by path from the target root: no fd for the old directory. */
-			snprintf(from, sizeof(from), "%s/%s", oldname, items[i].name);
-			if (!oldname[0] || linkat(t->dirfd, from, gfd, items[i].name, 0) < 0) {
+			gen_path(from, sizeof(from), oldname, items[i].name);
+			if (!oldname[0] || linkat(t->dirfd, from, t->dirfd, to, 0) < 0) {
 				lb_fail_errno(e, "link unchanged %s from %s", items[i].name,
 					      oldname);
 				goto fail;
 			}
-		} else if (lb_write_new_at(gfd, items[i].name, items[i].value->data,
-					   items[i].value->len, items[i].mode, huid, hgid, e)) {
-			goto fail;
+		} else {
+			int fd = create_gen_file(t, to, items[i].value->data, items[i].value->len,
+						 items[i].mode, huid, hgid, e);
+			if (fd < 0)
+				goto fail;
+			close(fd);
 		}
 	}
 	held = held_new(items, n);
@@ -613,10 +695,11 @@ static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, lb
 		lb_fail(e, ENOMEM, "out of memory");
 		goto fail;
 	}
+	gen_path(to, sizeof(to), gname, LB_MANIFEST);
 	if ((!same_names && add_links(t, items, n, e)) ||
-	    write_manifest(gfd, gen, items, n, huid, hgid, e))
+	    write_manifest(t, to, gen, items, n, huid, hgid, e))
 		goto fail;
-	if (fchmod(gfd, 0755) < 0) {
+	if (fchmodat(t->dirfd, gname, 0755, 0) < 0) {
 		lb_fail_errno(e, "chmod %s", gname);
 		goto fail;
 	}
@@ -657,9 +740,10 @@ fail:
 	return lb_fail_wrap(e, "target %s: generation %" PRIu64 " not published", t->name, gen);
 }
 
-int lb_target_publish(lb_target *t, const lb_publish_item *items, size_t n, lb_err *e)
+int lb_target_publish_as(lb_target *t, const lb_publish_item *items, size_t n, uint32_t huid,
+			 uint32_t hgid, lb_err *e)
 {
-	if (publish_once(t, items, n, e) == 0)
+	if (publish_once(t, items, n, huid, hgid, e) == 0)
 		return 0;
 	if (e->sys != ENOSPC || t->nretired == 0)
 		return -1;
@@ -667,7 +751,16 @@ int lb_target_publish(lb_target *t, const lb_publish_item *items, size_t n, lb_e
 	lb_log(LB_WARN, "target %s: tmpfs full, dropping %zu replaced generation(s) early", t->name,
 	       t->nretired);
 	lb_target_gc(t, 0);
-	return publish_once(t, items, n, e);
+	return publish_once(t, items, n, huid, hgid, e);
+}
+
+int lb_target_publish(lb_target *t, const lb_publish_item *items, size_t n, lb_err *e)
+{
+	uint32_t huid, hgid;
+
+	if (lb_target_host_ids(t, &huid, &hgid, e))
+		return -1;
+	return lb_target_publish_as(t, items, n, huid, hgid, e);
 }
 
 uint64_t lb_target_gc(lb_target *t, uint64_t grace_ms)

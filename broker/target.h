@@ -84,6 +84,9 @@ void lb_target_note_batch(lb_target *t, const char *name, uint64_t batch);
 int lb_target_host_ids(const lb_target *t, uint32_t *uid, uint32_t *gid, lb_err *e);
 /* Write generation+1 with items, swap ..data, fix the top-level links. */
 int lb_target_publish(lb_target *t, const lb_publish_item *items, size_t n, lb_err *e);
+/* Same, for a caller that has the host ids already (lb_target_host_ids). */
+int lb_target_publish_as(lb_target *t, const lb_publish_item *items, size_t n, uint32_t huid,
+			 uint32_t hgid, lb_err *e);
 /* Is item i identical to what the current generation holds (so it can be linked)? */
 bool lb_target_unchanged(const lb_target *t, const char *name, const char *version,
 			 const char *source, int64_t not_after, unsigned mode, uint32_t huid,

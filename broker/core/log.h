@@ -16,6 +16,16 @@ int lb_audit_open(int state_dirfd);
 void lb_audit_close(void);
 /* Write an audit event; steals ev. "ts" and "event" are added. */
 void lb_audit(const char *event, json_t *ev);
+/* Between hold and release (nested pairs count), audit lines are collected and written with
+ * one write per destination at the release (or every 64 KiB): a rotation of 1,000 targets
+ * made 2,000 writes. Log lines are not held; an audit line written in between keeps its
+ * place after the held ones. */
+void lb_audit_hold(void);
+/* The same line as lb_audit from an event's members already written as JSON text (no
+ * leading comma, e.g. by core/jsonw): the deliver event of every target at every rotation
+ * costs no jansson tree. */
+void lb_audit_text(const char *event, const char *fields);
+void lb_audit_release(void);
 
 /* Where log lines and audit events go instead, in a process that hands them to another (the
  * network worker hands them to root, which writes them). msg: the formatted message; ev:
