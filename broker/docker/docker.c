@@ -105,6 +105,11 @@ struct lb_docker *lb_docker_new(lb_broker *b, lb_err *e)
 	d->doom_timer = lb_timer_new(lb_broker_loop(b), dk_on_doom, d);
 	d->early_timer = lb_timer_new(lb_broker_loop(b), dk_on_early, d);
 	d->activate_timer = lb_timer_new(lb_broker_loop(b), on_activate_timer, d);
+	d->retire_timer = lb_timer_new(lb_broker_loop(b), dk_on_retire, d);
+	if (!d->retire_timer) {
+		lb_fail(e, ENOMEM, "out of memory");
+		goto fail;
+	}
 	if (n > 5 && strcmp(base + n - 5, ".sock") == 0)
 		n -= 5;
 	snprintf(d->driver, sizeof(d->driver), "%.*s", (int)n, base);
@@ -134,6 +139,7 @@ void lb_docker_free(struct lb_docker *d)
 {
 	if (!d)
 		return;
+	dk_retire_pending(d, NULL); /* what ended is wiped, not left for the next start */
 	lb_engine_free(d->en);
 	lb_plugin_free(d->pl);
 	while (d->vols) {
@@ -157,6 +163,7 @@ void lb_docker_free(struct lb_docker *d)
 	lb_timer_free(d->doom_timer);
 	lb_timer_free(d->early_timer);
 	lb_timer_free(d->activate_timer);
+	lb_timer_free(d->retire_timer);
 	if (d->mdirfd > 0)
 		close(d->mdirfd);
 	free(d);

@@ -179,21 +179,16 @@ static int inspect_with(struct lb_docker *d, const char *id, lb_engine_cb cb)
 	return 0;
 }
 
-/* Every mount of container id. */
+/* Every mount of container id, on the next loop turn (an Unmount waiting behind this
+ * event is answered first). */
 static void retire_container(struct lb_docker *d, const char *id, const char *reason)
 {
-	bool any = false;
-
 	for (struct volume *v = d->vols; v; v = v->next)
 		for (struct mount *m = v->mounts, *next; m; m = next) {
 			next = m->next;
-			if (m->container[0] && strcmp(m->container, id) == 0) {
-				dk_retire(d, m, reason);
-				any = true;
-			}
+			if (m->container[0] && strcmp(m->container, id) == 0)
+				dk_retire_later(d, m, reason);
 		}
-	if (any)
-		dk_save_volumes(d);
 }
 
 void dk_on_event(void *ctx, json_t *ev)

@@ -72,6 +72,7 @@ static json_t *mount(struct lb_docker *d, struct volume *v, json_t *req)
 		return err_reply("lockbox: volume %s: Mount without an ID", v->name);
 	dk_mount_key(id, key, sizeof(key));
 	snprintf(target, sizeof(target), "@%s", key);
+	dk_retire_pending(d, target); /* its Unmount just ended it: a fresh one */
 	m = dk_find_mount(d, target);
 	if (m && m->v != v)
 		return err_reply("lockbox: mount ID %.12s belongs to volume %s", id, m->v->name);
@@ -91,7 +92,7 @@ static json_t *mount(struct lb_docker *d, struct volume *v, json_t *req)
 }
 
 /* The last Unmount of an ID ends its mount: the create-time copy-up's, or the container's
- * at stop (die has usually retired it already). */
+ * at stop (die has usually retired it already). Answered at once, retired on the next turn. */
 static json_t *unmount(struct lb_docker *d, json_t *req)
 {
 	const char *id = json_string_value(json_object_get(req, "ID"));
@@ -102,10 +103,8 @@ static json_t *unmount(struct lb_docker *d, json_t *req)
 		return json_object();
 	dk_mount_key(id, key, sizeof(key));
 	snprintf(target, sizeof(target), "@%s", key);
-	if ((m = dk_find_mount(d, target)) && --m->refs <= 0) {
-		dk_retire(d, m, "unmounted");
-		dk_save_volumes(d);
-	}
+	if ((m = dk_find_mount(d, target)) && --m->refs <= 0)
+		dk_retire_later(d, m, "unmounted");
 	return json_object();
 }
 
@@ -142,7 +141,7 @@ json_t *dk_on_plugin(void *ctx, const char *ep, json_t *req)
 		return unmount(d, req);
 	if (strcmp(ep, "Remove") == 0) {
 		dk_remove_volume(d, v, "volume removed");
-		dk_save_volumes(d);
+		dk_save_later(d);
 		lb_audit("volume_removed", json_pack("{s:s}", "volume", name));
 		return json_object();
 	}

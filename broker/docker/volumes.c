@@ -46,8 +46,9 @@ void dk_remove_volume(struct lb_docker *d, struct volume *v, const char *reason)
 	struct mount *m;
 
 	while ((m = v->mounts)) {
-		v->mounts = m->next; /* off the list before dk_retire frees it */
-		dk_retire(d, m, reason);
+		v->mounts = m->next; /* off the list here: v goes next */
+		m->v = NULL;
+		dk_retire_later(d, m, reason);
 	}
 	for (p = &d->vols; *p && *p != v; p = &(*p)->next)
 		;
@@ -191,17 +192,70 @@ struct mount *dk_add_mount(struct lb_docker *d, struct volume *v, const char *id
 	return m;
 }
 
-void dk_retire(struct lb_docker *d, struct mount *m, const char *reason)
+/* Off its volume's list; the mount itself stays. */
+static void detach(struct mount *m)
 {
 	struct mount **p;
 
-	unbind(d, m->target);
-	lb_broker_drop_dynamic(d->b, m->target, reason);
+	if (!m->v)
+		return;
 	for (p = &m->v->mounts; *p && *p != m; p = &(*p)->next)
 		;
 	if (*p)
 		*p = m->next;
+	m->v = NULL;
+	m->next = NULL;
+}
+
+static void retire_now(struct lb_docker *d, struct mount *m, const char *reason)
+{
+	unbind(d, m->target);
+	lb_broker_drop_dynamic(d->b, m->target, reason);
 	free_mount(m);
+}
+
+void dk_retire(struct lb_docker *d, struct mount *m, const char *reason)
+{
+	detach(m);
+	retire_now(d, m, reason);
+}
+
+void dk_save_later(struct lb_docker *d)
+{
+	d->save_pending = true;
+	lb_timer_arm(d->retire_timer, 1);
+}
+
+void dk_retire_later(struct lb_docker *d, struct mount *m, const char *reason)
+{
+	detach(m);
+	snprintf(m->retire_reason, sizeof(m->retire_reason), "%s", reason);
+	m->next = d->retiring;
+	d->retiring = m;
+	dk_save_later(d);
+}
+
+void dk_retire_pending(struct lb_docker *d, const char *target)
+{
+	struct mount **p = &d->retiring, *m;
+
+	while ((m = *p)) {
+		if (target && strcmp(m->target, target) != 0) {
+			p = &m->next;
+			continue;
+		}
+		*p = m->next;
+		retire_now(d, m, m->retire_reason);
+	}
+	if (!target && d->save_pending)
+		dk_save_volumes(d);
+}
+
+void dk_on_retire(lb_loop *loop, lb_timer *t, void *ctx)
+{
+	(void)loop;
+	(void)t;
+	dk_retire_pending(ctx, NULL);
 }
 
 void dk_save_volumes(struct lb_docker *d)
@@ -210,6 +264,7 @@ void dk_save_volumes(struct lb_docker *d)
 	lb_err e = {0};
 	char *text;
 
+	d->save_pending = false;
 	for (struct volume *v = d->vols; v; v = v->next) {
 		json_t *mounts = json_object();
 		for (struct mount *m = v->mounts; m; m = m->next)

@@ -97,6 +97,19 @@ row=$(targets_say_failed)
 dk rm -f -v "$nc" >/dev/null
 pass "lockboxctl targets shows the same: $(grep -o 'db_password failed.*' <<<"$row")"
 
+# docker restart: dockerd unmounts (lockboxd answers at once and retires the tmpfs on its next
+# turn) and mounts again with a new mount ID: a fresh tmpfs, the old one gone.
+reads() { dk logs "$cid" 2>&1 | grep -c "/run/secrets/db_password=canary-dk-$$-three" || true; }
+n_reads=$(reads)
+dk restart -t 2 "$cid" >/dev/null
+wait_for "the restarted app reads its secret" 20 test "$(reads)" -gt "$n_reads"
+old=$vol vol=$(ls "$T/run/t")
+[[ $vol == @* && $vol != *$'\n'* && $vol != "$old" ]] || fail "one new target expected in run/t: $vol"
+grep -q " $T/run/[tm]/$old " /proc/mounts && fail "the old tmpfs or bind is still mounted"
+assert_eq "$(grep -c "\"event\":\"target_removed\",\"target\":\"$old\"" "$T/state/audit.jsonl")" 1 \
+	"target_removed events of the old target"
+pass "docker restart: the old tmpfs retired once, the new mount has its own, secret read again"
+
 dk stop -t 2 "$cid" >/dev/null
 wait_for "tmpfs wiped and unmounted" 10 bash -c "! grep -q ' $T/run/t/$vol ' /proc/mounts"
 grep -q " $T/run/m/$vol " /proc/mounts && fail "read-only bind left mounted"
