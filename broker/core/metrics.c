@@ -2,6 +2,7 @@
 #include "metrics.h"
 #include "log.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -307,6 +308,15 @@ static struct series *series_of(lb_metrics *m, enum lb_metric_id id, const char 
 	return s;
 }
 
+/* a + b, kept finite (a relayed snapshot may add up to more than a double holds; a
+ * non-finite value would not survive the next snapshot). */
+static double finite_sum(double a, double b)
+{
+	double s = a + b;
+
+	return isfinite(s) ? s : (s > 0 ? DBL_MAX : -DBL_MAX);
+}
+
 void lb_metrics_add(lb_metrics *m, enum lb_metric_id id, double v, const char *const *labels)
 {
 	struct series *s;
@@ -317,14 +327,14 @@ void lb_metrics_add(lb_metrics *m, enum lb_metric_id id, double v, const char *c
 		return;
 	s = series_of(m, id, labels);
 	if (s)
-		s->v += v;
+		s->v = finite_sum(s->v, v);
 }
 
 void lb_metrics_set(lb_metrics *m, enum lb_metric_id id, double v, const char *const *labels)
 {
 	struct series *s;
 
-	if ((unsigned)id >= LB_M_COUNT || descs[id].kind != LB_METRIC_GAUGE)
+	if ((unsigned)id >= LB_M_COUNT || descs[id].kind != LB_METRIC_GAUGE || !isfinite(v))
 		return;
 	s = series_of(m, id, labels);
 	if (s)
@@ -337,7 +347,7 @@ static void gauge_cmp(lb_metrics *m, enum lb_metric_id id, double v, const char 
 	struct series *s;
 	size_t before;
 
-	if ((unsigned)id >= LB_M_COUNT || descs[id].kind != LB_METRIC_GAUGE || !m)
+	if ((unsigned)id >= LB_M_COUNT || descs[id].kind != LB_METRIC_GAUGE || !m || !isfinite(v))
 		return;
 	before = m->f[id].n;
 	s = series_of(m, id, labels);
@@ -366,7 +376,7 @@ void lb_metrics_observe(lb_metrics *m, enum lb_metric_id id, double v, const cha
 	s = series_of(m, id, labels);
 	if (!s)
 		return;
-	s->v += v;
+	s->v = finite_sum(s->v, v);
 	s->count++;
 	for (size_t i = 0; i < LB_METRICS_NBUCKETS; i++)
 		if (v <= buckets[i]) {
@@ -733,7 +743,7 @@ static bool import_series(lb_metrics *m, enum lb_metric_id id, const json_t *o)
 		s = series_of(m, id, labels);
 		if (!s)
 			return true; /* the cap counted it */
-		s->v += v;
+		s->v = finite_sum(s->v, v);
 		s->count += (uint64_t)c;
 		for (size_t k = 0; k < LB_METRICS_NBUCKETS; k++)
 			s->bucket[k] += counts[k];
