@@ -1,5 +1,5 @@
 # Metrics (issue 18): /metrics scraped by a real Prometheus.
-foreach(t metrics_prometheus)
+foreach(t metrics_prometheus metrics_vault)
   add_test(NAME integ_${t} COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/${t}.sh ${LB_BIN})
   set_tests_properties(integ_${t} PROPERTIES LABELS "integration;root;metrics"
     SKIP_RETURN_CODE 77 TIMEOUT 180)
