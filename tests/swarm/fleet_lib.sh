@@ -47,6 +47,11 @@ fleet_cleanup() {
 	((${#pids[@]} == 0)) || wait "${pids[@]}"
 	pids=()
 	for ((i = 1; i <= NODES; i++)); do stop_pid "${LOCKBOXD[i]:-}" 10; done
+	# Sanitizer builds report into the brokers' logs (stderr) as they exit.
+	if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/n*/lockboxd.log 2>/dev/null; then
+		echo "FAIL: sanitizer reports in the logs above" >&2
+		rc=1
+	fi
 	for ((i = 1; i <= NODES; i++)); do stop_pid "${HOLDER[i]:-}" 5; done
 	stop_pid "$SWITCH_PID" 5
 	[[ -n $DOUBLE_PID ]] && stop_pid "$DOUBLE_PID" 5
