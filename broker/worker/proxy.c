@@ -681,6 +681,7 @@ static void on_restart(lb_loop *loop, lb_timer *t, void *ctx)
 		return;
 	}
 	w->restarts++;
+	lb_metric_inc0(LB_M_WORKER_RESTARTS);
 	lb_audit("worker_restart",
 		 json_pack("{s:i,s:i}", "pid", (int)w->pid, "restarts", (int)w->restarts));
 	for (struct proxy *p = w->proxies; p; p = p->next) {

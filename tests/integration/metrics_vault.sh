@@ -2,8 +2,8 @@
 # Issue 18: the network-store counters reach /metrics from where the stores run (the
 # privilege-separated worker relays its registry to root, issue 15): store requests by
 # outcome and their latency, logins, coalesced KV reads (three targets, one read), lease
-# renewals and revocations, the store's health; the text passes promtool; no secret, path
-# or lease id in it.
+# renewals and revocations, the store's health, a restart of the worker; the text passes
+# promtool; no secret, path or lease id in it.
 source "$(dirname "$0")/vault_lib.sh" "$1"
 need_root
 
@@ -49,6 +49,16 @@ vault_config '{"method": "token", "token_file": "'"$F"'/token"}' '{
 ctl reload >/dev/null || fail "reload"
 wait_for "a lease revocation" 15 ge 'lockbox_lease_revocations_total{store="vault",outcome="ok"}' 1
 pass "lease renewals ($(val 'lockbox_lease_renewals_total{store="vault",outcome="ok"}')) and revocations counted"
+
+# The worker is killed: root counts its restart.
+worker_pid() { ctl --json status | jget 'j["worker"]["pid"]'; }
+worker_new() { p=$(worker_pid) && [[ $p != "$1" && $p != 0 && $(ctl --json status | jget 'j["worker"]["state"]') == up ]]; }
+w=$(worker_pid)
+[[ $w =~ ^[0-9]+$ && $w != 0 ]] || fail "no worker pid in status: $(cat "$T/ctl.stdout")"
+kill -KILL "$w"
+wait_for "a new worker" 20 worker_new "$w"
+wait_for "the restart counted" 10 ge 'lockbox_worker_restarts_total' 1
+pass "worker restart counted: lockbox_worker_restarts_total $(val lockbox_worker_restarts_total)"
 
 if command -v promtool >/dev/null; then
 	promtool check metrics <"$T/m.txt" || fail "promtool check metrics"
