@@ -212,29 +212,41 @@ static void socket_action(lb_http *h, curl_socket_t fd, int ev)
 
 lb_http *lb_http_new(lb_loop *loop, lb_err *e)
 {
-	static bool global_done;
-	lb_http *h;
+	lb_http *h = calloc(1, sizeof(*h));
 
-	if (!global_done) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-			return lb_fail(e, 0, "curl_global_init failed"), NULL;
-		global_done = true;
-	}
-	h = calloc(1, sizeof(*h));
 	if (!h)
 		return lb_fail(e, ENOMEM, "out of memory"), NULL;
 	h->loop = loop;
+	return h;
+}
+
+/* curl (and with it OpenSSL's init, most of libcrypto's resident pages) starts at the first
+ * request: a broker whose config names no network store and no Docker socket never starts it
+ * (issue 19: ~2 MiB of RSS). */
+static int http_start(lb_http *h, lb_err *e)
+{
+	static bool global_done;
+
+	if (h->multi)
+		return 0;
+	if (!global_done) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return lb_fail(e, 0, "curl_global_init failed");
+		global_done = true;
+	}
+	h->timer = h->timer ? h->timer : lb_timer_new(h->loop, on_timer, h);
 	h->multi = curl_multi_init();
-	h->timer = lb_timer_new(loop, on_timer, h);
 	if (!h->multi || !h->timer) {
-		lb_http_free(h);
-		return lb_fail(e, ENOMEM, "curl_multi_init failed"), NULL;
+		if (h->multi)
+			curl_multi_cleanup(h->multi);
+		h->multi = NULL;
+		return lb_fail(e, ENOMEM, "curl_multi_init failed");
 	}
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-	return h;
+	return 0;
 }
 
 void lb_http_free(lb_http *h)
@@ -313,9 +325,12 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
 
 lb_http_req *lb_http_start(lb_http *h, const lb_http_opts *o, lb_http_cb cb, void *ctx, lb_err *e)
 {
-	lb_http_req *r = calloc(1, sizeof(*r));
+	lb_http_req *r;
 	CURL *c;
 
+	if (http_start(h, e))
+		return NULL;
+	r = calloc(1, sizeof(*r));
 	if (!r)
 		return lb_fail(e, ENOMEM, "out of memory"), NULL;
 	r->h = h;
