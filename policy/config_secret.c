@@ -166,6 +166,40 @@ static void parse_template(struct ctx *c, lb_config *cfg, const char *path, json
 	snprintf(s->uri, sizeof(s->uri), "template:%s", s->src.path);
 }
 
+/* "params" of a write (Vault PKI: MOUNT/issue/ROLE): scalar values, kept as canonical JSON
+ * in the source, so that equal params share one certificate and different ones do not. */
+static void parse_params(struct ctx *c, lb_config *cfg, const char *path, json_t *v,
+			 lb_secret_spec *s)
+{
+	char sub[512], el[700];
+	json_t *p = lb_cfg_want(c, v, path, "params", JSON_OBJECT, false, sub, sizeof(sub)), *x;
+	const lb_store_cfg *store = lb_config_store(cfg, s->src.store);
+	const char *k;
+	char *dump;
+
+	if (!p)
+		return;
+	if (!store || strcmp(store->type, "vault") != 0 || !strstr(s->src.path, "/issue/") ||
+	    s->src.version[0]) {
+		lb_cfg_err(c, sub,
+			   "params apply to Vault PKI certificates only "
+			   "(\"vault:MOUNT/issue/ROLE#certificate\", no ?version=)");
+		return;
+	}
+	json_object_foreach (p, k, x) {
+		snprintf(el, sizeof(el), "%s.%s", sub, k);
+		if (!json_is_string(x) && !json_is_integer(x) && !json_is_boolean(x))
+			lb_cfg_err(c, el, "expected string, integer or boolean, got %s",
+				   lb_cfg_type_name(x));
+	}
+	dump = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!dump || strlen(dump) >= sizeof(s->src.params))
+		lb_cfg_err(c, sub, "at most %zu bytes as compact JSON", sizeof(s->src.params) - 1);
+	else if (json_object_size(p))
+		snprintf(s->src.params, sizeof(s->src.params), "%s", dump);
+	lb_json_free(dump);
+}
+
 void lb_cfg_parse_secret(struct ctx *c, lb_config *cfg, const char *path, const char *name,
 			 json_t *v, lb_secret_spec *s)
 {
@@ -182,8 +216,8 @@ void lb_cfg_parse_secret(struct ctx *c, lb_config *cfg, const char *path, const 
 	if (json_is_string(v)) {
 		uri = json_string_value(v);
 	} else if (json_is_object(v)) {
-		static const char *const keys[] = {"from", "mode", "template", "template_file",
-						   NULL};
+		static const char *const keys[] = {"from",	    "mode",   "template",
+						   "template_file", "params", NULL};
 		char sub[512];
 		json_t *from =
 		    lb_cfg_want(c, v, path, "from", JSON_STRING, false, sub, sizeof(sub));
@@ -208,6 +242,8 @@ void lb_cfg_parse_secret(struct ctx *c, lb_config *cfg, const char *path, const 
 				   json_string_value(mode));
 		if (kinds == 1 && !from)
 			parse_template(c, cfg, path, v, s);
+		if (!from && json_object_get(v, "params"))
+			lb_cfg_err(c, path, "\"params\" go with \"from\", not with a template");
 	} else {
 		lb_cfg_err(
 		    c, path,
@@ -224,4 +260,6 @@ void lb_cfg_parse_secret(struct ctx *c, lb_config *cfg, const char *path, const 
 	}
 	if (!store_ok(cfg, &s->src, uri, msg, sizeof(msg)))
 		lb_cfg_err(c, path, "%s", msg);
+	else if (json_is_object(v) && json_object_get(v, "params"))
+		parse_params(c, cfg, path, v, s);
 }

@@ -1,5 +1,6 @@
 #include "uri.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -91,6 +92,14 @@ int lb_source_parse(const char *uri, lb_source *out, lb_err *e)
 
 void lb_source_key(const lb_source *s, char *buf, size_t cap)
 {
-	snprintf(buf, cap, "%s:%s%s%s", s->store, s->path, s->version[0] ? "?version=" : "",
-		 s->version);
+	unsigned char h[8];
+	char hex[17] = "";
+
+	if (s->params[0]) {
+		crypto_generichash(h, sizeof(h), (const unsigned char *)s->params,
+				   strnlen(s->params, sizeof(s->params)), NULL, 0);
+		sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	}
+	snprintf(buf, cap, "%s:%s%s%s%s%s", s->store, s->path, s->version[0] ? "?version=" : "",
+		 s->version, hex[0] ? "?params=" : "", hex);
 }

@@ -11,10 +11,14 @@ typedef struct lb_source {
 	char path[512];
 	char field[129];
 	char version[64]; /* empty = latest */
+	/* A write's parameters as canonical JSON (sorted keys, compact), from the secret's
+	 * "params" (Vault PKI issue, issue 17); empty = a read. Never from the URI. */
+	char params[512];
 } lb_source;
 
 int lb_source_parse(const char *uri, lb_source *out, lb_err *e);
-/* "STORE:PATH[?version=N]" without the field: the unit a store fetches once. */
+/* "STORE:PATH[?version=N]" without the field: the unit a store fetches once. With params,
+ * "?params=" and 16 hex digits of their digest follow (one issue per distinct params). */
 void lb_source_key(const lb_source *s, char *buf, size_t cap);
 
 #endif

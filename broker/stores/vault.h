@@ -76,6 +76,21 @@ void vault_kv_version_hash(struct vault_kv *kv, const lb_secbuf *val, char *out,
 /* Closing: fail the fetches waiting for a mount lookup. */
 void vault_kv_close(lb_nst *ns);
 
+/* A target is gone: its leases and certificates (the provider's release). */
+void vault_kv_release(lb_nst *ns, const char *target);
+
+/* --- vault_pki.c: certificates (MOUNT/issue/ROLE); kept in struct vault_kv --- */
+struct vault_pki;
+struct vault_pki *vault_pki_of(lb_nst *ns);
+struct vault_pki *vault_pki_new(void);
+void vault_pki_free(struct vault_pki *p);
+/* Is path MOUNT/issue/ROLE on that (non-KV) mount? */
+bool vault_pki_is_issue(const char *mount, const char *path);
+void vault_pki_fetch(lb_nst *ns, lb_nst_waiter *w);
+void vault_pki_release(lb_nst *ns, const char *target);
+/* Closing: fail the waiters, stop the timers. */
+void vault_pki_close(lb_nst *ns);
+
 /* --- vault_lease.c --- */
 struct vault_leases *vault_leases_new(lb_nst *ns, const char *store_name);
 void vault_leases_free(struct vault_leases *ls);

@@ -1,6 +1,7 @@
 /* The vault provider's mounts and KV reads (see vault.h). A fetch's mount is looked up once
  * (sys/internal/ui/mounts); KV reads are the engine's coalesced reads, so a refresh of
- * 1,000 targets costs one request; any other mount is leased (vault_lease.c). */
+ * 1,000 targets costs one request; MOUNT/issue/ROLE (or a source with params) issues a
+ * certificate (vault_pki.c); any other mount is leased (vault_lease.c). */
 #include "vault.h"
 #include "cleanup.h"
 #include "log.h"
@@ -24,7 +25,19 @@ struct vault_kv {
 	bool busy;
 	lb_nst_waitq waiters; /* for the mount lookup */
 	char lookup_path[512];
+	struct vault_pki *pki; /* certificates (vault_pki.c) */
 };
+
+struct vault_pki *vault_pki_of(lb_nst *ns)
+{
+	return vault_kv_of(ns)->pki;
+}
+
+void vault_kv_release(lb_nst *ns, const char *target)
+{
+	vault_lease_release(ns, target);
+	vault_pki_release(ns, target);
+}
 
 struct vault_kv *vault_kv_new(int kv_version)
 {
@@ -34,6 +47,10 @@ struct vault_kv *vault_kv_new(int kv_version)
 		return NULL;
 	kv->kv_version = kv_version;
 	randombytes_buf(kv->hkey, sizeof(kv->hkey));
+	if (!(kv->pki = vault_pki_new())) {
+		free(kv);
+		return NULL;
+	}
 	return kv;
 }
 
@@ -47,6 +64,7 @@ void vault_kv_free(struct vault_kv *kv)
 		free(m);
 	}
 	sodium_memzero(kv->hkey, sizeof(kv->hkey));
+	vault_pki_free(kv->pki);
 	free(kv);
 }
 
@@ -144,6 +162,10 @@ void vault_kv_dispatch(lb_nst *ns, lb_nst_waiter *w)
 		lb_nst_read_join(ns, w);
 		return;
 	}
+	if (m && (vault_pki_is_issue(m->path, path) || lb_nst_waiter_src(w)->params[0])) {
+		vault_pki_fetch(ns, w); /* a write: a certificate */
+		return;
+	}
 	if (m) {
 		vault_lease_fetch(ns, w);
 		return;
@@ -219,4 +241,5 @@ int vault_kv_read_parse(lb_nst *ns, const lb_source *src, const lb_nst_reply *nr
 void vault_kv_close(lb_nst *ns)
 {
 	lb_nst_waitq_fail(ns, &vault_kv_of(ns)->waiters, "store closed");
+	vault_pki_close(ns);
 }

@@ -50,6 +50,12 @@ int lb_vault_lease_parse(const lb_vault_reply *r, const char *path, lb_secbuf **
 /* A login: auth.client_token (into *token), lease_duration, renewable. */
 int lb_vault_login_parse(json_t *reply, lb_secbuf **token, int64_t *ttl, bool *renewable);
 
+/* pki/issue/ROLE (vault_pki_parse.c): one JSON object of fields (certificate,
+ * private_key, private_key_type, issuing_ca, ca_chain, bundle = certificate + chain + key,
+ * serial_number, expiration), the serial (hex and ':' only) and the expiry (Unix s). */
+int lb_vault_pki_parse(const lb_vault_reply *r, lb_secbuf **value, char *serial, size_t scap,
+		       int64_t *not_after, lb_err *e);
+
 /* Compact JSON of j in a secure buffer (NULL when j cannot be encoded or out of memory). */
 lb_secbuf *lb_vault_secbuf_from_json(json_t *j);
 

@@ -1,8 +1,8 @@
 /* Vault reply parsing (broker/stores/vault_parse.c): everything the vault store reads out
  * of a server's reply — the error list, the OK/error/fault split, sys/internal/ui/mounts,
- * KV v1/v2 reads (latest and pinned), leased reads and logins. A Vault server, or anything
- * that answers on its address, chooses every byte.
- * Input: one byte choosing the HTTP status, then the body. */
+ * KV v1/v2 reads (latest and pinned), leased reads, logins and PKI issue replies. A Vault server,
+ * or anything that answers on its address, chooses every byte. Input: one byte choosing the HTTP
+ * status, then the body. */
 #include "fuzz.h"
 
 #include "secmem.h"
@@ -88,6 +88,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(tok == NULL);
 	}
 	lb_secbuf_free(tok);
+
+	{
+		char serial[64];
+		int64_t not_after = -1;
+		lb_err pe = {0};
+
+		if (lb_vault_pki_parse(&r, &value, serial, sizeof(serial), &not_after, &pe) == 0) {
+			check_value(value);
+			FUZZ_ASSERT(not_after > 0 && serial[0]);
+			FUZZ_ASSERT(strspn(serial, "0123456789abcdefABCDEF:") == strlen(serial));
+		} else {
+			FUZZ_ASSERT(value == NULL && pe.msg[0] != '\0');
+			fuzz_check_text(pe.msg, sizeof(pe.msg));
+		}
+		lb_secbuf_free(value);
+		value = NULL;
+	}
 
 	lb_vault_errors(r.json, err, 8); /* a small buffer truncates, never overflows */
 	fuzz_check_text(err, 8);

@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import vault_auth_double
 from doublelib import PlainThreadingServer, TLSThreadingServer, run, tls_context
+import vault_pki_double  # pki/issue/ROLE (issue 17)
 
 # Vault's own limit on request bodies (api-docs/index: "Limits").
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
@@ -186,6 +187,7 @@ class State:
                 "accessor": f"{mtype}_{secrets.token_hex(4)}",
                 "uuid": str(uuid.uuid4()),
                 "description": m.get("description", ""),
+                "seed": m,
             }
             self.mounts[mount] = entry
             if mtype == "kv":
@@ -669,6 +671,8 @@ class VaultHandler(BaseHTTPRequestHandler):
                 return self._kv1_read(mount, rel)
             if m["type"] == "database" and rel.startswith("creds/"):
                 return self._db_creds(path, rec)
+            if m["type"] == "pki":
+                return vault_pki_double.route(self, mount, m, rel, method, body)
         raise error_reply(404, f'no handler for route "{path}". route entry not found.')
 
     # ----- sys ----------------------------------------------------------------------------
