@@ -217,6 +217,7 @@ static const struct {
     {"path", offsetof(lb_source, path), sizeof(((lb_source *)0)->path)},
     {"field", offsetof(lb_source, field), sizeof(((lb_source *)0)->field)},
     {"version", offsetof(lb_source, version), sizeof(((lb_source *)0)->version)},
+    {"params", offsetof(lb_source, params), sizeof(((lb_source *)0)->params)},
 };
 #define NSOURCE_FIELDS (sizeof(source_fields) / sizeof(source_fields[0]))
 
