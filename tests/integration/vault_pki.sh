@@ -28,11 +28,15 @@ BINDINGS='{ "tls": { "secrets": {
     "bundle.pem": { "from": "vault:pki/issue/web#bundle", '"$P"' },
     "api.crt":    { "from": "vault:pki/issue/web#certificate", '"$Q"' },
     "api.key":    { "from": "vault:pki/issue/web#private_key", '"$Q"' } },
-  "refresh": "1h", "grace": "2s", "size": "64k" } }'
+  "refresh": "1h", "grace": "60s", "size": "64k" } }'
 vault_config "$AUTH" "$BINDINGS" '{ "t1": {"binding": "tls", "uid": 1000, "gid": 1000},
                                     "t2": {"binding": "tls", "uid": 1001, "gid": 1001} }'
 start_broker
 for t in t1 t2; do wait_for "certificates of $t" 15 test -s "$T/run/t/$t/api.key"; done
+# Before the first rotation (at 2/3 of 9 s): the issue calls so far, and t1's generation
+# (kept for the 60 s grace, so the checks below read one generation even if a new one comes).
+first_issues=$(count pki/issue/web)
+G=$T/run/t/t1/$(readlink "$T/run/t/t1/..data")
 
 # One view of ..data: the key is the certificate's, the bundle is certificate + chain + key.
 # Prints the serial of tls.crt.
@@ -50,20 +54,20 @@ check_view() { # TARGET
 s1=$(check_view t1) || fail "t1's files do not belong together"
 s2=$(check_view t2) || fail "t2's files do not belong together"
 [[ $s1 != "$s2" ]] || fail "two targets share a certificate"
-assert_eq "$(count pki/issue/web)" "4" "issue calls: 2 targets x 2 distinct params (5 + 2 fields)"
-openssl verify -CAfile "$T/run/t/t1/ca.crt" "$T/run/t/t1/tls.crt" >/dev/null || fail "certificate does not verify against issuing_ca"
-openssl x509 -noout -ext subjectAltName -in "$T/run/t/t1/tls.crt" | grep -q 'DNS:www.example.com' || fail "alt_names not applied"
-openssl x509 -noout -subject -in "$T/run/t/t1/api.crt" | grep -q 'api.example.com' || fail "second params"
-[[ $(openssl x509 -noout -pubkey -in "$T/run/t/t1/api.crt") == "$(openssl pkey -pubout -in "$T/run/t/t1/api.key")" ]] || fail "api key"
-assert_eq "$(stat -c %a:%u "$T/run/t/t1/..data/tls.key")" "400:1000" "key mode and owner"
-end=$(date -d "$(openssl x509 -noout -enddate -in "$T/run/t/t1/tls.crt" | cut -d= -f2)" +%s)
+assert_eq "$first_issues" "4" "issue calls: 2 targets x 2 distinct params (5 + 2 fields)"
+openssl verify -CAfile "$G/ca.crt" "$G/tls.crt" >/dev/null || fail "certificate does not verify against issuing_ca"
+openssl x509 -noout -ext subjectAltName -in "$G/tls.crt" | grep -q 'DNS:www.example.com' || fail "alt_names not applied"
+openssl x509 -noout -subject -in "$G/api.crt" | grep -q 'api.example.com' || fail "second params"
+[[ $(openssl x509 -noout -pubkey -in "$G/api.crt") == "$(openssl pkey -pubout -in "$G/api.key")" ]] || fail "api key"
+assert_eq "$(stat -c %a:%u "$G/tls.key")" "400:1000" "key mode and owner"
+end=$(date -d "$(openssl x509 -noout -enddate -in "$G/tls.crt" | cut -d= -f2)" +%s)
 python3 -c '
 import json,sys
 m=json.load(open(sys.argv[1]))["secrets"]
 assert m["tls.crt"]["not_after"] == m["tls.key"]["not_after"] == int(sys.argv[2]), m
 assert m["tls.crt"]["version"].replace(":","").upper() == sys.argv[3].upper(), m
 assert "?params=" in m["tls.crt"]["source"] and m["tls.crt"]["source"] != m["api.crt"]["source"], m' \
-	"$T/run/t/t1/..data/.manifest.json" "$end" "$s1" || fail "manifest: $(cat "$T/run/t/t1/..data/.manifest.json")"
+	"$G/.manifest.json" "$end" "$(openssl x509 -noout -serial -in "$G/tls.crt" | cut -d= -f2)" || fail "manifest: $(cat "$G/.manifest.json")"
 ctl targets >"$T/targets.out"
 grep -E '^t1 ' "$T/targets.out" | grep -qiE "tls.crt@([0-9a-f]{2}:){19}[0-9a-f]{2} until " || fail "lockboxctl targets: no serial and expiry: $(cat "$T/targets.out")"
 pass "one issue per (target, params), key matches, bundle, chain, not_after = expiry, serial in lockboxctl targets"
