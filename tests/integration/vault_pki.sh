@@ -68,8 +68,8 @@ assert m["tls.crt"]["not_after"] == m["tls.key"]["not_after"] == int(sys.argv[2]
 assert m["tls.crt"]["version"].replace(":","").upper() == sys.argv[3].upper(), m
 assert "?params=" in m["tls.crt"]["source"] and m["tls.crt"]["source"] != m["api.crt"]["source"], m' \
 	"$G/.manifest.json" "$end" "$(openssl x509 -noout -serial -in "$G/tls.crt" | cut -d= -f2)" || fail "manifest: $(cat "$G/.manifest.json")"
-ctl targets >"$T/targets.out"
-grep -E '^t1 ' "$T/targets.out" | grep -qiE "tls.crt@([0-9a-f]{2}:){19}[0-9a-f]{2} until " || fail "lockboxctl targets: no serial and expiry: $(cat "$T/targets.out")"
+ctl targets --wide >"$T/targets.out"
+grep -E '^t1 ' "$T/targets.out" | grep -qiE "tls.crt@([0-9a-f]{2}:){19}[0-9a-f]{2} until " || fail "lockboxctl targets --wide: no serial and expiry: $(cat "$T/targets.out")"
 pass "one issue per (target, params), key matches, bundle, chain, not_after = expiry, serial in lockboxctl targets"
 
 # Rotation at 2/3 of 9 s: every view of ..data has a matching pair.
@@ -82,7 +82,7 @@ while ((SECONDS < deadline && changes < 2)); do
 done
 ((changes >= 2)) || fail "no new certificate in 25 s ($views views)"
 n=$(count pki/issue/web)
-((n >= 8 && n <= 10)) || fail "issue calls after two rotations of t1 and t2's 9 s certificates: $n"
+((n >= 6 && n <= 10)) || fail "issue calls after two rotations of t1 and t2's 9 s certificates: $n"
 grep -q '"event":"certificate_issued"' "$T/state/audit.jsonl" || fail "no certificate_issued audit"
 assert_eq "$(openssl x509 -noout -subject -in "$T/run/t/t1/api.crt" | grep -c api.example.com)" "1" "api cert kept"
 pass "rotation: $changes new certificates of t1, $views views, key always matched; $n issue calls"
