@@ -250,7 +250,7 @@ static void on_lease_renew(lb_nst *ns, void *ctx, const lb_nst_reply *nr)
 	const lb_vault_reply *r = &rv_;
 	struct lease *l = ctx;
 	int64_t d = json_integer_value(json_object_get(r->json, "lease_duration"));
-	int64_t expire = now_s() + d;
+	int64_t expire = now_s() + d, end = vault_leases_of(ns)->orphan_end;
 
 	lb_metric_inc(LB_M_LEASE_RENEWALS, lb_nst_name(ns),
 		      r->kind == LB_VAULT_OK && d > 0 ? "ok" : "failed");
@@ -273,6 +273,8 @@ static void on_lease_renew(lb_nst *ns, void *ctx, const lb_nst_reply *nr)
 		lease_free(l);
 		return;
 	}
+	if (l->orphaned && end && expire > end)
+		expire = end; /* a renewal sent before the login: it still ends with its token */
 	if (d < l->ttl) {
 		l->capped = true;
 		lb_log(LB_INFO,
