@@ -86,6 +86,9 @@ struct lb_docker {
 	lb_timer *retire_timer;
 };
 
+/* gate.c: lockbox_posture_refusals_total, once per failed required check of a refusal. */
+void dk_count_refusal(const lb_posture_report *rep);
+
 /* docker.c: dockerd's version as GET /info says it (printable ASCII only, else unknown). */
 void dk_note_server_version(struct lb_docker *d, const char *v);
 

@@ -96,13 +96,15 @@ void dk_created(struct lb_docker *d, const char *id, json_t *inspect)
 		/* A name in Config.User is resolved at start; until then it does not fail
 		 * non-root (the kernel decides). */
 		uid = c->ids_known ? (int64_t)c->uid : 1;
-		if (dk_gate(d, inspect, bd, 0, uid, &rep, c->refusal, sizeof(c->refusal)))
+		if (dk_gate(d, inspect, bd, 0, uid, &rep, c->refusal, sizeof(c->refusal))) {
 			c->refusal[0] = '\0';
-		else
+		} else {
+			dk_count_refusal(&rep);
 			lb_audit("refused",
 				 json_pack("{s:s,s:s,s:s,s:s,s:o}", "container", id, "volume", name,
 					   "binding", bd->name, "reason", c->refusal, "report",
 					   lb_posture_report_json(&rep)));
+		}
 		dk_seen_ids(v, c->ids_known && !c->host_userns, c->uid, c->gid);
 		c->next = d->created;
 		d->created = c;

@@ -62,6 +62,13 @@ static void on_stopped(void *ctx, long status, json_t *body, const char *err)
 	free(id);
 }
 
+void dk_count_refusal(const lb_posture_report *rep)
+{
+	for (unsigned c = 0; c < LB_CHECK_COUNT; c++)
+		if (rep->failed & LB_CHECK_BIT(c))
+			lb_metric_inc(LB_M_POSTURE_REFUSALS, lb_check_name((enum lb_check)c));
+}
+
 /* One audit event with every reason; on_refuse stop (default) stops the container. */
 void dk_refuse(struct lb_docker *d, const char *volume, const char *id, const lb_binding *bd,
 	       const lb_posture_report *rep, const char *line)
@@ -70,9 +77,7 @@ void dk_refuse(struct lb_docker *d, const char *volume, const char *id, const lb
 	char *cid;
 
 	lb_log(LB_ERROR, "%s (container %.12s, volume %s)", line, id, volume);
-	for (unsigned c = 0; c < LB_CHECK_COUNT; c++)
-		if (rep->failed & LB_CHECK_BIT(c))
-			lb_metric_inc(LB_M_POSTURE_REFUSALS, lb_check_name((enum lb_check)c));
+	dk_count_refusal(rep);
 	lb_audit("refused", json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "container", id, "volume",
 				      volume, "binding", bd->name, "reason", line, "on_refuse",
 				      bd->on_refuse_warn ? "warn" : "stop", "report",

@@ -78,6 +78,14 @@ check_refused cap-drop-all nocapdrop --user 1000 --security-opt no-new-privilege
 # dockerd refuses these under remap unless --userns host, which userns-remap then names too.
 check_refused userns-remap usernshost "${good[@]}" --userns host
 check_refused "no-host-namespaces userns-remap" nethost --user 1000 --cap-drop ALL --security-opt no-new-privileges --read-only --memory 64m --pids-limit 64 --userns host --network host
+# Every refusal is counted by its check in /metrics (issue 18).
+ctl metrics >"$T/metrics.txt" || fail "lockboxctl metrics"
+for c in non-root cap-drop-all no-new-privileges seccomp read-only-rootfs memory-limit pids-limit \
+	no-docker-socket no-sensitive-mounts no-secret-env userns-remap no-host-namespaces; do
+	grep -qE "^lockbox_posture_refusals_total\{check=\"$c\"\} [1-9]" "$T/metrics.txt" ||
+		fail "no refusal by $c in /metrics: $(grep posture_refusals "$T/metrics.txt")"
+done
+pass "refusals counted by check: $(grep -c '^lockbox_posture_refusals_total' "$T/metrics.txt") checks in lockbox_posture_refusals_total"
 check_refused "no-host-namespaces userns-remap" pidhost "${good[@]}" --userns host --pid host
 check_refused "cap-drop-all no-privileged seccomp userns-remap" privileged "${good[@]}" --userns host --privileged
 if grep -qw apparmor /sys/kernel/security/lsm 2>/dev/null; then
