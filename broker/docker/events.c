@@ -269,26 +269,16 @@ static void on_list(void *ctx, long status, json_t *body, const char *err)
 static void learn_remap(struct lb_docker *d, json_t *info)
 {
 	const char *root = json_string_value(json_object_get(info, "DockerRootDir"));
-	const char *base = root ? strrchr(root, '/') : NULL;
 	_cleanup_free_ char *text = NULL;
-	char want[32];
+	char user[sizeof(d->remap_spec) - sizeof("subuid:") + 1];
+	size_t len = 0;
 	lb_err e = {0};
 
 	d->remap_spec[0] = '\0';
-	if (!base || !strchr(base, '.'))
+	if (!root || lb_read_at(AT_FDCWD, "/etc/subuid", 1024 * 1024, &text, &len, &e) < 0)
 		return;
-	snprintf(want, sizeof(want), "%.*s", (int)(strchr(base, '.') - base - 1), base + 1);
-	if (lb_read_at(AT_FDCWD, "/etc/subuid", 1024 * 1024, &text, NULL, &e) < 0)
-		return;
-	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-		if (!c2 || (size_t)(c2 - c1 - 1) != strlen(want) ||
-		    strncmp(c1 + 1, want, strlen(want)) != 0 || c1 == line)
-			continue;
-		snprintf(d->remap_spec, sizeof(d->remap_spec), "subuid:%.*s", (int)(c1 - line),
-			 line);
-		return;
-	}
+	if (lb_userdb_remap_user(root, text, len, user, sizeof(user)))
+		snprintf(d->remap_spec, sizeof(d->remap_spec), "subuid:%s", user);
 }
 
 static void on_info(void *ctx, long status, json_t *body, const char *err)

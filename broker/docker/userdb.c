@@ -338,3 +338,31 @@ int lb_userdb_consumer_ids(int pid, const char *user, uint32_t *uid, uint32_t *g
 		return -1;
 	return lb_userdb_resolve(user, pw, pwl, gr, grl, uid, gid, e);
 }
+
+bool lb_userdb_remap_user(const char *root_dir, const char *subuid, size_t len, char *user,
+			  size_t cap)
+{
+	const char *base = root_dir ? strrchr(root_dir, '/') : NULL;
+	const char *dot = base ? strchr(base, '.') : NULL;
+	size_t wl = dot ? (size_t)(dot - base - 1) : 0;
+	const char *p = subuid, *end = subuid + len;
+
+	if (!dot || wl == 0 || wl > 10 || strspn(base + 1, "0123456789") != wl || cap == 0)
+		return false;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		const char *c1 = memchr(p, ':', (size_t)(le - p));
+		const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(le - c1 - 1)) : NULL;
+
+		if (c2 && c1 > p && (size_t)(c2 - c1 - 1) == wl &&
+		    memcmp(c1 + 1, base + 1, wl) == 0 && !memchr(p, '\0', (size_t)(c1 - p)) &&
+		    (size_t)(c1 - p) < cap) {
+			memcpy(user, p, (size_t)(c1 - p));
+			user[c1 - p] = '\0';
+			return true;
+		}
+		p = le + 1;
+	}
+	return false;
+}

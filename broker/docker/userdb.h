@@ -11,6 +11,7 @@
 #ifndef LB_USERDB_H
 #define LB_USERDB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "err.h"
@@ -34,6 +35,13 @@ int64_t lb_userdb_uid_hint(const char *spec);
  * before a byte is read. Returns 0 with *text (malloc'd, NUL-terminated), 1 when the file
  * does not exist (*text NULL), -1 on error (not regular, too large, unreadable). */
 int lb_userdb_read_in_root(int rootfd, const char *path, char **text, size_t *len, lb_err *e);
+
+/* Pure: dockerd's remap user under --userns-remap. Its root dir (/info DockerRootDir) ends in
+ * "/UID.GID" of the remap range; the user is the first /etc/subuid line "USER:UID:COUNT"
+ * (subuid: len bytes, not NUL-terminated) whose start is that UID. False when the root dir
+ * has no such ending (UID: 1 to 10 digits), no line matches, or the name does not fit cap. */
+bool lb_userdb_remap_user(const char *root_dir, const char *subuid, size_t len, char *user,
+			  size_t cap);
 
 /* The ids a running container's Config.User resolves to, from /proc/PID/root. */
 int lb_userdb_consumer_ids(int pid, const char *user, uint32_t *uid, uint32_t *gid, lb_err *e);

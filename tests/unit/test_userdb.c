@@ -254,16 +254,35 @@ static void test_consumer_ids_self(void **state)
 	assert_int_equal(uid, 0);
 }
 
+/* dockerd's remap user: the subuid line whose start is the UID in /info's DockerRootDir. */
+static void test_remap_user(void **state)
+{
+	static const char sub[] = "root:100000:65536\n\ndockremap:165536:65536\nx::1\n";
+	char u[16];
+
+	(void)state;
+	assert_true(
+	    lb_userdb_remap_user("/var/lib/docker/165536.165536", sub, strlen(sub), u, sizeof(u)));
+	assert_string_equal(u, "dockremap");
+	assert_true(lb_userdb_remap_user("/d/100000.100000", sub, strlen(sub), u, sizeof(u)));
+	assert_string_equal(u, "root");
+	/* No UID before the dot (the empty start of "x::1" must not match), none at all, a
+	 * range nobody has, a name too long for the buffer, a line cut short. */
+	assert_false(lb_userdb_remap_user("/x/.y", sub, strlen(sub), u, sizeof(u)));
+	assert_false(lb_userdb_remap_user("/var/lib/docker", sub, strlen(sub), u, sizeof(u)));
+	assert_false(lb_userdb_remap_user("/d/5.5", sub, strlen(sub), u, sizeof(u)));
+	assert_false(lb_userdb_remap_user("/d/165536.165536", sub, strlen(sub), u, 5));
+	assert_false(lb_userdb_remap_user("/d/1.1", "a:1", 3, u, sizeof(u)));
+	assert_false(lb_userdb_remap_user(NULL, sub, strlen(sub), u, sizeof(u)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_basic),
-	    cmocka_unit_test(test_runc_quirks),
-	    cmocka_unit_test(test_long_lines),
-	    cmocka_unit_test(test_group_lost_line),
-	    cmocka_unit_test(test_uid_hint),
-	    cmocka_unit_test(test_read_in_root),
-	    cmocka_unit_test(test_consumer_ids_self),
+	    cmocka_unit_test(test_basic),	 cmocka_unit_test(test_runc_quirks),
+	    cmocka_unit_test(test_long_lines),	 cmocka_unit_test(test_group_lost_line),
+	    cmocka_unit_test(test_uid_hint),	 cmocka_unit_test(test_remap_user),
+	    cmocka_unit_test(test_read_in_root), cmocka_unit_test(test_consumer_ids_self),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
