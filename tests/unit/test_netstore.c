@@ -201,6 +201,8 @@ static int fake_read_request(lb_nst *ns, const lb_source *src, const char *targe
 	return 0;
 }
 
+static unsigned last_cred_gen; /* of the last read's reply */
+
 static int fake_read_parse(lb_nst *ns, const lb_source *src, const lb_nst_reply *r,
 			   lb_fetch_result *res, lb_err *e)
 {
@@ -208,6 +210,7 @@ static int fake_read_parse(lb_nst *ns, const lb_source *src, const lb_nst_reply 
 
 	(void)ns;
 	(void)src;
+	last_cred_gen = r->cred_gen;
 	if (r->verdict != LB_NST_OK)
 		return lb_fail(e, 0, "%s", r->err.msg);
 	if (!v)
@@ -547,6 +550,31 @@ static void test_login_after_refused_login(void **state)
 	assert_true(health_is("ok"));
 }
 
+/* A reply says which credential it was sent with (the vault store replaces the leases of
+ * an old token by it): the generation moves with each new credential, and a replay after a
+ * refusal carries the new one. */
+static void test_reply_cred_gen(void **state)
+{
+	struct answer a[1];
+	lb_nst *ns = store.priv;
+
+	(void)state;
+	fetch("a", "", &a[0]);
+	run(a, 1, 0);
+	assert_int_equal(lb_nst_cred_gen(ns), 1);
+	assert_int_equal(last_cred_gen, 1);
+	script("t", 401, 200);
+	fetch("t", "", &a[0]);
+	run(a, 1, 0);
+	assert_int_equal(a[0].status, 0);
+	assert_int_equal(lb_nst_cred_gen(ns), 2);
+	assert_int_equal(last_cred_gen, 2);
+	lb_nst_cred_ok(ns, 0, false); /* the same credential again: no move */
+	fetch("b", "", &a[0]);
+	run(a, 1, 0);
+	assert_int_equal(last_cred_gen, 2);
+}
+
 static struct answer late;
 
 static void on_closed(void *ctx, lb_fetch_result *res)
@@ -671,6 +699,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_replay_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_queue_while_authenticating, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_login_after_refused_login, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reply_cred_gen, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_close_completes_all, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reentrancy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cancel_from_callback, setup, teardown),
