@@ -100,9 +100,10 @@ pass "lockboxctl targets shows the same: $(grep -o 'db_password failed.*' <<<"$r
 # docker restart: dockerd unmounts (lockboxd answers at once and retires the tmpfs on its next
 # turn) and mounts again with a new mount ID: a fresh tmpfs, the old one gone.
 reads() { dk logs "$cid" 2>&1 | grep -c "/run/secrets/db_password=canary-dk-$$-three" || true; }
+read_again() { (($(reads) > n_reads)); } # counted at each try, not once when wait_for is called
 n_reads=$(reads)
 dk restart -t 2 "$cid" >/dev/null
-wait_for "the restarted app reads its secret" 20 test "$(reads)" -gt "$n_reads"
+wait_for "the restarted app reads its secret" 20 read_again
 old=$vol vol=$(ls "$T/run/t")
 [[ $vol == @* && $vol != *$'\n'* && $vol != "$old" ]] || fail "one new target expected in run/t: $vol"
 grep -q " $T/run/[tm]/$old " /proc/mounts && fail "the old tmpfs or bind is still mounted"
