@@ -27,8 +27,11 @@ dk() { "$DOCKER_BIN" -H "unix://$DK/docker.sock" "$@"; }
 
 stop_dockerd() {
 	[[ -n $DOCKERD_PID ]] || return 0
+	# A wedged dockerd must not hang the cleanup (the ctest timeout would then orphan
+	# lockboxd): each call has a deadline, then dockerd is stopped by PID anyway.
 	# shellcheck disable=SC2046 # one argument per container ID
-	dk rm -f $(dk ps -aq) >/dev/null 2>&1 || true
+	timeout 60 "$DOCKER_BIN" -H "unix://$DK/docker.sock" rm -f \
+		$(timeout 20 "$DOCKER_BIN" -H "unix://$DK/docker.sock" ps -aq) >/dev/null 2>&1 || true
 	kill -TERM "$DOCKERD_PID" 2>/dev/null || true
 	for _ in $(seq 200); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.1; done
 	kill -KILL "$DOCKERD_PID" 2>/dev/null || true
