@@ -140,8 +140,8 @@ static const struct bad_case bad[] = {
      "t.json:1:32: stores.v.address: must be an https:// URL (TLS is always verified)"},
     {"{\"stores\":{\"v\":{\"type\":\"vault\",\"address\":\"https://v\","
      "\"auth\":{\"method\":\"ldap\"}}}}",
-     "t.json:1:62: stores.v.auth.method: unknown auth method \"ldap\" (expected token, approle "
-     "or cert)"},
+     "t.json:1:62: stores.v.auth.method: unknown auth method \"ldap\" (expected token, approle, "
+     "cert, jwt, kubernetes or aws)"},
     {"{\"stores\":{\"v\":{\"type\":\"vault\",\"address\":\"https://v\","
      "\"auth\":{\"method\":\"approle\",\"role_id_file\":\"/r\"}}}}",
      "t.json:1:54: stores.v.auth: missing required key \"secret_id_file\""},
