@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <sodium.h>
 
@@ -35,6 +36,7 @@ struct lb_chan {
 	struct out *head, *tail;
 	size_t queued;
 	bool want_out, down;
+	bool batch;	/* lb_chan_batch: frames go out together on the next loop turn */
 	int depth;	/* callbacks under way: free is deferred */
 	bool freed;	/* free once they return */
 	lb_timer *kick; /* frames read by lb_chan_call wait for the loop */
@@ -90,31 +92,50 @@ static void want_out(lb_chan *c, bool on)
 	(void)lb_loop_mod_fd(c->loop, c->fd, EPOLLIN | (on ? EPOLLOUT : 0u));
 }
 
-/* -1: the socket failed (errno). */
+/* Every queued frame, gathered: one sendmsg carries up to FLUSH_IOV of them, so the peer
+ * reads a batch of requests at once. -1: the socket failed (errno). */
+#define FLUSH_IOV 64
 static int flush(lb_chan *c)
 {
 	while (c->head) {
-		struct out *o = c->head;
-		ssize_t n = send(c->fd, o->frame->data + o->off, o->frame->len - o->off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		struct iovec iov[FLUSH_IOV];
+		struct msghdr mh = {.msg_iov = iov};
+		ssize_t n;
+
+		for (struct out *o = c->head; o && mh.msg_iovlen < FLUSH_IOV; o = o->next)
+			iov[mh.msg_iovlen++] = (struct iovec){.iov_base = o->frame->data + o->off,
+							      .iov_len = o->frame->len - o->off};
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
 		if (n < 0)
 			return -1;
-		o->off += (size_t)n;
 		c->queued -= (size_t)n;
-		if (o->off < o->frame->len)
-			continue;
-		c->head = o->next;
-		if (!c->head)
-			c->tail = NULL;
-		lb_secbuf_free(o->frame);
-		free(o);
+		while (n > 0) {
+			struct out *o = c->head;
+			size_t left = o->frame->len - o->off;
+
+			if ((size_t)n < left) {
+				o->off += (size_t)n;
+				break;
+			}
+			n -= (ssize_t)left;
+			c->head = o->next;
+			if (!c->head)
+				c->tail = NULL;
+			lb_secbuf_free(o->frame);
+			free(o);
+		}
 	}
 	want_out(c, c->head != NULL);
 	return 0;
+}
+
+void lb_chan_batch(lb_chan *c)
+{
+	c->batch = true;
 }
 
 static int grow(lb_chan *c, size_t need)
@@ -304,6 +325,10 @@ int lb_chan_send(lb_chan *c, const lb_wire_msg *m, lb_err *e)
 	if (c->queued > SEND_MAX) {
 		go_down(c, "peer does not read (send queue over its cap)");
 		return lb_fail(e, 0, "the channel is down");
+	}
+	if (c->batch) {
+		want_out(c, true); /* written when this loop turn is over, with its siblings */
+		return 0;
 	}
 	if (flush(c) < 0) {
 		go_down(c, "write failed");

@@ -26,6 +26,10 @@ lb_chan *lb_chan_new(lb_loop *loop, int fd, lb_chan_frame_cb on_frame, lb_chan_d
 void lb_chan_free(lb_chan *c);
 /* Queue m. -1 with e: m breaks the table, or the channel is down. */
 int lb_chan_send(lb_chan *c, const lb_wire_msg *m, lb_err *e);
+/* From now on lb_chan_send only queues: everything sent in one loop turn is written together
+ * when the turn is over. Root uses it, so that the fetches of one refresh pass reach the
+ * worker as one read and its engine coalesces them (one store request for 100 targets). */
+void lb_chan_batch(lb_chan *c);
 /* Bytes queued, not yet written. */
 size_t lb_chan_queued(const lb_chan *c);
 

@@ -736,6 +736,7 @@ static int worker_spawn(lb_worker *w, lb_err *e)
 		w->pidfd = -1;
 		return lb_fail(e, ENOMEM, "cannot watch the network worker");
 	}
+	lb_chan_batch(w->chan); /* one refresh pass's fetches reach the worker together */
 	w->state = W_UP;
 	w->started_ms = w->last_heard_ms = lb_now_ms();
 	w->pong_seq = w->ping_seq;
