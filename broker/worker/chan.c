@@ -113,7 +113,7 @@ static int flush(lb_chan *c)
 		if (n < 0)
 			return -1;
 		c->queued -= (size_t)n;
-		while (n > 0) {
+		while (n > 0 && c->head) { /* n never exceeds what the queued frames hold */
 			struct out *o = c->head;
 			size_t left = o->frame->len - o->off;
 
