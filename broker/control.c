@@ -257,9 +257,14 @@ static void on_accept(lb_loop *loop, int fd, uint32_t events, void *ctx)
 	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (cfd < 0)
 		return;
-	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
-		lb_log(LB_WARN, "control: refused connection from uid %d (root only)",
-		       (int)cred.uid);
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		lb_log(LB_WARN, "control: refused connection: SO_PEERCRED: %s", strerror(errno));
+		close(cfd);
+		return;
+	}
+	if (cred.uid != 0) {
+		lb_log(LB_WARN, "control: refused connection from uid %u (root only)",
+		       (unsigned)cred.uid);
 		close(cfd);
 		return;
 	}
@@ -417,7 +422,9 @@ int lb_control_call(const char *run_dir, json_t *req, json_t **reply, lb_err *e)
 	if (n == 0 || n > LB_CONTROL_REPLY_MAX)
 		return lb_fail(e, 0, "control socket: reply of %zu bytes refused", n);
 	rbuf = malloc(n);
-	if (!rbuf || io_all(fd, rbuf, n, false, e))
+	if (!rbuf)
+		return lb_fail(e, ENOMEM, "control socket: no memory for a reply of %zu bytes", n);
+	if (io_all(fd, rbuf, n, false, e))
 		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_free_ frees rbuf
 		return -1;
 	*reply = json_loadb(rbuf, n, 0, NULL);

@@ -3,7 +3,6 @@
 #include "cleanup.h"
 #include "jsonpos.h"
 #include "posture.h"
-#include "storeopts.h"
 #include "units.h"
 #include "idmap.h"
 
@@ -175,7 +174,7 @@ static void check_socket_path(struct ctx *c, const char *where, const char *p, b
 		}
 }
 
-static bool ident_ok(const char *s)
+bool lb_cfg_ident_ok(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -233,153 +232,6 @@ json_t *lb_cfg_want(struct ctx *c, json_t *obj, const char *path, const char *ke
 bool lb_cfg_abs_path_ok(const char *s)
 {
 	return abs_path_ok(s);
-}
-
-static void check_opts(struct ctx *c, const char *path, json_t *obj, const lb_opt_schema *s);
-
-struct opt_report_ctx {
-	struct ctx *c;
-	const char *path;
-};
-
-static void opt_report(void *ctx, const char *key, const char *fmt, ...)
-{
-	struct opt_report_ctx *r = ctx;
-	char msg[768], sub[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a message cut at 767 bytes is fine */
-	va_end(ap);
-	snprintf(sub, sizeof(sub), "%s%s%s", r->path, key ? "." : "", key ? key : "");
-	cerr(r->c, sub, "%s", msg);
-}
-
-// NOLINTNEXTLINE(misc-no-recursion): as deep as the schema's own nesting (compiled in)
-static void check_opt(struct ctx *c, const char *path, json_t *obj, const lb_opt *o)
-{
-	static const json_type types[] = {
-	    [LB_OPT_STRING] = JSON_STRING, [LB_OPT_IDENT] = JSON_STRING,
-	    [LB_OPT_PATH] = JSON_STRING,   [LB_OPT_HTTPS] = JSON_STRING,
-	    [LB_OPT_INT] = JSON_INTEGER,   [LB_OPT_BOOL] = JSON_TRUE,
-	    [LB_OPT_OBJECT] = JSON_OBJECT, [LB_OPT_CHOICE] = JSON_STRING,
-	};
-	char sub[512], list[256] = "";
-	json_t *x = want(c, obj, path, o->key, types[o->type], o->required, sub, sizeof(sub));
-	const char *sv = x ? json_string_value(x) : NULL;
-	json_int_t n;
-
-	if (!x)
-		return;
-	switch (o->type) {
-	case LB_OPT_IDENT:
-		if (!ident_ok(sv))
-			cerr(c, sub, "bad %s \"%s\"", o->key, sv);
-		break;
-	case LB_OPT_PATH:
-		if (!abs_path_ok(sv))
-			cerr(c, sub, "must be an absolute path without \"..\"");
-		break;
-	case LB_OPT_HTTPS:
-		if (strncmp(sv, "https://", 8) != 0)
-			cerr(c, sub, "must be an https:// URL (TLS is always verified)");
-		break;
-	case LB_OPT_INT:
-		n = json_integer_value(x);
-		if (n < o->min || n > o->max)
-			cerr(c, sub,
-			     o->max == o->min + 1 ? "must be %lld or %lld"
-						  : "must be between %lld and %lld",
-			     (long long)o->min, (long long)o->max);
-		break;
-	case LB_OPT_CHOICE:
-		for (size_t i = 0; o->choices[i]; i++) {
-			if (strcmp(o->choices[i], sv) == 0)
-				return;
-			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-				 i == 0		     ? ""
-				 : o->choices[i + 1] ? ", "
-						     : " or ",
-				 o->choices[i]);
-		}
-		cerr(c, sub, "unknown %s \"%s\" (expected %s)", o->choice_name, sv, list);
-		break;
-	case LB_OPT_OBJECT:
-		check_opts(c, sub, x, o->sub);
-		break;
-	case LB_OPT_STRING:
-	case LB_OPT_BOOL:
-		break;
-	}
-}
-
-/* A store's options against the schema declared next to the store (storeopts.h). */
-// NOLINTNEXTLINE(misc-no-recursion): as deep as the schema's own nesting (compiled in)
-static void check_opts(struct ctx *c, const char *path, json_t *obj, const lb_opt_schema *s)
-{
-	const char *keys[64];
-	size_t n = 0;
-	struct opt_report_ctx rc = {c, path};
-
-	for (const lb_opt *o = s->opts; o->key && n < 63; o++)
-		keys[n++] = o->key;
-	keys[n] = NULL;
-	check_keys(c, path, obj, keys);
-	for (const lb_opt *o = s->opts; o->key; o++)
-		check_opt(c, path, obj, o);
-	if (s->check)
-		s->check(obj, opt_report, &rc);
-}
-
-static void parse_stores(struct ctx *c, lb_config *cfg, json_t *stores)
-{
-	const char *name;
-	json_t *v;
-	size_t i = 0;
-
-	cfg->stores = calloc(json_object_size(stores) + 1, sizeof(*cfg->stores));
-	if (!cfg->stores)
-		return;
-	json_object_foreach (stores, name, v) {
-		char path[512], sub[512];
-		json_t *type;
-
-		snprintf(path, sizeof(path), "stores.%s", name);
-		if (!ident_ok(name)) {
-			cerr(c, path, "bad store name (letters, digits, '_', '-'; at most 63)");
-			continue;
-		}
-		if (!json_is_object(v)) {
-			cerr(c, path, "expected object, got %s", type_name(v));
-			continue;
-		}
-		type = want(c, v, path, "type", JSON_STRING, true, sub, sizeof(sub));
-		if (!type)
-			continue;
-		{
-			const lb_store_schema *const *t;
-			char list[128] = "";
-
-			for (t = lb_store_schemas; *t; t++)
-				if (strcmp(json_string_value(type), (*t)->type) == 0)
-					break;
-			if (!*t) {
-				for (t = lb_store_schemas; *t; t++)
-					snprintf(list + strlen(list), sizeof(list) - strlen(list),
-						 "%s%s", list[0] ? ", " : "", (*t)->type);
-				cerr(c, sub,
-				     "unsupported store type \"%s\" (this build supports: %s)",
-				     json_string_value(type), list);
-				continue;
-			}
-			check_opts(c, path, v, &(*t)->opts);
-		}
-		cfg->stores[i].name = name;
-		cfg->stores[i].type = json_string_value(type);
-		cfg->stores[i].opts = v;
-		i++;
-	}
-	cfg->nstores = i;
 }
 
 static bool get_id(struct ctx *c, json_t *obj, const char *path, const char *key, uint32_t *out)
@@ -450,8 +302,10 @@ static void parse_binding(struct ctx *c, lb_config *cfg, const char *name, json_
 		cerr(c, sub, "a binding needs at least one secret");
 	if (secrets) {
 		b->secrets = calloc(json_object_size(secrets) + 1, sizeof(*b->secrets));
-		if (!b->secrets)
+		if (!b->secrets) {
+			cerr(c, sub, "out of memory for %zu secrets", json_object_size(secrets));
 			return;
+		}
 		json_object_foreach (secrets, k, x) {
 			char spath[700];
 			snprintf(spath, sizeof(spath), "%s.%s", sub, k);
@@ -646,11 +500,15 @@ lb_config *lb_config_parse(const char *text, const char *name, lb_diag *d)
 		json_object_set_new(cfg->root, "stores", x);
 	}
 	if (x)
-		parse_stores(&c, cfg, x);
+		lb_cfg_parse_stores(&c, cfg, x);
 	cfg->index = json_object();
 	if ((x = want(&c, cfg->root, "", "bindings", JSON_OBJECT, false, sub, sizeof(sub)))) {
 		json_t *v;
 		cfg->bindings = calloc(json_object_size(x) + 1, sizeof(*cfg->bindings));
+		if (!cfg->bindings) {
+			cerr(&c, "bindings", "out of memory for %zu bindings", json_object_size(x));
+			goto out;
+		}
 		json_object_foreach (x, k, v) {
 			index_name(cfg, 'b', k, cfg->nbindings);
 			parse_binding(&c, cfg, k, v, &cfg->bindings[cfg->nbindings++]);
@@ -659,6 +517,10 @@ lb_config *lb_config_parse(const char *text, const char *name, lb_diag *d)
 	if ((x = want(&c, cfg->root, "", "targets", JSON_OBJECT, false, sub, sizeof(sub)))) {
 		json_t *v;
 		cfg->targets = calloc(json_object_size(x) + 1, sizeof(*cfg->targets));
+		if (!cfg->targets) {
+			cerr(&c, "targets", "out of memory for %zu targets", json_object_size(x));
+			goto out;
+		}
 		json_object_foreach (x, k, v) {
 			index_name(cfg, 't', k, cfg->ntargets);
 			parse_target(&c, cfg, k, v, &cfg->targets[cfg->ntargets++]);

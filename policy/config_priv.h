@@ -1,5 +1,5 @@
-/* Shared by the config parser's files (config.c, config_secret.c); nothing else includes
- * it. */
+/* Shared by the config parser's files (config.c, config_secret.c, config_store.c); nothing
+ * else includes it. */
 #ifndef LB_CONFIG_PRIV_H
 #define LB_CONFIG_PRIV_H
 
@@ -26,8 +26,13 @@ void lb_cfg_check_keys(struct ctx *c, const char *path, json_t *obj, const char 
 json_t *lb_cfg_want(struct ctx *c, json_t *obj, const char *path, const char *key, json_type t,
 		    bool required, char *sub, size_t subcap);
 bool lb_cfg_abs_path_ok(const char *s);
+/* A store or volume-driver identifier: letters, digits, '_', '-'; 1 to 63 bytes. */
+bool lb_cfg_ident_ok(const char *s);
 /* A regular file of at most cap bytes without NUL (O_NONBLOCK: never a FIFO's hang). */
 char *lb_cfg_read_text(const char *path, size_t cap, size_t *len, lb_err *e);
+
+/* config_store.c: the "stores" object; fills cfg->stores and cfg->nstores. */
+void lb_cfg_parse_stores(struct ctx *c, lb_config *cfg, json_t *stores);
 
 /* config_secret.c: one entry of a binding's "secrets". */
 void lb_cfg_parse_secret(struct ctx *c, lb_config *cfg, const char *path, const char *name,
