@@ -1,4 +1,4 @@
-/* /metrics over HTTP (libmicrohttpd driven by the broker's loop, as the Docker plugin is):
+/* /metrics over HTTP (libmicrohttpd on the broker's loop, core/mhdloop.h, as the plugin):
  * always on RUN_DIR/metrics.sock (0600, root), and on TCP when the configuration says
  * "metrics": {"listen": "ADDRESS:PORT"}. GET /metrics answers the Prometheus text
  * exposition of lb_metrics_render_proc(); nothing else is served. */

@@ -90,6 +90,14 @@ static void on_connected(void *ctx)
 
 /* --- lifecycle --- */
 
+static json_t *on_plugin(void *ctx, const char *ep, json_t *req, lb_plugin_req *r)
+{
+	(void)r;
+	if (strcmp(ep, "GetSecret") == 0)
+		return json_pack("{s:s}", "Err", "lockbox: Swarm secrets are not served yet");
+	return dk_on_plugin(ctx, ep, req);
+}
+
 struct lb_docker *lb_docker_new(lb_broker *b, lb_err *e)
 {
 	const lb_config *cfg = lb_broker_cfg(b);
@@ -121,7 +129,7 @@ struct lb_docker *lb_docker_new(lb_broker *b, lb_err *e)
 	if (d->mdirfd < 0)
 		goto fail;
 	dk_load_volumes(d);
-	d->pl = lb_plugin_listen(lb_broker_loop(b), cfg->plugin_socket, dk_on_plugin, d, e);
+	d->pl = lb_plugin_listen(lb_broker_loop(b), cfg->plugin_socket, on_plugin, d, e);
 	if (!d->pl)
 		goto fail;
 	d->en = lb_engine_new(lb_broker_loop(b), lb_broker_http(b), cfg->docker_socket, &h, d, e);

@@ -2,6 +2,7 @@
 #include "cleanup.h"
 #include "fsutil.h"
 #include "log.h"
+#include "mhdloop.h"
 #include "secmem.h"
 
 #include <fcntl.h>
@@ -16,20 +17,23 @@
 #include <unistd.h>
 
 struct lb_plugin {
-	lb_loop *loop;
-	struct MHD_Daemon *mhd;
-	int listen_fd;
-	int mhd_epfd;
-	lb_timer *timer;
+	lb_mhdloop *srv;
 	lb_plugin_handler handler;
 	void *ctx;
 	char *path;
+	lb_plugin_req *pending; /* suspended, not answered yet */
 };
 
-struct upload {
+/* One request: its body as it comes, then (answered later) its suspended connection. */
+struct lb_plugin_req {
+	lb_plugin *p;
+	struct MHD_Connection *conn;
 	char *buf;
 	size_t len;
 	bool too_big;
+	bool suspended;
+	json_t *answer; /* set by lb_plugin_answer, queued when MHD runs the handler again */
+	lb_plugin_req *next, **prev;
 };
 
 static const char *const endpoints[] = {"Create", "Remove", "Mount",	    "Unmount", "Path",
@@ -54,10 +58,29 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, j
 	return rc;
 }
 
+static json_t *parse_body(const char *ep, const char *body, size_t len, unsigned int *status,
+			  json_t **req)
+{
+	json_error_t jerr;
+	char msg[300];
+
+	if (!len) {
+		*req = json_object();
+		return NULL;
+	}
+	*req = json_loadb(body, len, 0, &jerr);
+	if (json_is_object(*req))
+		return NULL;
+	json_decref(*req);
+	*req = NULL;
+	snprintf(msg, sizeof(msg), "malformed %s request: %s", ep, jerr.text);
+	return *status = 400, json_pack("{s:s}", "Err", msg);
+}
+
 json_t *lb_plugin_decode(const char *method, const char *url, const char *body, size_t len,
 			 bool too_big, unsigned int *status, const char **endpoint, json_t **req)
 {
-	const char *ep;
+	json_t *out;
 
 	*req = NULL;
 	*endpoint = NULL;
@@ -67,31 +90,35 @@ json_t *lb_plugin_decode(const char *method, const char *url, const char *body, 
 	if (too_big)
 		return *status = 413, json_pack("{s:s}", "Err", "request too large");
 	if (strcmp(url, "/Plugin.Activate") == 0)
-		return json_pack("{s:[s]}", "Implements", "VolumeDriver");
+		return json_pack("{s:[s,s]}", "Implements", "VolumeDriver", "secretprovider");
+	if (strcmp(url, "/SecretProvider.GetSecret") == 0) {
+		if ((out = parse_body("GetSecret", body, len, status, req)))
+			return out;
+		*endpoint = "GetSecret";
+		return NULL;
+	}
 	if (strncmp(url, "/VolumeDriver.", 14) != 0)
 		return *status = 404, json_pack("{s:s}", "Err", "unknown endpoint");
-	ep = url + 14;
 	for (const char *const *e = endpoints; *e; e++) {
-		json_error_t jerr;
-		if (strcmp(*e, ep) != 0)
+		if (strcmp(*e, url + 14) != 0)
 			continue;
-		if (len) {
-			*req = json_loadb(body, len, 0, &jerr);
-			if (!json_is_object(*req)) {
-				char msg[300];
-				json_decref(*req);
-				*req = NULL;
-				snprintf(msg, sizeof(msg), "malformed %s request: %s", ep,
-					 jerr.text);
-				return *status = 400, json_pack("{s:s}", "Err", msg);
-			}
-		} else {
-			*req = json_object();
-		}
+		if ((out = parse_body(*e, body, len, status, req)))
+			return out;
 		*endpoint = *e;
 		return NULL;
 	}
 	return *status = 404, json_pack("{s:s}", "Err", "unknown VolumeDriver endpoint");
+}
+
+static void unlink_pending(lb_plugin_req *r)
+{
+	if (!r->prev)
+		return;
+	*r->prev = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->next = NULL;
+	r->prev = NULL;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -99,7 +126,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  size_t *upload_data_size, void **con_cls)
 {
 	lb_plugin *p = cls;
-	struct upload *u = *con_cls;
+	lb_plugin_req *u = *con_cls;
 	json_t *req = NULL, *out;
 	const char *ep = NULL;
 	unsigned int status = 200;
@@ -109,8 +136,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		u = calloc(1, sizeof(*u));
 		if (!u)
 			return MHD_NO;
+		u->p = p;
+		u->conn = conn;
 		*con_cls = u;
 		return MHD_YES;
+	}
+	if (u->suspended) { /* resumed: answered, or the plugin is going away */
+		u->suspended = false;
+		out = u->answer ? u->answer : json_pack("{s:s}", "Err", "lockbox: stopping");
+		u->answer = NULL;
+		return reply(conn, 200, out);
 	}
 	if (*upload_data_size) {
 		if (u->len + *upload_data_size > LB_PLUGIN_REQ_MAX) {
@@ -129,72 +164,52 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	out = lb_plugin_decode(method, url, u->buf, u->len, u->too_big, &status, &ep, &req);
 	if (out)
 		return reply(conn, status, out);
-	out = p->handler(p->ctx, ep, req);
+	/* The body is not needed any more (a GetSecret's may hold labels; nothing secret). */
+	free(u->buf);
+	u->buf = NULL;
+	u->len = 0;
+	out = p->handler(p->ctx, ep, req, u);
 	json_decref(req);
-	return reply(conn, 200, out);
+	if (out)
+		return reply(conn, 200, out);
+	/* Answered later (lb_plugin_answer): the connection waits, the loop goes on. */
+	u->suspended = true;
+	u->next = p->pending;
+	if (u->next)
+		u->next->prev = &u->next;
+	u->prev = &p->pending;
+	p->pending = u;
+	MHD_suspend_connection(conn);
+	return MHD_YES;
+}
+
+void lb_plugin_answer(lb_plugin_req *r, json_t *reply_body)
+{
+	if (!r->suspended || !r->prev) { /* not ours to answer (a bug): do not leak */
+		json_decref(reply_body);
+		return;
+	}
+	unlink_pending(r);
+	r->answer = reply_body;
+	MHD_resume_connection(r->conn);
+	lb_mhdloop_kick(r->p->srv);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	struct upload *u = *con_cls;
+	lb_plugin_req *u = *con_cls;
 
 	(void)cls;
 	(void)conn;
 	(void)toe;
 	if (u) {
+		unlink_pending(u);
+		json_decref(u->answer);
 		free(u->buf);
 		free(u);
 	}
 	*con_cls = NULL;
-}
-
-static void rearm(lb_plugin *p)
-{
-	MHD_UNSIGNED_LONG_LONG timeout;
-
-	if (MHD_get_timeout(p->mhd, &timeout) == MHD_YES)
-		lb_timer_arm(p->timer, timeout ? (uint64_t)timeout : 1);
-	else
-		lb_timer_disarm(p->timer);
-}
-
-static unsigned int connections(lb_plugin *p)
-{
-	const union MHD_DaemonInfo *i =
-	    MHD_get_daemon_info(p->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-
-	return i ? i->num_connections : 0;
-}
-
-/* At its connection limit MHD takes the listen socket out of its epoll set and puts it back
- * only at the start of a later MHD_run; a run that closed connections may be the last event
- * for good, and clients then wait in the backlog (or get EAGAIN) forever (issue 13 defect
- * 6). So run again while a run closed connections: bounded, each pass closes at least one. */
-static void run_mhd(lb_plugin *p)
-{
-	for (unsigned int pass = 0; pass <= LB_PLUGIN_CONN_MAX; pass++) {
-		unsigned int before = connections(p);
-		MHD_run(p->mhd);
-		if (connections(p) >= before)
-			break;
-	}
-	rearm(p);
-}
-
-static void on_mhd_fd(lb_loop *loop, int fd, uint32_t events, void *ctx)
-{
-	(void)loop;
-	(void)fd;
-	(void)events;
-	run_mhd(ctx);
-}
-
-static void on_mhd_timer(lb_loop *loop, lb_timer *t, void *ctx)
-{
-	(void)loop;
-	(void)t;
-	run_mhd(ctx);
 }
 
 lb_plugin *lb_plugin_listen(lb_loop *loop, const char *socket_path, lb_plugin_handler h, void *ctx,
@@ -202,15 +217,19 @@ lb_plugin *lb_plugin_listen(lb_loop *loop, const char *socket_path, lb_plugin_ha
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	lb_plugin *p = calloc(1, sizeof(*p));
-	const union MHD_DaemonInfo *info;
 	char dir[sizeof(sa.sun_path)];
-	_cleanup_close_ int dfd = -1;
+	_cleanup_close_ int dfd = -1, fd = -1;
+	lb_mhdloop_opts o = {.on_request = on_request,
+			     .cls = p,
+			     .on_completed = on_completed,
+			     .conn_max = LB_PLUGIN_CONN_MAX,
+			     .timeout_s = 30,
+			     .suspend_resume = true,
+			     .what = socket_path};
 	mode_t old;
 
 	if (!p)
 		return lb_fail(e, ENOMEM, "out of memory"), NULL;
-	p->listen_fd = -1;
-	p->loop = loop;
 	p->handler = h;
 	p->ctx = ctx;
 	if (strlen(socket_path) >= sizeof(sa.sun_path) || socket_path[0] != '/') {
@@ -225,41 +244,27 @@ lb_plugin *lb_plugin_listen(lb_loop *loop, const char *socket_path, lb_plugin_ha
 		goto fail;
 	unlinkat(dfd, strrchr(socket_path, '/') + 1, 0);
 	p->path = strdup(socket_path);
-	p->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (p->listen_fd < 0) {
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
 		lb_fail_errno(e, "plugin socket");
 		goto fail;
 	}
 	/* dockerd runs as root: the socket is root's only. */
 	old = umask(0177);
-	if (bind(p->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		umask(old);
 		lb_fail_errno(e, "bind %s", socket_path);
 		goto fail;
 	}
 	umask(old);
-	if (listen(p->listen_fd, 32) < 0) {
+	if (listen(fd, 32) < 0) {
 		lb_fail_errno(e, "listen %s", socket_path);
 		goto fail;
 	}
-	p->mhd = MHD_start_daemon(
-	    MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, p,
-	    MHD_OPTION_LISTEN_SOCKET, p->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, p,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned int)LB_PLUGIN_CONN_MAX, MHD_OPTION_END);
-	if (!p->mhd) {
-		lb_fail(e, 0, "libmicrohttpd could not serve %s", socket_path);
+	o.listen_fd = steal_fd(fd);
+	p->srv = lb_mhdloop_start(loop, &o, e);
+	if (!p->srv)
 		goto fail;
-	}
-	info = MHD_get_daemon_info(p->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-	p->mhd_epfd = info ? info->epoll_fd : -1;
-	p->timer = lb_timer_new(loop, on_mhd_timer, p);
-	if (p->mhd_epfd < 0 || !p->timer ||
-	    lb_loop_add_fd(loop, p->mhd_epfd, EPOLLIN, on_mhd_fd, p) < 0) {
-		lb_fail(e, 0, "cannot watch the plugin server of %s", socket_path);
-		goto fail;
-	}
-	rearm(p);
 	return p;
 fail:
 	lb_plugin_free(p);
@@ -270,14 +275,10 @@ void lb_plugin_free(lb_plugin *p)
 {
 	if (!p)
 		return;
-	if (p->mhd) {
-		if (p->mhd_epfd >= 0)
-			lb_loop_del_fd(p->loop, p->mhd_epfd);
-		MHD_stop_daemon(p->mhd);
-	}
-	lb_timer_free(p->timer);
-	if (p->listen_fd >= 0)
-		close(p->listen_fd);
+	/* MHD cannot stop with suspended connections: resume them (answered "stopping"). */
+	while (p->pending)
+		lb_plugin_answer(p->pending, NULL);
+	lb_mhdloop_free(p->srv);
 	if (p->path)
 		unlink(p->path);
 	free(p->path);

@@ -1,5 +1,7 @@
-/* Docker's legacy volume-plugin protocol (VolumeDriver) served with libmicrohttpd on a unix
- * socket, driven by the broker's loop (MHD's epoll fd nests in ours). */
+/* Docker's legacy plugin protocol (VolumeDriver, and SecretProvider for Swarm secrets) served
+ * with libmicrohttpd on a unix socket, driven by the broker's loop (core/mhdloop.h). A handler
+ * answers at once, or later (a store fetch) through lb_plugin_answer: the connection is
+ * suspended meanwhile and the loop goes on. */
 #ifndef LB_PLUGIN_H
 #define LB_PLUGIN_H
 
@@ -12,10 +14,17 @@
 #define LB_PLUGIN_CONN_MAX 64 /* simultaneous connections (dockerd's; root only) */
 
 typedef struct lb_plugin lb_plugin;
-/* endpoint: "Create", "Remove", "Mount", "Unmount", "Path", "Get", "List", "Capabilities".
- * req is the decoded body (an object, possibly empty). Returns the reply object (stolen);
- * {"Err":"..."} for errors, which docker shows to the user. */
-typedef json_t *(*lb_plugin_handler)(void *ctx, const char *endpoint, json_t *req);
+typedef struct lb_plugin_req lb_plugin_req;
+/* endpoint: "Create", "Remove", "Mount", "Unmount", "Path", "Get", "List", "Capabilities"
+ * (/VolumeDriver.*) or "GetSecret" (/SecretProvider.GetSecret). req is the decoded body (an
+ * object, possibly empty; borrowed). Returns the reply object (stolen); {"Err":"..."} for
+ * errors, which docker shows to the user. NULL: answered later with lb_plugin_answer(r). */
+typedef json_t *(*lb_plugin_handler)(void *ctx, const char *endpoint, json_t *req,
+				     lb_plugin_req *r);
+
+/* The later answer of a request its handler returned NULL for (reply stolen; NULL answers an
+ * error). Exactly once, before lb_plugin_free; r is gone after it. */
+void lb_plugin_answer(lb_plugin_req *r, json_t *reply);
 
 /* What needs no daemon in one request: method, URL and body (too_big: over
  * LB_PLUGIN_REQ_MAX). Returns the reply when it is answered here (*status its HTTP status),
@@ -26,6 +35,8 @@ json_t *lb_plugin_decode(const char *method, const char *url, const char *body, 
 
 lb_plugin *lb_plugin_listen(lb_loop *loop, const char *socket_path, lb_plugin_handler h, void *ctx,
 			    lb_err *e);
+/* Requests not answered yet are answered with an error first: their holders must have let
+ * go of them (answered) before. */
 void lb_plugin_free(lb_plugin *p);
 
 #endif
