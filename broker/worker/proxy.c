@@ -1,100 +1,27 @@
-/* Root's side of the network worker: its lifecycle (start, liveness deadline, restart with
- * backoff), the proxy stores behind the store vtable, and what root answers (file reads the
- * store configurations name; log lines and audit events it writes for the worker). Everything
- * the worker sends is checked like any untrusted input: wire.c's table first, then here. */
+/* Root's side of the network worker: the proxy stores behind the store vtable, the fetches
+ * in flight, and what root answers (file reads the store configurations name; log lines,
+ * audit events and metrics it takes from the worker). Everything the worker sends is checked
+ * like any untrusted input: wire.c's table first, then here. The worker's lifecycle is
+ * lifecycle.c. */
 #include "worker.h"
-#include "backoff.h"
-#include "chan.h"
 #include "cleanup.h"
 #include "fsutil.h"
 #include "log.h"
 #include "metrics.h"
+#include "proxy_int.h"
 #include "wire.h"
-#include "worker_int.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/pidfd.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#define PING_EVERY_MS	 5000
-#define PING_DEADLINE_MS 15000 /* a worker silent this long is killed */
-#define RESTART_FIRST_MS 500
-#define RESTART_MAX_MS	 30000
-#define STABLE_MS	 60000 /* a worker up this long ends the run of restarts */
-#define FILE_CAP	 (1024u * 1024u)
-#define NBUCKETS	 256u
-
-enum wstate { W_DOWN, W_UP };
-
-struct proxy {
-	lb_worker *w;
-	lb_store *s;
-	uint32_t sid;
-	bool closing, open_failed;
-	char open_error[512];
-	json_t *health; /* the last the worker said */
-	char **paths;	/* absolute paths in the store's options: what it may read */
-	size_t npaths;
-	struct proxy *next;
-};
-
-struct pending {
-	uint32_t fid;
-	struct proxy *p;
-	lb_fetch_cb cb;
-	void *ctx;
-	struct pending *next;
-};
-
-struct lb_worker {
-	lb_loop *loop;
-	int wdirfd;
-	uid_t uid;
-	gid_t gid;
-	const char *id_source;
-	enum wstate state;
-	pid_t pid;
-	int pidfd;
-	lb_chan *chan;
-	unsigned restarts;
-	lb_backoff backoff;
-	lb_timer *restart_timer, *ping_timer;
-	uint32_t ping_seq, pong_seq;
-	uint64_t started_ms, last_heard_ms;
-	char last_exit[128];
-	lb_metrics *metrics; /* the worker's last snapshot, served on /metrics with root's */
-	struct proxy *proxies;
-	struct pending *pending[NBUCKETS];
-	uint32_t next_fid, next_sid;
-};
-
-static int exe_fd = -1;
+#define FILE_CAP (1024u * 1024u)
 
 static const char *const worker_types[] = {"vault",  "aws-sm",	 "aws-ssm",
 					   "gcp-sm", "azure-kv", NULL};
-
-int lb_worker_enable(lb_err *e)
-{
-	if (exe_fd >= 0)
-		return 0;
-	exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-	return exe_fd < 0 ? lb_fail_errno(e, "open /proc/self/exe") : 0;
-}
-
-bool lb_worker_enabled(void)
-{
-	return exe_fd >= 0;
-}
 
 bool lb_worker_runs(const char *type)
 {
@@ -104,27 +31,11 @@ bool lb_worker_runs(const char *type)
 	return false;
 }
 
-static void worker_down(lb_worker *w, const char *why);
-static int worker_spawn(lb_worker *w, lb_err *e);
-
-static int send_msg(lb_worker *w, const lb_wire_msg *m)
-{
-	lb_err e = {0};
-
-	if (w->state != W_UP)
-		return -1;
-	if (lb_chan_send(w->chan, m, &e) < 0) {
-		lb_log(LB_WARN, "network worker: cannot send: %s", e.msg);
-		return -1;
-	}
-	return 0;
-}
-
 /* --- fetches in flight --- */
 
 static struct pending **bucket(lb_worker *w, uint32_t fid)
 {
-	return &w->pending[fid % NBUCKETS];
+	return &w->pending[fid % LB_PROXY_BUCKETS];
 }
 
 static struct pending *pending_take(lb_worker *w, uint32_t fid)
@@ -147,10 +58,9 @@ static void fail_fetch(lb_fetch_cb cb, void *ctx, const char *store, const char 
 	cb(ctx, &res);
 }
 
-/* Answer every fetch of p (every fetch when p is NULL) with why. */
-static void fail_pending(lb_worker *w, const struct proxy *p, const char *why)
+void lb_proxy_fail_pending(lb_worker *w, const struct proxy *p, const char *why)
 {
-	for (size_t i = 0; i < NBUCKETS; i++) {
+	for (size_t i = 0; i < LB_PROXY_BUCKETS; i++) {
 		struct pending **q = &w->pending[i];
 		while (*q) {
 			struct pending *pd = *q;
@@ -238,12 +148,12 @@ static void send_open(struct proxy *p)
 		snprintf(p->open_error, sizeof(p->open_error), "out of memory");
 		return;
 	}
-	send_msg(p->w, &(lb_wire_msg){.type = LB_W_OPEN,
-				      .ref = p->sid,
-				      .ntext = 3,
-				      .text = {{p->s->name, strlen(p->s->name)},
-					       {p->s->cfg->type, strlen(p->s->cfg->type)},
-					       {opts, strlen(opts)}}});
+	lb_worker_send(p->w, &(lb_wire_msg){.type = LB_W_OPEN,
+					    .ref = p->sid,
+					    .ntext = 3,
+					    .text = {{p->s->name, strlen(p->s->name)},
+						     {p->s->cfg->type, strlen(p->s->cfg->type)},
+						     {opts, strlen(opts)}}});
 	lb_json_free(opts);
 	set_health(p, json_pack("{s:s}", "health", "starting"));
 }
@@ -272,7 +182,7 @@ static void proxy_fetch(lb_store *s, const lb_source *src, const char *target, l
 		return fail_fetch(cb, ctx, s->name, "out of memory");
 	}
 	pd->fid = ++w->next_fid;
-	rc = send_msg(
+	rc = lb_worker_send(
 	    w, &(lb_wire_msg){.type = LB_W_FETCH,
 			      .id = pd->fid,
 			      .ref = p->sid,
@@ -295,10 +205,10 @@ static void proxy_release(lb_store *s, const char *target)
 {
 	struct proxy *p = s->priv;
 
-	send_msg(p->w, &(lb_wire_msg){.type = LB_W_RELEASE,
-				      .ref = p->sid,
-				      .ntext = 1,
-				      .text = {{target, strlen(target)}}});
+	lb_worker_send(p->w, &(lb_wire_msg){.type = LB_W_RELEASE,
+					    .ref = p->sid,
+					    .ntext = 1,
+					    .text = {{target, strlen(target)}}});
 }
 
 /* The last health the worker pushed (it does when it changes, within a second). */
@@ -320,8 +230,8 @@ static void proxy_close(lb_store *s)
 	lb_worker *w = p->w;
 
 	p->closing = true;
-	fail_pending(w, p, "store closed");
-	send_msg(w, &(lb_wire_msg){.type = LB_W_CLOSE, .ref = p->sid});
+	lb_proxy_fail_pending(w, p, "store closed");
+	lb_worker_send(w, &(lb_wire_msg){.type = LB_W_CLOSE, .ref = p->sid});
 	for (struct proxy **q = &w->proxies; *q; q = &(*q)->next)
 		if (*q == p) {
 			*q = p->next;
@@ -422,7 +332,7 @@ static void on_opened(lb_worker *w, const lb_wire_msg *m)
 	if (lb_wire_text_copy(m, 0, p->open_error, sizeof(p->open_error)) < 0 || !p->open_error[0])
 		snprintf(p->open_error, sizeof(p->open_error), "cannot be opened");
 	lb_log(LB_ERROR, "store %s: %s", p->s->name, p->open_error);
-	fail_pending(w, p, p->open_error);
+	lb_proxy_fail_pending(w, p, p->open_error);
 }
 
 static void on_result(lb_worker *w, const lb_wire_msg *m)
@@ -546,7 +456,7 @@ static void on_read(lb_worker *w, const lb_wire_msg *m)
 				*c = ' ';
 		r.text[0] = (lb_wire_text){e.msg, strnlen(e.msg, 511)};
 	}
-	send_msg(w, &r);
+	lb_worker_send(w, &r);
 }
 
 static void on_metrics(lb_worker *w, const lb_wire_msg *m)
@@ -562,11 +472,8 @@ static void on_metrics(lb_worker *w, const lb_wire_msg *m)
 		lb_log(LB_WARN, "network worker: metrics refused: %s", e.msg);
 }
 
-static void on_frame(void *ctx, const lb_wire_msg *m)
+void lb_proxy_on_frame(lb_worker *w, const lb_wire_msg *m)
 {
-	lb_worker *w = ctx;
-
-	w->last_heard_ms = lb_now_ms();
 	switch (m->type) {
 	case LB_R_OPENED:
 		on_opened(w, m);
@@ -594,232 +501,26 @@ static void on_frame(void *ctx, const lb_wire_msg *m)
 	case LB_R_READ:
 		on_read(w, m);
 		break;
-	case LB_R_PONG:
-		w->pong_seq = m->id;
-		break;
 	case LB_R_METRICS:
 		on_metrics(w, m);
 		break;
-	default: /* a root->worker type from the worker: the table allows it, root ignores it */
+	default: /* LB_R_PONG is the lifecycle's; a root->worker type from the worker: the
+		  * table allows it, root ignores it */
 		break;
 	}
 }
 
-/* --- lifecycle --- */
-
-static void on_chan_down(void *ctx, const char *why)
+void lb_proxy_worker_down(lb_worker *w)
 {
-	worker_down(ctx, why);
-}
-
-static void on_pidfd(lb_loop *loop, int fd, uint32_t events, void *ctx)
-{
-	(void)loop;
-	(void)fd;
-	(void)events;
-	worker_down(ctx, "the process exited");
-}
-
-static void reap(lb_worker *w)
-{
-	siginfo_t si = {0};
-
-	if (w->pid <= 0)
-		return;
-	(void)pidfd_send_signal(w->pidfd, SIGKILL, NULL, 0);
-	/* pidfd polled readable or just killed: the exit is at most a moment away. */
-	if (waitid(P_PIDFD, (id_t)w->pidfd, &si, WEXITED) == 0) {
-		if (si.si_code == CLD_EXITED)
-			snprintf(w->last_exit, sizeof(w->last_exit), "exit status %d",
-				 si.si_status);
-		else
-			snprintf(w->last_exit, sizeof(w->last_exit), "signal %d", si.si_status);
-	}
-	w->pid = 0;
-}
-
-static void worker_down(lb_worker *w, const char *why)
-{
-	uint64_t now = lb_now_ms(), wait;
-	pid_t pid = w->pid;
-
-	if (w->state != W_UP)
-		return;
-	w->state = W_DOWN;
-	lb_chan_free(w->chan);
-	w->chan = NULL;
-	lb_loop_del_fd(w->loop, w->pidfd);
-	reap(w);
-	close(w->pidfd);
-	w->pidfd = -1;
-	lb_timer_disarm(w->ping_timer);
-	if (now - w->started_ms >= STABLE_MS)
-		lb_backoff_reset(&w->backoff);
-	wait = lb_backoff_fault_now(&w->backoff, -1, now);
-	lb_log(LB_ERROR, "network worker (pid %d) is down: %s (%s); restarting in %llu ms",
-	       (int)pid, why, w->last_exit, (unsigned long long)wait);
-	lb_audit("worker_down", json_pack("{s:i,s:s,s:s,s:I}", "pid", (int)pid, "reason", why,
-					  "exit", w->last_exit, "restart_ms", (json_int_t)wait));
 	for (struct proxy *p = w->proxies; p; p = p->next)
 		set_health(p, NULL);
-	fail_pending(w, NULL, "the network worker went down; the last good value stays");
-	lb_timer_arm(w->restart_timer, wait);
+	lb_proxy_fail_pending(w, NULL, "the network worker went down; the last good value stays");
 }
 
-static void on_restart(lb_loop *loop, lb_timer *t, void *ctx)
+void lb_proxy_reopen_all(lb_worker *w)
 {
-	lb_worker *w = ctx;
-	lb_err e = {0};
-
-	(void)loop;
-	(void)t;
-	if (worker_spawn(w, &e) < 0) {
-		uint64_t wait = lb_backoff_fault_now(&w->backoff, -1, lb_now_ms());
-		lb_log(LB_ERROR, "network worker: %s; trying again in %llu ms", e.msg,
-		       (unsigned long long)wait);
-		lb_timer_arm(w->restart_timer, wait);
-		return;
-	}
-	w->restarts++;
-	lb_metric_inc0(LB_M_WORKER_RESTARTS);
-	lb_audit("worker_restart",
-		 json_pack("{s:i,s:i}", "pid", (int)w->pid, "restarts", (int)w->restarts));
 	for (struct proxy *p = w->proxies; p; p = p->next) {
 		p->open_failed = false;
 		send_open(p);
 	}
-}
-
-static void on_ping(lb_loop *loop, lb_timer *t, void *ctx)
-{
-	lb_worker *w = ctx;
-
-	(void)loop;
-	if (w->state != W_UP)
-		return;
-	if (w->pong_seq != w->ping_seq && lb_now_ms() - w->last_heard_ms >= PING_DEADLINE_MS) {
-		worker_down(w, "it stopped answering (killed after the deadline)");
-		return;
-	}
-	if (w->pong_seq == w->ping_seq)
-		send_msg(w, &(lb_wire_msg){.type = LB_W_PING, .id = ++w->ping_seq});
-	lb_timer_arm(t, PING_EVERY_MS);
-}
-
-static const char *log_level_name(void)
-{
-	static const char *const names[] = {"debug", "info", "warn", "error"};
-	return names[lb_log_level()];
-}
-
-static int worker_spawn(lb_worker *w, lb_err *e)
-{
-	int sv[2];
-	pid_t pid;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return lb_fail_errno(e, "socketpair for the network worker");
-	pid = lb_worker_spawn(exe_fd, sv[1], w->wdirfd, w->uid, w->gid, log_level_name(), &w->pidfd,
-			      e);
-	close(sv[1]);
-	if (pid < 0) {
-		close(sv[0]);
-		return -1;
-	}
-	w->pid = pid;
-	w->chan = lb_chan_new(w->loop, sv[0], on_frame, on_chan_down, w);
-	if (!w->chan || lb_loop_add_fd(w->loop, w->pidfd, EPOLLIN, on_pidfd, w) < 0) {
-		lb_chan_free(w->chan);
-		w->chan = NULL;
-		reap(w);
-		close(w->pidfd);
-		w->pidfd = -1;
-		return lb_fail(e, ENOMEM, "cannot watch the network worker");
-	}
-	lb_chan_batch(w->chan); /* one refresh pass's fetches reach the worker together */
-	w->state = W_UP;
-	w->started_ms = w->last_heard_ms = lb_now_ms();
-	w->pong_seq = w->ping_seq;
-	lb_timer_arm(w->ping_timer, PING_EVERY_MS);
-	lb_log(LB_INFO, "network worker started: pid %d, uid %u gid %u (%s)", (int)pid,
-	       (unsigned)w->uid, (unsigned)w->gid, w->id_source);
-	return 0;
-}
-
-lb_worker *lb_worker_start(lb_loop *loop, int state_dirfd, lb_err *e)
-{
-	lb_worker *w = calloc(1, sizeof(*w));
-
-	if (!w)
-		return lb_fail(e, ENOMEM, "out of memory"), NULL;
-	w->loop = loop;
-	w->wdirfd = w->pidfd = -1;
-	lb_backoff_init(&w->backoff, RESTART_FIRST_MS, RESTART_MAX_MS, true);
-	w->restart_timer = lb_timer_new(loop, on_restart, w);
-	w->ping_timer = lb_timer_new(loop, on_ping, w);
-	w->metrics = lb_metrics_new();
-	if (!w->restart_timer || !w->ping_timer || !w->metrics ||
-	    lb_metrics_relay_attach(w->metrics) < 0 ||
-	    lb_worker_identity(&w->uid, &w->gid, &w->id_source, e) < 0 ||
-	    (w->wdirfd = lb_worker_statedir(state_dirfd, w->uid, w->gid, e)) < 0 ||
-	    worker_spawn(w, e) < 0) {
-		lb_worker_free(w);
-		return NULL;
-	}
-	return w;
-}
-
-void lb_worker_free(lb_worker *w)
-{
-	if (!w)
-		return;
-	/* Proxies are closed by now (broker_close_stores); anything left fails. */
-	fail_pending(w, NULL, "lockboxd is stopping");
-	lb_chan_free(w->chan);
-	if (w->pid > 0) {
-		struct pollfd p = {.fd = w->pidfd, .events = POLLIN};
-		/* Its channel closed, the worker closes its stores and exits. */
-		(void)poll(&p, 1, 2000);
-		lb_loop_del_fd(w->loop, w->pidfd);
-		reap(w);
-	}
-	if (w->pidfd >= 0)
-		close(w->pidfd);
-	if (w->wdirfd >= 0)
-		close(w->wdirfd);
-	lb_timer_free(w->restart_timer);
-	lb_timer_free(w->ping_timer);
-	if (w->metrics) {
-		lb_metrics_relay_detach(w->metrics);
-		lb_metrics_free(w->metrics);
-	}
-	free(w);
-}
-
-/* VmRSS of a process in KiB (0 when unknown). */
-static long rss_kib(pid_t pid)
-{
-	char path[64], text[4096];
-	const char *p;
-	_cleanup_close_ int fd = -1;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (pid <= 0 || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
-	    (n = read(fd, text, sizeof(text) - 1)) <= 0)
-		return 0;
-	text[n] = '\0';
-	p = strstr(text, "\nVmRSS:");
-	// cppcheck-suppress resourceLeak ; _cleanup_close_ closes fd
-	return p ? strtol(p + 8, NULL, 10) : 0;
-}
-
-json_t *lb_worker_status(const lb_worker *w)
-{
-	return json_pack("{s:s,s:i,s:i,s:i,s:s,s:i,s:s,s:I,s:I}", "state",
-			 w->state == W_UP ? "up" : "restarting", "pid", (int)w->pid, "uid",
-			 (int)w->uid, "gid", (int)w->gid, "identity", w->id_source, "restarts",
-			 (int)w->restarts, "last_exit", w->last_exit, "rss_kib",
-			 (json_int_t)rss_kib(w->pid), "root_rss_kib",
-			 (json_int_t)rss_kib(getpid()));
 }

@@ -17,7 +17,7 @@
 
 typedef struct lb_worker lb_worker;
 
-/* --- root side (proxy.c) --- */
+/* --- root side (lifecycle.c, proxy.c) --- */
 
 /* lockboxd calls this once at start: later brokers run their network stores in a worker
  * (re-executing this binary); without it (tests linking the broker) stores run in-process. */

@@ -1,6 +1,5 @@
-/* Inside the root side of privilege separation: proxy.c (the worker's lifecycle, the proxy
- * stores, what root answers) and spawn.c (the worker's identity, state directory and
- * process). */
+/* Inside the root side of privilege separation: lifecycle.c (the worker's lifecycle) and
+ * spawn.c (the worker's identity, state directory and process). */
 #ifndef LB_WORKER_INT_H
 #define LB_WORKER_INT_H
 
