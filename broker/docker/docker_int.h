@@ -30,6 +30,7 @@ struct mount {
 	char container[72];	      /* "" until an inspect's Mounts[].Source names it */
 	char cname[128];	      /* the container's name */
 	int refs;		      /* Mount calls with this ID minus Unmount calls */
+	uint64_t seq;		      /* order of the Mounts (lb_docker.mount_seq) */
 	dev_t dev;		      /* the tmpfs's device: what the container's mountinfo shows */
 	json_t *inspect;	      /* the container as inspected (the gate's input) */
 	char retire_reason[24];	      /* set when it waits in lb_docker.retiring */
@@ -45,6 +46,9 @@ struct volume {
 	 * then a Mount never guesses for it again. */
 	bool seen, mixed;
 	uint32_t seen_uid, seen_gid;
+	/* dockerd's list of the containers using it, asked before a guess: in flight, and
+	 * asked for again when it answers. */
+	bool listing, relist;
 	struct volume *next;
 };
 
@@ -76,6 +80,7 @@ struct lb_docker {
 	json_t *doomed;		 /* targets refused from inside a refresh pass, retired next tick */
 	lb_timer *doom_timer;
 	size_t inflight;	  /* create-event inspects not answered yet: no guess meanwhile */
+	uint64_t mount_seq;	  /* Mounts so far: a list answer covers the mounts before it */
 	lb_timer *early_timer;	  /* a Mount's guess waits one loop turn (queued events first) */
 	lb_timer *activate_timer; /* dockerd has not listed our driver yet: ask again */
 	bool activated;		  /* dockerd's /info lists our volume driver */
@@ -142,9 +147,11 @@ void dk_on_connected(void *ctx);
 bool dk_early_ids(const char *user, uint32_t *uid, uint32_t *gid);
 /* Remember (or refresh) what the create-time inspect says about container id. */
 void dk_created(struct lb_docker *d, const char *id, json_t *inspect);
-/* Mounts nobody matched yet: populate them now where every container created for the volume
+/* Mounts nobody matched yet: populate them where every container created for the volume
  * and not started yet has the same ids and passed the create-time gate, the volume never
- * had containers with other ids, and no create-event inspect is outstanding. */
+ * had containers with other ids, no create-event inspect is outstanding, and dockerd's list
+ * of the containers using the volume (asked now, answered later) names no container that
+ * holds no mount of ours and was not seen at create. */
 void dk_populate_early(struct lb_docker *d);
 void dk_on_early(lb_loop *loop, lb_timer *t, void *ctx);
 /* Note the ids of a container using v (known false: a name only its files resolve). */

@@ -1,9 +1,13 @@
 /* Populating a mount before its container starts: the `create` event's inspect gives the
  * consumer ids (numeric Config.User) and the create-time gate; dockerd's remap range gives
  * the host ids. A Mount cannot tell which container it is for (dockerd holds that
- * container's lock, so no inspect), but when every container created for the volume and not
- * started yet has the same ids and passed the gate, whichever it is gets the same files.
- * After `start` the kernel's maps and the container's own /etc/passwd decide again. */
+ * container's lock, so no inspect; its ID is random), but when every container that may be
+ * the one has the same ids and passed the gate, whichever it is gets the same files. Which
+ * may be the one: dockerd's list of the containers using the volume, asked after the Mount
+ * (no lock needed) — each one not holding a mount of ours yet must have been seen at create,
+ * else the Mount may be for a container whose create event is still on its way, or a
+ * stopped one started again, with other ids. After `start` the kernel's maps and the
+ * container's own /etc/passwd decide again. */
 #include "docker_int.h"
 #include "log.h"
 #include "userdb.h"
@@ -143,24 +147,39 @@ bool dk_take_refusal(struct lb_docker *d, const struct volume *v, char *buf, siz
 	return true;
 }
 
-static void populate_mount(struct lb_docker *d, struct mount *m)
+/* The ids every container created for v and not started yet has, or NULL: none, one
+ * unknown or refused, or they differ. */
+static const struct created *common_ids(struct lb_docker *d, const struct volume *v)
 {
-	lb_target *t = lb_broker_target(d->b, m->target);
-	const lb_binding *bd = lb_config_binding(lb_broker_cfg(d->b), m->v->binding);
-	struct created *one = NULL;
+	const struct created *one = NULL;
 
-	if (!t || !bd || t->ready || m->container[0] || m->v->mixed)
-		return;
-	for (struct created *c = d->created; c; c = c->next) {
-		if (strcmp(c->volume, m->v->name) != 0)
+	for (const struct created *c = d->created; c; c = c->next) {
+		if (strcmp(c->volume, v->name) != 0)
 			continue;
 		if (!c->ids_known || c->refusal[0] ||
 		    (one && (c->uid != one->uid || c->gid != one->gid ||
 			     c->host_userns != one->host_userns)))
-			return;
+			return NULL;
 		one = c;
 	}
 	if (!one || (d->remap && !one->host_userns && !d->remap_spec[0]))
+		return NULL;
+	return one;
+}
+
+static bool waits(struct lb_docker *d, const struct mount *m)
+{
+	lb_target *t = lb_broker_target(d->b, m->target);
+
+	return t && !t->ready && !m->container[0];
+}
+
+static void populate_mount(struct lb_docker *d, struct mount *m, const struct created *one)
+{
+	lb_target *t = lb_broker_target(d->b, m->target);
+	const lb_binding *bd = lb_config_binding(lb_broker_cfg(d->b), m->v->binding);
+
+	if (!bd || !waits(d, m))
 		return;
 	t->uid = bd->has_uid ? bd->uid : one->uid;
 	t->gid = bd->has_gid ? bd->gid : one->gid;
@@ -176,6 +195,103 @@ static void populate_mount(struct lb_docker *d, struct mount *m)
 	lb_broker_refresh_target(d->b, m->target, "mount");
 }
 
+static bool matched(const struct volume *v, const char *id)
+{
+	for (const struct mount *m = v->mounts; m; m = m->next)
+		if (strcmp(m->container, id) == 0)
+			return true;
+	return false;
+}
+
+static bool seen_created(struct lb_docker *d, const struct volume *v, const char *id)
+{
+	for (struct created *c = d->created; c; c = c->next)
+		if (strcmp(c->id, id) == 0 && strcmp(c->volume, v->name) == 0)
+			return true;
+	return false;
+}
+
+/* Every container dockerd lists for v that holds none of our mounts yet was seen at
+ * create. Otherwise a Mount may be for a container whose create event is still on its way,
+ * or for a stopped one started again (no create event): its ids are unknown. */
+static bool all_seen(struct lb_docker *d, const struct volume *v, json_t *list)
+{
+	json_t *c;
+	size_t i;
+
+	if (!json_is_array(list))
+		return false;
+	json_array_foreach (list, i, c) {
+		const char *id = json_string_value(json_object_get(c, "Id"));
+
+		if (!dk_id_ok(id) || (!matched(v, id) && !seen_created(d, v, id)))
+			return false;
+	}
+	return true;
+}
+
+struct waiting_ctx {
+	struct lb_docker *d;
+	char volume[LB_NAME_MAX + 1];
+	uint64_t seq; /* the Mounts this list covers: their containers were created before it */
+};
+
+static void ask_waiting(struct lb_docker *d, struct volume *v);
+
+static void on_waiting(void *ctx, long status, json_t *body, const char *err)
+{
+	struct waiting_ctx *wc = ctx;
+	struct lb_docker *d = wc->d;
+	struct volume *v = dk_find_volume(d, wc->volume);
+	const struct created *one;
+
+	(void)err;
+	if (v && v->listing) {
+		v->listing = false;
+		if (status == 200 && all_seen(d, v, body) && (one = common_ids(d, v)))
+			for (struct mount *m = v->mounts; m; m = m->next)
+				if (m->seq <= wc->seq)
+					populate_mount(d, m, one);
+		if (v->relist) {
+			v->relist = false;
+			ask_waiting(d, v);
+		}
+	}
+	free(wc);
+}
+
+/* Ask dockerd which containers use v (its container list needs no container's lock,
+ * unlike an inspect of the one being started), then guess for the mounts made so far. */
+static void ask_waiting(struct lb_docker *d, struct volume *v)
+{
+	struct waiting_ctx *wc;
+	char path[LB_NAME_MAX + 128];
+	bool any = false;
+
+	for (struct mount *m = v->mounts; m && !any; m = m->next)
+		any = waits(d, m);
+	if (!any || v->mixed || !common_ids(d, v))
+		return;
+	if (v->listing) {
+		v->relist = true;
+		return;
+	}
+	if (!(wc = calloc(1, sizeof(*wc))))
+		return;
+	wc->d = d;
+	wc->seq = d->mount_seq;
+	snprintf(wc->volume, sizeof(wc->volume), "%s", v->name);
+	/* {"volume":["NAME"]}; a volume name needs no escaping (lb_secret_name_valid). */
+	snprintf(path, sizeof(path),
+		 "containers/json?all=1&filters=%%7B%%22volume%%22%%3A%%5B%%22%s%%22%%5D%%7D",
+		 v->name);
+	if (lb_engine_call(d->en, "GET", path, on_waiting, wc) < 0) {
+		free(wc);
+		return;
+	}
+	v->listing = true;
+}
+
 void dk_populate_early(struct lb_docker *d)
 {
 	/* A container created just now may be the one its Mount is for: wait for its inspect
@@ -183,8 +299,7 @@ void dk_populate_early(struct lb_docker *d)
 	if (d->inflight)
 		return;
 	for (struct volume *v = d->vols; v; v = v->next)
-		for (struct mount *m = v->mounts; m; m = m->next)
-			populate_mount(d, m);
+		ask_waiting(d, v);
 }
 
 void dk_on_early(lb_loop *loop, lb_timer *t, void *ctx)

@@ -187,6 +187,7 @@ struct mount *dk_add_mount(struct lb_docker *d, struct volume *v, const char *id
 		return NULL;
 	}
 	m->dev = dev_of(t);
+	m->seq = ++d->mount_seq;
 	m->next = v->mounts;
 	v->mounts = m;
 	return m;
