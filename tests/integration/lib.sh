@@ -21,7 +21,13 @@ skip() {
 
 fail() {
 	echo "FAIL: $*" >&2
-	[[ -f ${T:-/nonexistent}/lockboxd.log ]] && { echo "--- lockboxd.log (tail)" >&2; tail -n 30 "$T/lockboxd.log" >&2; }
+	[[ -f ${T:-/nonexistent}/lockboxd.log ]] && {
+		# A sanitizer report's head (what and where) matters more than its shadow-byte tail.
+		grep -q -m1 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T/lockboxd.log" &&
+			{ echo "--- lockboxd.log (sanitizer report)" >&2; grep -A 40 -m1 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T/lockboxd.log" >&2; }
+		echo "--- lockboxd.log (tail)" >&2
+		tail -n 30 "$T/lockboxd.log" >&2
+	}
 	exit 1
 }
 
