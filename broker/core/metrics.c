@@ -104,6 +104,12 @@ static const lb_metric_desc descs[LB_M_COUNT] = {
 			       "Containers refused their secrets by a posture check.",
 			       LB_METRIC_COUNTER,
 			       {"check", NULL}},
+    [LB_M_POSTURE_CHECKS] = {"lockbox_posture_checks_total",
+			     "Posture checks of a running container, by where its kernel facts "
+			     "came from (cached: the same process in the same mount namespace, "
+			     "nothing but its status read; parsed: read from /proc).",
+			     LB_METRIC_COUNTER,
+			     {"result", NULL}},
     [LB_M_TARGETS] = {"lockbox_targets",
 		      "Targets served (kind: static or docker).",
 		      LB_METRIC_GAUGE,

@@ -70,6 +70,7 @@ enum lb_metric_id {
 	LB_M_SECRET_EXPIRY_TIMESTAMP, /* gauge {binding,target}: earliest not_after */
 	LB_M_NOTIFY_SIGNALS,	      /* {binding,outcome} */
 	LB_M_POSTURE_REFUSALS,	      /* {check} */
+	LB_M_POSTURE_CHECKS,	      /* {result}: cached | parsed */
 	LB_M_TARGETS,		      /* gauge {kind}: static | docker */
 	LB_M_CONTAINERS,	      /* gauge: containers served */
 	LB_M_WORKER_RESTARTS,	      /* counter (privilege separation, issue 15) */

@@ -1,6 +1,7 @@
 /* The Docker module's lifecycle and the rotation notify. */
 #include "docker_int.h"
 #include "metrics.h"
+#include "procfacts.h"
 #include "cleanup.h"
 #include "fsutil.h"
 #include "log.h"
@@ -156,6 +157,7 @@ void lb_docker_free(struct lb_docker *d)
 		while (v->mounts) {
 			struct mount *m = v->mounts;
 			v->mounts = m->next;
+			dk_gate_forget(m);
 			json_decref(m->inspect);
 			free(m);
 		}
@@ -167,6 +169,7 @@ void lb_docker_free(struct lb_docker *d)
 		json_decref(c->inspect);
 		free(c);
 	}
+	dk_gate_free(d);
 	json_decref(d->doomed);
 	lb_timer_free(d->doom_timer);
 	lb_timer_free(d->early_timer);
@@ -241,10 +244,15 @@ static void on_killed(void *ctx, long status, json_t *body, const char *err)
 	free(id);
 }
 
+/* The notify signal goes straight to the container's first process (what dockerd's kill
+ * does through containerd and runc, ~12 ms per container on a loaded 2-core host: 1.3-1.8 s
+ * for 100 containers). The Engine API is the fallback: no pidfds, or the process is not
+ * the container's any more (dockerd knows better then). */
 void lb_docker_published(struct lb_docker *d, lb_target *t, bool new_bytes)
 {
 	const lb_binding *bd;
 	char path[200];
+	lb_err e = {0};
 	char *id;
 
 	if (!d || !t->container[0])
@@ -255,16 +263,23 @@ void lb_docker_published(struct lb_docker *d, lb_target *t, bool new_bytes)
 	}
 	bd = lb_config_binding(lb_broker_cfg(d->b), t->binding);
 	/* A generation that only moves a lease's expiry changes nothing the app reads. */
-	if (!new_bytes || !bd || !bd->notify_sig || !(id = strdup(t->container)))
+	if (!new_bytes || !bd || !bd->notify_sig)
 		return;
-	snprintf(path, sizeof(path), "containers/%s/kill?signal=%s", t->container,
-		 lb_signal_name(bd->notify_sig));
-	if (lb_engine_call(d->en, "POST", path, on_killed, id) < 0) {
-		lb_metric_inc(LB_M_NOTIFY_SIGNALS, bd->name, "failed");
-		free(id);
-		return;
+	if (lb_procfacts_signal(t->pid, t->container, bd->notify_sig, &e) == 0) {
+		lb_metric_inc(LB_M_NOTIFY_SIGNALS, bd->name, "sent");
+	} else {
+		snprintf(path, sizeof(path), "containers/%s/kill?signal=%s", t->container,
+			 lb_signal_name(bd->notify_sig));
+		if (!(id = strdup(t->container)) ||
+		    lb_engine_call(d->en, "POST", path, on_killed, id) < 0) {
+			lb_log(LB_WARN, "docker: notify of container %.12s failed: %s",
+			       t->container, e.msg);
+			lb_metric_inc(LB_M_NOTIFY_SIGNALS, bd->name, "failed");
+			free(id);
+			return;
+		}
+		lb_metric_inc(LB_M_NOTIFY_SIGNALS, bd->name, "sent");
 	}
-	lb_metric_inc(LB_M_NOTIFY_SIGNALS, bd->name, "sent");
 	lb_audit("notify", json_pack("{s:s,s:s,s:s,s:I}", "target", t->name, "container",
 				     t->container, "signal", lb_signal_name(bd->notify_sig),
 				     "generation", (json_int_t)t->generation));

@@ -33,8 +33,9 @@ struct mount {
 	uint64_t seq;		      /* order of the Mounts (lb_docker.mount_seq) */
 	dev_t dev;		      /* the tmpfs's device: what the container's mountinfo shows */
 	json_t *inspect;	      /* the container as inspected (the gate's input) */
-	char retire_reason[24];	      /* set when it waits in lb_docker.retiring */
-	struct volume *v;	      /* NULL once it waits to be retired */
+	struct lb_procfacts_cache *facts; /* its kernel facts while unchanged (gate.c) */
+	char retire_reason[24];		  /* set when it waits in lb_docker.retiring */
+	struct volume *v;		  /* NULL once it waits to be retired */
 	struct mount *next;
 };
 
@@ -89,6 +90,7 @@ struct lb_docker {
 	struct mount *retiring;
 	bool save_pending;
 	lb_timer *retire_timer;
+	struct lb_procfacts_host *host_facts; /* lockboxd's own mount table (gate.c) */
 };
 
 /* gate.c: lockbox_posture_refusals_total, once per failed required check of a refusal. */
@@ -131,6 +133,12 @@ bool dk_gate(struct lb_docker *d, json_t *inspect, const lb_binding *bd, int pid
 void dk_refuse(struct lb_docker *d, const char *volume, const char *id, const lb_binding *bd,
 	       const lb_posture_report *rep, const char *line);
 void dk_on_doom(lb_loop *loop, lb_timer *t, void *ctx);
+/* dk_gate for m's container, with its kernel facts kept between checks while unchanged. */
+bool dk_gate_mount(struct lb_docker *d, struct mount *m, json_t *inspect, const lb_binding *bd,
+		   int pid, int64_t uid, lb_posture_report *rep, char *line, size_t cap);
+/* Drop what the gate kept for m (before m is freed); for d (before d is freed). */
+void dk_gate_forget(struct mount *m);
+void dk_gate_free(struct lb_docker *d);
 
 /* events.c */
 void dk_on_event(void *ctx, json_t *ev);

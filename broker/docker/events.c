@@ -66,7 +66,7 @@ static void match(struct lb_docker *d, const char *id, json_t *body, struct moun
 		dk_retire(d, m, "refused");
 		return;
 	}
-	if (!dk_gate(d, body, bd, pid, uid, &rep, line, sizeof(line))) {
+	if (!dk_gate_mount(d, m, body, bd, pid, uid, &rep, line, sizeof(line))) {
 		dk_refuse(d, m->v->name, id, bd, &rep, line);
 		if (!bd->on_refuse_warn) {
 			dk_retire(d, m, "refused");

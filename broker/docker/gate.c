@@ -12,28 +12,71 @@
 
 /* --- the posture gate --- */
 
-/* Evaluates the binding's requirements for a container: from inspect alone (pid 0, before
- * it runs) or from inspect and the kernel. Returns true when admitted; line gets the
- * refusal line and rep the whole report. */
-bool dk_gate(struct lb_docker *d, json_t *inspect, const lb_binding *bd, int pid, int64_t uid,
-	     lb_posture_report *rep, char *line, size_t cap)
+/* The kernel facts of m's container: kept ones while its process and mount namespace are
+ * the same (procfacts' cache), lockboxd's own mount table parsed once per change for all. */
+static int cached_facts(struct lb_docker *d, struct mount *m, int pid, lb_kernel_facts *view,
+			lb_err *e)
+{
+	bool parsed = false;
+
+	if (!d->host_facts && (d->host_facts = malloc(sizeof(*d->host_facts))))
+		lb_procfacts_host_init(d->host_facts);
+	if (!m->facts && (m->facts = malloc(sizeof(*m->facts))))
+		lb_procfacts_cache_init(m->facts);
+	if (!d->host_facts || !m->facts)
+		return lb_fail(e, 12, "out of memory");
+	if (lb_procfacts_read_cached(m->facts, d->host_facts, pid, view, &parsed, e))
+		return -1;
+	lb_metric_inc(LB_M_POSTURE_CHECKS, parsed ? "parsed" : "cached");
+	return 0;
+}
+
+void dk_gate_forget(struct mount *m)
+{
+	if (m->facts)
+		lb_procfacts_cache_clear(m->facts);
+	free(m->facts);
+	m->facts = NULL;
+}
+
+void dk_gate_free(struct lb_docker *d)
+{
+	if (d->host_facts)
+		lb_procfacts_host_clear(d->host_facts);
+	free(d->host_facts);
+	d->host_facts = NULL;
+}
+
+/* dk_gate, and with m (pid > 0) the kernel facts come from m's cache. */
+static bool gate(struct lb_docker *d, struct mount *m, json_t *inspect, const lb_binding *bd,
+		 int pid, int64_t uid, lb_posture_report *rep, char *line, size_t cap)
 {
 	lb_inspect_facts in = {0};
-	lb_kernel_facts k;
+	lb_kernel_facts k, view;
+	const lb_kernel_facts *kf = NULL;
 	lb_err e = {0};
 	uint32_t failed;
+	int r = 0;
 
 	line[0] = '\0';
 	lb_kernel_facts_init(&k);
 	if (lb_inspect_facts_from_json(inspect, d->remap, &in, &e)) {
 		snprintf(line, cap, "lockbox: binding %s refused container: %s", bd->name, e.msg);
 		memset(rep, 0, sizeof(*rep));
-		lb_kernel_facts_clear(&k);
 		return false;
 	}
 	if (uid >= 0)
 		in.uid = uid;
-	if (pid > 0 && lb_procfacts_read(pid, &k, &e)) {
+	if (pid > 0 && m) {
+		r = cached_facts(d, m, pid, &view, &e);
+		kf = &view; /* borrowed from the caches: not cleared here */
+	} else if (pid > 0) {
+		r = lb_procfacts_read(pid, &k, &e);
+		if (!r)
+			lb_metric_inc(LB_M_POSTURE_CHECKS, "parsed");
+		kf = &k;
+	}
+	if (r) {
 		snprintf(line, cap,
 			 "lockbox: binding %s refused container: kernel facts unreadable: %s",
 			 bd->name, e.msg);
@@ -42,13 +85,27 @@ bool dk_gate(struct lb_docker *d, json_t *inspect, const lb_binding *bd, int pid
 		memset(rep, 0, sizeof(*rep));
 		return false;
 	}
-	failed =
-	    lb_posture_evaluate(bd->require, &in, pid > 0 ? &k : NULL, lb_broker_hashes(d->b), rep);
+	failed = lb_posture_evaluate(bd->require, &in, kf, lb_broker_hashes(d->b), rep);
 	if (failed)
 		lb_posture_refusal_line(rep, bd->name, line, cap);
 	lb_inspect_facts_clear(&in);
 	lb_kernel_facts_clear(&k);
 	return failed == 0;
+}
+
+/* Evaluates the binding's requirements for a container: from inspect alone (pid 0, before
+ * it runs) or from inspect and the kernel. Returns true when admitted; line gets the
+ * refusal line and rep the whole report. */
+bool dk_gate(struct lb_docker *d, json_t *inspect, const lb_binding *bd, int pid, int64_t uid,
+	     lb_posture_report *rep, char *line, size_t cap)
+{
+	return gate(d, NULL, inspect, bd, pid, uid, rep, line, cap);
+}
+
+bool dk_gate_mount(struct lb_docker *d, struct mount *m, json_t *inspect, const lb_binding *bd,
+		   int pid, int64_t uid, lb_posture_report *rep, char *line, size_t cap)
+{
+	return gate(d, m, inspect, bd, pid, uid, rep, line, cap);
 }
 
 static void on_stopped(void *ctx, long status, json_t *body, const char *err)
@@ -115,7 +172,7 @@ bool lb_docker_admit(struct lb_docker *d, lb_target *t)
 
 	if (!m || !bd || !m->inspect)
 		return true;
-	if (dk_gate(d, m->inspect, bd, t->pid, t->uid, &rep, line, sizeof(line)))
+	if (dk_gate_mount(d, m, m->inspect, bd, t->pid, t->uid, &rep, line, sizeof(line)))
 		return true;
 	dk_refuse(d, m->v->name, m->container[0] ? m->container : "(not started)", bd, &rep, line);
 	if (bd->on_refuse_warn)

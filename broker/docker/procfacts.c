@@ -4,9 +4,11 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* ---- parsers ---- */
@@ -292,15 +294,13 @@ void lb_procfacts_set_lsm(lb_kernel_facts *k, const char *label)
 
 /* ---- reading /proc ---- */
 
-/* NAME under dirfd (/proc/PID), at most cap - 1 bytes, NUL-terminated in a malloc'd buffer. */
-static int read_capped(int dirfd, int pid, const char *name, size_t cap, char **out, lb_err *e)
+/* All of fd from its current offset, at most cap - 1 bytes, NUL-terminated in a malloc'd
+ * buffer; pid and name only name it in errors. */
+static int read_fd_capped(int fd, int pid, const char *name, size_t cap, char **out, lb_err *e)
 {
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0, size = 0;
 
-	if (fd < 0)
-		return lb_fail_errno(e, "open /proc/%d/%s", pid, name);
 	for (;;) {
 		ssize_t n;
 
@@ -334,6 +334,16 @@ static int read_capped(int dirfd, int pid, const char *name, size_t cap, char **
 	buf[len] = '\0';
 	*out = steal_ptr(buf);
 	return 0;
+}
+
+/* NAME under dirfd (/proc/PID), at most cap - 1 bytes, NUL-terminated in a malloc'd buffer. */
+static int read_capped(int dirfd, int pid, const char *name, size_t cap, char **out, lb_err *e)
+{
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return lb_fail_errno(e, "open /proc/%d/%s", pid, name);
+	return read_fd_capped(fd, pid, name, cap, out, e);
 }
 
 static int read_ns(int dirfd, int pid, uint64_t ns[LB_NS_COUNT], lb_err *e)
@@ -389,36 +399,43 @@ static void read_lsm(int dirfd, int pid, lb_kernel_facts *k)
 	lb_procfacts_set_lsm(k, NULL);
 }
 
+/* The container part of k (everything but host_ns and host_mounts) through dirfd. */
+static int read_container(int dirfd, int pid, lb_kernel_facts *k, lb_err *e)
+{
+	_cleanup_free_ char *status = NULL, *uid_map = NULL, *gid_map = NULL, *mountinfo = NULL;
+
+	k->pid = pid;
+	if (read_capped(dirfd, pid, "status", LB_PROCFACTS_STATUS_MAX, &status, e) ||
+	    read_capped(dirfd, pid, "uid_map", LB_PROCFACTS_MAP_MAX, &uid_map, e) ||
+	    read_capped(dirfd, pid, "gid_map", LB_PROCFACTS_MAP_MAX, &gid_map, e) ||
+	    read_capped(dirfd, pid, "mountinfo", LB_PROCFACTS_MOUNTINFO_MAX, &mountinfo, e))
+		return -1;
+	if (lb_procfacts_parse_status(status, k, e) ||
+	    lb_procfacts_parse_maps(uid_map, gid_map, k, e) ||
+	    lb_procfacts_parse_mountinfo(mountinfo, &k->mounts, e))
+		return lb_fail_wrap(e, "/proc/%d", pid);
+	if (read_ns(dirfd, pid, k->ns, e))
+		return -1;
+	read_lsm(dirfd, pid, k);
+	return 0;
+}
+
 int lb_procfacts_read(pid_t pid, lb_kernel_facts *k, lb_err *e)
 {
 	const int self = (int)getpid();
 	_cleanup_close_ int dirfd = -1, selffd = -1;
-	_cleanup_free_ char *status = NULL, *uid_map = NULL, *gid_map = NULL, *mountinfo = NULL,
-			    *host_mountinfo = NULL;
+	_cleanup_free_ char *host_mountinfo = NULL;
 
 	if (pid <= 0)
 		return lb_fail(e, 0, "posture facts: bad pid %d", (int)pid);
-	k->pid = (int)pid;
 	if ((dirfd = open_proc_dir((int)pid, e)) < 0 || (selffd = open_proc_dir(self, e)) < 0)
 		return -1;
-	if (read_capped(dirfd, (int)pid, "status", LB_PROCFACTS_STATUS_MAX, &status, e) ||
-	    read_capped(dirfd, (int)pid, "uid_map", LB_PROCFACTS_MAP_MAX, &uid_map, e) ||
-	    read_capped(dirfd, (int)pid, "gid_map", LB_PROCFACTS_MAP_MAX, &gid_map, e) ||
-	    read_capped(dirfd, (int)pid, "mountinfo", LB_PROCFACTS_MOUNTINFO_MAX, &mountinfo, e) ||
+	if (read_container(dirfd, (int)pid, k, e) ||
 	    read_capped(selffd, self, "mountinfo", LB_PROCFACTS_MOUNTINFO_MAX, &host_mountinfo, e))
 		return -1;
-	if (lb_procfacts_parse_status(status, k, e))
-		return lb_fail_wrap(e, "/proc/%d", (int)pid);
-	if (lb_procfacts_parse_maps(uid_map, gid_map, k, e))
-		return lb_fail_wrap(e, "/proc/%d", (int)pid);
-	if (lb_procfacts_parse_mountinfo(mountinfo, &k->mounts, e))
-		return lb_fail_wrap(e, "/proc/%d", (int)pid);
 	if (lb_procfacts_parse_mountinfo(host_mountinfo, &k->host_mounts, e))
 		return lb_fail_wrap(e, "/proc/%d (lockboxd)", self);
-	if (read_ns(dirfd, (int)pid, k->ns, e) || read_ns(selffd, self, k->host_ns, e))
-		return -1;
-	read_lsm(dirfd, (int)pid, k);
-	return 0;
+	return read_ns(selffd, self, k->host_ns, e);
 }
 
 /* ---- a container's process, pinned by its cgroup ---- */
@@ -488,6 +505,32 @@ int lb_procfacts_container_maps(pid_t pid, const char *container_id, char *uid_m
 	return 0;
 }
 
+int lb_procfacts_signal(pid_t pid, const char *container_id, int sig, lb_err *e)
+{
+	_cleanup_close_ int pidfd = -1, dirfd = -1;
+	_cleanup_free_ char *cg = NULL;
+
+	if (pid <= 0)
+		return lb_fail(e, 0, "bad pid %d", (int)pid);
+	/* The pidfd names the process that has the PID now; the cgroup read after it shows
+	 * that process, or (if it exited and the PID was reused meanwhile) another one, which
+	 * fails the check or, if it passes, still gets nothing: the signal goes to the pidfd's
+	 * process, which is gone. */
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return lb_fail_errno(e, "pidfd_open %d", (int)pid);
+	if ((dirfd = open_proc_dir((int)pid, e)) < 0 ||
+	    read_capped(dirfd, (int)pid, "cgroup", LB_PROCFACTS_STATUS_MAX, &cg, e))
+		return -1;
+	if (!lb_procfacts_cgroup_names(cg, container_id))
+		return lb_fail(e, 0, "process %d is not in container %.12s's cgroup (it exited?)",
+			       (int)pid, container_id);
+	if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
+		return lb_fail_errno(e, "signal %d to process %d of container %.12s", sig, (int)pid,
+				     container_id);
+	return 0;
+}
+
 int lb_procfacts_read_mountinfo(pid_t pid, lb_mounts *out, lb_err *e)
 {
 	_cleanup_close_ int dirfd = -1;
@@ -499,4 +542,162 @@ int lb_procfacts_read_mountinfo(pid_t pid, lb_mounts *out, lb_err *e)
 	    read_capped(dirfd, (int)pid, "mountinfo", LB_PROCFACTS_MOUNTINFO_MAX, &text, e))
 		return -1;
 	return lb_procfacts_parse_mountinfo(text, out, e);
+}
+
+/* ---- the posture re-check cache ---- */
+
+int lb_procfacts_parse_start(const char *stat, uint64_t *start, lb_err *e)
+{
+	/* "PID (COMM) STATE PPID ..." where COMM is the process's to choose, ')' and spaces
+	 * included: the fields start after the last ')'. starttime is field 22, the 20th after
+	 * it (STATE is field 3). */
+	const char *p = strrchr(stat, ')');
+
+	if (!p || p[1] != ' ')
+		return lb_fail(e, 0, "stat: no \"(COMM) \" field");
+	p += 2;
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return lb_fail(e, 0, "stat: fewer than 22 fields");
+		p++;
+	}
+	if (*p == ' ' || *p == '\t' || parse_u64(&p, 10, start) || (*p != ' ' && *p != '\n'))
+		return lb_fail(e, 0, "stat: malformed starttime");
+	return 0;
+}
+
+bool lb_procfacts_cache_fresh(const lb_procfacts_cache *c, const lb_procfacts_key *now)
+{
+	return c->valid && now->pid > 0 && now->start && now->mnt_ns && c->key.pid == now->pid &&
+	       c->key.start == now->start && c->key.mnt_ns == now->mnt_ns;
+}
+
+void lb_procfacts_cache_init(lb_procfacts_cache *c)
+{
+	memset(c, 0, sizeof(*c));
+	lb_kernel_facts_init(&c->k);
+}
+
+void lb_procfacts_cache_clear(lb_procfacts_cache *c)
+{
+	lb_kernel_facts_clear(&c->k);
+	lb_procfacts_cache_init(c);
+}
+
+void lb_procfacts_host_init(lb_procfacts_host *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->mountinfo_fd = -1;
+}
+
+void lb_procfacts_host_clear(lb_procfacts_host *h)
+{
+	if (h->mountinfo_fd >= 0)
+		close(h->mountinfo_fd);
+	lb_mounts_clear(&h->mounts);
+	lb_procfacts_host_init(h);
+}
+
+/* pid's key through its dirfd: starttime from stat, the mount namespace's inode. */
+static int read_key(int dirfd, int pid, lb_procfacts_key *key, lb_err *e)
+{
+	_cleanup_free_ char *stat = NULL;
+	char link[40];
+	ssize_t n;
+	uint64_t ns[LB_NS_COUNT];
+
+	key->pid = pid;
+	if (read_capped(dirfd, pid, "stat", LB_PROCFACTS_ATTR_MAX, &stat, e))
+		return -1;
+	if (lb_procfacts_parse_start(stat, &key->start, e))
+		return lb_fail_wrap(e, "/proc/%d", pid);
+	n = readlinkat(dirfd, "ns/mnt", link, sizeof(link) - 2);
+	if (n < 0)
+		return lb_fail_errno(e, "readlink /proc/%d/ns/mnt", pid);
+	link[n] = '\0';
+	if (lb_procfacts_parse_ns(link, ns, e))
+		return lb_fail_wrap(e, "/proc/%d", pid);
+	key->mnt_ns = ns[LB_NS_MNT];
+	return 0;
+}
+
+/* lockboxd's own mount table and namespaces: parsed again only when poll() on the mountinfo
+ * fd kept open says the table changed (the kernel's POLLPRI on /proc/PID/mountinfo). */
+static int host_open(lb_procfacts_host *h, int self, lb_err *e)
+{
+	_cleanup_close_ int selffd = open_proc_dir(self, e);
+
+	if (selffd < 0 || read_ns(selffd, self, h->ns, e))
+		return -1;
+	h->mountinfo_fd = openat(selffd, "mountinfo", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (h->mountinfo_fd < 0)
+		return lb_fail_errno(e, "open /proc/%d/mountinfo", self);
+	return 0;
+}
+
+static int host_read(lb_procfacts_host *h, lb_err *e)
+{
+	const int self = (int)getpid();
+	_cleanup_free_ char *text = NULL;
+	struct pollfd pfd;
+
+	if (h->valid) {
+		pfd = (struct pollfd){.fd = h->mountinfo_fd, .events = POLLPRI};
+		if (poll(&pfd, 1, 0) == 0)
+			return 0;
+	}
+	h->valid = false;
+	if (h->mountinfo_fd < 0) {
+		if (host_open(h, self, e))
+			return -1;
+	} else if (lseek(h->mountinfo_fd, 0, SEEK_SET) < 0) {
+		return lb_fail_errno(e, "seek /proc/%d/mountinfo", self);
+	}
+	if (read_fd_capped(h->mountinfo_fd, self, "mountinfo", LB_PROCFACTS_MOUNTINFO_MAX, &text,
+			   e) ||
+	    lb_procfacts_parse_mountinfo(text, &h->mounts, e))
+		return lb_fail_wrap(e, "/proc/%d (lockboxd)", self);
+	h->valid = true;
+	return 0;
+}
+
+int lb_procfacts_read_cached(lb_procfacts_cache *c, lb_procfacts_host *h, pid_t pid,
+			     lb_kernel_facts *view, bool *parsed, lb_err *e)
+{
+	_cleanup_close_ int dirfd = -1;
+	_cleanup_free_ char *status = NULL;
+	lb_procfacts_key now = {0};
+
+	*parsed = false;
+	if (pid <= 0)
+		return lb_fail(e, 0, "posture facts: bad pid %d", (int)pid);
+	/* Every read below goes through this dirfd: it shows only the process it was opened
+	 * for, so a PID reused after the key was read cannot pass as the cached process. */
+	if ((dirfd = open_proc_dir((int)pid, e)) < 0 || read_key(dirfd, (int)pid, &now, e) ||
+	    host_read(h, e))
+		goto fail;
+	if (lb_procfacts_cache_fresh(c, &now)) {
+		/* Status is what a running process changes in place (execve of a setuid file):
+		 * a small file, read every time. */
+		if (read_capped(dirfd, (int)pid, "status", LB_PROCFACTS_STATUS_MAX, &status, e) ||
+		    lb_procfacts_parse_status(status, &c->k, e)) {
+			lb_fail_wrap(e, "/proc/%d", (int)pid);
+			goto fail;
+		}
+	} else {
+		lb_procfacts_cache_clear(c);
+		if (read_container(dirfd, (int)pid, &c->k, e))
+			goto fail;
+		c->key = now;
+		c->valid = true;
+		*parsed = true;
+	}
+	*view = c->k;
+	memcpy(view->host_ns, h->ns, sizeof(view->host_ns));
+	view->host_mounts = h->mounts;
+	return 0;
+fail:
+	lb_procfacts_cache_clear(c);
+	return -1;
 }

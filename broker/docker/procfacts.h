@@ -23,6 +23,11 @@
  * unreadable attr/current (no LSM) is a fact (lsm_available false), not an error. */
 int lb_procfacts_read(pid_t pid, lb_kernel_facts *k, lb_err *e);
 
+/* Send sig to pid, the first process of container_id, while its cgroup names the container
+ * (pidfd_open, then the cgroup, then pidfd_send_signal: a reused PID gets nothing). errno
+ * ENOSYS when the kernel has no pidfds (before 5.3). */
+int lb_procfacts_signal(pid_t pid, const char *container_id, int sig, lb_err *e);
+
 /* /proc/PID/mountinfo alone (which tmpfs a container has at a path); replaces *out. */
 int lb_procfacts_read_mountinfo(pid_t pid, lb_mounts *out, lb_err *e);
 
@@ -51,5 +56,45 @@ bool lb_procfacts_cgroup_names(const char *cgroup, const char *id);
  * once the container had exited (issue 13 defect 12). */
 int lb_procfacts_container_maps(pid_t pid, const char *container_id, char *uid_map, char *gid_map,
 				size_t cap, lb_err *e);
+
+/* ---- the posture re-check cache (issue 19) ----
+ * A Docker target's posture is checked again before every refresh pass. Its container's
+ * kernel facts are kept while the process is the same (PID and its start time) in the same
+ * mount namespace: then nothing is parsed but /proc/PID/status (which execve of a setuid
+ * file changes in place). lockboxd's own mount table (~300 KiB with 1,000 targets, read per
+ * container before) is parsed again only after the kernel says it changed. */
+typedef struct lb_procfacts_key {
+	int pid;
+	uint64_t start;	 /* field 22 of /proc/PID/stat: clock ticks after boot */
+	uint64_t mnt_ns; /* inode of /proc/PID/ns/mnt */
+} lb_procfacts_key;
+
+typedef struct lb_procfacts_cache {
+	bool valid;
+	lb_procfacts_key key;
+	lb_kernel_facts k; /* the container part; host_ns and host_mounts stay empty */
+} lb_procfacts_cache;
+
+typedef struct lb_procfacts_host {
+	int mountinfo_fd; /* kept open: poll() gives POLLPRI once the mount table changed */
+	bool valid;
+	uint64_t ns[LB_NS_COUNT];
+	lb_mounts mounts;
+} lb_procfacts_host;
+
+void lb_procfacts_cache_init(lb_procfacts_cache *c);
+void lb_procfacts_cache_clear(lb_procfacts_cache *c);
+void lb_procfacts_host_init(lb_procfacts_host *h);
+void lb_procfacts_host_clear(lb_procfacts_host *h);
+/* Does c hold the facts of the process now describes? (valid, same PID, start time and mount
+ * namespace; an unknown part is never a match.) */
+bool lb_procfacts_cache_fresh(const lb_procfacts_cache *c, const lb_procfacts_key *now);
+/* starttime (field 22) of /proc/PID/stat text; the command name may hold anything. */
+int lb_procfacts_parse_start(const char *stat, uint64_t *start, lb_err *e);
+/* The facts lb_procfacts_read gives, from c and h where they are still true, else read (and
+ * kept); *parsed says which. *view borrows from c and h (valid until either is read again or
+ * cleared): never lb_kernel_facts_clear it. On error c is cleared. */
+int lb_procfacts_read_cached(lb_procfacts_cache *c, lb_procfacts_host *h, pid_t pid,
+			     lb_kernel_facts *view, bool *parsed, lb_err *e);
 
 #endif

@@ -162,6 +162,7 @@ void dk_mountpoint(struct lb_docker *d, const struct mount *m, char *buf, size_t
 
 static void free_mount(struct mount *m)
 {
+	dk_gate_forget(m);
 	json_decref(m->inspect);
 	free(m);
 }

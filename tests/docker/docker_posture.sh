@@ -95,6 +95,30 @@ else
 	echo "skip - apparmor=unconfined row: this host has no AppArmor (lsm fails every container here)"
 fi
 
+# A rotation re-checks every running container, from kept kernel facts (issue 19): its process
+# and mount namespace are the same, so nothing but /proc/PID/status is read again.
+checks() { ctl metrics | awk -v r="$1" '$1 == "lockbox_posture_checks_total{result=\""r"\"}" {print $2; f=1} END {if (!f) print 0}'; }
+APP_SECONDS=900 run_app ok2 "${good[@]}" >/dev/null || fail "second compliant container refused"
+APP_SECONDS=900 run_app ok3 "${good[@]}" >/dev/null || fail "third compliant container refused"
+for c in ok2 ok3; do wait_for "$c reads its secret" 45 log_has "$c" "canary-gate-$$-value"; done
+sleep 1 # the start's refresh passes are done
+parsed0=$(checks parsed) cached0=$(checks cached)
+put_secret web/db_password "canary-gate-$$-two"
+rotated() { # the binding has no notify: look at the three tmpfs
+	local f n=0
+	for f in "$T"/run/t/@*/db_password; do
+		[[ $(cat "$f") == "canary-gate-$$-two" ]] || return 1
+		n=$((n + 1))
+	done
+	((n == 3))
+}
+wait_for "rotation reaches ok, ok2 and ok3" 45 rotated
+parsed1=$(checks parsed) cached1=$(checks cached)
+assert_eq "$parsed1" "$parsed0" "posture checks that parsed /proc during a rotation of 3 containers"
+((cached1 >= cached0 + 3)) || fail "posture checks from kept facts: $cached0 -> $cached1 (3 expected)"
+pass "rotation of 3 containers: $((cached1 - cached0)) posture checks from kept facts, none parsed /proc"
+dk rm -f ok2 ok3 >/dev/null
+
 # Tighten the policy of the running, admitted container: the next rotation refuses it.
 python3 - "$CONF" <<'PY'
 import json, sys
@@ -114,3 +138,4 @@ else
 fi
 stop_broker
 assert_no_canary "canary-gate-$$-value" --exclude-dir=d
+assert_no_canary "canary-gate-$$-two" --exclude-dir=d

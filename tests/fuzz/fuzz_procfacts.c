@@ -1,8 +1,9 @@
 /* /proc text of a container process (broker/docker/procfacts.c): status, uid_map/gid_map,
  * ns links, mountinfo, attr/current. The container shapes much of it (mount points,
  * paths with escapes, its own user namespace's maps).
- * Input: one byte choosing the parser (mod 6), then the text; for maps, uid_map and
- * gid_map are separated by the first '\0'; 5 is /proc/PID/cgroup against a fixed id. */
+ * Input: one byte choosing the parser (mod 7), then the text; for maps, uid_map and
+ * gid_map are separated by the first '\0'; 5 is /proc/PID/cgroup against a fixed id, 6
+ * /proc/PID/stat's starttime (the command name in it is the container's). */
 #include "fuzz.h"
 
 #include "procfacts.h"
@@ -18,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return -1;
 	text = fuzz_strndup(data + 1, size - 1);
 	lb_kernel_facts_init(&k);
-	switch (data[0] % 6) {
+	switch (data[0] % 7) {
 	case 0:
 		r = lb_procfacts_parse_status(text, &k, &e);
 		FUZZ_ASSERT(r < 0 || k.have_status);
@@ -45,6 +46,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_ASSERT(k.mounts.v[i].root && k.mounts.v[i].mountpoint &&
 				    k.mounts.v[i].fstype);
 		break;
+	case 6: {
+		uint64_t start = 0;
+		r = lb_procfacts_parse_start(text, &start, &e);
+		break;
+	}
 	case 5:
 		(void)lb_procfacts_cgroup_names(
 		    text, "4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b");

@@ -1,0 +1,216 @@
+/* lb_procfacts_read_cached: what a posture re-check of an unchanged container reads. The
+ * decision alone, then real processes: a child that waits (cached on the second read), the
+ * same child in a new mount namespace (parsed), a dead child (an error, nothing kept), and
+ * lockboxd's own mount table after a mount (seen). The namespace steps need root. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "procfacts.h"
+
+static void test_fresh(void **state)
+{
+	lb_procfacts_cache c;
+	lb_procfacts_key now = {.pid = 42, .start = 1000, .mnt_ns = 4026531841};
+
+	(void)state;
+	lb_procfacts_cache_init(&c);
+	assert_false(lb_procfacts_cache_fresh(&c, &now)); /* nothing kept yet */
+	c.valid = true;
+	c.key = now;
+	assert_true(lb_procfacts_cache_fresh(&c, &now));
+	now.start = 1001; /* the PID was reused */
+	assert_false(lb_procfacts_cache_fresh(&c, &now));
+	now.start = 1000;
+	now.mnt_ns = 4026532000; /* a new mount namespace */
+	assert_false(lb_procfacts_cache_fresh(&c, &now));
+	now.mnt_ns = 4026531841;
+	now.pid = 43;
+	assert_false(lb_procfacts_cache_fresh(&c, &now));
+	now.pid = 42;
+	now.mnt_ns = 0; /* unknown never matches */
+	c.key.mnt_ns = 0;
+	assert_false(lb_procfacts_cache_fresh(&c, &now));
+}
+
+static void test_parse_start(void **state)
+{
+	static const char tail[] = " S 1 1 1 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 "
+				   "4096 100 18446744073709551615\n";
+	char text[512];
+	uint64_t start = 0;
+	lb_err e = {0};
+
+	(void)state;
+	snprintf(text, sizeof(text), "1234 (sleep)%s", tail);
+	assert_int_equal(lb_procfacts_parse_start(text, &start, &e), 0);
+	assert_int_equal(start, 987654);
+	/* The command name is the process's: ')' and spaces in it do not shift the fields. */
+	snprintf(text, sizeof(text), "1234 (a) 9 9 9 (b)%s", tail);
+	assert_int_equal(lb_procfacts_parse_start(text, &start, &e), 0);
+	assert_int_equal(start, 987654);
+	assert_int_equal(lb_procfacts_parse_start("1234 (x) S 1 2 3\n", &start, &e), -1);
+	assert_int_equal(lb_procfacts_parse_start("1234 sleep S 1\n", &start, &e), -1);
+	assert_int_equal(lb_procfacts_parse_start(
+			     "1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 0 0 1 0 zz 1\n", &start, &e),
+			 -1);
+}
+
+/* A child that does what the parent writes: 'u' unshare its mount namespace, 'q' exit. */
+static pid_t child_start(int *cmd, int *ack)
+{
+	int to[2], from[2];
+	pid_t pid;
+
+	assert_int_equal(pipe(to), 0);
+	assert_int_equal(pipe(from), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char c;
+		close(to[1]);
+		close(from[0]);
+		while (read(to[0], &c, 1) == 1) {
+			char r = 'k';
+			if (c == 'u' && (unshare(CLONE_NEWNS) ||
+					 mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)))
+				r = 'e';
+			if (write(from[1], &r, 1) != 1 || c == 'q')
+				break;
+		}
+		_exit(0);
+	}
+	close(to[0]);
+	close(from[1]);
+	*cmd = to[1];
+	*ack = from[0];
+	return pid;
+}
+
+static char child_do(int cmd, int ack, char what)
+{
+	char r = 0;
+
+	assert_int_equal(write(cmd, &what, 1), 1);
+	assert_int_equal(read(ack, &r, 1), 1);
+	return r;
+}
+
+static void test_cached_read(void **state)
+{
+	lb_procfacts_cache c;
+	lb_procfacts_host h;
+	lb_kernel_facts view;
+	bool parsed = false;
+	lb_err e = {0};
+	int cmd, ack;
+	pid_t pid = child_start(&cmd, &ack);
+
+	(void)state;
+	lb_procfacts_cache_init(&c);
+	lb_procfacts_host_init(&h);
+	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
+	assert_true(parsed);
+	assert_true(view.have_status && view.have_maps && view.mounts.n > 0);
+	assert_true(view.host_mounts.n > 0 && view.host_ns[LB_NS_MNT] != 0);
+	/* Unchanged: nothing parsed again, the same facts. */
+	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
+	assert_false(parsed);
+	assert_int_equal(view.pid, pid);
+	assert_true(view.have_status && view.mounts.n > 0 && view.host_mounts.n > 0);
+	if (geteuid() == 0 && child_do(cmd, ack, 'u') == 'k') {
+		/* A new mount namespace: parsed again, then kept again. */
+		assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
+		assert_true(parsed);
+		assert_int_not_equal(view.ns[LB_NS_MNT], view.host_ns[LB_NS_MNT]);
+		assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
+		assert_false(parsed);
+	} else {
+		print_message("not root or no unshare: mount namespace step skipped\n");
+	}
+	/* Gone: an error, nothing kept (a reused PID starts from scratch). */
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), -1);
+	assert_false(c.valid);
+	close(cmd);
+	close(ack);
+	pid = child_start(&cmd, &ack);
+	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
+	assert_true(parsed);
+	child_do(cmd, ack, 'q');
+	waitpid(pid, NULL, 0);
+	close(cmd);
+	close(ack);
+	lb_procfacts_cache_clear(&c);
+	lb_procfacts_host_clear(&h);
+}
+
+static bool has_mountpoint(const lb_mounts *m, const char *path)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->v[i].mountpoint, path) == 0)
+			return true;
+	return false;
+}
+
+/* lockboxd's own table is read again once it changed (and only then). Last: it moves this
+ * process into a mount namespace of its own. */
+static void test_host_changes(void **state)
+{
+	char dir[] = "/tmp/lb-pfc.XXXXXX";
+	lb_procfacts_cache c;
+	lb_procfacts_host h;
+	lb_kernel_facts view;
+	bool parsed;
+	lb_err e = {0};
+	int cmd, ack;
+	pid_t pid;
+
+	(void)state;
+	if (geteuid() != 0 || unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
+		skip();
+		return;
+	}
+	assert_non_null(mkdtemp(dir));
+	pid = child_start(&cmd, &ack);
+	lb_procfacts_cache_init(&c);
+	lb_procfacts_host_init(&h);
+	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
+	assert_false(has_mountpoint(&view.host_mounts, dir));
+	assert_int_equal(mount("tmpfs", dir, "tmpfs", 0, "size=64k"), 0);
+	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
+	assert_true(has_mountpoint(&view.host_mounts, dir));
+	assert_int_equal(umount(dir), 0);
+	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
+	assert_false(has_mountpoint(&view.host_mounts, dir));
+	child_do(cmd, ack, 'q');
+	waitpid(pid, NULL, 0);
+	close(cmd);
+	close(ack);
+	rmdir(dir);
+	lb_procfacts_cache_clear(&c);
+	lb_procfacts_host_clear(&h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_fresh),
+	    cmocka_unit_test(test_parse_start),
+	    cmocka_unit_test(test_cached_read),
+	    cmocka_unit_test(test_host_changes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
