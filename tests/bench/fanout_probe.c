@@ -34,7 +34,7 @@ static int hup(int seconds)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	setvbuf(stdout, NULL, _IONBF, 0);
+	(void)setvbuf(stdout, NULL, _IONBF, 0);
 	printf("ready\n");
 	for (;;) {
 		long long rest = end - now_ns();
@@ -52,22 +52,24 @@ static int hup(int seconds)
 	}
 }
 
+#define DIRS_MAX 4096
+
 static int watch(int seconds, int n, char **dirs)
 {
+	static int wd[DIRS_MAX];
+	static char hit[DIRS_MAX];
 	int fd = inotify_init1(IN_CLOEXEC), seen = 0;
-	int *wd = calloc((size_t)n, sizeof(int));
-	char *hit = calloc((size_t)n, 1);
 	long long first = 0, last = 0, end;
 	char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
 
-	if (fd < 0 || !wd || !hit)
+	if (fd < 0 || n > DIRS_MAX)
 		return 1;
 	for (int i = 0; i < n; i++)
 		if ((wd[i] = inotify_add_watch(fd, dirs[i], IN_MOVED_TO | IN_CREATE)) < 0) {
 			perror(dirs[i]);
 			return 1;
 		}
-	setvbuf(stdout, NULL, _IONBF, 0);
+	(void)setvbuf(stdout, NULL, _IONBF, 0);
 	printf("ready\n");
 	end = now_ns() + (long long)seconds * 1000000000LL;
 	while (seen < n && now_ns() < end) {
@@ -100,10 +102,12 @@ static int watch(int seconds, int n, char **dirs)
 
 int main(int argc, char **argv)
 {
+	int secs = argc >= 3 ? (int)strtol(argv[2], NULL, 10) : 0;
+
 	if (argc >= 3 && strcmp(argv[1], "hup") == 0)
-		return hup(atoi(argv[2]));
+		return hup(secs);
 	if (argc >= 4 && strcmp(argv[1], "watch") == 0)
-		return watch(atoi(argv[2]), argc - 3, argv + 3);
-	fprintf(stderr, "usage: probe hup SECONDS | probe watch SECONDS DIR...\n");
+		return watch(secs, argc - 3, argv + 3);
+	(void)fputs("usage: probe hup SECONDS | probe watch SECONDS DIR...\n", stderr);
 	return 64;
 }
