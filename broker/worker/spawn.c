@@ -49,19 +49,26 @@ int lb_worker_identity(uid_t *uid, gid_t *gid, const char **source, lb_err *e)
 		       WORKER_USER, DYN_UID_FIRST, DYN_UID_LAST);
 }
 
+/* A directory stream on a duplicate of dirfd (which stays open); NULL when there is none. */
+static DIR *dir_stream(int dirfd)
+{
+	int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+
+	if (!d && dfd >= 0)
+		close(dfd);
+	return d;
+}
+
 /* Give the worker what it holds: regular files with one link that root did not make
  * (a file the worker linked from elsewhere is never handed over). */
 static void chown_entries(int wdirfd, uid_t uid, gid_t gid)
 {
-	int dfd = fcntl(wdirfd, F_DUPFD_CLOEXEC, 0);
-	_cleanup_dir_ DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	_cleanup_dir_ DIR *d = dir_stream(wdirfd);
 	struct dirent *de;
 
-	if (!d) {
-		if (dfd >= 0)
-			close(dfd);
+	if (!d)
 		return;
-	}
 	while ((de = readdir(d))) {
 		struct stat st;
 		if (de->d_name[0] == '.' ||
@@ -78,15 +85,11 @@ static void chown_entries(int wdirfd, uid_t uid, gid_t gid)
 /* Vault lease files that an earlier lockboxd kept in state_dir itself. */
 static void migrate_leases(int state_dirfd, int wdirfd, uid_t uid, gid_t gid)
 {
-	int dfd = fcntl(state_dirfd, F_DUPFD_CLOEXEC, 0);
-	_cleanup_dir_ DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	_cleanup_dir_ DIR *d = dir_stream(state_dirfd);
 	struct dirent *de;
 
-	if (!d) {
-		if (dfd >= 0)
-			close(dfd);
+	if (!d)
 		return;
-	}
 	while ((de = readdir(d))) {
 		struct stat st;
 		if (fnmatch("vault-*.json", de->d_name, 0) != 0 ||
