@@ -25,7 +25,6 @@ checked on every API call. A plain-HTTP admin endpoint scripts faults, reports c
 Binds 127.0.0.1 only; exits after --max-seconds, on SIGTERM, or POST /admin/shutdown.
 """
 
-import argparse
 import base64
 import hashlib
 import json
@@ -41,8 +40,7 @@ import time
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
-from doublelib import (JsonHandler, PlainThreadingServer, TLSThreadingServer, run,
-                       tls_dir_context, write_private)
+from doublelib import AdminCommands, JsonHandler, cloud_args, serve_cloud, write_private
 
 RESOURCE = "https://vault.azure.net"
 SCOPE = RESOURCE + "/.default"
@@ -313,9 +311,7 @@ class ImdsHandler(Handler):
                 "resource": RESOURCE, "token_type": "Bearer"})
 
 
-class AdminHandler(Handler):
-    stop: threading.Event = None
-
+class AdminHandler(AdminCommands, Handler):
     def do_GET(self):
         st = self.st
         with st.lock:
@@ -325,53 +321,24 @@ class AdminHandler(Handler):
                                                      for n, vs in st.secrets.items()}})
         return self.reply(404, {})
 
-    def do_POST(self):
+    def admin_post(self, path, body) -> bool:
         st = self.st
-        try:
-            body = json.loads(self.body() or b"{}")
-        except ValueError:
-            return self.reply(400, {"error": "bad json"})
-        path = urlsplit(self.path).path
-        with st.lock:
-            if path == "/admin/secret":  # {"name", "value"[, "enabled"]} sets a new version
-                v = State._version(body)
-                st.secrets.setdefault(body["name"], []).append(v)
-                return self.reply(200, {"version": v["version"]})
-            if path == "/admin/fault":
-                st.faults.append(body)
-                return self.reply(200, {})
-            if path == "/admin/clear-faults":
-                st.faults = []
-                return self.reply(200, {})
-            if path == "/admin/token-ttl":
-                st.token_ttl = int(body["ttl"])
-                return self.reply(200, {})
-            if path == "/admin/revoke-tokens":
-                st.tokens = {}
-                return self.reply(200, {})
-            if path == "/admin/reset-counts":
-                st.counts = {}
-                return self.reply(200, {})
-            if path == "/admin/shutdown":
-                self.reply(200, {})
-                self.stop.set()
-                return None
-        return self.reply(404, {})
+        if path == "/admin/secret":  # {"name", "value"[, "enabled"]} sets a new version
+            v = State._version(body)
+            st.secrets.setdefault(body["name"], []).append(v)
+            self.reply(200, {"version": v["version"]})
+        elif path == "/admin/token-ttl":
+            st.token_ttl = int(body["ttl"])
+            self.reply(200, {})
+        else:
+            return False
+        return True
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Azure Key Vault test double (tests only)")
-    ap.add_argument("--seed", required=True)
-    ap.add_argument("--tls-dir", required=True, help="made by make_ca.sh")
+    ap = cloud_args("Azure Key Vault test double (tests only)", "imds")
     ap.add_argument("--cert-out", required=True, help="client certificate PEM (key + cert)")
     ap.add_argument("--secret-out", required=True, help="client secret file")
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--port-file")
-    ap.add_argument("--imds-port", type=int, default=0)
-    ap.add_argument("--imds-port-file")
-    ap.add_argument("--admin-port", type=int, default=0)
-    ap.add_argument("--admin-port-file")
-    ap.add_argument("--max-seconds", type=float, default=120.0)
     args = ap.parse_args(argv)
     with open(args.seed) as fh:
         seed = json.load(fh)
@@ -379,28 +346,14 @@ def main(argv=None) -> int:
     try:
         st = State(seed, keydir)
         pem, st.x5t = make_cert(keydir)
-        stop = threading.Event()
 
-        class Api(ApiHandler):
-            pass
+        def ready(api_port):
+            st.api_base = f"https://127.0.0.1:{api_port}"
+            write_private(args.cert_out, pem)
+            write_private(args.secret_out, st.client_secret + "\n")
 
-        class Imds(ImdsHandler):
-            pass
-
-        class Admin(AdminHandler):
-            pass
-
-        Api.st = Imds.st = Admin.st = st
-        Admin.stop = stop
-        api = TLSThreadingServer(("127.0.0.1", args.port), Api, tls_dir_context(args.tls_dir))
-        imds = PlainThreadingServer(("127.0.0.1", args.imds_port), Imds)
-        admin = PlainThreadingServer(("127.0.0.1", args.admin_port), Admin)
-        st.api_base = f"https://127.0.0.1:{api.server_address[1]}"
-        write_private(args.cert_out, pem)
-        write_private(args.secret_out, st.client_secret + "\n")
-        return run("azure_double", [("admin", admin, args.admin_port_file),
-                                    ("imds", imds, args.imds_port_file),
-                                    ("api", api, args.port_file)], args.max_seconds, stop)
+        return serve_cloud("azure_double", args, st, ApiHandler, ImdsHandler, AdminHandler,
+                           "imds", args.imds_port, args.imds_port_file, ready)
     finally:
         shutil.rmtree(keydir, ignore_errors=True)
 

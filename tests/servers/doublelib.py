@@ -7,15 +7,29 @@
 - Port files and private files written the way the tests read them (atomic rename, 0600).
 - `run()`: start the servers, write the port files (the API's last: tests wait on it),
   serve until SIGTERM/SIGINT, an admin shutdown or a bounded lifetime, then stop.
+- The cloud doubles' shape (an HTTPS API, a plain metadata endpoint, a plain admin plane):
+  `cloud_args()`, `AdminCommands` and `serve_cloud()`.
+- `DoubleTestCase`, the base of the self-tests: a throwaway CA, the double started and
+  stopped, requests with JSON replies; `selftest_main()`.
 """
 
+import argparse
+import http.client
 import json
 import os
+import shutil
 import signal
 import ssl
+import subprocess
 import sys
+import tempfile
 import threading
+import time
+import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 MAX_BODY = 1 << 20
 
@@ -125,3 +139,170 @@ def run(name: str, servers, max_seconds: float, stop: threading.Event | None = N
         srv.shutdown()
         srv.server_close()
     return 0
+
+
+# ----- the cloud doubles (azure_double.py, gcp_double.py) ----------------------------------
+
+
+def cloud_args(description: str, aux: str) -> argparse.ArgumentParser:
+    """The options every cloud double takes; aux names its metadata endpoint's options
+    (--AUX-port, --AUX-port-file). The double adds its own."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--seed", required=True)
+    ap.add_argument("--tls-dir", required=True, help="made by make_ca.sh")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file")
+    ap.add_argument(f"--{aux}-port", type=int, default=0)
+    ap.add_argument(f"--{aux}-port-file")
+    ap.add_argument("--admin-port", type=int, default=0)
+    ap.add_argument("--admin-port-file")
+    ap.add_argument("--max-seconds", type=float, default=120.0)
+    return ap
+
+
+class AdminCommands:
+    """Mixed into a cloud double's admin handler (before its JsonHandler): the JSON body,
+    the commands every double has (/admin/fault, /admin/clear-faults, /admin/revoke-tokens,
+    /admin/reset-counts, /admin/shutdown) and the double's own (admin_post: True when it
+    answered), all under the state's lock. The state has faults, tokens, counts and lock."""
+
+    st = None
+    stop: threading.Event = None
+
+    def admin_post(self, path: str, body: dict) -> bool:
+        return False
+
+    def do_POST(self):
+        st = self.st
+        try:
+            body = json.loads(self.body() or b"{}")
+        except ValueError:
+            return self.reply(400, {"error": "bad json"})
+        path = urlsplit(self.path).path
+        with st.lock:
+            if self.admin_post(path, body):
+                return None
+            if path == "/admin/fault":
+                st.faults.append(body)
+                return self.reply(200, {})
+            if path == "/admin/clear-faults":
+                st.faults = []
+                return self.reply(200, {})
+            if path == "/admin/revoke-tokens":
+                st.tokens = {}
+                return self.reply(200, {})
+            if path == "/admin/reset-counts":
+                st.counts = {}
+                return self.reply(200, {})
+            if path == "/admin/shutdown":
+                self.reply(200, {})
+                self.stop.set()
+                return None
+        return self.reply(404, {})
+
+
+def serve_cloud(name: str, args, st, api, aux, admin, aux_label: str, aux_port: int,
+                aux_port_file: str | None, ready) -> int:
+    """Serve a cloud double: api (HTTPS), aux (its metadata endpoint) and admin handler
+    classes, each given the state st; ready(api_port) runs once the ports are bound (the
+    double writes the credentials that name them), then run() serves until stopped."""
+    stop = threading.Event()
+    api_cls = type(api.__name__, (api,), {"st": st})
+    aux_cls = type(aux.__name__, (aux,), {"st": st})
+    admin_cls = type(admin.__name__, (admin,), {"st": st, "stop": stop})
+    api_srv = TLSThreadingServer(("127.0.0.1", args.port), api_cls, tls_dir_context(args.tls_dir))
+    aux_srv = PlainThreadingServer(("127.0.0.1", aux_port), aux_cls)
+    admin_srv = PlainThreadingServer(("127.0.0.1", args.admin_port), admin_cls)
+    ready(api_srv.server_address[1])
+    return run(name, [("admin", admin_srv, args.admin_port_file),
+                      (aux_label, aux_srv, aux_port_file),
+                      ("api", api_srv, args.port_file)], args.max_seconds, stop)
+
+
+# ----- the self-tests ----------------------------------------------------------------------
+
+
+class DoubleTestCase(unittest.TestCase):
+    """Base of the doubles' self-tests. setUpClass calls make_tls() and start_double();
+    tearDownClass stops the double (SIGTERM, then SIGKILL) and removes the directory."""
+
+    proc = None
+    tmp = None
+    tls = None
+    ctx = None
+    port = None
+
+    @classmethod
+    def make_tls(cls, prefix: str) -> str:
+        """A fresh directory with a throwaway CA and server/client certificates in tls/."""
+        cls.tmp = tempfile.mkdtemp(prefix=prefix)
+        cls.tls = os.path.join(cls.tmp, "tls")
+        subprocess.run(["sh", os.path.join(HERE, "make_ca.sh"), cls.tls], check=True,
+                       timeout=30, capture_output=True)
+        cls.ctx = ssl.create_default_context(cafile=os.path.join(cls.tls, "ca.crt"))
+        return cls.tls
+
+    @classmethod
+    def write_seed(cls, seed: dict) -> str:
+        path = os.path.join(cls.tmp, "seed.json")
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(seed, fh)
+        return path
+
+    @classmethod
+    def start_double(cls, script: str, args: list, port_files: list,
+                     seconds: float = 20) -> list:
+        """Run tests/servers/SCRIPT with args; wait (at most seconds) for every port file;
+        the ports, in the order of port_files."""
+        cls.proc = subprocess.Popen([sys.executable, os.path.join(HERE, script)] + args)
+        deadline = time.monotonic() + seconds
+        while not all(os.path.exists(f) for f in port_files):
+            if cls.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{script} did not start")
+            time.sleep(0.05)
+        ports = []
+        for f in port_files:
+            with open(f, encoding="ascii") as fh:
+                ports.append(int(fh.read()))
+        return ports
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.proc is not None and cls.proc.poll() is None:
+            cls.proc.send_signal(signal.SIGTERM)
+            try:
+                cls.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                cls.proc.kill()
+                cls.proc.wait(timeout=5)
+        if cls.tmp:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def request(self, method: str, path: str, body=None, headers=None, port=None, tls=True,
+                ctx=None):
+        """(status, the reply as JSON, or its bytes when it is not JSON (b"" when empty), the
+        response)."""
+        if tls:
+            c = http.client.HTTPSConnection("127.0.0.1", port or self.port,
+                                            context=ctx or self.ctx, timeout=10)
+        else:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            data = r.read()
+        finally:
+            c.close()
+        try:
+            return r.status, json.loads(data), r
+        except ValueError:
+            return r.status, data, r
+
+
+def selftest_main() -> int:
+    """Run the module's tests; exit 77 (skip) without openssl, unless LOCKBOX_MUST_WORK=1."""
+    if shutil.which("openssl") is None:
+        print("openssl not found", file=sys.stderr)
+        return 1 if os.environ.get("LOCKBOX_MUST_WORK") == "1" else 77
+    prog = unittest.main(exit=False, verbosity=2)
+    return 0 if prog.result.wasSuccessful() else 1

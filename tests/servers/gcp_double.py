@@ -24,7 +24,6 @@ Binds 127.0.0.1 only; exits after --max-seconds, on SIGTERM, or POST /admin/shut
 Python 3 standard library + the openssl CLI.
 """
 
-import argparse
 import base64
 import json
 import os
@@ -37,8 +36,7 @@ import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
-from doublelib import (JsonHandler, PlainThreadingServer, TLSThreadingServer, run,
-                       tls_dir_context, write_private)
+from doublelib import AdminCommands, JsonHandler, cloud_args, serve_cloud, write_private
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -282,9 +280,7 @@ class MetadataHandler(Handler):
                                     "token_type": "Bearer"}, {"Metadata-Flavor": "Google"})
 
 
-class AdminHandler(Handler):
-    stop: threading.Event = None
-
+class AdminHandler(AdminCommands, Handler):
     def do_GET(self):
         st = self.st
         with st.lock:
@@ -293,54 +289,25 @@ class AdminHandler(Handler):
                                         "faults": st.faults})
         return self.reply(404, {})
 
-    def do_POST(self):
+    def admin_post(self, path, body) -> bool:
         st = self.st
-        try:
-            body = json.loads(self.body() or b"{}")
-        except ValueError:
-            return self.reply(400, {"error": "bad json"})
-        path = urlsplit(self.path).path
-        with st.lock:
-            if path == "/admin/secret":  # {"name", "data"} adds a version
-                st.secrets.setdefault(body["name"], []).append(State._version(body))
-                return self.reply(200, {"version": len(st.secrets[body["name"]])})
-            if path == "/admin/state-of":  # {"name", "version", "state"}
-                st.secrets[body["name"]][int(body["version"]) - 1]["state"] = body["state"]
-                return self.reply(200, {})
-            if path == "/admin/fault":
-                st.faults.append(body)
-                return self.reply(200, {})
-            if path == "/admin/clear-faults":
-                st.faults = []
-                return self.reply(200, {})
-            if path == "/admin/token-ttl":
-                st.token_ttl = st.metadata_token_ttl = int(body["ttl"])
-                return self.reply(200, {})
-            if path == "/admin/revoke-tokens":
-                st.tokens = {}
-                return self.reply(200, {})
-            if path == "/admin/reset-counts":
-                st.counts = {}
-                return self.reply(200, {})
-            if path == "/admin/shutdown":
-                self.reply(200, {})
-                self.stop.set()
-                return None
-        return self.reply(404, {})
+        if path == "/admin/secret":  # {"name", "data"} adds a version
+            st.secrets.setdefault(body["name"], []).append(State._version(body))
+            self.reply(200, {"version": len(st.secrets[body["name"]])})
+        elif path == "/admin/state-of":  # {"name", "version", "state"}
+            st.secrets[body["name"]][int(body["version"]) - 1]["state"] = body["state"]
+            self.reply(200, {})
+        elif path == "/admin/token-ttl":
+            st.token_ttl = st.metadata_token_ttl = int(body["ttl"])
+            self.reply(200, {})
+        else:
+            return False
+        return True
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="GCP Secret Manager test double (tests only)")
-    ap.add_argument("--seed", required=True)
-    ap.add_argument("--tls-dir", required=True, help="made by make_ca.sh")
+    ap = cloud_args("GCP Secret Manager test double (tests only)", "metadata")
     ap.add_argument("--credentials-out", required=True, help="service-account key file to write")
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--port-file")
-    ap.add_argument("--metadata-port", type=int, default=0)
-    ap.add_argument("--metadata-port-file")
-    ap.add_argument("--admin-port", type=int, default=0)
-    ap.add_argument("--admin-port-file")
-    ap.add_argument("--max-seconds", type=float, default=120.0)
     args = ap.parse_args(argv)
     with open(args.seed) as fh:
         seed = json.load(fh)
@@ -348,31 +315,17 @@ def main(argv=None) -> int:
     try:
         st = State(seed, keydir)
         pem = make_key(keydir)
-        stop = threading.Event()
 
-        class Api(ApiHandler):
-            pass
+        def ready(api_port):
+            st.token_uri = f"https://127.0.0.1:{api_port}/token"
+            cred = {"type": "service_account", "project_id": st.project,
+                    "private_key_id": st.private_key_id, "private_key": pem,
+                    "client_email": CLIENT_EMAIL, "client_id": "1234567890",
+                    "token_uri": st.token_uri}
+            write_private(args.credentials_out, json.dumps(cred))
 
-        class Meta(MetadataHandler):
-            pass
-
-        class Admin(AdminHandler):
-            pass
-
-        Api.st = Meta.st = Admin.st = st
-        Admin.stop = stop
-        api = TLSThreadingServer(("127.0.0.1", args.port), Api, tls_dir_context(args.tls_dir))
-        meta = PlainThreadingServer(("127.0.0.1", args.metadata_port), Meta)
-        admin = PlainThreadingServer(("127.0.0.1", args.admin_port), Admin)
-        st.token_uri = f"https://127.0.0.1:{api.server_address[1]}/token"
-        cred = {"type": "service_account", "project_id": st.project,
-                "private_key_id": st.private_key_id, "private_key": pem,
-                "client_email": CLIENT_EMAIL, "client_id": "1234567890",
-                "token_uri": st.token_uri}
-        write_private(args.credentials_out, json.dumps(cred))
-        return run("gcp_double", [("admin", admin, args.admin_port_file),
-                                  ("metadata", meta, args.metadata_port_file),
-                                  ("api", api, args.port_file)], args.max_seconds, stop)
+        return serve_cloud("gcp_double", args, st, ApiHandler, MetadataHandler, AdminHandler,
+                           "metadata", args.metadata_port, args.metadata_port_file, ready)
     finally:
         shutil.rmtree(keydir, ignore_errors=True)
 

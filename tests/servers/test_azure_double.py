@@ -5,14 +5,12 @@ openssl is missing, unless LOCKBOX_MUST_WORK=1."""
 
 import base64
 import hashlib
-import http.client
 import json
 import os
 import shutil
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 import uuid
@@ -21,6 +19,7 @@ from urllib.parse import urlencode
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import azure_double  # noqa: E402
+from doublelib import DoubleTestCase  # noqa: E402
 
 TENANT = "00000000-0000-0000-0000-00000000abcd"
 CLIENT = "11111111-2222-3333-4444-555555555555"
@@ -33,54 +32,21 @@ def b64url(b: bytes) -> str:
     return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 
 
-class AzureDoubleTest(unittest.TestCase):
+class AzureDoubleTest(DoubleTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="azure-double-test.")
-        subprocess.run(["sh", os.path.join(HERE, "make_ca.sh"), cls.tmp + "/tls"], check=True,
-                       timeout=30, capture_output=True)
-        with open(cls.tmp + "/seed.json", "w") as fh:
-            json.dump(SEED, fh)
-        cls.proc = subprocess.Popen([
-            sys.executable, os.path.join(HERE, "azure_double.py"), "--seed",
-            cls.tmp + "/seed.json", "--tls-dir", cls.tmp + "/tls", "--cert-out",
-            cls.tmp + "/client.pem", "--secret-out", cls.tmp + "/secret", "--port-file",
-            cls.tmp + "/p", "--imds-port-file", cls.tmp + "/i", "--admin-port-file",
-            cls.tmp + "/a", "--max-seconds", "60"])
-        deadline = time.time() + 20
-        while not os.path.exists(cls.tmp + "/p"):
-            if time.time() > deadline or cls.proc.poll() is not None:
-                raise RuntimeError("double did not start")
-            time.sleep(0.05)
-        cls.port = int(open(cls.tmp + "/p").read())
-        cls.iport = int(open(cls.tmp + "/i").read())
-        cls.aport = int(open(cls.tmp + "/a").read())
-        cls.ctx = ssl.create_default_context(cafile=cls.tmp + "/tls/ca.crt")
+        cls.make_tls("azure-double-test.")
+        seed = cls.write_seed(SEED)
+        cls.port, cls.iport, cls.aport = cls.start_double("azure_double.py", [
+            "--seed", seed, "--tls-dir", cls.tls, "--cert-out", cls.tmp + "/client.pem",
+            "--secret-out", cls.tmp + "/secret",
+            "--port-file", cls.tmp + "/p", "--imds-port-file", cls.tmp + "/i",
+            "--admin-port-file", cls.tmp + "/a", "--max-seconds", "60"],
+            [cls.tmp + "/p", cls.tmp + "/i", cls.tmp + "/a"])
         cls.token_url = f"https://127.0.0.1:{cls.port}/{TENANT}/oauth2/v2.0/token"
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.proc.terminate()
-        cls.proc.wait(10)
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def req(self, method, path, body=None, headers=None, port=None, tls=True):
-        if tls:
-            c = http.client.HTTPSConnection("127.0.0.1", port or self.port, context=self.ctx,
-                                            timeout=10)
-        else:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        c.request(method, path, body=body, headers=headers or {})
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        try:
-            return r.status, json.loads(data), r
-        except ValueError:
-            return r.status, data, r
-
     def admin(self, path, body=None):
-        return self.req("POST" if body is not None else "GET", path,
+        return self.request("POST" if body is not None else "GET", path,
                         json.dumps(body) if body is not None else None, port=self.aport,
                         tls=False)[1]
 
@@ -88,7 +54,7 @@ class AzureDoubleTest(unittest.TestCase):
         base = {"grant_type": "client_credentials", "client_id": CLIENT,
                 "scope": azure_double.SCOPE}
         base.update(form)
-        return self.req("POST", f"/{TENANT}/oauth2/v2.0/token", urlencode(base),
+        return self.request("POST", f"/{TENANT}/oauth2/v2.0/token", urlencode(base),
                         {"Content-Type": "application/x-www-form-urlencoded"})
 
     def assertion(self, aud=None):
@@ -105,7 +71,7 @@ class AzureDoubleTest(unittest.TestCase):
 
     def get(self, path, tok=None):
         h = {"Authorization": "Bearer " + tok} if tok else {}
-        return self.req("GET", path, headers=h)
+        return self.request("GET", path, headers=h)
 
     def good_token(self):
         st, j, _ = self.token(client_secret="s3cret")
@@ -155,9 +121,9 @@ class AzureDoubleTest(unittest.TestCase):
     def test_imds(self):
         path = "/metadata/identity/oauth2/token?" + urlencode(
             {"api-version": "2018-02-01", "resource": "https://vault.azure.net"})
-        st, _, _ = self.req("GET", path, port=self.iport, tls=False)
+        st, _, _ = self.request("GET", path, port=self.iport, tls=False)
         self.assertEqual(st, 400)
-        st, j, _ = self.req("GET", path, headers={"Metadata": "true"}, port=self.iport, tls=False)
+        st, j, _ = self.request("GET", path, headers={"Metadata": "true"}, port=self.iport, tls=False)
         self.assertEqual(st, 200)
         self.assertIsInstance(j["expires_in"], str)
         self.assertEqual(self.get("/secrets/db?api-version=7.4", j["access_token"])[0], 200)

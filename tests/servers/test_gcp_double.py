@@ -4,14 +4,11 @@ endpoint and the GCE metadata server). Signs JWTs with the openssl CLI (the stan
 library has no RSA). Exit 77 (skip) when openssl is missing, unless LOCKBOX_MUST_WORK=1."""
 
 import base64
-import http.client
 import json
 import os
 import shutil
-import ssl
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 from urllib.parse import urlencode
@@ -19,6 +16,7 @@ from urllib.parse import urlencode
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import gcp_double  # noqa: E402
+from doublelib import DoubleTestCase  # noqa: E402
 
 SEED = {"project": "test-project", "token_ttl": 60, "secrets": {
     "db": [{"data": "one"}, {"data": "two"}],
@@ -29,55 +27,22 @@ def b64url(b: bytes) -> str:
     return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 
 
-class GcpDoubleTest(unittest.TestCase):
+class GcpDoubleTest(DoubleTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="gcp-double-test.")
-        subprocess.run(["sh", os.path.join(HERE, "make_ca.sh"), cls.tmp + "/tls"], check=True,
-                       timeout=30, capture_output=True)
-        with open(cls.tmp + "/seed.json", "w") as fh:
-            json.dump(SEED, fh)
-        cls.proc = subprocess.Popen([
-            sys.executable, os.path.join(HERE, "gcp_double.py"), "--seed", cls.tmp + "/seed.json",
-            "--tls-dir", cls.tmp + "/tls", "--credentials-out", cls.tmp + "/sa.json",
+        cls.make_tls("gcp-double-test.")
+        seed = cls.write_seed(SEED)
+        cls.port, cls.mport, cls.aport = cls.start_double("gcp_double.py", [
+            "--seed", seed, "--tls-dir", cls.tls, "--credentials-out", cls.tmp + "/sa.json",
             "--port-file", cls.tmp + "/p", "--metadata-port-file", cls.tmp + "/m",
-            "--admin-port-file", cls.tmp + "/a", "--max-seconds", "60"])
-        deadline = time.time() + 20
-        while not os.path.exists(cls.tmp + "/p"):
-            if time.time() > deadline or cls.proc.poll() is not None:
-                raise RuntimeError("double did not start")
-            time.sleep(0.05)
-        cls.port = int(open(cls.tmp + "/p").read())
-        cls.mport = int(open(cls.tmp + "/m").read())
-        cls.aport = int(open(cls.tmp + "/a").read())
+            "--admin-port-file", cls.tmp + "/a", "--max-seconds", "60"],
+            [cls.tmp + "/p", cls.tmp + "/m", cls.tmp + "/a"])
         cls.cred = json.load(open(cls.tmp + "/sa.json"))
         with open(cls.tmp + "/key.pem", "w") as fh:
             fh.write(cls.cred["private_key"])
-        cls.ctx = ssl.create_default_context(cafile=cls.tmp + "/tls/ca.crt")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.proc.terminate()
-        cls.proc.wait(10)
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def req(self, method, path, body=None, headers=None, port=None, tls=True):
-        if tls:
-            c = http.client.HTTPSConnection("127.0.0.1", port or self.port, context=self.ctx,
-                                            timeout=10)
-        else:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        c.request(method, path, body=body, headers=headers or {})
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        try:
-            return r.status, json.loads(data), r
-        except ValueError:
-            return r.status, data, r
 
     def admin(self, path, body=None):
-        return self.req("POST" if body is not None else "GET", path,
+        return self.request("POST" if body is not None else "GET", path,
                         json.dumps(body) if body is not None else None, port=self.aport,
                         tls=False)[1]
 
@@ -94,7 +59,7 @@ class GcpDoubleTest(unittest.TestCase):
 
     def token(self, jwt):
         body = urlencode({"grant_type": gcp_double.JWT_GRANT, "assertion": jwt})
-        return self.req("POST", "/token", body,
+        return self.request("POST", "/token", body,
                         {"Content-Type": "application/x-www-form-urlencoded"})
 
     def good_token(self):
@@ -104,7 +69,7 @@ class GcpDoubleTest(unittest.TestCase):
 
     def access(self, name, ver="latest", tok=None):
         h = {"Authorization": "Bearer " + tok} if tok else {}
-        return self.req("GET", f"/v1/projects/test-project/secrets/{name}/versions/{ver}:access",
+        return self.request("GET", f"/v1/projects/test-project/secrets/{name}/versions/{ver}:access",
                         headers=h)
 
     def test_crc32c_vector(self):
@@ -150,10 +115,10 @@ class GcpDoubleTest(unittest.TestCase):
         self.assertEqual((st, j["error"]["status"]), (401, "UNAUTHENTICATED"))
 
     def test_metadata(self):
-        st, _, _ = self.req("GET", "/computeMetadata/v1/instance/service-accounts/default/token",
+        st, _, _ = self.request("GET", "/computeMetadata/v1/instance/service-accounts/default/token",
                             port=self.mport, tls=False)
         self.assertEqual(st, 403)
-        st, j, r = self.req("GET", "/computeMetadata/v1/instance/service-accounts/default/token",
+        st, j, r = self.request("GET", "/computeMetadata/v1/instance/service-accounts/default/token",
                             headers={"Metadata-Flavor": "Google"}, port=self.mport, tls=False)
         self.assertEqual(st, 200)
         self.assertEqual(r.getheader("Metadata-Flavor"), "Google")

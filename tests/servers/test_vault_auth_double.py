@@ -10,35 +10,25 @@ Standard library only. Exit 77 (skip) without openssl, unless LOCKBOX_MUST_WORK=
 
 import base64
 import datetime
-import http.client
 import json
 import os
-import shutil
-import signal
-import ssl
 import subprocess
 import sys
-import tempfile
 import time
-import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import aws_double  # noqa: E402
+from doublelib import DoubleTestCase, selftest_main  # noqa: E402
 import vault_auth_double  # noqa: E402
 
 AKID, SECRET, ARN = "AKIDSELFTEST", "selftest-secret", "arn:aws:iam::123456789012:role/web"
 
 
-class VaultAuthDoubleTest(unittest.TestCase):
-    proc = None
-
+class VaultAuthDoubleTest(DoubleTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="vault-auth-double-test.")
-        cls.tls = os.path.join(cls.tmp, "tls")
-        subprocess.run(["sh", os.path.join(HERE, "make_ca.sh"), cls.tls], check=True, timeout=30,
-                       capture_output=True)
+        cls.make_tls("vault-auth-double-test.")
         cls.key = os.path.join(cls.tmp, "jwt.key")
         cls.other = os.path.join(cls.tmp, "other.key")
         pub = os.path.join(cls.tmp, "jwt.pub")
@@ -60,38 +50,17 @@ class VaultAuthDoubleTest(unittest.TestCase):
                                             "roles": {"web": dict(
                                                 role, bound_iam_principal_arn=[ARN])}}}},
         }
-        path = os.path.join(cls.tmp, "seed.json")
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(seed, fh)
+        path = cls.write_seed(seed)
         port_file = os.path.join(cls.tmp, "port")
-        cls.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "vault_double.py"), "--seed", path, "--tls-dir",
-             cls.tls, "--port-file", port_file, "--admin-port-file",
-             os.path.join(cls.tmp, "aport"), "--max-seconds", "120"])
-        deadline = time.monotonic() + 15
-        while not os.path.exists(port_file):
-            if cls.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("vault_double did not start")
-            time.sleep(0.05)
-        with open(port_file, encoding="ascii") as fh:
-            cls.port = int(fh.read())
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.proc is not None and cls.proc.poll() is None:
-            os.kill(cls.proc.pid, signal.SIGTERM)
-            cls.proc.wait(timeout=10)
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+        (cls.port,) = cls.start_double(
+            "vault_double.py", ["--seed", path, "--tls-dir", cls.tls, "--port-file", port_file,
+                                "--admin-port-file", os.path.join(cls.tmp, "aport"),
+                                "--max-seconds", "120"], [port_file], seconds=15)
 
     def login(self, mount, body):
-        ctx = ssl.create_default_context(cafile=os.path.join(self.tls, "ca.crt"))
-        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=10)
-        conn.request("POST", f"/v1/auth/{mount}/login", body=json.dumps(body).encode(),
-                     headers={"X-Vault-Request": "true"})
-        resp = conn.getresponse()
-        data = json.loads(resp.read())
-        conn.close()
-        return resp.status, data
+        st, data, _ = self.request("POST", f"/v1/auth/{mount}/login", json.dumps(body).encode(),
+                                   {"X-Vault-Request": "true"})
+        return st, data
 
     def jwt(self, claims, key=None):
         base = {"exp": int(time.time()) + 600}
@@ -173,13 +142,5 @@ class VaultAuthDoubleTest(unittest.TestCase):
             self.assertEqual((st, body), (400, {"errors": [err]}), kw)
 
 
-def main() -> int:
-    if shutil.which("openssl") is None:
-        print("openssl not found", file=sys.stderr)
-        return 1 if os.environ.get("LOCKBOX_MUST_WORK") == "1" else 77
-    prog = unittest.main(exit=False, verbosity=2)
-    return 0 if prog.result.wasSuccessful() else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(selftest_main())

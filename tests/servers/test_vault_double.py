@@ -10,17 +10,15 @@ import http.client
 import json
 import os
 import re
-import shutil
-import signal
 import socket
 import ssl
-import subprocess
 import sys
-import tempfile
 import time
-import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from doublelib import DoubleTestCase, selftest_main  # noqa: E402
+
 PERM_DENIED = "1 error occurred:\n\t* permission denied\n\n"
 INVALID_TOKEN = "2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n"
 ENVELOPE_KEYS = {"request_id", "lease_id", "renewable", "lease_duration", "data", "wrap_info",
@@ -64,46 +62,20 @@ def make_seed(tls: str) -> dict:
     }
 
 
-class VaultDoubleTest(unittest.TestCase):
-    proc = None
-
+class VaultDoubleTest(DoubleTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="vault-double-test.")
-        cls.tls = os.path.join(cls.tmp, "tls")
-        subprocess.run(["sh", os.path.join(HERE, "make_ca.sh"), cls.tls], check=True, timeout=30)
-        seed = os.path.join(cls.tmp, "seed.json")
-        with open(seed, "w", encoding="utf-8") as fh:
-            json.dump(make_seed(cls.tls), fh)
+        cls.make_tls("vault-double-test.")
+        seed = cls.write_seed(make_seed(cls.tls))
         port_file = os.path.join(cls.tmp, "port")
         admin_file = os.path.join(cls.tmp, "admin-port")
-        cls.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "vault_double.py"), "--seed", seed,
-             "--tls-dir", cls.tls, "--port-file", port_file, "--admin-port-file", admin_file,
-             "--max-seconds", "120"])
-        deadline = time.monotonic() + 15
-        while not (os.path.exists(port_file) and os.path.exists(admin_file)):
-            if cls.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("vault_double did not start")
-            time.sleep(0.05)
-        with open(port_file, encoding="ascii") as fh:
-            cls.port = int(fh.read())
-        with open(admin_file, encoding="ascii") as fh:
-            cls.admin_port = int(fh.read())
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.proc is not None and cls.proc.poll() is None:
-            os.kill(cls.proc.pid, signal.SIGTERM)
-            try:
-                cls.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.kill(cls.proc.pid, signal.SIGKILL)
-                cls.proc.wait(timeout=5)
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+        cls.port, cls.admin_port = cls.start_double(
+            "vault_double.py", ["--seed", seed, "--tls-dir", cls.tls, "--port-file", port_file,
+                                "--admin-port-file", admin_file, "--max-seconds", "120"],
+            [port_file, admin_file], seconds=15)
 
     # ----- helpers ----------------------------------------------------------------------
-    def ctx(self, cert=None):
+    def ctx_for(self, cert=None):
         c = ssl.create_default_context(cafile=os.path.join(self.tls, "ca.crt"))
         if cert:
             c.load_cert_chain(os.path.join(self.tls, cert + ".crt"),
@@ -111,20 +83,18 @@ class VaultDoubleTest(unittest.TestCase):
         return c
 
     def api(self, method, path, body=None, token=None, headers=None, cert=None, conn=None):
-        own = conn is None
-        if own:
-            conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx(cert),
-                                               timeout=10)
         hdrs = {"X-Vault-Request": "true"}
         if token:
             hdrs["X-Vault-Token"] = token
         hdrs.update(headers or {})
         payload = json.dumps(body).encode() if body is not None else None
+        if conn is None:
+            st, parsed, resp = self.request(method, "/v1/" + path, payload, hdrs,
+                                            ctx=self.ctx_for(cert))
+            return st, resp, None if parsed == b"" else parsed
         conn.request(method, "/v1/" + path, body=payload, headers=hdrs)
         resp = conn.getresponse()
         raw = resp.read()
-        if own:
-            conn.close()
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError:
@@ -146,7 +116,8 @@ class VaultDoubleTest(unittest.TestCase):
 
     # ----- transport --------------------------------------------------------------------
     def test_tls_keepalive_and_request_headers(self):
-        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx(), timeout=10)
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx_for(),
+                                           timeout=10)
         st1, _, h1 = self.api("GET", "sys/health", conn=conn)
         sock = conn.sock
         st2, _, _ = self.api("GET", "kv1/app", token="web-tok", conn=conn,
@@ -466,14 +437,6 @@ class VaultDoubleTest(unittest.TestCase):
             self.admin("POST", "/admin/clear-faults")
 
 
-def main() -> int:
-    if shutil.which("openssl") is None:
-        print("openssl not found", file=sys.stderr)
-        return 1 if os.environ.get("LOCKBOX_MUST_WORK") == "1" else 77
-    prog = unittest.main(exit=False, verbosity=2)
-    return 0 if prog.result.wasSuccessful() else 1
-
-
 if __name__ == "__main__":
     socket.setdefaulttimeout(20)
-    sys.exit(main())
+    sys.exit(selftest_main())
