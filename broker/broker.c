@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,21 +23,59 @@ static lb_store *store_by_name(lb_broker *b, const char *name)
 	return NULL;
 }
 
-static lb_target *target_by_name(lb_broker *b, const char *name)
+/* Name -> target: open addressing over a table of twice the targets (a jansson object
+ * took ~120 bytes per target; this takes 16). */
+static size_t name_hash(const char *s)
 {
-	json_t *i = json_object_get(b->target_index, name);
+	size_t h = 14695981039346656037u; /* FNV-1a */
 
-	return i && (size_t)json_integer_value(i) < b->ntargets ? b->targets[json_integer_value(i)]
-								: NULL;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211u;
+	return h;
 }
 
-/* After any change to b->targets: name -> position, so lookups stay O(1) with 1,000s. */
+static lb_target *target_by_name(lb_broker *b, const char *name)
+{
+	size_t mask = b->tindex_cap - 1;
+
+	if (!b->tindex) {
+		for (size_t i = 0; i < b->ntargets; i++)
+			if (strcmp(b->targets[i]->name, name) == 0)
+				return b->targets[i];
+		return NULL;
+	}
+	for (size_t i = name_hash(name) & mask; b->tindex[i]; i = (i + 1) & mask)
+		if (strcmp(b->tindex[i]->name, name) == 0)
+			return b->tindex[i];
+	return NULL;
+}
+
+/* After any change to b->targets, so lookups stay O(1) with 1,000s. Out of memory, the old
+ * table is kept and lookups fall back to a scan. */
 void broker_reindex(lb_broker *b)
 {
-	json_object_clear(b->target_index);
-	for (size_t i = 0; i < b->ntargets; i++)
-		json_object_set_new(b->target_index, b->targets[i]->name,
-				    json_integer((json_int_t)i));
+	size_t cap = 16, mask;
+	lb_target **ix;
+
+	while (cap < 2 * b->ntargets)
+		cap *= 2;
+	ix = calloc(cap, sizeof(lb_target *));
+	if (!ix) {
+		free(b->tindex);
+		b->tindex = NULL;
+		b->tindex_cap = 0;
+		return;
+	}
+	mask = cap - 1;
+	for (size_t i = 0; i < b->ntargets; i++) {
+		size_t j = name_hash(b->targets[i]->name) & mask;
+		while (ix[j])
+			j = (j + 1) & mask;
+		ix[j] = b->targets[i];
+	}
+	free(b->tindex);
+	b->tindex = ix;
+	b->tindex_cap = cap;
 }
 
 const lb_binding *broker_binding_of(lb_broker *b, const char *target)
@@ -265,7 +304,6 @@ lb_broker *lb_broker_new(lb_loop *loop, lb_config *cfg, const char *config_path,
 	b->cfg = cfg;
 	b->config_path = strdup(config_path);
 	b->run_dirfd = b->state_dirfd = b->tdirfd = -1;
-	b->target_index = json_object();
 	b->started = time(NULL);
 	if (open_dirs(b, e))
 		goto fail;
@@ -322,7 +360,7 @@ void lb_broker_free(lb_broker *b)
 	for (size_t i = 0; i < b->ntargets; i++)
 		lb_target_free(b->targets[i]);
 	free(b->targets);
-	json_decref(b->target_index);
+	free(b->tindex);
 	if (b->tdirfd >= 0)
 		close(b->tdirfd);
 	if (b->run_dirfd >= 0)

@@ -17,7 +17,8 @@ struct lb_broker {
 	lb_store **stores; /* parallel to cfg->stores */
 	lb_target **targets;
 	size_t ntargets;
-	json_t *target_index;
+	lb_target **tindex; /* name -> target (broker.c), tindex_cap slots */
+	size_t tindex_cap;
 	lb_timer **binding_timers; /* parallel to cfg->bindings */
 	lb_timer *gc_timer;
 	lb_control *ctl;

@@ -164,10 +164,8 @@ int broker_sync_targets(lb_broker *b, lb_config *cfg, lb_err *e)
 		/* Its consumer's ids, as this config says, for the next publish. */
 		t->uid = cfg->targets[i].uid;
 		t->gid = cfg->targets[i].gid;
-		snprintf(t->uid_map, sizeof(t->uid_map), "%s",
-			 cfg->targets[i].uid_map ? cfg->targets[i].uid_map : "");
-		snprintf(t->gid_map, sizeof(t->gid_map), "%s",
-			 cfg->targets[i].gid_map ? cfg->targets[i].gid_map : "");
+		if (lb_target_set_maps(t, cfg->targets[i].uid_map, cfg->targets[i].gid_map, e))
+			lb_log(LB_ERROR, "%s", e->msg); /* its old maps stay */
 		next[n++] = t;
 	}
 	for (size_t i = 0; i < b->ntargets; i++) {

@@ -287,6 +287,45 @@ static int load_current(lb_target *t, lb_err *e)
 	return 0;
 }
 
+/* Room for one more retired generation (false when out of memory). */
+static bool retired_room(lb_target *t)
+{
+	lb_retired *grown;
+
+	if (t->nretired && (t->nretired & (t->nretired - 1)) != 0)
+		return true; /* 3, 5, 6, 7, 9..15: the block has room */
+	if (t->nretired >= LB_RETIRED_MAX)
+		return true;
+	grown = realloc(t->retired, (t->nretired ? 2 * t->nretired : 1) * sizeof(*grown));
+	if (!grown)
+		return false;
+	t->retired = grown;
+	return true;
+}
+
+/* The replaced generation stays for the grace period, at most LB_RETIRED_MAX of them: the
+ * oldest goes first (and when out of memory; with none tracked, this one goes at once). */
+static void retire(lb_target *t, uint64_t gen)
+{
+	char g[64];
+	lb_err ignored;
+
+	if (t->nretired == LB_RETIRED_MAX || (!retired_room(t) && t->nretired)) {
+		gen_name(t->retired[0].gen, g, sizeof(g));
+		lb_remove_tree_at(t->dirfd, g, true, &ignored);
+		memmove(t->retired, t->retired + 1, (t->nretired - 1) * sizeof(t->retired[0]));
+		t->nretired--;
+	}
+	if (!t->retired) {
+		gen_name(gen, g, sizeof(g));
+		lb_remove_tree_at(t->dirfd, g, true, &ignored);
+		return;
+	}
+	t->retired[t->nretired].gen = gen;
+	t->retired[t->nretired].at_ms = lb_now_ms();
+	t->nretired++;
+}
+
 /* Generations other than the current one, left by a crash or by an earlier run, become
  * retired now so that the grace period still applies to them. */
 static void retire_leftovers(lb_target *t)
@@ -303,7 +342,7 @@ static void retire_leftovers(lb_target *t)
 	}
 	while ((de = readdir(d)))
 		if (parse_gen_name(de->d_name, &gen) && gen != t->generation &&
-		    t->nretired < LB_RETIRED_MAX) {
+		    t->nretired < LB_RETIRED_MAX && retired_room(t)) {
 			t->retired[t->nretired].gen = gen;
 			t->retired[t->nretired].at_ms = now;
 			t->nretired++;
@@ -337,12 +376,12 @@ lb_target *lb_target_open(int tdirfd, const char *name, uint64_t size, lb_err *e
 		close(fd);
 		return lb_fail(e, 0, "target %s: tmpfs not visible after mount", name), NULL;
 	}
-	t = calloc(1, sizeof(*t));
+	t = calloc(1, sizeof(*t) + strlen(name) + 1);
 	if (!t) {
 		close(fd);
 		return NULL;
 	}
-	snprintf(t->name, sizeof(t->name), "%s", name);
+	memcpy(t->name, name, strlen(name) + 1);
 	t->dirfd = fd;
 	if (load_current(t, e)) {
 		lb_target_free(t);
@@ -359,8 +398,39 @@ void lb_target_free(lb_target *t)
 	if (t->dirfd >= 0)
 		close(t->dirfd);
 	free(t->held);
+	free(t->uid_map);
+	free(t->gid_map);
+	free(t->retired);
 	json_decref(t->status);
 	free(t);
+}
+
+static char *map_dup(const char *spec, bool *oom)
+{
+	char *c;
+
+	if (!spec || !spec[0])
+		return NULL;
+	c = strdup(spec);
+	*oom |= !c;
+	return c;
+}
+
+int lb_target_set_maps(lb_target *t, const char *uid_map, const char *gid_map, lb_err *e)
+{
+	bool oom = false;
+	char *u = map_dup(uid_map, &oom), *g = map_dup(gid_map, &oom);
+
+	if (oom) {
+		free(u);
+		free(g);
+		return lb_fail(e, ENOMEM, "target %s: out of memory for its id maps", t->name);
+	}
+	free(t->uid_map);
+	free(t->gid_map);
+	t->uid_map = u;
+	t->gid_map = g;
+	return 0;
 }
 
 int lb_target_status(lb_target *t, const lb_binding *bd, json_t *errors, lb_err *e)
@@ -399,10 +469,16 @@ int lb_target_status(lb_target *t, const lb_binding *bd, json_t *errors, lb_err 
 
 int lb_target_host_ids(const lb_target *t, uint32_t *uid, uint32_t *gid, lb_err *e)
 {
-	lb_idmap *m = malloc(sizeof(*m));
-	const char *gspec = t->gid_map[0] ? t->gid_map : t->uid_map;
+	const char *gspec = t->gid_map ? t->gid_map : t->uid_map;
+	lb_idmap *m;
 	int rc = -1;
 
+	if (!t->uid_map && !t->gid_map) {
+		*uid = t->uid; /* no map: the ids are the host's (most static targets) */
+		*gid = t->gid;
+		return 0;
+	}
+	m = malloc(sizeof(*m));
 	if (!m)
 		return lb_fail(e, ENOMEM, "out of memory");
 	if (lb_idmap_load(t->uid_map, false, m, e) || lb_idmap_to_host(m, t->uid, uid, e)) {
@@ -711,20 +787,8 @@ static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, ui
 		lb_fail_errno(e, "swap ..data to %s", gname);
 		goto fail;
 	}
-	if (t->generation) {
-		if (t->nretired == LB_RETIRED_MAX) {
-			/* Bounded: the oldest retired generation goes first. */
-			lb_err ignored;
-			gen_name(t->retired[0].gen, oldname, sizeof(oldname));
-			lb_remove_tree_at(t->dirfd, oldname, true, &ignored);
-			memmove(t->retired, t->retired + 1,
-				(LB_RETIRED_MAX - 1) * sizeof(t->retired[0]));
-			t->nretired--;
-		}
-		t->retired[t->nretired].gen = t->generation;
-		t->retired[t->nretired].at_ms = lb_now_ms();
-		t->nretired++;
-	}
+	if (t->generation)
+		retire(t, t->generation);
 	t->generation = gen;
 	held_set(t, held, n); /* items may point into the old block: replaced only now */
 	/* Files linked from the previous generation may still belong to an older owner
@@ -782,6 +846,10 @@ uint64_t lb_target_gc(lb_target *t, uint64_t grace_ms)
 		t->retired[keep++] = t->retired[i];
 	}
 	t->nretired = keep;
+	if (!keep) {
+		free(t->retired);
+		t->retired = NULL;
+	}
 	return next;
 }
 

@@ -24,18 +24,25 @@ typedef struct lb_held {
 	unsigned mode;
 } lb_held;
 
+/* A replaced generation, kept for the binding's grace. */
+typedef struct lb_retired {
+	uint64_t gen;
+	uint64_t at_ms; /* when it was replaced */
+} lb_retired;
+
+/* What a target holds is sized for a static target (issue 19: 1.1 KiB before, 2 KiB per
+ * target all told is the goal): id maps and retired generations are allocated only when a
+ * target has them, the name is allocated with the struct. */
 typedef struct lb_target {
-	char name[LB_NAME_MAX + 1];
 	int dirfd;	      /* the tmpfs root, RUN_DIR/t/NAME */
 	uint64_t generation;  /* current published generation, 0 = none */
 	struct lb_held *held; /* the current generation's secrets (one block, see lb_held) */
 	size_t nheld;
 	uint32_t uid, gid; /* consumer ids inside its user namespace */
-	char uid_map[256], gid_map[256];
-	struct {
-		uint64_t gen;
-		uint64_t at_ms; /* when it was replaced */
-	} retired[LB_RETIRED_MAX];
+	/* idmap.h specs (literal maps, subuid:USER, pid:N); NULL = identity. gid_map NULL =
+	 * derived from uid_map. Set with lb_target_set_maps. */
+	char *uid_map, *gid_map;
+	lb_retired *retired; /* oldest first, at most LB_RETIRED_MAX; NULL when none */
 	size_t nretired;
 	bool owner_known; /* owner of the current generation's files, set by publish */
 	uint32_t owner_uid, owner_gid;
@@ -54,6 +61,7 @@ typedef struct lb_target {
 	 * secret, the batch its file came from is lb_held.batch). */
 	uint64_t asked_batch;
 	json_t *status; /* what LB_STATUS_FILE says (target.c writes it) */
+	char name[];	/* allocated with the struct */
 } lb_target;
 
 /* One secret of a generation to publish. value NULL = unchanged: hard-link it from the
@@ -71,6 +79,9 @@ typedef struct lb_publish_item {
 /* Mount (or reuse the live tmpfs of) RUN_DIR/t/NAME and load its current generation. */
 lb_target *lb_target_open(int tdirfd, const char *name, uint64_t size, lb_err *e);
 void lb_target_free(lb_target *t);
+/* The consumer's id maps (idmap.h specs; NULL or "" = identity; gid_map NULL or "" = derived
+ * from uid_map). Copied; on failure (out of memory) the old maps stay. */
+int lb_target_set_maps(lb_target *t, const char *uid_map, const char *gid_map, lb_err *e);
 /* Write LB_STATUS_FILE into the tmpfs (no secret bytes): per secret of bd "ok" (in the
  * current generation), "failed" with errors[name] (the store's error), else "pending". */
 int lb_target_status(lb_target *t, const lb_binding *bd, json_t *errors, lb_err *e);

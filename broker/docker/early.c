@@ -178,14 +178,16 @@ static void populate_mount(struct lb_docker *d, struct mount *m, const struct cr
 {
 	lb_target *t = lb_broker_target(d->b, m->target);
 	const lb_binding *bd = lb_config_binding(lb_broker_cfg(d->b), m->v->binding);
+	lb_err e = {0};
 
 	if (!bd || !waits(d, m))
 		return;
 	t->uid = bd->has_uid ? bd->uid : one->uid;
 	t->gid = bd->has_gid ? bd->gid : one->gid;
-	snprintf(t->uid_map, sizeof(t->uid_map), "%s",
-		 d->remap && !one->host_userns ? d->remap_spec : "");
-	snprintf(t->gid_map, sizeof(t->gid_map), "%s", t->uid_map);
+	if (lb_target_set_maps(t, d->remap && !one->host_userns ? d->remap_spec : NULL, NULL, &e)) {
+		lb_log(LB_WARN, "docker: %s", e.msg);
+		return;
+	}
 	json_decref(m->inspect);
 	m->inspect = json_incref(one->inspect);
 	t->pid = 0;

@@ -42,7 +42,7 @@ static void match(struct lb_docker *d, const char *id, json_t *body, struct moun
 	const lb_binding *bd = lb_config_binding(lb_broker_cfg(d->b), m->v->binding);
 	lb_posture_report rep;
 	uint32_t uid, gid;
-	char line[700];
+	char line[700], um[256], gm[256]; /* the container's id maps */
 	lb_err e = {0};
 	bool again; /* the same container again (a broker restart, a reconcile) */
 
@@ -80,7 +80,8 @@ static void match(struct lb_docker *d, const char *id, json_t *body, struct moun
 	t->gid = bd->has_gid ? bd->gid : gid;
 	/* The running process's maps are authoritative: read now, while the process is
 	 * verifiably the container's, never again through a PID that may be reused. */
-	if (lb_procfacts_container_maps(pid, id, t->uid_map, t->gid_map, sizeof(t->uid_map), &e)) {
+	if (lb_procfacts_container_maps(pid, id, um, gm, sizeof(um), &e) ||
+	    lb_target_set_maps(t, um, gm, &e)) {
 		lb_audit("refused", json_pack("{s:s,s:s,s:s}", "target", m->target, "container", id,
 					      "reason", e.msg));
 		dk_retire(d, m, "refused");

@@ -11,17 +11,24 @@
 #    target;
 #  - syscalls per target of one rotation (strace -c -f, when strace is there);
 #  - wakeups while idle: context switches of lockboxd over 5 s.
-# Then the curve as ratios against the smallest N of the run (linear = N ratio).
-# Usage: tests/bench/broker.sh BIN_DIR [N...]
+# Then the curve as ratios against the smallest N of the run (linear = N ratio). Every line
+# carries the load average (the host is shared: compare numbers of one run only).
+# A/B: with LB_BENCH_OLD=OTHER_BIN_DIR each N runs both builds in turn (old, then new) and a
+# last table gives new/old per measure.
+# Usage: [LB_BENCH_OLD=BIN_DIR] tests/bench/broker.sh BIN_DIR [N...]
 source "$(dirname "$0")/../integration/lib.sh" "$1"
 need_root
 shift
 NS=("$@")
+NEW_BIN=$LB_BIN
+OLD_BIN=
+[[ -n ${LB_BENCH_OLD:-} ]] && OLD_BIN=$(cd "$LB_BENCH_OLD" && pwd)
 ((${#NS[@]})) || NS=(100 1000)
 
 ms() { echo $(($(date +%s%N) / 1000000)); }
 rss_kib() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 cpu_ns() { cut -d' ' -f1 "/proc/$1/schedstat"; }
+load() { cut -d' ' -f1 /proc/loadavg; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }'; }
 
 write_conf() { # N FILE
@@ -55,18 +62,28 @@ measure() {
 	echo "$b $((cpu / 5))"
 }
 
-write_conf 0 "$CONF"
-"$LB_BIN/lockboxd" --config "$CONF" 2>/dev/null &
-BROKER_PID=$!
-wait_for "control socket" 10 test -S "$T/run/control.sock"
-for k in shared k2 k3 k4 k5 unused; do put_secret "$k" "value-$k"; done
-sleep 0.5
-base_rss=$(rss_kib "$BROKER_PID")
-stop_broker
-echo "lockboxd RSS with no target (baseline): $base_rss KiB"
+# base_rss BIN: RSS of that build's lockboxd with no target (the run's own baseline).
+declare -A BASE
+base_rss() {
+	write_conf 0 "$CONF"
+	"$1/lockboxd" --config "$CONF" 2>/dev/null &
+	BROKER_PID=$!
+	wait_for "control socket" 10 test -S "$T/run/control.sock"
+	for k in shared k2 k3 k4 k5 unused; do put_secret "$k" "value-$k"; done
+	sleep 0.5
+	BASE[$1]=$(rss_kib "$BROKER_PID")
+	stop_broker
+	echo "lockboxd RSS with no target (baseline of $1): ${BASE[$1]} KiB [load $(load)]"
+}
+[[ -n $OLD_BIN ]] && base_rss "$OLD_BIN"
+base_rss "$NEW_BIN"
 
 declare -A R
-for N in "${NS[@]}"; do
+# run_one KEY N: one broker of LB_BIN with N targets; R[KEY] gets its numbers.
+run_one() {
+	local key=$1 N=$2 t0 t1 scpu bw bc rw rc rss sys calls sp c0 c1 idle_deadline rot rot_cpu i tag
+	local base_rss=${BASE[$LB_BIN]}
+	tag="N=$N${OLD_BIN:+ ($key)}"
 	write_conf "$N" "$CONF"
 	rm -rf "$T/state/targets.json"
 	t0=$(ms)
@@ -106,31 +123,51 @@ for N in "${NS[@]}"; do
 	fi
 	rot=$((rw - bw))
 	rot_cpu=$(((rc - bc) / 1000))
-	echo "N=$N startup: $((t1 - t0)) ms wall, ${scpu} ms lockboxd CPU"
-	echo "N=$N rotation after the store answers: ${rot} ms wall (put ${rw} - baseline ${bw}), ${rot_cpu} ms lockboxd CPU (goal 25: ratio $(ratio "$rot" 25), bar 50: ratio $(ratio "$rot" 50))"
-	echo "N=$N RSS: $rss KiB (baseline ratio $(ratio "$rss" "$base_rss"), $(((rss - base_rss) * 1024 / N)) B per target; bar 16384 KiB: ratio $(ratio "$rss" 16384))"
-	echo "N=$N syscalls per target in one rotation: $sys"
-	R[$N]="$((t1 - t0)) $scpu $rot $rot_cpu $((rss - base_rss))"
-	if [[ $N == "${NS[-1]}" ]]; then
+	echo "$tag startup: $((t1 - t0)) ms wall, ${scpu} ms lockboxd CPU [load $(load)]"
+	echo "$tag rotation after the store answers: ${rot} ms wall (put ${rw} - baseline ${bw}), ${rot_cpu} ms lockboxd CPU (goal 25: ratio $(ratio "$rot" 25), bar 50: ratio $(ratio "$rot" 50)) [load $(load)]"
+	echo "$tag RSS: $rss KiB (baseline ratio $(ratio "$rss" "$base_rss"), $(((rss - base_rss) * 1024 / N)) B per target; bar 16384 KiB: ratio $(ratio "$rss" 16384)) [load $(load)]"
+	echo "$tag syscalls per target in one rotation: $sys [load $(load)]"
+	R[$key]="$((t1 - t0)) $scpu $rot $rot_cpu $((rss - base_rss)) $sys"
+	if [[ $N == "${NS[-1]}" && $LB_BIN == "$NEW_BIN" ]]; then
 		sleep 2 # let the grace timers of the rotations above fire
 		cs() { awk '/ctxt_switches/{s+=$2} END{print s}' "/proc/$BROKER_PID/status"; }
 		c0=$(cs)
 		sleep 5
 		c1=$(cs)
-		echo "N=$N idle wakeups over 5 s: $((c1 - c0))"
+		echo "$tag idle wakeups over 5 s: $((c1 - c0)) [load $(load)]"
 	fi
 	stop_broker
 	# The next N starts from fresh mounts.
 	for ((i = 1; i <= N; i++)); do umount "$T/run/t/t$i" 2>/dev/null || true; done
 	rm -rf "$T/run/t" "$T/state/targets.json"
+}
+
+for N in "${NS[@]}"; do
+	if [[ -n $OLD_BIN ]]; then
+		LB_BIN=$OLD_BIN run_one "old$N" "$N"
+		LB_BIN=$NEW_BIN
+	fi
+	run_one "$N" "$N"
 done
 
 first=${NS[0]}
-read -r s0 sc0 r0 rc0 m0 <<<"${R[$first]}"
-echo "cost curve against N=$first (linear: the N ratio)"
-printf '%8s %8s %10s %10s %10s %10s %10s\n' N "N ratio" startup "start CPU" rotation "rot CPU" "RSS-base"
+read -r s0 sc0 r0 rc0 m0 y0 <<<"${R[$first]}"
+echo "cost curve against N=$first (linear: the N ratio; sys/target: flat) [load $(load)]"
+printf '%8s %8s %10s %10s %10s %10s %10s %10s\n' N "N ratio" startup "start CPU" rotation "rot CPU" \
+	"RSS-base" "sys/target"
 for N in "${NS[@]}"; do
-	read -r s sc r rc m <<<"${R[$N]}"
-	printf '%8s %8s %10s %10s %10s %10s %10s\n' "$N" "$(ratio "$N" "$first")" "$(ratio "$s" "$s0")" \
-		"$(ratio "$sc" "$sc0")" "$(ratio "$r" "$r0")" "$(ratio "$rc" "$rc0")" "$(ratio "$m" "$m0")"
+	read -r s sc r rc m y <<<"${R[$N]}"
+	printf '%8s %8s %10s %10s %10s %10s %10s %10s\n' "$N" "$(ratio "$N" "$first")" "$(ratio "$s" "$s0")" \
+		"$(ratio "$sc" "$sc0")" "$(ratio "$r" "$r0")" "$(ratio "$rc" "$rc0")" "$(ratio "$m" "$m0")" \
+		"$(ratio "$y" "$y0")"
 done
+if [[ -n $OLD_BIN ]]; then
+	echo "new ($NEW_BIN) / old ($OLD_BIN), same run (load $(load))"
+	printf '%8s %10s %10s %10s %10s %10s %10s\n' N startup "start CPU" rotation "rot CPU" "RSS-base" "sys/target"
+	for N in "${NS[@]}"; do
+		read -r s sc r rc m y <<<"${R[$N]}"
+		read -r os osc or orc om oy <<<"${R[old$N]}"
+		printf '%8s %10s %10s %10s %10s %10s %10s\n' "$N" "$(ratio "$s" "$os")" "$(ratio "$sc" "$osc")" \
+			"$(ratio "$r" "$or")" "$(ratio "$rc" "$orc")" "$(ratio "$m" "$om")" "$(ratio "$y" "$oy")"
+	done
+fi

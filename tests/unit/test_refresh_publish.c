@@ -223,7 +223,7 @@ static void test_owner_through_id_map(void **state)
 	uint32_t hu = 0, hg = 0;
 	lb_err e = {0};
 
-	snprintf(x->t->uid_map, sizeof(x->t->uid_map), "0 100000 65536");
+	assert_int_equal(lb_target_set_maps(x->t, "0 100000 65536", NULL, &e), 0);
 	assert_int_equal(lb_target_host_ids(x->t, &hu, &hg, &e), 0);
 	assert_int_equal(hu, 101000);
 	assert_int_equal(hg, 101000);
