@@ -61,17 +61,7 @@ start_dockerd() {
 		--ip-masq=false --bridge=none --storage-driver="${LB_STORAGE_DRIVER:-overlay2}" \
 		>"$DK/dockerd.log" 2>&1 &
 	DOCKERD_PID=$!
-	local deadline=$((SECONDS + 60))
-	until dk version >/dev/null 2>&1; do
-		if ! kill -0 "$DOCKERD_PID" 2>/dev/null; then
-			tail -n 20 "$DK/dockerd.log" >&2
-			flock -u 9
-			skip "dockerd cannot run here"
-		fi
-		((SECONDS < deadline)) || { flock -u 9; fail "dockerd did not come up in 60s"; }
-		sleep 0.2
-	done
-	flock -u 9
+	wait_dockerd "$DOCKERD_PID" "$DK/dockerd.log" 60 dockerd dk version
 	REMAP_BASE=$(awk -F: '$1=="dockremap"{print $2; exit}' /etc/subuid)
 	[[ -n $REMAP_BASE ]] || fail "no dockremap range in /etc/subuid"
 }

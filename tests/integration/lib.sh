@@ -35,6 +35,26 @@ pass() { echo "ok - $*"; }
 
 need_root() { [[ $(id -u) -eq 0 ]] || skip "needs root"; }
 
+# Wait for a dockerd just started in the background with the subid lock held on fd 9
+# (tests/docker/lib.sh's start_dockerd, tests/swarm/fleet_lib.sh's start_node_dockerd): until
+# CMD... answers, at most SECS. Skip when that dockerd died (it cannot run here), fail when it
+# is late; the lock is released either way.
+wait_dockerd() { # PID LOG SECS WHAT CMD...
+	local pid=$1 log=$2 secs=$3 what=$4 deadline
+	shift 4
+	deadline=$((SECONDS + secs))
+	until "$@" >/dev/null 2>&1; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			tail -n 20 "$log" >&2
+			flock -u 9
+			skip "dockerd cannot run here"
+		fi
+		((SECONDS < deadline)) || { flock -u 9; fail "$what did not come up in ${secs}s"; }
+		sleep 0.2
+	done
+	flock -u 9
+}
+
 need_userns() {
 	unshare --user --map-root-user true 2>/dev/null || skip "user namespaces are not available"
 }

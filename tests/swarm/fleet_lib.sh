@@ -134,17 +134,7 @@ start_node_dockerd() { # I
 		--iptables=false --ip-masq=false --bridge=none \
 		--storage-driver="${LB_STORAGE_DRIVER:-overlay2}" >>"$d/dockerd.log" 2>&1 &
 	DOCKERD[i]=$!
-	local deadline=$((SECONDS + 90))
-	until nd "$i" version >/dev/null 2>&1; do
-		if ! kill -0 "${DOCKERD[i]}" 2>/dev/null; then
-			tail -n 20 "$d/dockerd.log" >&2
-			flock -u 9
-			skip "dockerd cannot run here"
-		fi
-		((SECONDS < deadline)) || { flock -u 9; fail "dockerd of node $i did not come up in 90s"; }
-		sleep 0.3
-	done
-	flock -u 9
+	wait_dockerd "${DOCKERD[i]}" "$d/dockerd.log" 90 "dockerd of node $i" nd "$i" version
 }
 stop_node_dockerd() { # I
 	stop_pid "${DOCKERD[$1]}" 30
