@@ -231,6 +231,11 @@ void lb_broker_refresh_target(lb_broker *b, const char *name, const char *reason
 	lb_refresh_run(b->refresh, names, 1, reason);
 }
 
+lb_store *lb_broker_store(lb_broker *b, const char *name)
+{
+	return store_by_name(b, name);
+}
+
 const lb_config *lb_broker_cfg(lb_broker *b)
 {
 	return b->cfg;

@@ -28,6 +28,8 @@ lb_target *lb_broker_add_dynamic(lb_broker *b, const char *name, const char *bin
 void lb_broker_drop_dynamic(lb_broker *b, const char *name, const char *reason);
 void lb_broker_refresh_target(lb_broker *b, const char *name, const char *reason);
 const lb_config *lb_broker_cfg(lb_broker *b);
+/* The open store of that name, NULL if there is none (Swarm secrets fetch through it). */
+lb_store *lb_broker_store(lb_broker *b, const char *name);
 int lb_broker_run_dirfd(lb_broker *b);
 int lb_broker_state_dirfd(lb_broker *b);
 lb_http *lb_broker_http(lb_broker *b);

@@ -1,5 +1,6 @@
 /* The Docker module's lifecycle and the rotation notify. */
 #include "docker_int.h"
+#include "secretprov.h"
 #include "metrics.h"
 #include "procfacts.h"
 #include "cleanup.h"
@@ -93,9 +94,10 @@ static void on_connected(void *ctx)
 
 static json_t *on_plugin(void *ctx, const char *ep, json_t *req, lb_plugin_req *r)
 {
-	(void)r;
+	struct lb_docker *d = ctx;
+
 	if (strcmp(ep, "GetSecret") == 0)
-		return json_pack("{s:s}", "Err", "lockbox: Swarm secrets are not served yet");
+		return dk_sp_get(d->sp, req, r);
 	return dk_on_plugin(ctx, ep, req);
 }
 
@@ -115,7 +117,8 @@ struct lb_docker *lb_docker_new(lb_broker *b, lb_err *e)
 	d->early_timer = lb_timer_new(lb_broker_loop(b), dk_on_early, d);
 	d->activate_timer = lb_timer_new(lb_broker_loop(b), on_activate_timer, d);
 	d->retire_timer = lb_timer_new(lb_broker_loop(b), dk_on_retire, d);
-	if (!d->retire_timer) {
+	d->sp = dk_sp_new(d);
+	if (!d->retire_timer || !d->sp) {
 		lb_fail(e, ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -150,6 +153,7 @@ void lb_docker_free(struct lb_docker *d)
 		return;
 	dk_retire_pending(d, NULL); /* what ended is wiped, not left for the next start */
 	lb_engine_free(d->en);
+	dk_sp_free(d->sp);
 	lb_plugin_free(d->pl);
 	while (d->vols) {
 		struct volume *v = d->vols;

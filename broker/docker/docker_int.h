@@ -70,6 +70,7 @@ struct lb_docker {
 	lb_broker *b;
 	lb_engine *en;
 	lb_plugin *pl;
+	struct dk_secretprov *sp; /* Swarm secrets (secretprov.h) */
 	char driver[64];
 	int mdirfd;
 	struct volume *vols;

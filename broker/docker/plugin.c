@@ -31,8 +31,12 @@ struct lb_plugin_req {
 	char *buf;
 	size_t len;
 	bool too_big;
+	bool in_handler; /* answered from inside its handler: replied at once */
 	bool suspended;
-	json_t *answer; /* set by lb_plugin_answer, queued when MHD runs the handler again */
+	bool answered;
+	/* Set by lb_plugin_answer(_secret), queued when MHD runs the handler again. */
+	json_t *answer;
+	lb_secbuf *raw;
 	lb_plugin_req *next, **prev;
 };
 
@@ -75,6 +79,41 @@ static json_t *parse_body(const char *ep, const char *body, size_t len, unsigned
 	*req = NULL;
 	snprintf(msg, sizeof(msg), "malformed %s request: %s", ep, jerr.text);
 	return *status = 400, json_pack("{s:s}", "Err", msg);
+}
+
+static void free_secbuf(void *cls)
+{
+	lb_secbuf_free(cls);
+}
+
+/* A reply that holds secret bytes: sent from its sodium buffer, freed (zeroed) after. */
+static enum MHD_Result reply_secret(struct MHD_Connection *conn, lb_secbuf *b)
+{
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data, free_secbuf, b);
+	enum MHD_Result rc;
+
+	if (!r) {
+		lb_secbuf_free(b);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "application/vnd.docker.plugins.v1+json");
+	rc = MHD_queue_response(conn, 200, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+/* The answer a request got (or "stopping" when the plugin goes away first). */
+static enum MHD_Result reply_answer(lb_plugin_req *u)
+{
+	json_t *out = u->answer;
+	lb_secbuf *raw = u->raw;
+
+	u->answer = NULL;
+	u->raw = NULL;
+	if (raw)
+		return reply_secret(u->conn, raw);
+	return reply(u->conn, 200, out ? out : json_pack("{s:s}", "Err", "lockbox: stopping"));
 }
 
 json_t *lb_plugin_decode(const char *method, const char *url, const char *body, size_t len,
@@ -143,9 +182,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (u->suspended) { /* resumed: answered, or the plugin is going away */
 		u->suspended = false;
-		out = u->answer ? u->answer : json_pack("{s:s}", "Err", "lockbox: stopping");
-		u->answer = NULL;
-		return reply(conn, 200, out);
+		return reply_answer(u);
 	}
 	if (*upload_data_size) {
 		if (u->len + *upload_data_size > LB_PLUGIN_REQ_MAX) {
@@ -168,10 +205,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	free(u->buf);
 	u->buf = NULL;
 	u->len = 0;
+	u->in_handler = true;
 	out = p->handler(p->ctx, ep, req, u);
+	u->in_handler = false;
 	json_decref(req);
-	if (out)
+	if (out) {
+		u->answered = true;
 		return reply(conn, 200, out);
+	}
+	if (u->answered) /* a local store answered before the handler returned */
+		return reply_answer(u);
 	/* Answered later (lb_plugin_answer): the connection waits, the loop goes on. */
 	u->suspended = true;
 	u->next = p->pending;
@@ -183,16 +226,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return MHD_YES;
 }
 
-void lb_plugin_answer(lb_plugin_req *r, json_t *reply_body)
+static void answer(lb_plugin_req *r, json_t *body, lb_secbuf *raw)
 {
-	if (!r->suspended || !r->prev) { /* not ours to answer (a bug): do not leak */
-		json_decref(reply_body);
+	if (r->answered) { /* answered twice (a bug): do not leak */
+		json_decref(body);
+		lb_secbuf_free(raw);
 		return;
 	}
+	r->answered = true;
+	r->answer = body;
+	r->raw = raw;
+	if (r->in_handler || !r->suspended)
+		return; /* replied when the handler returns */
 	unlink_pending(r);
-	r->answer = reply_body;
 	MHD_resume_connection(r->conn);
 	lb_mhdloop_kick(r->p->srv);
+}
+
+void lb_plugin_answer(lb_plugin_req *r, json_t *reply_body)
+{
+	answer(r, reply_body, NULL);
+}
+
+void lb_plugin_answer_secret(lb_plugin_req *r, lb_secbuf *body)
+{
+	answer(r, NULL, body);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -206,6 +264,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (u) {
 		unlink_pending(u);
 		json_decref(u->answer);
+		lb_secbuf_free(u->raw);
 		free(u->buf);
 		free(u);
 	}

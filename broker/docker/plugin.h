@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include "err.h"
 #include "loop.h"
+#include "secmem.h"
 
 #define LB_PLUGIN_REQ_MAX  (64 * 1024)
 #define LB_PLUGIN_CONN_MAX 64 /* simultaneous connections (dockerd's; root only) */
@@ -25,6 +26,9 @@ typedef json_t *(*lb_plugin_handler)(void *ctx, const char *endpoint, json_t *re
 /* The later answer of a request its handler returned NULL for (reply stolen; NULL answers an
  * error). Exactly once, before lb_plugin_free; r is gone after it. */
 void lb_plugin_answer(lb_plugin_req *r, json_t *reply);
+/* The same with a reply that holds secret bytes: its JSON text in a sodium buffer (stolen),
+ * sent from there and zeroed when sent. */
+void lb_plugin_answer_secret(lb_plugin_req *r, lb_secbuf *body);
 
 /* What needs no daemon in one request: method, URL and body (too_big: over
  * LB_PLUGIN_REQ_MAX). Returns the reply when it is answered here (*status its HTTP status),

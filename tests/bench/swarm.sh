@@ -9,20 +9,10 @@ ROUNDS=${2:-5}
 PER_NODE=10
 TASKS=$((NODES * PER_NODE))
 
-seed_tokens=
-for ((i = 1; i <= NODES; i++)); do
-	seed_tokens+="${seed_tokens:+,}\"tok-n$i-$$\": {\"policies\": [\"web\"], \"ttl\": 3600, \"renewable\": true}"
-	printf 'tok-n%s-%s\n' "$i" "$$" >"$F/token$i"
-done
-make_network
-start_fleet_double '{
-  "mounts": {"secret/": {"type": "kv", "version": 2, "secrets": {"web": {"password": "bench-0"}}}},
-  "policies": {"web": ["secret/data/*"]},
-  "tokens": {'"$seed_tokens"'}
-}'
-start_fleet '{ "web": { "secrets": { "db_password": "vault:secret/web#password" },
-                        "notify": "SIGHUP", "refresh": "1h", "grace": "1s", "size": "64k" } }'
-build_fleet_image lbfleet:1
+fleet_up '{"secret/": {"type": "kv", "version": 2, "secrets": {"web": {"password": "bench-0"}}}}' \
+	'["secret/data/*"]' \
+	'{ "web": { "secrets": { "db_password": "vault:secret/web#password" },
+	            "notify": "SIGHUP", "refresh": "1h", "grace": "1s", "size": "64k" } }' lbfleet:1
 nd 1 service create --detach --quiet --no-resolve-image --name b --replicas "$TASKS" \
 	--replicas-max-per-node "$PER_NODE" --user 1000:1000 \
 	--mount "type=volume,source=b-secrets,dst=/run/secrets,volume-driver=lockbox,volume-opt=binding=web" \

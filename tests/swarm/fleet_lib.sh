@@ -274,3 +274,22 @@ try:
 except FileNotFoundError:
     pass' "$T/n$1/state/worker/vault-vault.json"
 }
+
+# A Vault token per node ($F/tokenI, policy "web"); prints the seed's "tokens" members.
+node_tokens() {
+	local i out=
+	for ((i = 1; i <= NODES; i++)); do
+		out+="${out:+,}\"tok-n$i-$$\": {\"policies\": [\"web\"], \"ttl\": 3600, \"renewable\": true}"
+		printf 'tok-n%s-%s\n' "$i" "$$" >"$F/token$i"
+	done
+	echo "$out"
+}
+# The whole fleet: the network, the Vault double (MOUNTS_JSON; policy "web" over POLICY_PATHS_JSON,
+# a token per node), every node's dockerd and lockboxd (BINDINGS_JSON), the swarm, and IMAGE
+# imported on every node.
+fleet_up() { # MOUNTS_JSON POLICY_PATHS_JSON BINDINGS_JSON IMAGE
+	make_network
+	start_fleet_double "{\"mounts\": $1, \"policies\": {\"web\": $2}, \"tokens\": {$(node_tokens)}}"
+	start_fleet "$3"
+	build_fleet_image "$4"
+}

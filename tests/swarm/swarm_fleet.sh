@@ -13,30 +13,18 @@
 source "$(dirname "$0")/fleet_lib.sh" "$1"
 START=$SECONDS
 
-seed_tokens=
-for ((i = 1; i <= NODES; i++)); do
-	seed_tokens+="${seed_tokens:+,}\"tok-n$i-$$\": {\"policies\": [\"web\"], \"ttl\": 3600, \"renewable\": true}"
-	printf 'tok-n%s-%s\n' "$i" "$$" >"$F/token$i"
-done
-make_network
-start_fleet_double '{
-  "mounts": {
+fleet_up '{
     "secret/": {"type": "kv", "version": 2, "secrets": {"web": {"password": "canary-fl-'$$'-one"}}},
     "database/": {"type": "database", "roles": {"web": {"default_ttl": 3600, "max_ttl": 7200}}}
-  },
-  "policies": {"web": ["secret/data/*", "database/creds/*", "sys/leases/*"]},
-  "tokens": {'"$seed_tokens"'}
-}'
-start_fleet '{
+  }' '["secret/data/*", "database/creds/*", "sys/leases/*"]' '{
     "web": {
       "secrets": { "db_password": "vault:secret/web#password",
                    "db_user": "vault:database/creds/web#username" },
       "notify": "SIGHUP", "refresh": "1h", "grace": "1s", "size": "64k"
     }
-  }'
+  }' lbfleet:1
 node_reports() { nd 1 node inspect "node$1" --format '{{json .Description.Engine.Plugins}}' | grep -q '"Type":"Volume","Name":"lockbox"'; }
 for ((i = 1; i <= NODES; i++)); do wait_for "node $i reporting the lockbox driver" 60 node_reports "$i"; done
-build_fleet_image lbfleet:1
 pass "$NODES nodes in one swarm, each with its dockerd and lockboxd, each reporting the lockbox driver ($((SECONDS - START))s)"
 
 svc() { # NAME MODE-ARGS...: a service with the lockbox mount and lockbox exec as entrypoint
