@@ -17,8 +17,9 @@
 #include "plugin.h"
 #include "posture_eval.h"
 
-#define VOLUMES_FILE "docker-volumes.json"
-#define MOUNTS_DIR   "m" /* RUN_DIR/m/@KEY: the read-only bind dockerd gets */
+#define VOLUMES_FILE "docker-volumes.json" /* state_dir: volume -> binding */
+#define MOUNTS_FILE  "docker-mounts.json"  /* run_dir: mount key -> volume, container */
+#define MOUNTS_DIR   "m"		   /* RUN_DIR/m/@KEY: the read-only bind dockerd gets */
 #define KEY_MAX	     64
 #define CREATED_MAX  1024 /* containers seen at create and not started yet */
 
@@ -90,6 +91,7 @@ struct lb_docker {
 	 * and saved on the next loop turn, after the reply (5-7 ms dockerd need not wait for). */
 	struct mount *retiring;
 	bool save_pending;
+	bool volumes_dirty; /* the volume records on disk lack their last fsync */
 	lb_timer *retire_timer;
 	struct lb_procfacts_host *host_facts; /* lockboxd's own mount table (gate.c) */
 };
@@ -124,7 +126,12 @@ void dk_on_retire(lb_loop *loop, lb_timer *t, void *ctx);
 void dk_save_later(struct lb_docker *d);
 void dk_mountpoint(struct lb_docker *d, const struct mount *m, char *buf, size_t cap);
 void dk_mount_key(const char *id, char *key, size_t cap);
+/* Save the mount records (run_dir, no fsync), and the volume records if they changed
+ * (state_dir, fsync'd). */
 void dk_save_volumes(struct lb_docker *d);
+/* A volume was added or removed: its records are written now without fsync (a crash of
+ * lockboxd loses nothing), and fsync'd on the next loop turn, after the reply. */
+void dk_volumes_changed(struct lb_docker *d);
 void dk_load_volumes(struct lb_docker *d);
 bool dk_id_ok(const char *id);
 

@@ -53,7 +53,7 @@ static json_t *create(struct lb_docker *d, const char *name, struct volume *v, j
 		return json_object();
 	if (!dk_add_volume(d, name, binding))
 		return err_reply("lockbox: out of memory");
-	dk_save_volumes(d);
+	dk_volumes_changed(d);
 	lb_audit("volume_created", json_pack("{s:s,s:s}", "volume", name, "binding", binding));
 	return json_object();
 }
@@ -141,6 +141,7 @@ json_t *dk_on_plugin(void *ctx, const char *ep, json_t *req)
 		return unmount(d, req);
 	if (strcmp(ep, "Remove") == 0) {
 		dk_remove_volume(d, v, "volume removed");
+		d->volumes_dirty = true;
 		dk_save_later(d);
 		lb_audit("volume_removed", json_pack("{s:s}", "volume", name));
 		return json_object();

@@ -1,5 +1,5 @@
-/* Docker volume records and their mounts (state_dir/docker-volumes.json), each mount's
- * tmpfs and the read-only bind dockerd gets. */
+/* Docker volume records (state_dir/docker-volumes.json) and their mounts
+ * (run_dir/docker-mounts.json), each mount's tmpfs and the read-only bind dockerd gets. */
 #include "docker_int.h"
 #include "cleanup.h"
 #include "fsutil.h"
@@ -260,31 +260,62 @@ void dk_on_retire(lb_loop *loop, lb_timer *t, void *ctx)
 	dk_retire_pending(ctx, NULL);
 }
 
-void dk_save_volumes(struct lb_docker *d)
+static void write_json(int dirfd, const char *name, json_t *root, bool durable)
 {
-	_cleanup_json_ json_t *root = json_object();
+	char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
 	lb_err e = {0};
-	char *text;
 
-	d->save_pending = false;
-	for (struct volume *v = d->vols; v; v = v->next) {
-		json_t *mounts = json_object();
-		for (struct mount *m = v->mounts; m; m = m->next)
-			json_object_set_new(mounts, m->key,
-					    json_pack("{s:s?,s:s?,s:i}", "container",
-						      m->container[0] ? m->container : NULL, "name",
-						      m->cname[0] ? m->cname : NULL, "refs",
-						      m->refs));
-		json_object_set_new(
-		    root, v->name, json_pack("{s:s,s:o}", "binding", v->binding, "mounts", mounts));
-	}
-	text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
 	if (!text)
 		return;
-	if (lb_write_replace_at(lb_broker_state_dirfd(d->b), VOLUMES_FILE, text, strlen(text), 0600,
-				&e))
-		lb_log(LB_ERROR, "docker: cannot save %s: %s", VOLUMES_FILE, e.msg);
+	if ((durable ? lb_write_replace_at : lb_write_cache_at)(dirfd, name, text, strlen(text),
+								0600, &e))
+		lb_log(LB_ERROR, "docker: cannot save %s: %s", name, e.msg);
 	lb_json_free(text);
+}
+
+/* Volumes (name -> binding) must outlive a reboot, as dockerd's own volume records do:
+ * state_dir, fsync'd. */
+static void save_volume_records(struct lb_docker *d, bool durable)
+{
+	_cleanup_json_ json_t *root = json_object();
+
+	for (struct volume *v = d->vols; v; v = v->next)
+		json_object_set_new(root, v->name, json_pack("{s:s}", "binding", v->binding));
+	write_json(lb_broker_state_dirfd(d->b), VOLUMES_FILE, root, durable);
+	if (durable)
+		d->volumes_dirty = false;
+}
+
+/* Mounts live no longer than their tmpfs: run_dir, no fsync (a crashed lockboxd finds them
+ * in the page cache; after a reboot they are gone with the tmpfs). */
+static void save_mount_records(struct lb_docker *d)
+{
+	_cleanup_json_ json_t *root = json_object();
+
+	for (struct volume *v = d->vols; v; v = v->next)
+		for (struct mount *m = v->mounts; m; m = m->next)
+			json_object_set_new(
+			    root, m->key,
+			    json_pack("{s:s,s:s?,s:s?,s:i}", "volume", v->name, "container",
+				      m->container[0] ? m->container : NULL, "name",
+				      m->cname[0] ? m->cname : NULL, "refs", m->refs));
+	write_json(lb_broker_run_dirfd(d->b), MOUNTS_FILE, root, false);
+}
+
+void dk_save_volumes(struct lb_docker *d)
+{
+	d->save_pending = false;
+	save_mount_records(d);
+	if (d->volumes_dirty)
+		save_volume_records(d, true);
+}
+
+void dk_volumes_changed(struct lb_docker *d)
+{
+	d->volumes_dirty = true;
+	save_volume_records(d, false);
+	save_mount_records(d);
+	dk_save_later(d);
 }
 
 /* A mount whose read-only bind is still attached is reused (dockerd still holds it); the
@@ -342,8 +373,8 @@ static void remove_stale_binds(struct lb_docker *d)
 
 void dk_load_volumes(struct lb_docker *d)
 {
-	_cleanup_free_ char *text = NULL;
-	_cleanup_json_ json_t *root = NULL;
+	_cleanup_free_ char *text = NULL, *mtext = NULL;
+	_cleanup_json_ json_t *root = NULL, *mounts = NULL;
 	const char *name, *key;
 	json_t *v, *m;
 	lb_err e = {0};
@@ -351,6 +382,9 @@ void dk_load_volumes(struct lb_docker *d)
 	if (lb_read_at(lb_broker_state_dirfd(d->b), VOLUMES_FILE, 4 * 1024 * 1024, &text, NULL,
 		       &e) == 0)
 		root = json_loads(text, 0, NULL);
+	if (lb_read_at(lb_broker_run_dirfd(d->b), MOUNTS_FILE, 4 * 1024 * 1024, &mtext, NULL, &e) ==
+	    0)
+		mounts = json_loads(mtext, 0, NULL);
 	json_object_foreach (root, name, v) {
 		const char *binding = json_string_value(json_object_get(v, "binding"));
 		struct volume *vol;
@@ -358,7 +392,19 @@ void dk_load_volumes(struct lb_docker *d)
 		if (!lb_secret_name_valid(name) || !binding ||
 		    !(vol = dk_add_volume(d, name, binding)))
 			continue;
-		json_object_foreach (json_object_get(v, "mounts"), key, m)
+		/* Before 0.1.x's split the mounts were kept here: rewritten without them. */
+		json_object_foreach (json_object_get(v, "mounts"), key, m) {
+			d->volumes_dirty = true;
+			load_mount(d, vol, key, m);
+		}
+	}
+	json_object_foreach (mounts, key, m) {
+		const char *vname = json_string_value(json_object_get(m, "volume"));
+		struct volume *vol = vname ? dk_find_volume(d, vname) : NULL;
+		char target[LB_NAME_MAX + 1];
+
+		snprintf(target, sizeof(target), "@%.*s", KEY_MAX, key);
+		if (vol && !dk_find_mount(d, target))
 			load_mount(d, vol, key, m);
 	}
 	remove_stale_binds(d);
