@@ -187,26 +187,25 @@ static int worker_spawn(lb_worker *w, lb_err *e)
 		return -1;
 	}
 	w->pid = pid;
-	w->chan = lb_chan_new(w->loop, sv[0], on_frame, on_chan_down, w);
-	if (!w->chan || lb_loop_add_fd(w->loop, w->pidfd, EPOLLIN, on_pidfd, w) < 0) {
-		lb_chan_free(w->chan);
-		w->chan = NULL;
-		reap(w);
-		close(w->pidfd);
-		w->pidfd = -1;
-		return lb_fail(e, ENOMEM, "cannot watch the network worker");
+	if (lb_loop_add_fd(w->loop, w->pidfd, EPOLLIN, on_pidfd, w) < 0) {
+		close(sv[0]);
+		goto unwatched;
 	}
-	lb_chan_batch(w->chan); /* one refresh pass's fetches reach the worker together */
-	w->state = W_UP;
-	w->started_ms = w->last_heard_ms = lb_now_ms();
-	w->pong_seq = w->ping_seq;
-	lb_timer_arm(w->ping_timer, PING_EVERY_MS);
+	if (lb_worker_attach(w, sv[0], e) < 0) {
+		lb_loop_del_fd(w->loop, w->pidfd);
+		goto unwatched;
+	}
 	lb_log(LB_INFO, "network worker started: pid %d, uid %u gid %u (%s)", (int)pid,
 	       (unsigned)w->uid, (unsigned)w->gid, w->id_source);
 	return 0;
+unwatched:
+	reap(w);
+	close(w->pidfd);
+	w->pidfd = -1;
+	return lb_fail(e, ENOMEM, "cannot watch the network worker");
 }
 
-lb_worker *lb_worker_start(lb_loop *loop, int state_dirfd, lb_err *e)
+lb_worker *lb_worker_new(lb_loop *loop, lb_err *e)
 {
 	lb_worker *w = calloc(1, sizeof(*w));
 
@@ -219,8 +218,33 @@ lb_worker *lb_worker_start(lb_loop *loop, int state_dirfd, lb_err *e)
 	w->ping_timer = lb_timer_new(loop, on_ping, w);
 	w->metrics = lb_metrics_new();
 	if (!w->restart_timer || !w->ping_timer || !w->metrics ||
-	    lb_metrics_relay_attach(w->metrics) < 0 ||
-	    lb_worker_identity(&w->uid, &w->gid, &w->id_source, e) < 0 ||
+	    lb_metrics_relay_attach(w->metrics) < 0) {
+		lb_worker_free(w);
+		return lb_fail(e, ENOMEM, "network worker: out of memory or metrics relays"), NULL;
+	}
+	return w;
+}
+
+int lb_worker_attach(lb_worker *w, int fd, lb_err *e)
+{
+	w->chan = lb_chan_new(w->loop, fd, on_frame, on_chan_down, w);
+	if (!w->chan)
+		return lb_fail(e, ENOMEM, "network worker: no memory for its channel");
+	lb_chan_batch(w->chan); /* one refresh pass's fetches reach the worker together */
+	w->state = W_UP;
+	w->started_ms = w->last_heard_ms = lb_now_ms();
+	w->pong_seq = w->ping_seq;
+	lb_timer_arm(w->ping_timer, PING_EVERY_MS);
+	return 0;
+}
+
+lb_worker *lb_worker_start(lb_loop *loop, int state_dirfd, lb_err *e)
+{
+	lb_worker *w = lb_worker_new(loop, e);
+
+	if (!w)
+		return NULL;
+	if (lb_worker_identity(&w->uid, &w->gid, &w->id_source, e) < 0 ||
 	    (w->wdirfd = lb_worker_statedir(state_dirfd, w->uid, w->gid, e)) < 0 ||
 	    worker_spawn(w, e) < 0) {
 		lb_worker_free(w);

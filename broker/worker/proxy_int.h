@@ -1,8 +1,8 @@
 /* Inside root's side of the network worker, between proxy.c (the proxy stores, the fetches
  * in flight, the worker's frames) and lifecycle.c (the process, its channel, liveness,
  * restarts); nothing else includes it but the unit test that plays a hostile worker
- * (tests/unit/test_proxy_frames.c). lifecycle.c writes the process fields of lb_worker,
- * proxy.c the proxies and fetches. */
+ * (tests/unit/test_proxy_frames.c, through lb_worker_new and lb_worker_attach). lifecycle.c
+ * writes the process fields of lb_worker, proxy.c the proxies and fetches. */
 #ifndef LB_PROXY_INT_H
 #define LB_PROXY_INT_H
 
@@ -65,7 +65,13 @@ struct lb_worker {
 	uint32_t next_fid, next_sid;
 };
 
-/* lifecycle.c: queue m for the worker; -1 when it is down or m breaks the table (logged). */
+/* lifecycle.c: the worker's record on loop, with no process nor channel yet (lb_worker_start
+ * makes one, gives it an identity and a state directory, then spawns). */
+lb_worker *lb_worker_new(lb_loop *loop, lb_err *e);
+/* The channel to a worker on fd, root's end of their socketpair (taken, closed on failure):
+ * the worker is up, its frames go to the proxies, its liveness is watched. */
+int lb_worker_attach(lb_worker *w, int fd, lb_err *e);
+/* Queue m for the worker; -1 when it is down or m breaks the table (logged). */
 int lb_worker_send(lb_worker *w, const lb_wire_msg *m);
 
 /* proxy.c: one checked frame from the worker (all but LB_R_PONG, which is the lifecycle's). */

@@ -4,7 +4,9 @@
  * must answer only the fetches it asked for, each once, to the target that asked; ignore
  * replies for unknown ids, stores it never opened or closed; read only the files a store
  * configuration names; drop log levels, audit events and health it cannot check; and take a
- * frame that breaks the table as the channel going down, never a crash (ASan build too). */
+ * frame that breaks the table as the channel going down, never a crash (ASan build too).
+ * Root's side is made as lb_worker_start makes it (lb_worker_new, lb_worker_attach), on the
+ * test's socketpair instead of a process. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -64,6 +66,10 @@ static void sink(enum lb_level lvl, const char *msg, const char *event, json_t *
 		json_decref(cur->last_audit);
 		cur->last_audit = json_deep_copy(ev);
 	} else {
+		if (strstr(msg, "network worker (pid 0) is down: ")) {
+			snprintf(cur->down, sizeof(cur->down), "%s", msg);
+			lb_loop_stop(cur->loop);
+		}
 		cur->forged_logs += strstr(msg, "forged") != NULL;
 		cur->refusals_other +=
 		    strstr(msg, "other.pem") && strstr(msg, "which no store names");
@@ -76,21 +82,6 @@ static void on_refresh(void *owner, const char *target)
 
 	f->refreshes++;
 	snprintf(f->refresh_target, sizeof(f->refresh_target), "%s", target);
-}
-
-/* Root's frame callback: the handlers under test (PONG aside, which is the lifecycle's). */
-static void root_frame(void *ctx, const lb_wire_msg *m)
-{
-	lb_proxy_on_frame(ctx, m);
-}
-
-static void root_down(void *ctx, const char *why)
-{
-	lb_worker *w = ctx;
-
-	snprintf(cur->down, sizeof(cur->down), "%s", why);
-	w->state = W_DOWN; /* its channel is freed in teardown */
-	lb_loop_stop(cur->loop);
 }
 
 /* The worker's side: it records what root asks; a FILE answer with id 0 is the sync point. */
@@ -187,6 +178,7 @@ static int setup(void **state)
 {
 	struct fake *f = calloc(1, sizeof(*f));
 	lb_source src = {.store = "a", .path = "kv/web", .field = "password"};
+	lb_err e = {0};
 	int sv[2];
 	FILE *fp;
 
@@ -211,17 +203,14 @@ static int setup(void **state)
 	f->cfg_b.opts = json_pack("{s:s,s:s}", "type", "vault", "address", "https://vault.test");
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	f->loop = lb_loop_new();
-	f->w = calloc(1, sizeof(*f->w));
 	assert_non_null(f->loop);
+	/* Root's side as lb_worker_start makes it, on a channel to the test instead of a process.
+	 */
+	f->w = lb_worker_new(f->loop, &e);
 	assert_non_null(f->w);
-	f->w->loop = f->loop;
-	f->w->pidfd = f->w->wdirfd = -1;
-	f->w->metrics = lb_metrics_new();
-	f->w->chan = lb_chan_new(f->loop, sv[0], root_frame, root_down, f->w);
-	f->w->state = W_UP;
+	assert_int_equal(lb_worker_attach(f->w, sv[0], &e), 0);
 	f->fd = dup(sv[1]);
 	f->worker = lb_chan_new(f->loop, sv[1], worker_frame, fake_worker_down, f);
-	assert_non_null(f->w->chan);
 	assert_non_null(f->worker);
 	f->a = open_store(f, &f->cfg_a);
 	f->b = open_store(f, &f->cfg_b);
@@ -247,10 +236,8 @@ static int teardown(void **state)
 	lb_store_close(f->b);
 	json_decref(f->cfg_a.opts);
 	json_decref(f->cfg_b.opts);
-	lb_chan_free(f->w->chan);
+	lb_worker_free(f->w);
 	lb_chan_free(f->worker);
-	lb_metrics_free(f->w->metrics);
-	free(f->w);
 	lb_loop_free(f->loop);
 	close(f->fd);
 	unlink(f->allowed);
@@ -526,7 +513,7 @@ static void test_log_audit_metrics(void **state)
 }
 
 /* A frame that breaks the table: root's channel goes down with a reason, no handler sees it,
- * and the fetches fail as when the worker dies (the lifecycle's part); nothing is delivered. */
+ * the worker is taken for down and the fetches fail; nothing is delivered. */
 static void expect_down_after(struct fake *f, const unsigned char *frame, size_t len)
 {
 	lb_timer *t = lb_timer_new(f->loop, on_deadline, f);
@@ -536,8 +523,6 @@ static void expect_down_after(struct fake *f, const unsigned char *frame, size_t
 	lb_loop_run(f->loop);
 	lb_timer_free(t);
 	assert_true(f->down[0] != '\0');
-	assert_int_equal(f->seen_a.calls + f->seen_b.calls, 0);
-	lb_proxy_worker_down(f->w);
 	assert_int_equal(f->seen_a.calls, 1);
 	assert_int_equal(f->seen_a.status, -1);
 	assert_string_equal(f->seen_a.value, "");
