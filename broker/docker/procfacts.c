@@ -582,6 +582,7 @@ void lb_procfacts_cache_init(lb_procfacts_cache *c)
 void lb_procfacts_cache_clear(lb_procfacts_cache *c)
 {
 	lb_kernel_facts_clear(&c->k);
+	free(c->host_view.v); /* shallow: the strings are the host's */
 	lb_procfacts_cache_init(c);
 }
 
@@ -659,6 +660,36 @@ static int host_read(lb_procfacts_host *h, lb_err *e)
 	    lb_procfacts_parse_mountinfo(text, &h->mounts, e))
 		return lb_fail_wrap(e, "/proc/%d (lockboxd)", self);
 	h->valid = true;
+	h->gen++;
+	return 0;
+}
+
+static bool on_device_of(const lb_mounts *ms, const lb_mount *m)
+{
+	for (size_t i = 0; i < ms->n; i++)
+		if (ms->v[i].major == m->major && ms->v[i].minor == m->minor)
+			return true;
+	return false;
+}
+
+/* c->host_view for h's current table (see lb_procfacts_cache). */
+static int host_view(lb_procfacts_cache *c, const lb_procfacts_host *h, lb_err *e)
+{
+	lb_mount *v;
+	size_t n = 0;
+
+	if (c->host_view.v && c->host_gen == h->gen)
+		return 0;
+	v = malloc((h->mounts.n ? h->mounts.n : 1) * sizeof(*v));
+	if (!v)
+		return lb_fail(e, 12, "posture facts: out of memory");
+	for (size_t i = 0; i < h->mounts.n; i++)
+		if (on_device_of(&c->k.mounts, &h->mounts.v[i]))
+			v[n++] = h->mounts.v[i];
+	free(c->host_view.v);
+	c->host_view.v = v;
+	c->host_view.n = n;
+	c->host_gen = h->gen;
 	return 0;
 }
 
@@ -693,9 +724,13 @@ int lb_procfacts_read_cached(lb_procfacts_cache *c, lb_procfacts_host *h, pid_t 
 		c->valid = true;
 		*parsed = true;
 	}
+	if (host_view(c, h, e))
+		goto fail;
 	*view = c->k;
 	memcpy(view->host_ns, h->ns, sizeof(view->host_ns));
-	view->host_mounts = h->mounts;
+	/* None on a shared device: the whole table, so that "unknown" (empty) keeps meaning
+	 * unknown. */
+	view->host_mounts = c->host_view.n ? c->host_view : h->mounts;
 	return 0;
 fail:
 	lb_procfacts_cache_clear(c);

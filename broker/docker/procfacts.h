@@ -73,11 +73,19 @@ typedef struct lb_procfacts_cache {
 	bool valid;
 	lb_procfacts_key key;
 	lb_kernel_facts k; /* the container part; host_ns and host_mounts stay empty */
+	/* lockboxd's mounts on a device that one of the container's is on, in their order:
+	 * all that a container mount's host path can come from (the posture rules look no
+	 * further), so that a check costs O(container mounts), not O(all host mounts), which
+	 * grow with every container. Shallow copies of lb_procfacts_host's entries, rebuilt
+	 * when its gen moves; only the array is ours. */
+	lb_mounts host_view;
+	uint64_t host_gen;
 } lb_procfacts_cache;
 
 typedef struct lb_procfacts_host {
 	int mountinfo_fd; /* kept open: poll() gives POLLPRI once the mount table changed */
 	bool valid;
+	uint64_t gen; /* counts the parses of mounts */
 	uint64_t ns[LB_NS_COUNT];
 	lb_mounts mounts;
 } lb_procfacts_host;

@@ -170,7 +170,8 @@ for N in "${NS[@]}"; do
 		kill -INT $pp
 		wait $pp 2>/dev/null || true
 		echo "N=$N perf (lockboxd, one rotation, self time):"
-		perf report -i "$T/perf.$N" --stdio --no-children --sort dso,sym 2>/dev/null | grep -E '^ +[0-9.]+%' | head -30
+		perf report -i "$T/perf.$N" --stdio --no-children --sort dso,sym >"$T/perf.$N.txt" 2>&1 || true
+		grep -E '^ +[0-9.]+%' "$T/perf.$N.txt" | head -30 || head -5 "$T/perf.$N.txt"
 	fi
 	R[$N]="$best_raw $best_s $cpu"
 done

@@ -164,14 +164,28 @@ static bool has_mountpoint(const lb_mounts *m, const char *path)
 	return false;
 }
 
-/* lockboxd's own table is read again once it changed (and only then). Last: it moves this
- * process into a mount namespace of its own. */
+/* Every entry of the view is on a device one of the container's mounts is on. */
+static void assert_view_shares_devices(const lb_kernel_facts *k)
+{
+	for (size_t i = 0; i < k->host_mounts.n; i++) {
+		bool shared = false;
+		for (size_t j = 0; j < k->mounts.n; j++)
+			shared |= k->mounts.v[j].major == k->host_mounts.v[i].major &&
+				  k->mounts.v[j].minor == k->host_mounts.v[i].minor;
+		assert_true(shared);
+	}
+}
+
+/* lockboxd's own table is read again once it changed (and only then); the view a check gets
+ * holds the host mounts on the container's devices. Last: it moves this process into a
+ * mount namespace of its own. */
 static void test_host_changes(void **state)
 {
-	char dir[] = "/tmp/lb-pfc.XXXXXX";
+	char dir[] = "/tmp/lb-pfc.XXXXXX", src[] = "/tmp/lb-pfs.XXXXXX";
 	lb_procfacts_cache c;
 	lb_procfacts_host h;
 	lb_kernel_facts view;
+	uint64_t gen;
 	bool parsed;
 	lb_err e = {0};
 	int cmd, ack;
@@ -184,22 +198,39 @@ static void test_host_changes(void **state)
 		return;
 	}
 	assert_non_null(mkdtemp(dir));
+	assert_non_null(mkdtemp(src));
 	pid = child_start(&cmd, &ack);
 	lb_procfacts_cache_init(&c);
 	lb_procfacts_host_init(&h);
 	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
-	assert_false(has_mountpoint(&view.host_mounts, dir));
+	assert_false(has_mountpoint(&h.mounts, dir));
+	assert_view_shares_devices(&view);
+	gen = h.gen;
+	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
+	assert_int_equal(h.gen, gen); /* unchanged: not read again */
+	/* A tmpfs of its own device: in lockboxd's table, not in the view. */
 	assert_int_equal(mount("tmpfs", dir, "tmpfs", 0, "size=64k"), 0);
 	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
+	assert_true(h.gen > gen);
+	assert_true(has_mountpoint(&h.mounts, dir));
+	assert_false(has_mountpoint(&view.host_mounts, dir));
+	assert_view_shares_devices(&view);
+	assert_int_equal(umount(dir), 0);
+	/* A bind of a directory of /tmp's filesystem, which the child has too: in the view. */
+	assert_int_equal(mount(src, dir, NULL, MS_BIND, NULL), 0);
+	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
 	assert_true(has_mountpoint(&view.host_mounts, dir));
+	assert_view_shares_devices(&view);
 	assert_int_equal(umount(dir), 0);
 	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
+	assert_false(has_mountpoint(&h.mounts, dir));
 	assert_false(has_mountpoint(&view.host_mounts, dir));
 	child_do(cmd, ack, 'q');
 	waitpid(pid, NULL, 0);
 	close(cmd);
 	close(ack);
 	rmdir(dir);
+	rmdir(src);
 	lb_procfacts_cache_clear(&c);
 	lb_procfacts_host_clear(&h);
 }
