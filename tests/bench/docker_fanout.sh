@@ -160,18 +160,23 @@ for N in "${NS[@]}"; do
 	echo "N=$N syscalls per container in one rotation: $sys${top:+ (per container: ${top%, })}"
 	if [[ -n ${PERF:-} ]] && command -v perf >/dev/null; then
 		# Where lockboxd's CPU goes in one more rotation (cpu-clock samples, call graphs).
-		perf record -q -e cpu-clock -F 4000 -g -p "$BROKER_PID" -o "$T/perf.$N" 2>/dev/null &
+		perf record -q -e cpu-clock -F 10000 -g -p "$BROKER_PID" -o "$T/perf.$N" 2>/dev/null &
 		pp=$!
 		sleep 0.5
-		v=$((v + 1))
-		put_secret web/db_password "fan-$v"
-		sleep 1
-		idle
+		for _ in 1 2 3; do
+			v=$((v + 1))
+			put_secret web/db_password "fan-$v"
+			sleep 1
+			idle
+		done
 		kill -INT $pp
 		wait $pp 2>/dev/null || true
-		echo "N=$N perf (lockboxd, one rotation, self time):"
+		echo "N=$N perf (lockboxd, three rotations, self time):"
 		perf report -i "$T/perf.$N" --stdio --no-children --sort dso,sym >"$T/perf.$N.txt" 2>&1 || true
 		grep -E '^ +[0-9.]+%' "$T/perf.$N.txt" | head -30 || head -5 "$T/perf.$N.txt"
+		echo "N=$N perf (lockboxd's own functions, with what they call):"
+		perf report -i "$T/perf.$N" --stdio --children --sort sym -g none >"$T/perf.$N.children" 2>&1 || true
+		grep -E '^ +[0-9.]+% +[0-9.]+% +\[\.\] +(lb_|dk_|apply_|gate|cached_|refresh|publish|audit)' "$T/perf.$N.children" | head -30 || true
 	fi
 	R[$N]="$best_raw $best_s $cpu"
 done
