@@ -314,7 +314,6 @@ void dk_volumes_changed(struct lb_docker *d)
 {
 	d->volumes_dirty = true;
 	save_volume_records(d, false);
-	save_mount_records(d);
 	dk_save_later(d);
 }
 

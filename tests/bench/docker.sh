@@ -39,6 +39,9 @@ run_lockbox() { run_with "$DRIVER"; }
 run_other() { run_with "$DRIVER_B"; }
 median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", a/b}'; }
+# The median of the differences A - B within each round (rounds run back to back: slow
+# stretches of the shared machine hit both): steadier than the difference of the medians.
+paired() { paste "$T/$1" "$T/$2" | awk '{print $1 - $2}' | median; }
 for k in $kinds; do "run_$k"; : >"$T/$k"; done # warm up
 for i in $(seq "$RUNS"); do
 	# Interleaved, rotating which goes first, so that load on this shared machine hits all
@@ -53,14 +56,15 @@ for i in $(seq "$RUNS"); do
 done
 p=$(median <"$T/plain") l=$(median <"$T/lockbox")
 early=$(grep -c '"reason":"mount"' "$T/state/audit.jsonl" || true)
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "docker run --rm, median of $RUNS: without lockbox $p ms, with a lockbox volume and exec --wait $l ms"
 echo "populated at Mount (before start): $early of $((RUNS + 1)) runs"
-echo "ratio: $(ratio "$l" "$p") (goal 1.02, bar 1.05)"
+echo "ratio: $(ratio "$l" "$p") (goal 1.02, bar 1.05); per round: lockbox - plain = $(paired lockbox plain) ms median"
 if [[ -n $OTHER ]]; then
 	o=$(median <"$T/other")
 	early=$(grep -c '"reason":"mount"' "$T/state-b/audit.jsonl" || true)
 	echo "other lockboxd ($OTHER): $o ms, ratio $(ratio "$o" "$p"); populated at Mount: $early of $((RUNS + 1)) runs"
-	echo "this/other: $(ratio "$l" "$o")"
+	echo "this/other: $(ratio "$l" "$o"); per round: this - other = $(paired lockbox other) ms median"
 	kill -TERM "$BROKER_B_PID" && wait "$BROKER_B_PID" || true
 fi
 stop_broker
