@@ -31,14 +31,20 @@ struct dk_secretprov {
 	struct lb_docker *d;
 	struct sp_call *calls;
 	size_t n;
+	struct dk_sp_leases *leases;
 };
 
 struct dk_secretprov *dk_sp_new(struct lb_docker *d)
 {
 	struct dk_secretprov *sp = calloc(1, sizeof(*sp));
 
-	if (sp)
-		sp->d = d;
+	if (!sp)
+		return NULL;
+	sp->d = d;
+	if (!(sp->leases = dk_sp_leases_new(d))) {
+		free(sp);
+		return NULL;
+	}
 	return sp;
 }
 
@@ -112,8 +118,10 @@ static void on_fetched(void *ctx, lb_fetch_result *res)
 	lb_err e = {0};
 
 	c->fetching = false;
-	/* A value without a lease keeps nothing in the store for this task. */
-	if (!res->not_after && c->sp && (s = lb_broker_store(c->sp->d->b, c->dc.src.store)))
+	/* A value without a lease keeps nothing in the store for this task, nor does one that
+	 * no task got (the deadline answered first). */
+	if ((!res->not_after || !c->r) && c->sp &&
+	    (s = lb_broker_store(c->sp->d->b, c->dc.src.store)))
 		lb_store_release(s, c->target);
 	if (!c->sp || !c->r) { /* the provider went away, or the deadline answered */
 		call_free(c);
@@ -141,6 +149,8 @@ static void on_fetched(void *ctx, lb_fetch_result *res)
 				   c->rq.task_id, "service", c->rq.service_name, "binding",
 				   c->dc.binding, "source", c->dc.uri, "leased",
 				   res->not_after != 0));
+		if (res->not_after)
+			dk_sp_leases_add(c->sp->leases, c->rq.task_id, c->dc.src.store);
 		lb_plugin_answer_secret(c->r, body);
 		c->r = NULL;
 	}
@@ -268,5 +278,6 @@ void dk_sp_free(struct dk_secretprov *sp)
 		if (!c->fetching) /* else its fetch callback frees it */
 			call_free(c);
 	}
+	dk_sp_leases_free(sp->leases);
 	free(sp);
 }

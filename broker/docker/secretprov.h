@@ -76,4 +76,11 @@ void dk_sp_free(struct dk_secretprov *sp);
 /* The GetSecret handler: always answers through lb_plugin_answer(r) (now or later). */
 json_t *dk_sp_get(struct dk_secretprov *sp, json_t *req, lb_plugin_req *r);
 
+/* secretprov_leases.c: the tasks that hold a lease (target "swarm-TASKID" of a store), kept
+ * in state_dir and released once the swarm lists the task no more or in a final state. */
+struct dk_sp_leases;
+struct dk_sp_leases *dk_sp_leases_new(struct lb_docker *d);
+void dk_sp_leases_free(struct dk_sp_leases *l); /* NULL-safe; the engine goes first */
+void dk_sp_leases_add(struct dk_sp_leases *l, const char *task, const char *store);
+
 #endif

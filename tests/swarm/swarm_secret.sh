@@ -4,7 +4,7 @@
 # other test's swarm port is in the way), the store the Vault double:
 # - a KV source: the task reads the value from /run/secrets/NAME, as its own user;
 # - a leased source (database/creds): each task gets its own lease (DoNotReuse), a second task
-#   gets a fresh value;
+#   gets a fresh value; the leases are revoked once the tasks are gone;
 # - a source no binding lists, and a task that fails the binding's posture gate: no value,
 #   the task does not run, lockboxd logs and audits the reason;
 # - the request dockerd really sends is recorded (what docs/swarm.md says);
@@ -124,6 +124,24 @@ leases=$(node_leases 1 | wc -l)
 ((leases >= 2)) || fail "node holds $leases leases for 2 tasks"
 pass "a leased source: each task gets its own lease and value (DoNotReuse), $leases leases"
 
+# Swarm never tells a driver that a task ended: lockboxd lists the tasks every 15 s and revokes
+# the leases of tasks that are gone (and only those).
+revoked_of() { # LEASE_ID...: how many of them the double has revoked
+	admin GET /admin/leases | python3 -c '
+import json, sys
+r = {l["lease_id"] for l in json.load(sys.stdin)["revoked"] if l["reason"] == "revoked"}
+print(sum(1 for x in sys.argv[1:] if x in r))' "$@"
+}
+mapfile -t lease_ids < <(node_leases 1)
+sleep 17 # one pass of the task listing with both tasks alive
+assert_eq "$(revoked_of "${lease_ids[@]}")" "0" "leases revoked while their tasks run"
+nd 1 service rm leased >/dev/null || fail "service rm leased"
+all_revoked() { [[ $(revoked_of "${lease_ids[@]}") -eq ${#lease_ids[@]} ]]; }
+wait_for "the leases of the removed tasks revoked" 90 all_revoked
+grep -q 'swarm task .* is gone: its leases released\|swarm task .* is shutdown: its leases released' "$LOG" ||
+	fail "no release in lockboxd's log"
+pass "service rm: lockboxd revokes the leases of the tasks it served (${#lease_ids[@]}), none while they ran"
+
 # --- a source no binding lists ---
 nd 1 service create --detach --name stolen --constraint node.hostname==node1 --user 1000:1000 --secret stolen --restart-max-attempts 1 lbss:1 \
 	/app --seconds 600 /run/secrets/stolen >/dev/null || fail "service create stolen"
@@ -158,7 +176,7 @@ grep -q 'swarm_secret.*"service":"onworker"' "$LOG" || fail "the manager's lockb
 ! grep -q 'swarm_secret' "$T/n2/lockboxd.log" || fail "the worker's lockboxd was asked: $(grep -m1 swarm_secret "$T/n2/lockboxd.log")"
 pass "a task on the worker gets its value from the leader manager's lockboxd; the worker's is never asked"
 
-for s in kv leased stolen asroot onworker; do nd 1 service rm "$s" >/dev/null 2>&1; done
+for s in kv stolen asroot onworker; do nd 1 service rm "$s" >/dev/null 2>&1; done
 if grep -rlF "canary-ss-$$" "$T"/n*/lockboxd.log "$T"/n*/state 2>/dev/null; then
 	fail "a secret value in a lockboxd's log or state"
 fi
