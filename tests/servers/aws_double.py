@@ -32,7 +32,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import quote, urlsplit
 
-from doublelib import PlainThreadingServer, TLSThreadingServer, run, tls_dir_context
+from doublelib import (AdminJsonHandler, PlainThreadingServer, TLSThreadingServer, run,
+                       tls_dir_context)
 
 MAX_REQUEST_BYTES = 1024 * 1024
 ACCOUNT = "123456789012"
@@ -524,21 +525,8 @@ class MetaHandler(BaseHTTPRequestHandler):
         self._send(200, json.dumps(out, indent=2), "text/plain")
 
 
-class AdminHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class AdminHandler(AdminJsonHandler):
     server_version = "aws-test-double-admin"
-    timeout = 15
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def _send(self, status: int, body) -> None:
-        raw = (json.dumps(body, sort_keys=True) + "\n").encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
 
     def do_GET(self):
         st: State = self.server.state

@@ -104,6 +104,25 @@ class JsonHandler(BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b""
 
 
+class AdminJsonHandler(BaseHTTPRequestHandler):
+    """Base of the vault and aws doubles' admin planes (plain HTTP, tests only): no request
+    log, replies as JSON with sorted keys and a newline."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 15
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def _send(self, status: int, body) -> None:
+        raw = (json.dumps(body, sort_keys=True) + "\n").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+
 def write_port_file(path: str | None, port: int) -> None:
     if not path:
         return

@@ -14,8 +14,9 @@ import string
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from doublelib import AdminJsonHandler
 
 # kv v1 reports the mount's default lease TTL (32 days) as an advisory lease_duration.
 KV1_DEFAULT_LEASE_SECONDS = 2764800
@@ -404,24 +405,10 @@ class State:
         return None
 
 
-
-class AdminHandler(BaseHTTPRequestHandler):
+class AdminHandler(AdminJsonHandler):
     """Plain-HTTP control plane for tests: faults, state changes, request log."""
 
-    protocol_version = "HTTP/1.1"
     server_version = "vault-test-double-admin"
-    timeout = 15
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def _send(self, status: int, body) -> None:
-        raw = (json.dumps(body, sort_keys=True) + "\n").encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
 
     def _body(self) -> dict:
         length = int(self.headers.get("Content-Length") or 0)
