@@ -211,6 +211,7 @@ void lb_broker_drop_dynamic(lb_broker *b, const char *name, const char *reason)
 		if (strcmp(b->targets[i]->name, name) != 0 || !b->targets[i]->dynamic)
 			continue;
 		broker_release_target(b, name);
+		lb_refresh_forget(b->refresh, b->targets[i]);
 		if (lb_target_destroy(b->targets[i], b->tdirfd, b->cfg->run_dir, &e))
 			lb_log(LB_ERROR, "%s", e.msg);
 		memmove(b->targets + i, b->targets + i + 1,
@@ -343,6 +344,8 @@ fail:
 
 void lb_broker_shutdown(lb_broker *b)
 {
+	/* A publisher child's targets are committed (or kept) before the state is saved. */
+	lb_refresh_stop(b->refresh);
 	broker_save_state(b);
 	lb_audit("stop", json_pack("{s:i}", "targets", (int)b->ntargets));
 }
@@ -351,12 +354,14 @@ void lb_broker_free(lb_broker *b)
 {
 	if (!b)
 		return;
+	/* First: a publisher child still out is waited for while the control socket (deferred
+	 * replies) and the Docker module (notify hooks) are there. */
+	lb_refresh_stop(b->refresh);
 	lb_control_close(b->ctl);
 	broker_metrics_stop(b);
 	broker_stop_binding_timers(b);
 	lb_timer_free(b->gc_timer);
 	lb_docker_free(b->docker);
-	lb_refresh_stop(b->refresh); /* batches completed by closing stores only free themselves */
 	broker_close_stores(b->stores, b->cfg ? b->cfg->nstores : 0);
 	lb_worker_free(b->worker);
 	lb_refresh_free(b->refresh);

@@ -11,6 +11,7 @@
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -125,7 +126,43 @@ static lb_sealed *sealed_for(lb_broker *b, json_t *req, const char **store_name)
 	return NULL;
 }
 
-static json_t *cmd_secret(lb_broker *b, const char *cmd, json_t *req)
+struct later {
+	lb_broker *b;
+	uint64_t id;
+	json_t *reply;
+};
+
+static void answer_later(void *ctx)
+{
+	struct later *l = ctx;
+
+	if (l->b->ctl)
+		lb_control_reply(l->b->ctl, l->id, l->reply);
+	else
+		json_decref(l->reply);
+	free(l);
+}
+
+/* A pass whose publisher child still writes part of it is answered when it is over: who
+ * reads the files once `secret put` or `rotate` returns finds the new ones, as before the
+ * child existed. */
+static json_t *after_publish(lb_broker *b, uint64_t id, json_t *reply)
+{
+	struct later *l;
+
+	if (!reply || !lb_refresh_busy(b->refresh) || !(l = calloc(1, sizeof(*l))))
+		return reply;
+	l->b = b;
+	l->id = id;
+	l->reply = reply;
+	if (!lb_refresh_when_idle(b->refresh, answer_later, l)) {
+		free(l);
+		return reply;
+	}
+	return NULL;
+}
+
+static json_t *cmd_secret(lb_broker *b, const char *cmd, json_t *req, uint64_t id)
 {
 	const char *name = json_string_value(json_object_get(req, "name"));
 	const char *store_name = NULL;
@@ -163,8 +200,9 @@ static json_t *cmd_secret(lb_broker *b, const char *cmd, json_t *req)
 						 name, "version", (int)version));
 		users = targets_using(b, store_name, name);
 		lb_refresh_list(b->refresh, users, "secret-put");
-		return json_pack("{s:b,s:s,s:i,s:o}", "ok", 1, "name", name, "version",
-				 (int)version, "rotated", users);
+		return after_publish(b, id,
+				     json_pack("{s:b,s:s,s:i,s:o}", "ok", 1, "name", name,
+					       "version", (int)version, "rotated", users));
 	}
 	if (lb_sealed_rm(s, name, &e))
 		return reply_error("%s", e.msg);
@@ -176,7 +214,8 @@ static json_t *cmd_secret(lb_broker *b, const char *cmd, json_t *req)
 		       "the binding stops naming it",
 		       name, store_name);
 	lb_refresh_list(b->refresh, users, "secret-rm");
-	return json_pack("{s:b,s:s,s:o}", "ok", 1, "name", name, "still_held_by", users);
+	return after_publish(
+	    b, id, json_pack("{s:b,s:s,s:o}", "ok", 1, "name", name, "still_held_by", users));
 }
 
 /* The machine form of `lockboxctl status` (documented in lockboxctl(8): keys are only
@@ -257,7 +296,7 @@ json_t *broker_handle_command(void *ctx, json_t *req, uint64_t id)
 			if (!target || strcmp(target, b->targets[i]->name) == 0)
 				json_array_append_new(names, json_string(b->targets[i]->name));
 		lb_refresh_list(b->refresh, names, "rotate");
-		return json_pack("{s:b,s:o}", "ok", 1, "rotated", names);
+		return after_publish(b, id, json_pack("{s:b,s:o}", "ok", 1, "rotated", names));
 	}
 	if (strcmp(cmd, "audit") == 0) {
 		json_t *which = json_object_get(req, "containers");
@@ -272,6 +311,6 @@ json_t *broker_handle_command(void *ctx, json_t *req, uint64_t id)
 	if (strncmp(cmd, "secret-", 7) == 0 &&
 	    (strcmp(cmd, "secret-put") == 0 || strcmp(cmd, "secret-rm") == 0 ||
 	     strcmp(cmd, "secret-list") == 0))
-		return cmd_secret(b, cmd, req);
+		return cmd_secret(b, cmd, req, id);
 	return reply_error("unknown command \"%s\"", cmd);
 }

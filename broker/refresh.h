@@ -44,5 +44,12 @@ void lb_refresh_stop(lb_refresh *r);
 void lb_refresh_run(lb_refresh *r, const char *const *names, size_t n, const char *reason);
 /* Same with a JSON array of names. */
 void lb_refresh_list(lb_refresh *r, json_t *names, const char *reason);
+/* A publisher child still writes part of a pass (its targets are not yet published). */
+bool lb_refresh_busy(const lb_refresh *r);
+/* fn(ctx) once no publisher child runs (in order of calls). false, with nothing kept: the
+ * pipeline is idle now (or out of memory), the caller goes on at once. */
+bool lb_refresh_when_idle(lb_refresh *r, void (*fn)(void *ctx), void *ctx);
+/* t is about to be destroyed: a publisher child that may still write into it is told. */
+void lb_refresh_forget(lb_refresh *r, const lb_target *t);
 
 #endif

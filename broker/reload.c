@@ -190,6 +190,7 @@ int broker_sync_targets(lb_broker *b, lb_config *cfg, lb_err *e)
 		char name[LB_NAME_MAX + 1];
 		snprintf(name, sizeof(name), "%s", gone[i]->name);
 		broker_release_target(b, name);
+		lb_refresh_forget(b->refresh, gone[i]);
 		if (lb_target_destroy(gone[i], b->tdirfd, b->cfg->run_dir, e))
 			lb_log(LB_ERROR, "%s", e->msg);
 		lb_audit("target_removed", json_pack("{s:s}", "target", name));

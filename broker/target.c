@@ -24,44 +24,6 @@
 
 static bool noswap_warned;
 
-/* Formatted by hand: it runs several times per target per rotation, where snprintf showed
- * up in the profile. buf holds at least 64 bytes (every caller's). */
-static void gen_name(uint64_t gen, char *buf, size_t cap)
-{
-	char text[64]; /* prefix + at most 20 digits + NUL */
-	size_t i = sizeof(text), np = strlen(LB_GEN_PREFIX);
-
-	text[--i] = '\0';
-	do {
-		text[--i] = (char)('0' + gen % 10);
-		gen /= 10;
-	} while (gen && i > np);
-	i -= np;
-	memcpy(text + i, LB_GEN_PREFIX, np);
-	if (sizeof(text) - i > cap) {
-		buf[0] = '\0';
-		return;
-	}
-	memcpy(buf, text + i, sizeof(text) - i);
-}
-
-static bool parse_gen_name(const char *s, uint64_t *gen)
-{
-	char *end;
-	unsigned long long v;
-
-	if (strncmp(s, LB_GEN_PREFIX, strlen(LB_GEN_PREFIX)) != 0)
-		return false;
-	s += strlen(LB_GEN_PREFIX);
-	if (*s < '1' || *s > '9')
-		return false;
-	v = strtoull(s, &end, 10);
-	if (*end)
-		return false;
-	*gen = v;
-	return true;
-}
-
 static bool is_our_tmpfs(int fd)
 {
 	struct statfs sfs;
@@ -169,7 +131,7 @@ static int reuse_tmpfs(int fd, const char *name, lb_err *e)
 }
 
 /* The held block of a generation: n entries, then their strings, in one allocation. */
-static lb_held *held_new(const lb_publish_item *items, size_t n)
+lb_held *lb_held_new(const lb_publish_item *items, size_t n)
 {
 	size_t bytes = n * sizeof(lb_held) + 1;
 	lb_held *h;
@@ -254,7 +216,7 @@ static int load_current(lb_target *t, lb_err *e)
 	if (n < 0)
 		return errno == ENOENT ? 0 : lb_fail_errno(e, "target %s: read ..data", t->name);
 	link[n] = '\0';
-	if (!parse_gen_name(link, &gen))
+	if (!lb_gen_parse(link, &gen))
 		return lb_fail(e, 0, "target %s: ..data points at \"%s\", not a generation",
 			       t->name, link);
 	gfd = lb_open_dir_at(t->dirfd, link, e);
@@ -279,7 +241,7 @@ static int load_current(lb_target *t, lb_err *e)
 			ni++;
 	}
 	// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_free_ frees items
-	h = held_new(items, ni);
+	h = lb_held_new(items, ni);
 	if (!h)
 		return lb_fail(e, ENOMEM, "out of memory");
 	t->generation = gen;
@@ -311,13 +273,13 @@ static void retire(lb_target *t, uint64_t gen)
 	lb_err ignored;
 
 	if (t->nretired == LB_RETIRED_MAX || (!retired_room(t) && t->nretired)) {
-		gen_name(t->retired[0].gen, g, sizeof(g));
+		lb_gen_name(t->retired[0].gen, g, sizeof(g));
 		lb_remove_tree_at(t->dirfd, g, true, &ignored);
 		memmove(t->retired, t->retired + 1, (t->nretired - 1) * sizeof(t->retired[0]));
 		t->nretired--;
 	}
 	if (!t->retired) {
-		gen_name(gen, g, sizeof(g));
+		lb_gen_name(gen, g, sizeof(g));
 		lb_remove_tree_at(t->dirfd, g, true, &ignored);
 		return;
 	}
@@ -341,7 +303,7 @@ static void retire_leftovers(lb_target *t)
 		return;
 	}
 	while ((de = readdir(d)))
-		if (parse_gen_name(de->d_name, &gen) && gen != t->generation &&
+		if (lb_gen_parse(de->d_name, &gen) && gen != t->generation &&
 		    t->nretired < LB_RETIRED_MAX && retired_room(t)) {
 			t->retired[t->nretired].gen = gen;
 			t->retired[t->nretired].at_ms = now;
@@ -520,7 +482,7 @@ bool lb_target_unchanged(const lb_target *t, const char *name, const char *versi
 		struct stat man;
 		size_t len;
 
-		gen_name(t->generation, path, sizeof(path));
+		lb_gen_name(t->generation, path, sizeof(path));
 		len = strlen(path);
 		snprintf(path + len, sizeof(path) - len, "/%s", LB_MANIFEST);
 		if (fstatat(t->dirfd, path, &man, AT_SYMLINK_NOFOLLOW) < 0)
@@ -534,177 +496,6 @@ bool lb_target_unchanged(const lb_target *t, const char *name, const char *versi
 	       cur->not_after == not_after && cur->mode == mode;
 }
 
-/* The process umask and ids, read once: a file created with a mode the umask does not mask
- * needs no fchmod, and one created with our own ids no fchown. */
-static mode_t self_umask = (mode_t)-1;
-static uid_t self_uid;
-static gid_t self_gid;
-
-static void read_self(void)
-{
-	if (self_umask != (mode_t)-1)
-		return;
-	self_umask = umask(0);
-	umask(self_umask);
-	self_uid = geteuid();
-	self_gid = getegid();
-}
-
-/* A new file of a generation that is still being written: its directory (0700, root's) is
- * opened to readers only once it is complete, so the file is created with its final mode
- * and owner straight away (no 0600 stage, no fchmod unless the umask masks a bit). path is
- * GEN/NAME under the target root. */
-static int create_gen_file(const lb_target *t, const char *path, const void *data, size_t len,
-			   unsigned mode, uint32_t uid, uint32_t gid, lb_err *e)
-{
-	int fd = openat(t->dirfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			(mode_t)mode);
-	size_t off = 0;
-
-	if (fd < 0)
-		return lb_fail_errno(e, "create %s", path);
-	while (off < len) {
-		ssize_t w = write(fd, (const char *)data + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			lb_fail_errno(e, "write %s", path);
-			close(fd);
-			return -1;
-		}
-		off += (size_t)w;
-	}
-	read_self();
-	if ((uid != self_uid || gid != self_gid) && fchown(fd, uid, gid) < 0) {
-		lb_fail_errno(e, "chown %s to %u:%u", path, uid, gid);
-		close(fd);
-		return -1;
-	}
-	if ((mode & self_umask) && fchmod(fd, (mode_t)mode) < 0) {
-		lb_fail_errno(e, "chmod %s", path);
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* The manifest names store paths, versions and expiry: root's, readable by the consumer
- * only (issue 13 defect 11: it was 0444 for every local user). Mode 0440 root:hgid, and a
- * POSIX ACL entry for huid so that an owner outside that group reads it too. */
-static int restrict_manifest(int fd, uint32_t huid, lb_err *e)
-{
-	struct {
-		uint32_t version;
-		struct {
-			uint16_t tag, perm;
-			uint32_t id;
-		} __attribute__((packed)) ent[5];
-	} __attribute__((packed)) acl = {.version = 2, /* POSIX_ACL_XATTR_VERSION */
-					 .ent = {{0x01, 4, UINT32_MAX},	  /* USER_OBJ r */
-						 {0x02, 4, huid},	  /* USER huid r */
-						 {0x04, 4, UINT32_MAX},	  /* GROUP_OBJ r */
-						 {0x10, 4, UINT32_MAX},	  /* MASK r */
-						 {0x20, 0, UINT32_MAX}}}; /* OTHER - */
-	static bool warned;
-
-	if (huid == 0)
-		return 0;
-	if (fsetxattr(fd, "system.posix_acl_access", &acl, sizeof(acl), 0) == 0)
-		return 0;
-	if (errno != EOPNOTSUPP)
-		return lb_fail_errno(e, "set the ACL of %s", LB_MANIFEST);
-	if (!warned)
-		lb_log(LB_WARN, "tmpfs without POSIX ACLs: manifests are readable by the target's "
-				"group only, not by an owner outside it");
-	warned = true;
-	return 0;
-}
-
-/* Written by hand, not through a jansson tree: this runs for every target at every rotation.
- * Keys in the order jansson's JSON_SORT_KEYS gave. path is GEN/.manifest.json. */
-static int write_manifest(const lb_target *t, const char *path, uint64_t gen,
-			  const lb_publish_item *items, size_t n, uint32_t huid, uint32_t hgid,
-			  lb_err *e)
-{
-	lb_jsonw w = {0};
-	int fd, rc;
-
-	lb_jsonw_raw(&w, "{\"generation\":");
-	lb_jsonw_int(&w, (int64_t)gen);
-	lb_jsonw_raw(&w, ",\"secrets\":{");
-	for (size_t i = 0; i < n; i++) {
-		lb_jsonw_raw(&w, i ? "," : "");
-		lb_jsonw_str(&w, items[i].name);
-		lb_jsonw_raw(&w, ":{\"mode\":");
-		lb_jsonw_int(&w, items[i].mode);
-		if (items[i].not_after) {
-			lb_jsonw_raw(&w, ",\"not_after\":");
-			lb_jsonw_int(&w, items[i].not_after);
-		}
-		lb_jsonw_raw(&w, ",\"source\":");
-		lb_jsonw_str(&w, items[i].source);
-		lb_jsonw_raw(&w, ",\"version\":");
-		lb_jsonw_str(&w, items[i].version);
-		lb_jsonw_raw(&w, "}");
-	}
-	lb_jsonw_raw(&w, "},\"written_at\":");
-	lb_jsonw_int(&w, (int64_t)time(NULL));
-	lb_jsonw_raw(&w, "}");
-	if (w.oom) {
-		lb_jsonw_free(&w);
-		return lb_fail(e, ENOMEM, "out of memory");
-	}
-	fd = create_gen_file(t, path, w.buf, w.len, 0440, 0, hgid, e);
-	lb_jsonw_free(&w);
-	if (fd < 0)
-		return -1;
-	rc = restrict_manifest(fd, huid, e);
-	close(fd);
-	return rc;
-}
-
-/* Top-level NAME -> ..data/NAME links. New names get theirs before ..data swaps (they
- * dangle for a moment; a client waiting for NAME then finds it with the generation), and
- * names that are gone lose theirs after the swap. */
-static int add_links(lb_target *t, const lb_publish_item *items, size_t n, lb_err *e)
-{
-	for (size_t i = 0; i < n; i++) {
-		char target[LB_NAME_MAX + 16];
-		snprintf(target, sizeof(target), LB_DATA_LINK "/%s", items[i].name);
-		if (symlinkat(target, t->dirfd, items[i].name) < 0 && errno != EEXIST)
-			return lb_fail_errno(e, "target %s: link %s", t->name, items[i].name);
-	}
-	return 0;
-}
-
-static int prune_links(lb_target *t, const lb_publish_item *items, size_t n, lb_err *e)
-{
-	int fd = openat(t->dirfd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-	_cleanup_dir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return lb_fail_errno(e, "target %s: list", t->name);
-	}
-	while ((de = readdir(d))) {
-		bool keep = de->d_name[0] == '.';
-		for (size_t i = 0; i < n && !keep; i++)
-			keep = strcmp(de->d_name, items[i].name) == 0;
-		if (!keep)
-			unlinkat(t->dirfd, de->d_name, 0);
-	}
-	return 0;
-}
-
-static void remove_unpublished(lb_target *t, const char *gname)
-{
-	lb_err ignored;
-
-	lb_remove_tree_at(t->dirfd, gname, true, &ignored);
-}
-
 static bool names_equal(const lb_target *t, const lb_publish_item *items, size_t n)
 {
 	if (t->nheld != n)
@@ -715,78 +506,12 @@ static bool names_equal(const lb_target *t, const lb_publish_item *items, size_t
 	return true;
 }
 
-/* GEN/NAME into buf (the generation's directory is reached by path from the target root: no
- * fd per generation). */
-static void gen_path(char *buf, size_t cap, const char *gname, const char *name)
+/* The held block for items (lb_held_new) of generation gen is now the target's. */
+void lb_target_commit(lb_target *t, uint64_t gen, lb_held *held, size_t n, uint32_t huid,
+		      uint32_t hgid)
 {
-	size_t lg = strlen(gname), ln = strlen(name);
+	static bool acl_warned;
 
-	if (lg + ln + 2 > cap) {
-		buf[0] = '\0'; /* not a name of ours: the call on it fails */
-		return;
-	}
-	memcpy(buf, gname, lg);
-	buf[lg] = '/';
-	memcpy(buf + lg + 1, name, ln + 1);
-}
-
-static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, uint32_t huid,
-			uint32_t hgid, lb_err *e)
-{
-	bool same_names = t->generation && names_equal(t, items, n);
-	uint64_t gen = t->generation + 1;
-	char gname[64], oldname[64], from[LB_NAME_MAX + 96], to[LB_NAME_MAX + 96];
-	lb_held *held = NULL;
-
-	gen_name(gen, gname, sizeof(gname));
-	oldname[0] = '\0';
-	if (t->generation)
-		gen_name(t->generation, oldname, sizeof(oldname));
-	/* A leftover of a crash between mkdir and the swap is never visible: remove it (only
-	 * when there is one: no extra syscall per target per rotation). 0700 until the
-	 * generation is complete: nobody else can open a file of it before then. */
-	if (mkdirat(t->dirfd, gname, 0700) < 0 &&
-	    (errno != EEXIST || lb_remove_tree_at(t->dirfd, gname, true, e) ||
-	     mkdirat(t->dirfd, gname, 0700) < 0))
-		return lb_fail_errno(e, "target %s: mkdir %s", t->name, gname);
-	for (size_t i = 0; i < n; i++) {
-		gen_path(to, sizeof(to), gname, items[i].name);
-		if (!items[i].value) {
-			gen_path(from, sizeof(from), oldname, items[i].name);
-			if (!oldname[0] || linkat(t->dirfd, from, t->dirfd, to, 0) < 0) {
-				lb_fail_errno(e, "link unchanged %s from %s", items[i].name,
-					      oldname);
-				goto fail;
-			}
-		} else {
-			int fd = create_gen_file(t, to, items[i].value->data, items[i].value->len,
-						 items[i].mode, huid, hgid, e);
-			if (fd < 0)
-				goto fail;
-			close(fd);
-		}
-	}
-	held = held_new(items, n);
-	if (!held) {
-		lb_fail(e, ENOMEM, "out of memory");
-		goto fail;
-	}
-	gen_path(to, sizeof(to), gname, LB_MANIFEST);
-	if ((!same_names && add_links(t, items, n, e)) ||
-	    write_manifest(t, to, gen, items, n, huid, hgid, e))
-		goto fail;
-	if (fchmodat(t->dirfd, gname, 0755, 0) < 0) {
-		lb_fail_errno(e, "chmod %s", gname);
-		goto fail;
-	}
-	/* A ..data.tmp left by a crash is replaced. */
-	if ((symlinkat(gname, t->dirfd, LB_DATA_LINK_TMP) < 0 &&
-	     (errno != EEXIST || unlinkat(t->dirfd, LB_DATA_LINK_TMP, 0) < 0 ||
-	      symlinkat(gname, t->dirfd, LB_DATA_LINK_TMP) < 0)) ||
-	    renameat(t->dirfd, LB_DATA_LINK_TMP, t->dirfd, LB_DATA_LINK) < 0) {
-		lb_fail_errno(e, "swap ..data to %s", gname);
-		goto fail;
-	}
 	if (t->generation)
 		retire(t, t->generation);
 	t->generation = gen;
@@ -796,12 +521,32 @@ static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, ui
 	t->owner_known = true;
 	t->owner_uid = huid;
 	t->owner_gid = hgid;
-	/* Links only change when the set of names does. */
-	return same_names ? 0 : prune_links(t, items, n, e);
-fail:
-	free(held);
-	remove_unpublished(t, gname);
-	return lb_fail_wrap(e, "target %s: generation %" PRIu64 " not published", t->name, gen);
+	if (!acl_warned && lb_gen_acl_unsupported()) {
+		acl_warned = true;
+		lb_log(LB_WARN, "tmpfs without POSIX ACLs: manifests are readable by the target's "
+				"group only, not by an owner outside it");
+	}
+}
+
+bool lb_target_names_changed(const lb_target *t, const lb_publish_item *items, size_t n)
+{
+	return !t->generation || !names_equal(t, items, n);
+}
+
+static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, uint32_t huid,
+			uint32_t hgid, lb_err *e)
+{
+	lb_held *held = lb_held_new(items, n);
+
+	if (!held)
+		return lb_fail(e, ENOMEM, "target %s: out of memory", t->name);
+	if (lb_gen_write(t->dirfd, t->name, t->generation + 1, t->generation, items, n, huid, hgid,
+			 lb_target_names_changed(t, items, n), e)) {
+		free(held);
+		return -1;
+	}
+	lb_target_commit(t, t->generation + 1, held, n, huid, hgid);
+	return 0;
 }
 
 int lb_target_publish_as(lb_target *t, const lb_publish_item *items, size_t n, uint32_t huid,
@@ -836,7 +581,7 @@ uint64_t lb_target_gc(lb_target *t, uint64_t grace_ms)
 		if (t->retired[i].at_ms + grace_ms <= now) {
 			char g[64];
 			lb_err e;
-			gen_name(t->retired[i].gen, g, sizeof(g));
+			lb_gen_name(t->retired[i].gen, g, sizeof(g));
 			if (lb_remove_tree_at(t->dirfd, g, true, &e))
 				lb_log(LB_WARN, "%s", e.msg);
 			continue;

@@ -9,6 +9,7 @@
 #include "backoff.h"
 #include "config.h"
 #include "err.h"
+#include "generation.h"
 #include "secmem.h"
 
 #define LB_RETIRED_MAX 16
@@ -60,21 +61,10 @@ typedef struct lb_target {
 	/* The refresh pipeline's (refresh.c): the newest batch that asked for this target (per
 	 * secret, the batch its file came from is lb_held.batch). */
 	uint64_t asked_batch;
-	json_t *status; /* what LB_STATUS_FILE says (target.c writes it) */
-	char name[];	/* allocated with the struct */
+	bool publishing; /* a publisher child writes its next generation (refresh_split.c) */
+	json_t *status;	 /* what LB_STATUS_FILE says (target.c writes it) */
+	char name[];	 /* allocated with the struct */
 } lb_target;
-
-/* One secret of a generation to publish. value NULL = unchanged: hard-link it from the
- * current generation (same version, source, mode and owner). */
-typedef struct lb_publish_item {
-	const char *name;
-	const lb_secbuf *value;
-	const char *version;
-	const char *source;
-	int64_t not_after; /* 0 = no expiry */
-	unsigned mode;
-	uint64_t batch; /* recorded as lb_held.batch */
-} lb_publish_item;
 
 /* Mount (or reuse the live tmpfs of) RUN_DIR/t/NAME and load its current generation. */
 lb_target *lb_target_open(int tdirfd, const char *name, uint64_t size, lb_err *e);
@@ -102,6 +92,14 @@ int lb_target_publish_as(lb_target *t, const lb_publish_item *items, size_t n, u
 bool lb_target_unchanged(const lb_target *t, const char *name, const char *version,
 			 const char *source, int64_t not_after, unsigned mode, uint32_t huid,
 			 uint32_t hgid);
+/* The held block of a generation's items (one allocation; NULL when out of memory). */
+lb_held *lb_held_new(const lb_publish_item *items, size_t n);
+/* Would items change the set of names (so the top-level links change)? */
+bool lb_target_names_changed(const lb_target *t, const lb_publish_item *items, size_t n);
+/* Generation gen, written and swapped in (lb_gen_write), is now the current one; held is
+ * its block (taken). The replaced one is retired. */
+void lb_target_commit(lb_target *t, uint64_t gen, lb_held *held, size_t n, uint32_t huid,
+		      uint32_t hgid);
 /* Remove retired generations older than grace_ms; returns ms until the next is due or 0. */
 uint64_t lb_target_gc(lb_target *t, uint64_t grace_ms);
 /* Wipe every file, unmount the tmpfs and remove its directory. */

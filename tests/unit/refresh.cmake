@@ -1,7 +1,7 @@
 # The refresh pipeline with fake stores through the store vtable, a real loop and real
 # target tmpfs mounts; reload on a whole broker with sealed stores; target publish. Root
 # for the mounts (exit 77 without).
-foreach(t refresh refresh_reload refresh_publish)
+foreach(t refresh refresh_reload refresh_publish refresh_split)
   add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/test_${t}.c)
   target_link_libraries(test_${t} PRIVATE lockbox_broker PkgConfig::CMOCKA)
   add_test(NAME unit_${t} COMMAND test_${t})
