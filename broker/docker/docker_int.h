@@ -34,9 +34,9 @@ struct mount {
 	uint64_t seq;		      /* order of the Mounts (lb_docker.mount_seq) */
 	dev_t dev;		      /* the tmpfs's device: what the container's mountinfo shows */
 	json_t *inspect;	      /* the container as inspected (the gate's input) */
-	struct lb_procfacts_cache *facts; /* its kernel facts while unchanged (gate.c) */
-	char retire_reason[24];		  /* set when it waits in lb_docker.retiring */
-	struct volume *v;		  /* NULL once it waits to be retired */
+	struct dk_gate_cache *gate;   /* what the gate keeps between checks (gate.c) */
+	char retire_reason[24];	      /* set when it waits in lb_docker.retiring */
+	struct volume *v;	      /* NULL once it waits to be retired */
 	struct mount *next;
 };
 

@@ -12,31 +12,62 @@
 
 /* --- the posture gate --- */
 
+/* What the gate keeps per mount between checks (m->gate). */
+struct dk_gate_cache {
+	lb_procfacts_cache k; /* the container's kernel facts, while unchanged */
+	/* The inspect facts of in.doc, which they reference: its address names it as long as
+	 * they are kept (an inspect is replaced, never changed, by events.c and early.c). */
+	lb_inspect_facts in;
+	bool remap;
+};
+
+static struct dk_gate_cache *gate_cache(struct mount *m)
+{
+	if (!m->gate && (m->gate = calloc(1, sizeof(*m->gate))))
+		lb_procfacts_cache_init(&m->gate->k);
+	return m->gate;
+}
+
 /* The kernel facts of m's container: kept ones while its process and mount namespace are
  * the same (procfacts' cache), lockboxd's own mount table parsed once per change for all. */
-static int cached_facts(struct lb_docker *d, struct mount *m, int pid, lb_kernel_facts *view,
-			lb_err *e)
+static int cached_facts(struct lb_docker *d, struct dk_gate_cache *g, int pid,
+			lb_kernel_facts *view, lb_err *e)
 {
 	bool parsed = false;
 
 	if (!d->host_facts && (d->host_facts = malloc(sizeof(*d->host_facts))))
 		lb_procfacts_host_init(d->host_facts);
-	if (!m->facts && (m->facts = malloc(sizeof(*m->facts))))
-		lb_procfacts_cache_init(m->facts);
-	if (!d->host_facts || !m->facts)
+	if (!d->host_facts)
 		return lb_fail(e, 12, "out of memory");
-	if (lb_procfacts_read_cached(m->facts, d->host_facts, pid, view, &parsed, e))
+	if (lb_procfacts_read_cached(&g->k, d->host_facts, pid, view, &parsed, e))
 		return -1;
 	lb_metric_inc(LB_M_POSTURE_CHECKS, parsed ? "parsed" : "cached");
 	return 0;
 }
 
+/* The inspect facts of inspect: g's while they are of the same object (and remap mode), else
+ * parsed and kept in g. *in borrows from g: not cleared by the caller. */
+static int cached_inspect(struct lb_docker *d, struct dk_gate_cache *g, json_t *inspect,
+			  lb_inspect_facts *in, lb_err *e)
+{
+	if (!g->in.doc || g->in.doc != inspect || g->remap != d->remap) {
+		lb_inspect_facts_clear(&g->in);
+		if (lb_inspect_facts_from_json(inspect, d->remap, &g->in, e))
+			return -1;
+		g->remap = d->remap;
+	}
+	*in = g->in;
+	return 0;
+}
+
 void dk_gate_forget(struct mount *m)
 {
-	if (m->facts)
-		lb_procfacts_cache_clear(m->facts);
-	free(m->facts);
-	m->facts = NULL;
+	if (m->gate) {
+		lb_procfacts_cache_clear(&m->gate->k);
+		lb_inspect_facts_clear(&m->gate->in);
+	}
+	free(m->gate);
+	m->gate = NULL;
 }
 
 void dk_gate_free(struct lb_docker *d)
@@ -47,11 +78,13 @@ void dk_gate_free(struct lb_docker *d)
 	d->host_facts = NULL;
 }
 
-/* dk_gate, and with m (pid > 0) the kernel facts come from m's cache. */
+/* dk_gate, and with m what m's container was found to be is kept between checks: its
+ * inspect facts, and (pid > 0) its kernel facts. */
 static bool gate(struct lb_docker *d, struct mount *m, json_t *inspect, const lb_binding *bd,
 		 int pid, int64_t uid, lb_posture_report *rep, char *line, size_t cap)
 {
-	lb_inspect_facts in = {0};
+	struct dk_gate_cache *g = m ? gate_cache(m) : NULL;
+	lb_inspect_facts own = {0}, in;
 	lb_kernel_facts k, view;
 	const lb_kernel_facts *kf = NULL;
 	lb_err e = {0};
@@ -59,16 +92,24 @@ static bool gate(struct lb_docker *d, struct mount *m, json_t *inspect, const lb
 	int r = 0;
 
 	line[0] = '\0';
+	memset(rep, 0, sizeof(*rep));
 	lb_kernel_facts_init(&k);
-	if (lb_inspect_facts_from_json(inspect, d->remap, &in, &e)) {
-		snprintf(line, cap, "lockbox: binding %s refused container: %s", bd->name, e.msg);
-		memset(rep, 0, sizeof(*rep));
+	if (m && !g) {
+		snprintf(line, cap, "lockbox: binding %s refused container: out of memory",
+			 bd->name);
 		return false;
 	}
+	if (g ? cached_inspect(d, g, inspect, &in, &e)
+	      : lb_inspect_facts_from_json(inspect, d->remap, &own, &e)) {
+		snprintf(line, cap, "lockbox: binding %s refused container: %s", bd->name, e.msg);
+		return false;
+	}
+	if (!g)
+		in = own;
 	if (uid >= 0)
 		in.uid = uid;
-	if (pid > 0 && m) {
-		r = cached_facts(d, m, pid, &view, &e);
+	if (pid > 0 && g) {
+		r = cached_facts(d, g, pid, &view, &e);
 		kf = &view; /* borrowed from the caches: not cleared here */
 	} else if (pid > 0) {
 		r = lb_procfacts_read(pid, &k, &e);
@@ -80,15 +121,14 @@ static bool gate(struct lb_docker *d, struct mount *m, json_t *inspect, const lb
 		snprintf(line, cap,
 			 "lockbox: binding %s refused container: kernel facts unreadable: %s",
 			 bd->name, e.msg);
-		lb_inspect_facts_clear(&in);
+		lb_inspect_facts_clear(&own);
 		lb_kernel_facts_clear(&k);
-		memset(rep, 0, sizeof(*rep));
 		return false;
 	}
 	failed = lb_posture_evaluate(bd->require, &in, kf, lb_broker_hashes(d->b), rep);
 	if (failed)
 		lb_posture_refusal_line(rep, bd->name, line, cap);
-	lb_inspect_facts_clear(&in);
+	lb_inspect_facts_clear(&own);
 	lb_kernel_facts_clear(&k);
 	return failed == 0;
 }
