@@ -567,6 +567,15 @@ int lb_procfacts_parse_start(const char *stat, uint64_t *start, lb_err *e)
 	return 0;
 }
 
+bool lb_procfacts_status_frozen(const lb_kernel_facts *k)
+{
+	for (int i = 1; i < 4; i++)
+		if (k->uid[i] != k->uid[0] || k->gid[i] != k->gid[0])
+			return false;
+	return k->have_status && k->no_new_privs == 1 && k->cap_prm == 0 && k->cap_eff == 0 &&
+	       k->cap_amb == 0;
+}
+
 bool lb_procfacts_cache_fresh(const lb_procfacts_cache *c, const lb_procfacts_key *now)
 {
 	return c->valid && now->pid > 0 && now->start && now->mnt_ns && c->key.pid == now->pid &&
@@ -710,9 +719,10 @@ int lb_procfacts_read_cached(lb_procfacts_cache *c, lb_procfacts_host *h, pid_t 
 		goto fail;
 	if (lb_procfacts_cache_fresh(c, &now)) {
 		/* Status is what a running process changes in place (execve of a setuid file):
-		 * a small file, read every time. */
-		if (read_capped(dirfd, (int)pid, "status", LB_PROCFACTS_STATUS_MAX, &status, e) ||
-		    lb_procfacts_parse_status(status, &c->k, e)) {
+		 * read again unless nothing in it can change any more. */
+		if (!lb_procfacts_status_frozen(&c->k) &&
+		    (read_capped(dirfd, (int)pid, "status", LB_PROCFACTS_STATUS_MAX, &status, e) ||
+		     lb_procfacts_parse_status(status, &c->k, e))) {
 			lb_fail_wrap(e, "/proc/%d", (int)pid);
 			goto fail;
 		}

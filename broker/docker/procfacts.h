@@ -61,8 +61,9 @@ int lb_procfacts_container_maps(pid_t pid, const char *container_id, char *uid_m
  * A Docker target's posture is checked again before every refresh pass. Its container's
  * kernel facts are kept while the process is the same (PID and its start time) in the same
  * mount namespace: then nothing is parsed but /proc/PID/status (which execve of a setuid
- * file changes in place). lockboxd's own mount table (~300 KiB with 1,000 targets, read per
- * container before) is parsed again only after the kernel says it changed. */
+ * file changes in place), and not even that when lb_procfacts_status_frozen. lockboxd's own mount
+ * table (~300 KiB with 1,000 targets, read per container before) is parsed again only after the
+ * kernel says it changed. */
 typedef struct lb_procfacts_key {
 	int pid;
 	uint64_t start;	 /* field 22 of /proc/PID/stat: clock ticks after boot */
@@ -97,6 +98,12 @@ void lb_procfacts_host_clear(lb_procfacts_host *h);
 /* Does c hold the facts of the process now describes? (valid, same PID, start time and mount
  * namespace; an unknown part is never a match.) */
 bool lb_procfacts_cache_fresh(const lb_procfacts_cache *c, const lb_procfacts_key *now);
+/* Can nothing in k's status change that a posture check reads, while the process lives? No
+ * new privileges (execve cannot raise them), no permitted, effective or ambient capability
+ * (setuid cannot pick a new id, capset cannot add one), one uid and one gid (nothing to
+ * switch between); the bounding set and seccomp only shrink or tighten, which a kept value
+ * judges more strictly, never less. Then a re-check does not read status again. */
+bool lb_procfacts_status_frozen(const lb_kernel_facts *k);
 /* starttime (field 22) of /proc/PID/stat text; the command name may hold anything. */
 int lb_procfacts_parse_start(const char *stat, uint64_t *start, lb_err *e);
 /* The facts lb_procfacts_read gives, from c and h where they are still true, else read (and

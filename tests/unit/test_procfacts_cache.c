@@ -43,6 +43,41 @@ static void test_fresh(void **state)
 	assert_false(lb_procfacts_cache_fresh(&c, &now));
 }
 
+/* Status is kept only when nothing in it can change: no new privileges, no capability left
+ * to use, one uid and one gid. */
+static void test_status_frozen(void **state)
+{
+	lb_kernel_facts k;
+
+	(void)state;
+	lb_kernel_facts_init(&k);
+	assert_false(lb_procfacts_status_frozen(&k)); /* no status yet */
+	k.have_status = true;
+	k.no_new_privs = 1;
+	for (int i = 0; i < 4; i++) {
+		k.uid[i] = 101000;
+		k.gid[i] = 101000;
+	}
+	k.cap_bnd = 0xa80425fb; /* the bounding set only shrinks */
+	assert_true(lb_procfacts_status_frozen(&k));
+	k.no_new_privs = 0; /* execve of a setuid file could make it root */
+	assert_false(lb_procfacts_status_frozen(&k));
+	k.no_new_privs = 1;
+	k.cap_prm = 1ULL << 7; /* CAP_SETUID: setuid(0) */
+	assert_false(lb_procfacts_status_frozen(&k));
+	k.cap_prm = 0;
+	k.cap_amb = 1;
+	assert_false(lb_procfacts_status_frozen(&k));
+	k.cap_amb = 0;
+	k.uid[2] = 100000; /* a saved uid it can switch back to */
+	assert_false(lb_procfacts_status_frozen(&k));
+	k.uid[2] = 101000;
+	k.gid[3] = 100000;
+	assert_false(lb_procfacts_status_frozen(&k));
+	k.gid[3] = 101000;
+	assert_true(lb_procfacts_status_frozen(&k));
+}
+
 static void test_parse_start(void **state)
 {
 	static const char tail[] = " S 1 1 1 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 "
@@ -186,7 +221,7 @@ static void test_host_changes(void **state)
 	lb_procfacts_host h;
 	lb_kernel_facts view;
 	uint64_t gen;
-	bool parsed;
+	bool parsed, stable = false;
 	lb_err e = {0};
 	int cmd, ack;
 	pid_t pid;
@@ -205,9 +240,14 @@ static void test_host_changes(void **state)
 	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
 	assert_false(has_mountpoint(&h.mounts, dir));
 	assert_view_shares_devices(&view);
-	gen = h.gen;
-	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
-	assert_int_equal(h.gen, gen); /* unchanged: not read again */
+	/* Unchanged: not read again. (Something outside may change this namespace's table
+	 * once, as seen once while a dockerd of another test stopped: three tries.) */
+	for (int i = 0; i < 3 && !stable; i++) {
+		gen = h.gen;
+		assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
+		stable = h.gen == gen;
+	}
+	assert_true(stable);
 	/* A tmpfs of its own device: in lockboxd's table, not in the view. */
 	assert_int_equal(mount("tmpfs", dir, "tmpfs", 0, "size=64k"), 0);
 	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
@@ -238,9 +278,8 @@ static void test_host_changes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_fresh),
-	    cmocka_unit_test(test_parse_start),
-	    cmocka_unit_test(test_cached_read),
+	    cmocka_unit_test(test_fresh),	 cmocka_unit_test(test_status_frozen),
+	    cmocka_unit_test(test_parse_start),	 cmocka_unit_test(test_cached_read),
 	    cmocka_unit_test(test_host_changes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
