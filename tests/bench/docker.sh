@@ -4,7 +4,9 @@
 # userns-remap. Prints the medians and their ratio (goal <= 1.02, bar <= 1.05); asserts nothing
 # about time. With OTHER_BIN_DIR, a second lockboxd from there serves a second driver on the
 # same dockerd and its runs are interleaved too (an A/B of two builds under the same load).
-# Usage: tests/bench/docker.sh BIN_DIR [RUNS] [OTHER_BIN_DIR]
+# LOCAL_VOLUME=1 adds runs with an anonymous volume of dockerd's own local driver at the same
+# place: what any volume costs, without lockbox (dockerd's volume records, copy-up check).
+# Usage: [LOCAL_VOLUME=1] tests/bench/docker.sh BIN_DIR [RUNS] [OTHER_BIN_DIR]
 source "$(dirname "$0")/../docker/lib.sh" "$@" # all args: it may re-exec in a mount namespace
 RUNS=${2:-20}
 OTHER=${3:-}
@@ -28,12 +30,18 @@ if [[ -n $OTHER ]]; then
 	kinds="plain lockbox other"
 fi
 
+[[ ${LOCAL_VOLUME:-} == 1 ]] && kinds="$kinds local"
+
 ms() { echo $(($(date +%s%N) / 1000000)); }
 run_plain() { dk run --rm --network none --user 1000 lbtest:1 /app --seconds 0 >/dev/null; }
 run_with() { # DRIVER
 	dk run --rm --network none --user 1000 \
 		--mount "type=volume,volume-driver=$1,dst=/run/secrets,volume-opt=binding=web" lbtest:1 \
 		/lockbox exec --wait db_password -- /app --seconds 0 /run/secrets/db_password >/dev/null
+}
+run_local() {
+	dk run --rm --network none --user 1000 --mount type=volume,dst=/run/secrets lbtest:1 \
+		/app --seconds 0 >/dev/null
 }
 run_lockbox() { run_with "$DRIVER"; }
 run_other() { run_with "$DRIVER_B"; }
@@ -60,6 +68,10 @@ echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "docker run --rm, median of $RUNS: without lockbox $p ms, with a lockbox volume and exec --wait $l ms"
 echo "populated at Mount (before start): $early of $((RUNS + 1)) runs"
 echo "ratio: $(ratio "$l" "$p") (goal 1.02, bar 1.05); per round: lockbox - plain = $(paired lockbox plain) ms median"
+if [[ ${LOCAL_VOLUME:-} == 1 ]]; then
+	v=$(median <"$T/local")
+	echo "with a local-driver volume (no lockbox): $v ms, ratio $(ratio "$v" "$p"); per round: local - plain = $(paired local plain) ms, lockbox - local = $(paired lockbox local) ms median"
+fi
 if [[ -n $OTHER ]]; then
 	o=$(median <"$T/other")
 	early=$(grep -c '"reason":"mount"' "$T/state-b/audit.jsonl" || true)
