@@ -61,8 +61,7 @@ static void on_child_done(void *ctx, lb_pubjob *jobs, size_t n)
 	bt->splits--;
 	r->split = NULL;
 	split_free(sp);
-	rf_trim();
-	rf_resume(r, bt);
+	rf_resume(r, bt); /* frees bt (and trims) when its slots are all in */
 }
 
 bool rf_split_pass(lb_refresh *r, struct batch *bt, struct pub *pubs, size_t n)
