@@ -18,7 +18,7 @@ typedef struct lb_publish_item {
 	const char *source;
 	int64_t not_after; /* 0 = no expiry */
 	unsigned mode;
-	uint64_t batch; /* recorded as lb_held.batch */
+	uint64_t batch; /* recorded in lb_target.held_batch */
 } lb_publish_item;
 
 /* LB_GEN_PREFIX + gen into buf (at least 64 bytes). */

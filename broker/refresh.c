@@ -272,10 +272,13 @@ static void batch_progress(struct batch *bt)
 	bt->busy = false;
 	if (applied)
 		r->unsettled = true;
-	if (bt->pending == 0 && !r->stopping)
-		settle(r); /* as every batch did before targets published on their own */
-	else if (r->unsettled && !r->stopping && !lb_timer_armed(r->settle_timer))
-		lb_timer_arm(r->settle_timer, SETTLE_MS);
+	/* With a publisher child out, the state is saved once, when its share is committed. */
+	if (!r->stopping && !bt->splits) {
+		if (bt->pending == 0)
+			settle(r); /* as every batch did before targets published on their own */
+		else if (r->unsettled && !lb_timer_armed(r->settle_timer))
+			lb_timer_arm(r->settle_timer, SETTLE_MS);
+	}
 	if (bt->pending == 0 && !bt->splits) {
 		bool big = bt->nwants >= LB_PUBFORK_MIN;
 		batch_free(bt);

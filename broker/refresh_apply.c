@@ -16,7 +16,7 @@ static uint64_t held_from(const lb_target *t, const char *secret)
 {
 	const lb_held *h = lb_target_held(t, secret);
 
-	return h ? h->batch : 0;
+	return lb_target_held_batch(t, h);
 }
 
 /* The item keeps the target's current file of its name; false if there is none. */
@@ -31,7 +31,7 @@ static bool keep_current(const lb_target *t, lb_publish_item *it)
 	it->source = cur->source;
 	it->not_after = cur->not_after;
 	it->mode = cur->mode;
-	it->batch = cur->batch;
+	it->batch = lb_target_held_batch(t, cur);
 	return true;
 }
 

@@ -82,7 +82,8 @@ struct split {
 	struct batch *bt;
 	struct pub *pubs; /* the child's */
 	lb_pubjob *jobs;
-	lb_held **held; /* per job, made before the fork: a commit cannot fail */
+	lb_held **held;	    /* per job, made before the fork: a commit cannot fail */
+	uint64_t **batches; /* per job, the same */
 	size_t n;
 	lb_pubfork *pf;
 };

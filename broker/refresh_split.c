@@ -19,6 +19,7 @@ static void split_free(struct split *sp)
 	free(sp->pubs);
 	free(sp->jobs);
 	free(sp->held);
+	free(sp->batches);
 	free(sp);
 }
 
@@ -35,15 +36,18 @@ static void on_child_done(void *ctx, lb_pubjob *jobs, size_t n)
 		int rc = 0;
 
 		if (!j->t) { /* destroyed meanwhile (a reload) */
-			free(sp->held[i]);
+			lb_held_release(sp->held[i]);
+			free(sp->batches[i]);
 			rf_pub_free(p);
 			continue;
 		}
 		j->t->publishing = false;
 		if (j->ok) {
-			lb_target_commit(j->t, j->gen, sp->held[i], j->n, j->huid, j->hgid);
+			lb_target_commit(j->t, j->gen, sp->held[i], sp->batches[i], j->n, j->huid,
+					 j->hgid);
 		} else {
-			free(sp->held[i]);
+			lb_held_release(sp->held[i]);
+			free(sp->batches[i]);
 			rc = -1;
 			if (j->err.sys == ENOSPC && j->t->nretired) {
 				/* As lockboxd does itself: the new generation matters more than
@@ -80,14 +84,15 @@ bool rf_split_pass(lb_refresh *r, struct batch *bt, struct pub *pubs, size_t n)
 	sp->pubs = calloc(tail, sizeof(*sp->pubs));
 	sp->jobs = calloc(tail, sizeof(*sp->jobs));
 	sp->held = calloc(tail, sizeof(lb_held *));
-	if (!sp->pubs || !sp->jobs || !sp->held)
+	sp->batches = calloc(tail, sizeof(uint64_t *));
+	if (!sp->pubs || !sp->jobs || !sp->held || !sp->batches)
 		goto fail;
 	for (size_t i = 0; i < tail; i++) {
 		const struct pub *p = &pubs[head + i];
 		lb_pubjob *j = &sp->jobs[i];
 
 		sp->held[i] = lb_held_new(p->items, p->n);
-		if (!sp->held[i])
+		if (!sp->held[i] || lb_held_batches(p->items, p->n, &sp->batches[i]))
 			goto fail;
 		j->t = p->t;
 		j->gen = p->t->generation + 1;
@@ -118,7 +123,9 @@ bool rf_split_pass(lb_refresh *r, struct batch *bt, struct pub *pubs, size_t n)
 	return true;
 fail:
 	for (size_t i = 0; sp->held && i < tail; i++)
-		free(sp->held[i]);
+		lb_held_release(sp->held[i]);
+	for (size_t i = 0; sp->batches && i < tail; i++)
+		free(sp->batches[i]);
 	split_free(sp);
 	return false;
 }

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/magic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,40 +131,164 @@ static int reuse_tmpfs(int fd, const char *name, lb_err *e)
 	return wfd;
 }
 
-/* The held block of a generation: n entries, then their strings, in one allocation. */
+/* The held block of a generation: n entries, then their strings, in one allocation. Static
+ * targets of one binding hold the same names, versions, sources and modes: equal blocks are
+ * shared (interned by content and counted: ~300 bytes per target before), and only the batch
+ * each file came from is the target's own (lb_target.held_batch). */
+struct held_block {
+	struct held_block *next; /* in its bucket */
+	uint64_t hash;
+	size_t n;
+	unsigned refs;
+	lb_held h[];
+};
+
+static struct held_block **held_buckets;
+static size_t held_nbuckets, held_count;
+
+static uint64_t fnv(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ c[i]) * 1099511628211u;
+	return h;
+}
+
+static uint64_t items_hash(const lb_publish_item *items, size_t n)
+{
+	uint64_t h = 14695981039346656037u;
+
+	for (size_t i = 0; i < n; i++) {
+		h = fnv(h, items[i].name, strlen(items[i].name) + 1);
+		h = fnv(h, items[i].version, strlen(items[i].version) + 1);
+		h = fnv(h, items[i].source, strlen(items[i].source) + 1);
+		h = fnv(h, &items[i].not_after, sizeof(items[i].not_after));
+		h = fnv(h, &items[i].mode, sizeof(items[i].mode));
+	}
+	return h;
+}
+
+static bool block_is(const struct held_block *b, uint64_t hash, const lb_publish_item *items,
+		     size_t n)
+{
+	if (b->hash != hash || b->n != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(b->h[i].name, items[i].name) != 0 ||
+		    strcmp(b->h[i].version, items[i].version) != 0 ||
+		    strcmp(b->h[i].source, items[i].source) != 0 ||
+		    b->h[i].not_after != items[i].not_after || b->h[i].mode != items[i].mode)
+			return false;
+	return true;
+}
+
+/* The table grows with the distinct blocks (a few per binding), not with the targets. */
+static void held_grow(void)
+{
+	size_t cap = held_nbuckets ? 2 * held_nbuckets : 16;
+	struct held_block **nb = calloc(cap, sizeof(struct held_block *));
+
+	if (!nb)
+		return; /* the chains just get longer */
+	for (size_t i = 0; i < held_nbuckets; i++)
+		for (struct held_block *b = held_buckets[i], *next; b; b = next) {
+			next = b->next;
+			b->next = nb[b->hash & (cap - 1)];
+			nb[b->hash & (cap - 1)] = b;
+		}
+	free(held_buckets);
+	held_buckets = nb;
+	held_nbuckets = cap;
+}
+
 lb_held *lb_held_new(const lb_publish_item *items, size_t n)
 {
-	size_t bytes = n * sizeof(lb_held) + 1;
-	lb_held *h;
+	uint64_t hash = items_hash(items, n);
+	size_t bytes = sizeof(struct held_block) + n * sizeof(lb_held) + 1;
+	struct held_block *b;
 	char *p;
 
+	if (held_count >= held_nbuckets)
+		held_grow();
+	for (b = held_nbuckets ? held_buckets[hash & (held_nbuckets - 1)] : NULL; b; b = b->next)
+		if (block_is(b, hash, items, n)) {
+			b->refs++;
+			return b->h;
+		}
 	for (size_t i = 0; i < n; i++)
 		bytes +=
 		    strlen(items[i].name) + strlen(items[i].version) + strlen(items[i].source) + 3;
-	h = malloc(bytes);
-	if (!h)
+	b = malloc(bytes);
+	if (!b)
 		return NULL;
-	p = (char *)(h + n);
+	b->hash = hash;
+	b->n = n;
+	b->refs = 1;
+	p = (char *)(b->h + n);
 	for (size_t i = 0; i < n; i++) {
 		const char *src[3] = {items[i].name, items[i].version, items[i].source};
-		const char **dst[3] = {&h[i].name, &h[i].version, &h[i].source};
+		const char **dst[3] = {&b->h[i].name, &b->h[i].version, &b->h[i].source};
 		for (size_t k = 0; k < 3; k++) {
 			size_t len = strlen(src[k]) + 1;
 			memcpy(p, src[k], len);
 			*dst[k] = p;
 			p += len;
 		}
-		h[i].not_after = items[i].not_after;
-		h[i].batch = items[i].batch;
-		h[i].mode = items[i].mode;
+		b->h[i].not_after = items[i].not_after;
+		b->h[i].mode = items[i].mode;
 	}
-	return h;
+	b->next = NULL;
+	if (held_nbuckets) {
+		b->next = held_buckets[hash & (held_nbuckets - 1)];
+		held_buckets[hash & (held_nbuckets - 1)] = b;
+		held_count++;
+	}
+	return b->h;
 }
 
-static void held_set(lb_target *t, lb_held *h, size_t n)
+void lb_held_release(lb_held *h)
 {
-	free(t->held);
+	struct held_block *b, **pp;
+
+	if (!h)
+		return;
+	b = (struct held_block *)((char *)h - offsetof(struct held_block, h));
+	if (--b->refs)
+		return;
+	for (pp = held_nbuckets ? &held_buckets[b->hash & (held_nbuckets - 1)] : NULL; pp && *pp;
+	     pp = &(*pp)->next)
+		if (*pp == b) {
+			*pp = b->next;
+			held_count--;
+			break;
+		}
+	free(b);
+}
+
+int lb_held_batches(const lb_publish_item *items, size_t n, uint64_t **out)
+{
+	bool any = false;
+
+	*out = NULL;
+	for (size_t i = 0; i < n; i++)
+		any |= items[i].batch != 0;
+	if (!any)
+		return 0; /* NULL: every file from before this broker started */
+	*out = malloc(n * sizeof(uint64_t));
+	if (!*out)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		(*out)[i] = items[i].batch;
+	return 0;
+}
+
+static void held_set(lb_target *t, lb_held *h, uint64_t *batches, size_t n)
+{
+	lb_held_release(t->held);
+	free(t->held_batch);
 	t->held = h;
+	t->held_batch = batches;
 	t->nheld = n;
 }
 
@@ -175,12 +300,20 @@ const lb_held *lb_target_held(const lb_target *t, const char *name)
 	return NULL;
 }
 
+uint64_t lb_target_held_batch(const lb_target *t, const lb_held *h)
+{
+	return t->held_batch && h ? t->held_batch[h - t->held] : 0;
+}
+
 void lb_target_note_batch(lb_target *t, const char *name, uint64_t batch)
 {
-	lb_held *h = (lb_held *)lb_target_held(t, name);
+	const lb_held *h = lb_target_held(t, name);
 
-	if (h)
-		h->batch = batch;
+	if (!h)
+		return;
+	if (!t->held_batch && !(t->held_batch = calloc(t->nheld, sizeof(uint64_t))))
+		return; /* out of memory: it counts as from before (an older answer may land) */
+	t->held_batch[h - t->held] = batch;
 }
 
 json_t *lb_target_secrets_json(const lb_target *t)
@@ -245,7 +378,7 @@ static int load_current(lb_target *t, lb_err *e)
 	if (!h)
 		return lb_fail(e, ENOMEM, "out of memory");
 	t->generation = gen;
-	held_set(t, h, ni);
+	held_set(t, h, NULL, ni); /* no batch yet: from before this broker started */
 	return 0;
 }
 
@@ -359,7 +492,7 @@ void lb_target_free(lb_target *t)
 		return;
 	if (t->dirfd >= 0)
 		close(t->dirfd);
-	free(t->held);
+	held_set(t, NULL, NULL, 0);
 	free(t->uid_map);
 	free(t->gid_map);
 	free(t->retired);
@@ -507,15 +640,15 @@ static bool names_equal(const lb_target *t, const lb_publish_item *items, size_t
 }
 
 /* The held block for items (lb_held_new) of generation gen is now the target's. */
-void lb_target_commit(lb_target *t, uint64_t gen, lb_held *held, size_t n, uint32_t huid,
-		      uint32_t hgid)
+void lb_target_commit(lb_target *t, uint64_t gen, lb_held *held, uint64_t *batches, size_t n,
+		      uint32_t huid, uint32_t hgid)
 {
 	static bool acl_warned;
 
 	if (t->generation)
 		retire(t, t->generation);
 	t->generation = gen;
-	held_set(t, held, n); /* items may point into the old block: replaced only now */
+	held_set(t, held, batches, n); /* items may point into the old block: replaced now */
 	/* Files linked from the previous generation may still belong to an older owner
 	 * only if the owner changed, and then nothing was linked (unchanged() said no). */
 	t->owner_known = true;
@@ -537,15 +670,19 @@ static int publish_once(lb_target *t, const lb_publish_item *items, size_t n, ui
 			uint32_t hgid, lb_err *e)
 {
 	lb_held *held = lb_held_new(items, n);
+	uint64_t *batches = NULL;
 
-	if (!held)
+	if (!held || lb_held_batches(items, n, &batches)) {
+		lb_held_release(held);
 		return lb_fail(e, ENOMEM, "target %s: out of memory", t->name);
+	}
 	if (lb_gen_write(t->dirfd, t->name, t->generation + 1, t->generation, items, n, huid, hgid,
 			 lb_target_names_changed(t, items, n), e)) {
-		free(held);
+		lb_held_release(held);
+		free(batches);
 		return -1;
 	}
-	lb_target_commit(t, t->generation + 1, held, n, huid, hgid);
+	lb_target_commit(t, t->generation + 1, held, batches, n, huid, hgid);
 	return 0;
 }
 

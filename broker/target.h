@@ -20,8 +20,6 @@
 typedef struct lb_held {
 	const char *name, *version, *source;
 	int64_t not_after; /* 0 = no expiry */
-	uint64_t batch;	   /* the refresh batch whose answer the file holds; 0 = none, or
-			      from before this broker started (refresh.c) */
 	unsigned mode;
 } lb_held;
 
@@ -37,7 +35,10 @@ typedef struct lb_retired {
 typedef struct lb_target {
 	int dirfd;	      /* the tmpfs root, RUN_DIR/t/NAME */
 	uint64_t generation;  /* current published generation, 0 = none */
-	struct lb_held *held; /* the current generation's secrets (one block, see lb_held) */
+	struct lb_held *held; /* the current generation's secrets (a shared block, lb_held_new) */
+	/* Per held entry, the refresh batch whose answer the file holds (refresh.c); 0 = none,
+	 * or from before this broker started. NULL = all 0. */
+	uint64_t *held_batch;
 	size_t nheld;
 	uint32_t uid, gid; /* consumer ids inside its user namespace */
 	/* idmap.h specs (literal maps, subuid:USER, pid:N); NULL = identity. gid_map NULL =
@@ -59,7 +60,7 @@ typedef struct lb_target {
 	int pid;	    /* consumer's pid, 0 unknown */
 	uint64_t first_gen; /* first generation this consumer got; later ones are rotations */
 	/* The refresh pipeline's (refresh.c): the newest batch that asked for this target (per
-	 * secret, the batch its file came from is lb_held.batch). */
+	 * secret, the batch its file came from is in held_batch). */
 	uint64_t asked_batch;
 	bool publishing; /* a publisher child writes its next generation (refresh_split.c) */
 	json_t *status;	 /* what LB_STATUS_FILE says (target.c writes it) */
@@ -92,14 +93,20 @@ int lb_target_publish_as(lb_target *t, const lb_publish_item *items, size_t n, u
 bool lb_target_unchanged(const lb_target *t, const char *name, const char *version,
 			 const char *source, int64_t not_after, unsigned mode, uint32_t huid,
 			 uint32_t hgid);
-/* The held block of a generation's items (one allocation; NULL when out of memory). */
+/* The held block of a generation's items (shared with equal ones; NULL when out of memory),
+ * given back with lb_held_release. */
 lb_held *lb_held_new(const lb_publish_item *items, size_t n);
+void lb_held_release(lb_held *h);
+/* The items' batches as a target's held_batch (*out NULL when all are 0); -1: no memory. */
+int lb_held_batches(const lb_publish_item *items, size_t n, uint64_t **out);
+/* The batch of the target's held entry h (lb_target_held). */
+uint64_t lb_target_held_batch(const lb_target *t, const lb_held *h);
 /* Would items change the set of names (so the top-level links change)? */
 bool lb_target_names_changed(const lb_target *t, const lb_publish_item *items, size_t n);
-/* Generation gen, written and swapped in (lb_gen_write), is now the current one; held is
- * its block (taken). The replaced one is retired. */
-void lb_target_commit(lb_target *t, uint64_t gen, lb_held *held, size_t n, uint32_t huid,
-		      uint32_t hgid);
+/* Generation gen, written and swapped in (lb_gen_write), is now the current one; held and
+ * batches (lb_held_new, lb_held_batches) are taken. The replaced one is retired. */
+void lb_target_commit(lb_target *t, uint64_t gen, lb_held *held, uint64_t *batches, size_t n,
+		      uint32_t huid, uint32_t hgid);
 /* Remove retired generations older than grace_ms; returns ms until the next is due or 0. */
 uint64_t lb_target_gc(lb_target *t, uint64_t grace_ms);
 /* Wipe every file, unmount the tmpfs and remove its directory. */
