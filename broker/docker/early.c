@@ -41,10 +41,15 @@ bool dk_early_ids(const char *user, uint32_t *uid, uint32_t *gid)
 void dk_forget_created(struct lb_docker *d, const char *id)
 {
 	struct created **p = &d->created;
+	char want[sizeof(d->created->id)];
 
+	/* A copy: id may be an entry's own (dk_take_refusal passes refused->id), freed below
+	 * while the rest of the list is still compared with it (ASan: heap-use-after-free in
+	 * docker_posture). */
+	snprintf(want, sizeof(want), "%s", id);
 	while (*p) {
 		struct created *c = *p;
-		if (strcmp(c->id, id) == 0) {
+		if (strcmp(c->id, want) == 0) {
 			*p = c->next;
 			json_decref(c->inspect);
 			free(c);
