@@ -135,12 +135,15 @@ print(sum(1 for x in sys.argv[1:] if x in r))' "$@"
 mapfile -t lease_ids < <(node_leases 1)
 sleep 17 # one pass of the task listing with both tasks alive
 assert_eq "$(revoked_of "${lease_ids[@]}")" "0" "leases revoked while their tasks run"
+# A restarted lockboxd still knows them (state_dir).
+stop_node_lockboxd 1
+start_node_lockboxd 1
 nd 1 service rm leased >/dev/null || fail "service rm leased"
 all_revoked() { [[ $(revoked_of "${lease_ids[@]}") -eq ${#lease_ids[@]} ]]; }
 wait_for "the leases of the removed tasks revoked" 90 all_revoked
 grep -q 'swarm task .* is gone: its leases released\|swarm task .* is shutdown: its leases released' "$LOG" ||
 	fail "no release in lockboxd's log"
-pass "service rm: lockboxd revokes the leases of the tasks it served (${#lease_ids[@]}), none while they ran"
+pass "service rm: lockboxd (restarted meanwhile) revokes the leases of the tasks it served (${#lease_ids[@]}), none while they ran"
 
 # --- a source no binding lists ---
 nd 1 service create --detach --name stolen --constraint node.hostname==node1 --user 1000:1000 --secret stolen --restart-max-attempts 1 lbss:1 \
