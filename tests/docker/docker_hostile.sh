@@ -82,3 +82,31 @@ rc=$?
 cid2=$(run_app 1005:1006)
 wait_for "another container still gets its secret" 20 log_has "$cid2" "canary-hostile-$$"
 pass "a FIFO /etc/passwd is refused at once; lockboxd keeps serving"
+
+# --- containers that die during a rotation (issue 19) ---
+# Four containers of a binding with notify; two are killed while the rotation reaches them:
+# the other two still get the new value and exactly one SIGHUP, lockboxd keeps serving and
+# the next rotation reaches them again.
+web=()
+for _ in 1 2 3 4; do
+	web+=("$(dk run -d --network none --user 1000 --mount "$(secret_mount web)" lbhostile:1 \
+		/lockbox exec --wait db_password --timeout 20s -- /app --seconds 120 /run/secrets/db_password)")
+done
+for c in "${web[@]}"; do wait_for "web container reads its secret" 30 log_has "$c" "canary-hostile-$$"; done
+sleep 1 # their first generations are delivered: the next one is a rotation
+dk kill "${web[0]}" >/dev/null &
+killer=$!
+put_secret web/db_password "canary-hostile-$$-r1"
+dk kill "${web[1]}" >/dev/null
+wait "$killer" || true
+for c in "${web[2]}" "${web[3]}"; do
+	wait_for "a surviving container gets the rotation" 30 log_has "$c" "/run/secrets/db_password=canary-hostile-$$-r1"
+	assert_eq "$(dk logs "$c" 2>&1 | grep -c '^SIGHUP$')" 1 "SIGHUPs of a survivor after one rotation"
+done
+timeout 20 "$LB_BIN/lockboxctl" --config "$CONF" status >/dev/null || fail "lockboxctl status after containers died mid-rotation"
+put_secret web/db_password "canary-hostile-$$-r2"
+for c in "${web[2]}" "${web[3]}"; do
+	wait_for "the next rotation reaches a survivor" 30 log_has "$c" "/run/secrets/db_password=canary-hostile-$$-r2"
+done
+dk rm -f "${web[@]}" >/dev/null
+pass "containers killed during a rotation: the others get it with one SIGHUP each, lockboxd keeps serving"
