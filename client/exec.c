@@ -223,6 +223,22 @@ static void exec_path(char **cmd, char **env)
 	errno = first_err;
 }
 
+/* A notify signal (SIGHUP, SIGUSR1, SIGUSR2: what a binding's notify may be) that came
+ * before CMD runs is about files CMD has not read yet: it starts with the new ones. Passed
+ * on, it would reach CMD before its handler exists and end it. */
+static void drop_notify(void)
+{
+	const struct timespec zero = {0, 0};
+	sigset_t notify;
+
+	sigemptyset(&notify);
+	sigaddset(&notify, SIGHUP);
+	sigaddset(&notify, SIGUSR1);
+	sigaddset(&notify, SIGUSR2);
+	while (sigtimedwait(&notify, NULL, &zero) > 0)
+		;
+}
+
 /* CMD's process is a clone(CLONE_VM|CLONE_VFORK) on a stack of ours, as musl's posix_spawn
  * makes it: it shares our memory until it execs, so starting it copies no page table and our
  * pages take no copy-on-write fault afterwards (lockbox exec -- true was 1.29x true with
@@ -319,7 +335,9 @@ int lb_cmd_exec(const struct lb_opts *o)
 		return LB_EXIT_NOPERM;
 	/* Synchronous signals must stay deliverable to us; everything else is collected from
 	 * now on and forwarded to CMD once it runs. While secrets are awaited the stop signals
-	 * end the wait (through a signalfd): as PID 1 nothing else would, short of SIGKILL. */
+	 * end the wait (through a signalfd): as PID 1 nothing else would, short of SIGKILL.
+	 * SIGHUP is not one: it is lockboxd's notify (files changed), which the wait sees on
+	 * its own; one that came while waiting is dropped before CMD starts (drop_notify). */
 	sigfillset(&all);
 	sigdelset(&all, SIGFPE);
 	sigdelset(&all, SIGILL);
@@ -332,7 +350,6 @@ int lb_cmd_exec(const struct lb_opts *o)
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGHUP);
 	sigaddset(&stop, SIGQUIT);
 	sfd = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
 
@@ -360,6 +377,7 @@ int lb_cmd_exec(const struct lb_opts *o)
 		}
 	}
 
+	drop_notify();
 	child = spawn(o->cmd, env, &orig);
 	if (child < 0) {
 		rc = lb_fail(&err, LB_EXIT_FAILURE, "exec", o->cmd[0], NULL,
@@ -415,6 +433,7 @@ int lb_cmd_exec(const struct lb_opts *o)
 				rc = err.code;
 				goto fail;
 			}
+			drop_notify();
 			child = spawn(o->cmd, env, &orig);
 			if (child < 0) {
 				rc = lb_fail(&err, LB_EXIT_FAILURE, "exec", o->cmd[0], NULL,

@@ -84,6 +84,25 @@ RC=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
 [ $RC = 143 ] && [ $ms -lt 5000 ] && pass "SIGTERM while waiting ends PID 1 (143, ${ms} ms)" || fail "SIGTERM while waiting: exit $RC after $ms ms"
 
+# SIGHUP (lockboxd's notify) while PID 1 waits for its secrets: the wait goes on, CMD starts
+# once they are there and does not get that SIGHUP (it has no handler yet; default ends it).
+cat >"$T/hupwait.sh" <<SH
+trap 'echo HUP >>"$T/hupsigs"' HUP
+sleep 0.3
+echo ran >"$T/hupran"
+SH
+unshare --pid --fork --mount-proc --kill-child "$LOCKBOX" exec --dir "$D" --wait late2 --timeout 30s -- /bin/sh "$T/hupwait.sh" &
+upid=$!
+sleep 0.5
+kill -HUP "$(ns_init $upid)"
+sleep 0.3
+lb_gen 2 db_password 'pw' 0 0 0400 "$exp" late2 'x' 0 0 0400 "$exp"
+lb_publish 2
+wait $upid
+RC=$?
+[ $RC = 0 ] && [ -s "$T/hupran" ] && [ ! -e "$T/hupsigs" ] && pass "SIGHUP while waiting: the wait went on, CMD ran without it" ||
+	fail "SIGHUP while waiting: exit $RC, ran: $(cat "$T/hupran" 2>/dev/null), child saw: $(cat "$T/hupsigs" 2>/dev/null)"
+
 # Not PID 1: same forwarding and status for its child.
 rm -f "$T/ready" "$T/sigs"
 "$LOCKBOX" exec --dir "$D" -- /bin/sh "$T/traps.sh" &
