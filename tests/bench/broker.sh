@@ -48,9 +48,22 @@ JSON
 put_unused() { printf 'u%s' "$RANDOM" | ctl secret put unused; }
 put_shared() { printf 's%s' "$RANDOM" | ctl secret put shared; }
 # CMD... -> "best_wall_ms mean_cpu_us" over 5 runs (CPU of lockboxd)
+# Waits out the generation GC of earlier rotations (grace 1 s) and until lockboxd has been
+# idle for 0.3 s (at most 120 s): at 10,000 targets the GC of one put landed inside the next
+# put's measurement (46 syscalls per target counted instead of 17).
+wait_idle() {
+	local deadline=$((SECONDS + 120)) c0
+	sleep 1.2
+	while ((SECONDS < deadline)); do
+		c0=$(cpu_ns "$BROKER_PID")
+		sleep 0.3
+		[[ $(cpu_ns "$BROKER_PID") == "$c0" ]] && return 0
+	done
+}
 measure() {
 	local b=999999 s e c0 c1 cpu=0
 	for _ in 1 2 3 4 5; do
+		wait_idle
 		c0=$(cpu_ns "$BROKER_PID")
 		s=$(ms)
 		"$@" >/dev/null
@@ -81,7 +94,7 @@ base_rss "$NEW_BIN"
 declare -A R
 # run_one KEY N: one broker of LB_BIN with N targets; R[KEY] gets its numbers.
 run_one() {
-	local key=$1 N=$2 t0 t1 scpu bw bc rw rc rss sys calls sp c0 c1 idle_deadline rot rot_cpu i tag
+	local key=$1 N=$2 t0 t1 scpu bw bc rw rc rss sys calls sp c0 c1 rot rot_cpu i tag
 	local base_rss=${BASE[$LB_BIN]}
 	tag="N=$N${OLD_BIN:+ ($key)}"
 	write_conf "$N" "$CONF"
@@ -102,15 +115,8 @@ run_one() {
 	sys="-"
 	if command -v strace >/dev/null; then
 		# The generations the rotations above replaced are collected after their grace
-		# (1 s); with 10,000 targets that takes seconds: count one rotation alone, once
-		# lockboxd has been idle for 0.5 s (at most 120 s).
-		sleep 1.5
-		idle_deadline=$((SECONDS + 120))
-		while ((SECONDS < idle_deadline)); do
-			c0=$(cpu_ns "$BROKER_PID")
-			sleep 0.5
-			[[ $(cpu_ns "$BROKER_PID") == "$c0" ]] && break
-		done
+		# (1 s): count one rotation alone, once lockboxd is idle.
+		wait_idle
 		strace -c -f -p "$BROKER_PID" -o "$T/strace.$N" &
 		sp=$!
 		sleep 0.5
