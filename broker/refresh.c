@@ -187,13 +187,7 @@ static void apply_big(lb_refresh *r, struct batch *bt, size_t n)
 		free(pubs);
 		return;
 	}
-	for (size_t i = 0; i < np; i++) {
-		lb_err e = {0};
-		lb_target *t = pubs[i].t;
-		int rc = lb_target_publish_as(t, pubs[i].items, pubs[i].n, pubs[i].huid,
-					      pubs[i].hgid, &e);
-		rf_after_apply(r, bt, t, rf_finish(r, bt, &pubs[i], rc, &e));
-	}
+	rf_publish_here(r, bt, pubs, np);
 	free(pubs);
 }
 

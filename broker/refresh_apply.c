@@ -298,3 +298,14 @@ bool rf_finish(lb_refresh *r, struct batch *bt, struct pub *p, int rc, const lb_
 	rf_pub_free(p);
 	return p->ok;
 }
+
+void rf_publish_here(lb_refresh *r, struct batch *bt, struct pub *pubs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		lb_err e = {0};
+		lb_target *t = pubs[i].t;
+		int rc = lb_target_publish_as(t, pubs[i].items, pubs[i].n, pubs[i].huid,
+					      pubs[i].hgid, &e);
+		rf_after_apply(r, bt, t, rf_finish(r, bt, &pubs[i], rc, &e));
+	}
+}

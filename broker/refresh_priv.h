@@ -119,6 +119,8 @@ enum rf_prep rf_prepare(lb_refresh *r, struct batch *bt, const struct want *w, l
 /* After the publish (rc 0) or its failure (e): the audit line, metrics, hooks; p's
  * resources are freed. Returns whether the target is good (no retry). */
 bool rf_finish(lb_refresh *r, struct batch *bt, struct pub *p, int rc, const lb_err *e);
+/* Publish pubs[0..n) in this process, each then finished (rf_finish) and applied. */
+void rf_publish_here(lb_refresh *r, struct batch *bt, struct pub *pubs, size_t n);
 /* p's resources, when rf_prepare said RF_DONE (or the publish never happens). */
 void rf_pub_free(struct pub *p);
 

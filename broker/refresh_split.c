@@ -113,13 +113,7 @@ bool rf_split_pass(lb_refresh *r, struct batch *bt, struct pub *pubs, size_t n)
 	}
 	bt->splits++;
 	r->split = sp;
-	for (size_t i = 0; i < head; i++) {
-		lb_err pe = {0};
-		lb_target *t = pubs[i].t;
-		int rc = lb_target_publish_as(t, pubs[i].items, pubs[i].n, pubs[i].huid,
-					      pubs[i].hgid, &pe);
-		rf_after_apply(r, bt, t, rf_finish(r, bt, &pubs[i], rc, &pe));
-	}
+	rf_publish_here(r, bt, pubs, head);
 	return true;
 fail:
 	for (size_t i = 0; sp->held && i < tail; i++)
