@@ -241,6 +241,17 @@ lb_pubfork *lb_pubfork_start(lb_loop *loop, lb_pubjob *jobs, size_t n, lb_pubfor
 		jobs[i].ok = false;
 		jobs[i].wipe_fd = -1;
 	}
+	/* Without a pidfd the loop could not wait for the child (kernel before 5.3, or no fd
+	 * left): the pass is written here instead. */
+	{
+		int probe = (int)syscall(SYS_pidfd_open, parent, 0);
+
+		if (probe < 0) {
+			lb_fail_errno(e, "pidfd_open");
+			goto fail;
+		}
+		close(probe);
+	}
 	p->pid = fork();
 	if (p->pid < 0) {
 		lb_fail_errno(e, "fork the publisher child");

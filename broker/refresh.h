@@ -46,6 +46,9 @@ void lb_refresh_run(lb_refresh *r, const char *const *names, size_t n, const cha
 void lb_refresh_list(lb_refresh *r, json_t *names, const char *reason);
 /* A publisher child still writes part of a pass (its targets are not yet published). */
 bool lb_refresh_busy(const lb_refresh *r);
+/* Wait (bounded by its deadline) for a running publisher child and apply its outcome. The
+ * child's share of a pass points into the config's bindings: a config swap settles first. */
+void lb_refresh_settle(lb_refresh *r);
 /* fn(ctx) once no publisher child runs (in order of calls). false, with nothing kept: the
  * pipeline is idle now (or out of memory), the caller goes on at once. */
 bool lb_refresh_when_idle(lb_refresh *r, void (*fn)(void *ctx), void *ctx);

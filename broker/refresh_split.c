@@ -140,6 +140,14 @@ void rf_run_waiters(lb_refresh *r)
 	}
 }
 
+void lb_refresh_settle(lb_refresh *r)
+{
+	if (!r || !r->split)
+		return;
+	rf_split_finish(r);
+	rf_run_waiters(r);
+}
+
 bool lb_refresh_busy(const lb_refresh *r)
 {
 	return r && r->split;

@@ -265,6 +265,10 @@ int lb_broker_reload(lb_broker *b, lb_diag *d)
 		lb_config_free(next);
 		return -1;
 	}
+	/* A publisher child still writing part of a pass holds that pass's bindings (names,
+	 * secrets) of the config about to be freed: its outcome is applied under it first. It
+	 * writes for milliseconds; its deadline bounds this wait. */
+	lb_refresh_settle(b->refresh);
 	broker_stop_binding_timers(b);
 	/* The config and its stores change together, before any old store closes: nothing
 	 * reaches a closed store through b->stores, and every lookup sees one config. */
