@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SP_DEADLINE_MS	20000 /* dockerd's plugin client gives up after 30 s */
-#define SP_INFLIGHT_MAX 64
+#define SP_DEADLINE_MS 20000 /* dockerd's plugin client gives up after 30 s */
+/* Each one holds a suspended plugin connection for up to SP_DEADLINE_MS: half of them at
+ * most, so VolumeDriver calls (Mount/Unmount for every container) always find one free. */
+#define SP_INFLIGHT_MAX (LB_PLUGIN_CONN_MAX / 2)
 
 struct sp_call {
 	struct dk_secretprov *sp; /* NULL once the provider is gone (its fetch still runs) */
