@@ -37,6 +37,19 @@ static void test_cgroup_names(void **state)
 }
 
 /* A process outside the container's cgroup is refused, and so is a PID that is gone. */
+/* A child that waits for a signal (the target of the calls below). */
+static pid_t paused_child(void)
+{
+	pid_t child = fork();
+
+	assert_true(child >= 0);
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	return child;
+}
+
 static void test_container_maps(void **state)
 {
 	char um[256], gm[256];
@@ -46,12 +59,7 @@ static void test_container_maps(void **state)
 	(void)state;
 	assert_int_equal(lb_procfacts_container_maps(getpid(), ID, um, gm, sizeof(um), &e), -1);
 	assert_non_null(strstr(e.msg, "not in container"));
-	child = fork();
-	assert_true(child >= 0);
-	if (child == 0) {
-		pause();
-		_exit(0);
-	}
+	child = paused_child();
 	kill(child, SIGKILL);
 	assert_int_equal(waitpid(child, NULL, 0), child);
 	assert_int_equal(lb_procfacts_container_maps(child, ID, um, gm, sizeof(um), &e), -1);
@@ -97,12 +105,7 @@ static void test_signal(void **state)
 	(void)state;
 	assert_int_equal(lb_procfacts_signal(getpid(), ID, SIGUSR1, &e), -1);
 	assert_non_null(strstr(e.msg, "not in container"));
-	child = fork();
-	assert_true(child >= 0);
-	if (child == 0) {
-		pause();
-		_exit(0);
-	}
+	child = paused_child();
 	assert_int_equal(lb_procfacts_signal(child, ID, SIGUSR1, &e), -1);
 	if (geteuid() == 0 && into_container_cgroup(child, dir, sizeof(dir))) {
 		assert_int_equal(lb_procfacts_signal(child, ID, SIGUSR1, &e), 0);
