@@ -83,6 +83,14 @@ last_hup() { # T0 -> "K LAST_NS"
 	echo "$k $last"
 }
 
+wait_hups() { # T0 -> hk (SIGHUPs seen since T0) and hlast (the last one's ns): all N, or 60 s
+	local deadline=$((SECONDS + 60))
+	while :; do
+		read -r hk hlast <<<"$(last_hup "$1")"
+		((hk == N || SECONDS > deadline)) && return
+		sleep 0.5
+	done
+}
 put_time() { # NAME VALUE -> ns the put took
 	local s e
 	s=$(ns_now)
@@ -116,12 +124,7 @@ for N in "${NS[@]}"; do
 		put_secret web/db_password "fan-$v"
 		wait "$wp" || echo "watcher: $(cat "$T/watch.out")"
 		read -r _ seen _ _ _ ffirst _ flast <<<"$(tail -1 "$T/watch.out")"
-		deadline=$((SECONDS + 60))
-		while :; do
-			read -r hk hlast <<<"$(last_hup "$t0")"
-			((hk == N || SECONDS > deadline)) && break
-			sleep 0.5
-		done
+		wait_hups "$t0"
 		idle
 		c1=$(cpu_ns "$BROKER_PID")
 		f=$((flast - t0 - base)) s=$((hlast - t0 - base))
@@ -141,12 +144,7 @@ for N in "${NS[@]}"; do
 		v=$((v + 1))
 		t0=$(ns_now)
 		put_secret web/db_password "fan-$v"
-		deadline=$((SECONDS + 60))
-		while :; do
-			read -r hk _ <<<"$(last_hup "$t0")"
-			((hk == N || SECONDS > deadline)) && break
-			sleep 0.5
-		done
+		wait_hups "$t0"
 		idle
 		kill -INT $sp
 		wait $sp 2>/dev/null || true
