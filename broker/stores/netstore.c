@@ -208,6 +208,8 @@ static void call_send(lb_nst *ns, struct call *c)
 	const char *hdrs[LB_NST_MAX_HEADERS];
 	lb_err e = {0};
 
+	if (c->went_out)
+		*c->went_out = true;
 	h.opts.method = c->req.method[0] ? c->req.method : "GET";
 	h.opts.ca_file = ns->ca_file;
 	h.opts.ca_dir = ns->ca_dir;
@@ -349,6 +351,12 @@ static void on_http(void *ctx, const lb_http_resp *resp)
 
 void lb_nst_call_start(lb_nst *ns, const lb_nst_req *req, lb_nst_call_cb cb, void *ctx)
 {
+	lb_nst_call_start_flagged(ns, req, cb, ctx, NULL);
+}
+
+void lb_nst_call_start_flagged(lb_nst *ns, const lb_nst_req *req, lb_nst_call_cb cb, void *ctx,
+			       bool *went_out)
+{
 	struct call *c = calloc(1, sizeof(*c));
 
 	if (!c) {
@@ -362,6 +370,7 @@ void lb_nst_call_start(lb_nst *ns, const lb_nst_req *req, lb_nst_call_cb cb, voi
 	c->req = *req;
 	c->cb = cb;
 	c->ctx = ctx;
+	c->went_out = went_out;
 	if (ns->closing) {
 		call_free(c);
 		return;

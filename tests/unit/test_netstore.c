@@ -29,6 +29,8 @@ struct route {
 	int statuses[8]; /* consumed in order; the last one repeats; 0 = 200 */
 	size_t nstatus, next;
 	int count;
+	int hold;    /* this many requests are not answered until release() */
+	int held_fd; /* the one held (-1 none) */
 };
 
 static struct route routes[MAX_PATHS];
@@ -43,6 +45,7 @@ static struct route *route_of(const char *path)
 			return &routes[i];
 	assert_true(nroutes < MAX_PATHS);
 	snprintf(routes[nroutes].path, sizeof(routes[nroutes].path), "%s", path);
+	routes[nroutes].held_fd = -1;
 	return &routes[nroutes++];
 }
 
@@ -66,13 +69,29 @@ struct conn {
 	size_t len;
 };
 
+static void answer(int fd, struct route *r)
+{
+	char reply[512], body[256];
+	int status =
+	    r->nstatus ? r->statuses[r->next < r->nstatus ? r->next : r->nstatus - 1] : 200;
+
+	r->next++;
+	if (!status)
+		status = 200;
+	snprintf(body, sizeof(body), "{\"value\":\"v-%s\"}", r->path);
+	snprintf(reply, sizeof(reply),
+		 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: "
+		 "%zu\r\nConnection: close\r\n\r\n%s",
+		 status, strlen(body), body);
+	assert_int_equal(write(fd, reply, strlen(reply)), (ssize_t)strlen(reply));
+}
+
 static void on_client(lb_loop *l, int fd, uint32_t events, void *ctx)
 {
 	struct conn *c = ctx;
-	char path[128] = "", reply[512], body[256];
+	char path[128] = "";
 	ssize_t n;
 	struct route *r;
-	int status;
 
 	(void)events;
 	n = read(fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
@@ -82,24 +101,32 @@ static void on_client(lb_loop *l, int fd, uint32_t events, void *ctx)
 		if (!strstr(c->buf, "\r\n\r\n"))
 			return;
 	}
-	if (n > 0 && sscanf(c->buf, "GET /%127s ", path) == 1) {
+	lb_loop_del_fd(l, fd);
+	if (n <= 0 || sscanf(c->buf, "GET /%127s ", path) != 1)
+		path[0] = '\0';
+	free(c);
+	if (path[0]) {
 		r = route_of(path);
 		r->count++;
-		status =
-		    r->nstatus ? r->statuses[r->next < r->nstatus ? r->next : r->nstatus - 1] : 200;
-		r->next++;
-		if (!status)
-			status = 200;
-		snprintf(body, sizeof(body), "{\"value\":\"v-%s\"}", path);
-		snprintf(reply, sizeof(reply),
-			 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: "
-			 "%zu\r\nConnection: close\r\n\r\n%s",
-			 status, strlen(body), body);
-		assert_int_equal(write(fd, reply, strlen(reply)), (ssize_t)strlen(reply));
+		if (r->hold > 0 && r->held_fd < 0) {
+			r->hold--;
+			r->held_fd = fd;
+			return;
+		}
+		answer(fd, r);
 	}
-	lb_loop_del_fd(l, fd);
 	close(fd);
-	free(c);
+}
+
+/* Answers the request held on PATH. */
+static void release(const char *path)
+{
+	struct route *r = route_of(path);
+
+	assert_true(r->held_fd >= 0);
+	answer(r->held_fd, r);
+	close(r->held_fd);
+	r->held_fd = -1;
 }
 
 static void on_accept(lb_loop *l, int fd, uint32_t events, void *ctx)
@@ -337,6 +364,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
+	for (size_t i = 0; i < nroutes; i++)
+		if (routes[i].held_fd >= 0)
+			close(routes[i].held_fd);
 	if (store.priv)
 		lb_nst_store_close(&store);
 	lb_http_free(http);
@@ -396,6 +426,34 @@ static void test_coalescing(void **state)
 	assert_int_equal(a[0].status, -1);
 	assert_non_null(strstr(a[0].error, "fake store \"fk\": bad: not a name"));
 	assert_true(health_is("ok"));
+}
+
+/* A fetch that comes after a read went out starts a read of its own: the store may have
+ * answered the first before the change this fetch must see (kv put, then rotate). Fetches
+ * while the read still waits to go out share it. */
+static void test_no_join_after_send(void **state)
+{
+	struct answer a[3];
+
+	(void)state;
+	route_of("a")->hold = 1;
+	fetch("a", "", &a[0]);
+	for (int i = 0; i < 500 && count_of("a") < 1; i++)
+		run(NULL, 0, 10);
+	assert_int_equal(count_of("a"), 1);
+	assert_false(a[0].done);
+	fetch("a", "", &a[1]);
+	fetch("a", "", &a[2]); /* joins the second read, which has not gone out */
+	run(&a[1], 2, 0);
+	assert_int_equal(count_of("a"), 2);
+	assert_false(a[0].done);
+	release("a");
+	run(a, 1, 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(a[i].status, 0);
+		assert_string_equal(a[i].value, "v-a");
+	}
+	assert_int_equal(count_of("a"), 2);
 }
 
 static void test_backoff_and_probe(void **state)
@@ -693,6 +751,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_coalescing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_join_after_send, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_backoff_and_probe, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_probe_fault_doubles, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batch_counted_once, setup, teardown),
