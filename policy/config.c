@@ -314,7 +314,7 @@ static void parse_binding(struct ctx *c, lb_config *cfg, const char *name, json_
 	}
 	if ((x = want(c, v, path, "match", JSON_OBJECT, false, sub, sizeof(sub)))) {
 		parse_match(c, sub, x);
-		b->match = x;
+		b->match = json_incref(x);
 	}
 	if ((x = want(c, v, path, "require", JSON_ARRAY, false, sub, sizeof(sub)))) {
 		json_t *r;
@@ -408,14 +408,6 @@ static void parse_target(struct ctx *c, lb_config *cfg, const char *name, json_t
 	}
 }
 
-static void index_name(lb_config *cfg, char kind, const char *name, size_t pos)
-{
-	char key[LB_NAME_MAX + 8];
-
-	snprintf(key, sizeof(key), "%c:%s", kind, name);
-	json_object_set_new(cfg->index, key, json_integer((json_int_t)pos));
-}
-
 /* "metrics": {"listen": "127.0.0.1:9464", "container_ids": false} (issue 18). */
 static void parse_metrics(struct ctx *c, lb_config *cfg, json_t *x, const char *const *keys)
 {
@@ -438,16 +430,6 @@ static void parse_metrics(struct ctx *c, lb_config *cfg, json_t *x, const char *
 		cfg->metrics_container_ids = json_is_true(v);
 }
 
-static json_t *lookup_name(const lb_config *c, char kind, const char *name)
-{
-	char key[LB_NAME_MAX + 8];
-
-	if (strlen(name) > LB_NAME_MAX)
-		return NULL;
-	snprintf(key, sizeof(key), "%c:%s", kind, name);
-	return json_object_get(c->index, key);
-}
-
 lb_config *lb_config_parse(const char *text, const char *name, lb_diag *d)
 {
 	static const char *const top_keys[] = {"run_dir",  "state_dir", "docker",  "stores",
@@ -457,30 +439,30 @@ lb_config *lb_config_parse(const char *text, const char *name, lb_diag *d)
 	struct ctx c = {.file = name, .text = text, .d = d};
 	lb_config *cfg = calloc(1, sizeof(*cfg));
 	json_error_t jerr;
-	json_t *x;
+	json_t *root, *x;
 	char sub[512];
 	const char *k;
 
 	if (!cfg)
 		return NULL;
-	cfg->root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-	if (!cfg->root) {
+	root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
 		char line[900];
 		snprintf(line, sizeof(line), "%s:%d:%d: %s", name, jerr.line, jerr.column,
 			 jerr.text);
 		diag_add(d, line);
-		lb_config_free(cfg);
+		free(cfg);
 		return NULL;
 	}
 	c.pos = lb_jsonpos_index(text);
-	if (!json_is_object(cfg->root)) {
+	if (!json_is_object(root)) {
 		cerr(&c, "", "the configuration must be a JSON object");
 		goto out;
 	}
-	check_keys(&c, "", cfg->root, top_keys);
-	cfg->run_dir = get_path(&c, cfg->root, "", "run_dir", "/run/lockbox");
-	cfg->state_dir = get_path(&c, cfg->root, "", "state_dir", "/var/lib/lockbox");
-	if ((x = want(&c, cfg->root, "", "docker", JSON_OBJECT, false, sub, sizeof(sub)))) {
+	check_keys(&c, "", root, top_keys);
+	cfg->run_dir = get_path(&c, root, "", "run_dir", "/run/lockbox");
+	cfg->state_dir = get_path(&c, root, "", "state_dir", "/var/lib/lockbox");
+	if ((x = want(&c, root, "", "docker", JSON_OBJECT, false, sub, sizeof(sub)))) {
 		check_keys(&c, "docker", x, docker_keys);
 		cfg->docker_socket = get_path(&c, x, "docker", "socket", "/var/run/docker.sock");
 		cfg->plugin_socket =
@@ -488,46 +470,55 @@ lb_config *lb_config_parse(const char *text, const char *name, lb_diag *d)
 		check_socket_path(&c, "docker.socket", cfg->docker_socket, false);
 		check_socket_path(&c, "docker.plugin_socket", cfg->plugin_socket, true);
 	}
-	if ((x = want(&c, cfg->root, "", "metrics", JSON_OBJECT, false, sub, sizeof(sub))))
+	if ((x = want(&c, root, "", "metrics", JSON_OBJECT, false, sub, sizeof(sub))))
 		parse_metrics(&c, cfg, x, metrics_keys);
 	if (strlen(cfg->run_dir) > 107 - strlen("/control.sock"))
 		cerr(&c, "run_dir", "too long for RUN_DIR/control.sock (at most %zu bytes)",
 		     107 - strlen("/control.sock"));
-	x = want(&c, cfg->root, "", "stores", JSON_OBJECT, false, sub, sizeof(sub));
-	if (!x && !json_object_get(cfg->root, "stores")) {
+	x = want(&c, root, "", "stores", JSON_OBJECT, false, sub, sizeof(sub));
+	if (!x && !json_object_get(root, "stores")) {
 		/* The sealed local store is the embedded default. */
 		x = json_pack("{s:{s:s}}", "local", "type", "sealed");
-		json_object_set_new(cfg->root, "stores", x);
+		json_object_set_new(root, "stores", x);
 	}
 	if (x)
 		lb_cfg_parse_stores(&c, cfg, x);
-	cfg->index = json_object();
-	if ((x = want(&c, cfg->root, "", "bindings", JSON_OBJECT, false, sub, sizeof(sub)))) {
+	if ((x = want(&c, root, "", "bindings", JSON_OBJECT, false, sub, sizeof(sub)))) {
 		json_t *v;
 		cfg->bindings = calloc(json_object_size(x) + 1, sizeof(*cfg->bindings));
 		if (!cfg->bindings) {
 			cerr(&c, "bindings", "out of memory for %zu bindings", json_object_size(x));
 			goto out;
 		}
-		json_object_foreach (x, k, v) {
-			index_name(cfg, 'b', k, cfg->nbindings);
+		json_object_foreach (x, k, v)
 			parse_binding(&c, cfg, k, v, &cfg->bindings[cfg->nbindings++]);
-		}
 	}
-	if ((x = want(&c, cfg->root, "", "targets", JSON_OBJECT, false, sub, sizeof(sub)))) {
+	/* Targets look their binding up by name. */
+	if (lb_cfg_index_build(&cfg->binding_index, cfg->bindings, sizeof(*cfg->bindings),
+			       cfg->nbindings)) {
+		cerr(&c, "bindings", "out of memory for the index of %zu bindings", cfg->nbindings);
+		goto out;
+	}
+	if ((x = want(&c, root, "", "targets", JSON_OBJECT, false, sub, sizeof(sub)))) {
 		json_t *v;
 		cfg->targets = calloc(json_object_size(x) + 1, sizeof(*cfg->targets));
 		if (!cfg->targets) {
 			cerr(&c, "targets", "out of memory for %zu targets", json_object_size(x));
 			goto out;
 		}
-		json_object_foreach (x, k, v) {
-			index_name(cfg, 't', k, cfg->ntargets);
+		json_object_foreach (x, k, v)
 			parse_target(&c, cfg, k, v, &cfg->targets[cfg->ntargets++]);
-		}
 	}
+	if (lb_cfg_index_build(&cfg->target_index, cfg->targets, sizeof(*cfg->targets),
+			       cfg->ntargets))
+		cerr(&c, "targets", "out of memory for the index of %zu targets", cfg->ntargets);
+	/* The structs keep what they need; the tree goes (issue 19: it was most of a static
+	 * target's memory). */
+	if (!c.errors && lb_cfg_compact(cfg))
+		cerr(&c, "", "out of memory for the names and paths of the configuration");
 out:
 	json_decref(c.pos);
+	json_decref(root);
 	if (c.errors) {
 		lb_config_free(cfg);
 		return NULL;
@@ -615,46 +606,4 @@ int lb_config_dirs(const char *path, char *run_dir, char *state_dir, size_t cap,
 	if (s && abs_path_ok(s))
 		snprintf(state_dir, cap, "%s", s);
 	return 0;
-}
-
-void lb_config_free(lb_config *c)
-{
-	if (!c)
-		return;
-	for (size_t i = 0; i < c->nbindings; i++) {
-		for (size_t j = 0; j < c->bindings[i].nsecrets; j++)
-			lb_template_free(c->bindings[i].secrets[j].tmpl);
-		free(c->bindings[i].secrets);
-	}
-	free(c->bindings);
-	free(c->stores);
-	free(c->targets);
-	json_decref(c->index);
-	json_decref(c->root);
-	free(c);
-}
-
-const lb_binding *lb_config_binding(const lb_config *c, const char *name)
-{
-	json_t *i = lookup_name(c, 'b', name);
-
-	return i && (size_t)json_integer_value(i) < c->nbindings
-		   ? &c->bindings[json_integer_value(i)]
-		   : NULL;
-}
-
-const lb_store_cfg *lb_config_store(const lb_config *c, const char *name)
-{
-	for (size_t i = 0; i < c->nstores; i++)
-		if (strcmp(c->stores[i].name, name) == 0)
-			return &c->stores[i];
-	return NULL;
-}
-
-const lb_target_cfg *lb_config_target(const lb_config *c, const char *name)
-{
-	json_t *i = lookup_name(c, 't', name);
-
-	return i && (size_t)json_integer_value(i) < c->ntargets ? &c->targets[json_integer_value(i)]
-								: NULL;
 }

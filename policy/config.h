@@ -38,7 +38,7 @@ typedef struct lb_binding {
 	const char *name;
 	lb_secret_spec *secrets;
 	size_t nsecrets;
-	json_t *match; /* {"images":[...],"labels":{...}} or NULL */
+	json_t *match; /* {"images":[...],"labels":{...}} or NULL: owned (one per binding) */
 	uint32_t require;
 	int notify_sig; /* 0 = none */
 	uint64_t refresh_ms;
@@ -52,7 +52,9 @@ typedef struct lb_binding {
 typedef struct lb_store_cfg {
 	const char *name;
 	const char *type;
-	json_t *opts; /* the store's whole object */
+	/* The store's whole object, owned (one per store, not per target): its open() reads it
+	 * through its schema, the worker gets it as JSON, a reload compares it (json_equal). */
+	json_t *opts;
 } lb_store_cfg;
 
 typedef struct lb_target_cfg {
@@ -63,8 +65,17 @@ typedef struct lb_target_cfg {
 	const char *gid_map; /* NULL = same as uid_map when literal, else derived */
 } lb_target_cfg;
 
+/* Name -> position + 1 (0: empty slot), open addressing: lookups by name are O(1) at about
+ * 8 bytes per name (config_mem.c). */
+typedef struct lb_cfg_index {
+	uint32_t *slot;
+	size_t mask; /* capacity - 1 */
+} lb_cfg_index;
+
+/* What a parse keeps: compact structs. The JSON tree is freed once parsed; every name and
+ * path the structs point at is in one block (strings). */
 typedef struct lb_config {
-	json_t *root; /* owns every string the structs point at */
+	char *strings;
 	const char *run_dir;
 	const char *state_dir;
 	const char *docker_socket; /* NULL without a docker key */
@@ -77,7 +88,7 @@ typedef struct lb_config {
 	size_t nbindings;
 	lb_target_cfg *targets;
 	size_t ntargets;
-	json_t *index; /* "t:NAME" / "b:NAME" -> position: lookups by name are O(1) */
+	lb_cfg_index binding_index, target_index;
 } lb_config;
 
 /* Diagnostics: one formatted line per problem ("FILE:LINE:COL: key.path: message"). */

@@ -31,6 +31,11 @@ bool lb_cfg_ident_ok(const char *s);
 /* A regular file of at most cap bytes without NUL (O_NONBLOCK: never a FIFO's hang). */
 char *lb_cfg_read_text(const char *path, size_t cap, size_t *len, lb_err *e);
 
+/* config_mem.c: the name index of n structs of stride bytes, each starting with its name. */
+int lb_cfg_index_build(lb_cfg_index *ix, const void *base, size_t stride, size_t n);
+/* Moves every name and path the structs point at into cfg->strings (the tree can go). */
+int lb_cfg_compact(lb_config *cfg);
+
 /* config_store.c: the "stores" object; fills cfg->stores and cfg->nstores. */
 void lb_cfg_parse_stores(struct ctx *c, lb_config *cfg, json_t *stores);
 

@@ -154,7 +154,7 @@ void lb_cfg_parse_stores(struct ctx *c, lb_config *cfg, json_t *stores)
 		}
 		cfg->stores[i].name = name;
 		cfg->stores[i].type = json_string_value(type);
-		cfg->stores[i].opts = v;
+		cfg->stores[i].opts = json_incref(v);
 		i++;
 	}
 	cfg->nstores = i;
