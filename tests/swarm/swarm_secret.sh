@@ -166,6 +166,28 @@ wait_for "lockboxd refusing a root task" 60 grep -q 'binding web refused contain
 echo "lockboxd logs: $(grep -m1 'binding web refused container' "$LOG")"
 pass "a task whose spec fails the posture gate (runs as root) gets no value"
 
+# --- deploy/stack-secrets.yaml as shipped (image and source adapted; the command that prints
+# the file and the placement added by a second stack file) ---
+sed -e "s|registry.example/web:1|lbss:1|; s|local:web/db_password|vault:secret/web#password|" \
+	"$(dirname "$0")/../../deploy/stack-secrets.yaml" >"$T/stack.yaml"
+cat >"$T/stack-test.yaml" <<'YAML'
+version: "3.8"
+services:
+  app:
+    command: [/app, --seconds, "600", /run/secrets/db_password]
+    deploy:
+      placement:
+        constraints: [node.hostname==node1]
+YAML
+nd 1 stack deploy -c "$T/stack.yaml" -c "$T/stack-test.yaml" st >"$T/stack.log" 2>&1 ||
+	fail "stack deploy of deploy/stack-secrets.yaml: $(cat "$T/stack.log")"
+! grep -qi "ignoring unsupported" "$T/stack.log" || fail "stack deploy ignored options: $(cat "$T/stack.log")"
+wait_for "the stack's task reading its value" 90 app_says st_app "/run/secrets/db_password=canary-ss-$$-kv" ||
+	fail "st_app: $(why st_app); $(tail -3 "$LOG")"
+app_says st_app "uid=1000 gid=1000" || fail "st_app task not as uid 1000"
+nd 1 stack rm st >/dev/null 2>&1 || fail "stack rm st"
+pass "deploy/stack-secrets.yaml: docker stack deploy creates the lockbox secret; the task reads it as uid 1000"
+
 # --- who asks: the leader manager's lockboxd, also for a task on the worker ---
 nd 1 service create --detach --name onworker --constraint node.hostname==node2 --user 1000:1000 \
 	--secret web_pw lbss:1 /app --seconds 600 /run/secrets/web_pw >/dev/null || fail "service create onworker"
