@@ -108,6 +108,8 @@ for _ in $(seq 100); do [[ -S /run/lockbox/control.sock ]] && break; sleep 0.1; 
 lockboxctl targets >/dev/null || fail "lockboxctl targets"
 kill -TERM "$pid"
 wait "$pid" || fail "lockboxd exit status"
+# A swarm manager's lockboxd also keeps the leases of the Swarm-secret tasks it served.
+printf '{}\n' >/var/lib/lockbox/swarm-leases.json
 ls -a /var/lib/lockbox
 apt-get purge -y -qq lockbox >/tmp/purge2.log 2>&1 || { cat /tmp/purge2.log; exit 1; }
 left=$(ls -d /etc/lockbox /var/lib/lockbox /run/lockbox /run/docker/plugins/lockbox.sock 2>/dev/null || true)
