@@ -2,6 +2,8 @@
 #ifndef LOCKBOX_CLIENT_CLI_H
 #define LOCKBOX_CLIENT_CLI_H
 
+#include <signal.h>
+
 #include "lb.h"
 
 struct lb_opts {
@@ -23,9 +25,10 @@ int64_t lb_now_ms(void);
 
 /* Waits (inotify on D, no polling) until ..data exists and every NAME in it opens and passes
  * lb_secret_open. TIMEOUT_MS 0 checks once. LB_EXIT_TEMPFAIL when the deadline passes;
- * 128+signal when STOP_FD (a signalfd, or -1) delivers a signal first. */
-int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_ms, int stop_fd,
-	    lb_err *err);
+ * 128+signal when a signal of STOP (blocked by the caller; NULL for none) comes first. The
+ * inotify watch and the signalfd for STOP are made only when the first check fails. */
+int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_ms,
+	    const sigset_t *stop, lb_err *err);
 
 /* After a failure with RC 66 or 75: what lockboxd wrote into D/..status.json (why secrets
  * are missing), printable bytes only, on stderr. */

@@ -12,7 +12,6 @@
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -98,7 +97,17 @@ static void verify_entry(const struct lb_entry *e, void *arg)
 }
 
 /* The environment for CMD: ours minus any NAME_FILE we set, plus NAME_FILE=D/NAME for every
- * secret of the generation. One anonymous mapping, sized in a first pass. */
+ * secret of the generation, sized in a first pass. Only the vector and the NAME_FILE strings
+ * are new (ours are pointed to), so a few dozen variables fit in ENV_INLINE bytes of
+ * lb_cmd_exec's frame: no mmap, munmap and page fault; more go to one anonymous mapping. */
+#define ENV_INLINE 1024
+
+struct cmd_env {
+	char **vec;
+	size_t map_len; /* 0 when vec is in area */
+	char *area[ENV_INLINE / sizeof(char *)];
+};
+
 struct env_build {
 	const char *dir;
 	size_t count, bytes;
@@ -153,22 +162,34 @@ static bool env_overridden(const char *var, char **ours, size_t n)
 	return false;
 }
 
-static char **env_build(struct lb_dir *d, size_t *map_len, lb_err *err)
+static void env_free(struct cmd_env *ce)
+{
+	if (ce->vec && ce->map_len)
+		munmap(ce->vec, ce->map_len);
+	ce->vec = NULL;
+	ce->map_len = 0;
+}
+
+static char **env_build(struct lb_dir *d, struct cmd_env *ce, lb_err *err)
 {
 	struct env_build b = {.dir = d->path};
-	size_t nenv = 0, mine;
-	char **vec;
+	size_t nenv = 0, mine, len;
+	char **vec = ce->area;
 
 	while (environ[nenv])
 		nenv++;
 	lb_manifest_each(d, env_size, &b);
-	*map_len = (nenv + b.count + 1) * sizeof(char *) + b.bytes;
-	vec = mmap(NULL, *map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (vec == MAP_FAILED) {
-		lb_fail(err, LB_EXIT_FAILURE, "environment", d->path, NULL, lb_errstr(errno),
-			LB_END);
-		return NULL;
+	len = (nenv + b.count + 1) * sizeof(char *) + b.bytes;
+	if (len > sizeof(ce->area)) {
+		vec = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (vec == MAP_FAILED) {
+			lb_fail(err, LB_EXIT_FAILURE, "environment", d->path, NULL,
+				lb_errstr(errno), LB_END);
+			return NULL;
+		}
+		ce->map_len = len;
 	}
+	ce->vec = vec;
 	b.vec = vec;
 	b.str = (char *)(vec + nenv + b.count + 1);
 	lb_manifest_each(d, env_add, &b);
@@ -181,28 +202,24 @@ static char **env_build(struct lb_dir *d, size_t *map_len, lb_err *err)
 }
 
 /* Verifies every secret of the current generation and builds CMD's environment for it. */
-static char **prepare(struct lb_dir *d, size_t *map_len, lb_err *err)
+static char **prepare(struct lb_dir *d, struct cmd_env *ce, lb_err *err)
 {
 	struct verify_all v = {.d = d, .err = err};
 
 	lb_manifest_each(d, verify_entry, &v);
 	if (v.rc)
 		return NULL;
-	return env_build(d, map_len, err);
+	return env_build(d, ce, err);
 }
 
 /* execvp's PATH search, smaller than musl's execvpe. Like musl, no sh fallback on ENOEXEC. */
-static void exec_path(char **cmd, char **env)
+LB_NOINLINE static void exec_search(char **cmd, char **env)
 {
 	const char *path = getenv("PATH"), *end;
 	size_t nlen = strlen(cmd[0]), dlen;
 	int first_err = ENOENT;
 	char buf[4096];
 
-	if (strchr(cmd[0], '/') || !*cmd[0]) {
-		execve(cmd[0], cmd, env);
-		return;
-	}
 	if (!path)
 		path = "/usr/local/bin:/bin:/usr/bin";
 	for (;; path = end + 1) {
@@ -221,6 +238,14 @@ static void exec_path(char **cmd, char **env)
 			break;
 	}
 	errno = first_err;
+}
+
+static void exec_path(char **cmd, char **env)
+{
+	if (strchr(cmd[0], '/') || !*cmd[0])
+		execve(cmd[0], cmd, env);
+	else
+		exec_search(cmd, env);
 }
 
 /* A notify signal (SIGHUP, SIGUSR1, SIGUSR2: what a binding's notify may be) that came
@@ -293,7 +318,7 @@ static int watch_rotation(const char *dir)
 }
 
 /* True when the batch of events holds a new ..data: one rename is one rotation. */
-static bool drain_rotation(int fd)
+LB_NOINLINE static bool drain_rotation(int fd)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	bool rotated = false;
@@ -322,22 +347,23 @@ int lb_cmd_exec(const struct lb_opts *o)
 {
 	const char *strict_env = getenv("LOCKBOX_STRICT");
 	sigset_t all, orig, stop;
+	struct cmd_env ce = {.vec = NULL, .map_len = 0};
 	struct lb_dir d;
 	lb_err err;
-	size_t env_len = 0;
 	char **env = NULL;
 	int64_t kill_at = -1;
 	bool restarting = false;
-	int ifd = -1, sfd, rc, status;
+	int ifd = -1, rc, status;
 	pid_t child, pid;
 
 	if ((o->strict || (strict_env && !strcmp(strict_env, "1"))) && strict_check())
 		return LB_EXIT_NOPERM;
 	/* Synchronous signals must stay deliverable to us; everything else is collected from
 	 * now on and forwarded to CMD once it runs. While secrets are awaited the stop signals
-	 * end the wait (through a signalfd): as PID 1 nothing else would, short of SIGKILL.
-	 * SIGHUP is not one: it is lockboxd's notify (files changed), which the wait sees on
-	 * its own; one that came while waiting is dropped before CMD starts (drop_notify). */
+	 * end the wait (lb_wait reads them from a signalfd): as PID 1 nothing else would, short
+	 * of SIGKILL. SIGHUP is not one: it is lockboxd's notify (files changed), which the wait
+	 * sees on its own; one that came while waiting is dropped before CMD starts
+	 * (drop_notify). */
 	sigfillset(&all);
 	sigdelset(&all, SIGFPE);
 	sigdelset(&all, SIGILL);
@@ -351,15 +377,14 @@ int lb_cmd_exec(const struct lb_opts *o)
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	sigaddset(&stop, SIGQUIT);
-	sfd = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
 
 	lb_dir_init(&d);
 	rc = lb_dir_open(&d, o->dir, o->flags, &err);
 	if (!rc)
-		rc = lb_wait(&d, o->names, o->nnames, o->timeout_ms, sfd, &err);
+		rc = lb_wait(&d, o->names, o->nnames, o->timeout_ms, &stop, &err);
 	if (rc)
 		goto fail;
-	env = prepare(&d, &env_len, &err);
+	env = prepare(&d, &ce, &err);
 	if (!env) {
 		rc = err.code;
 		goto fail;
@@ -424,11 +449,9 @@ int lb_cmd_exec(const struct lb_opts *o)
 			}
 			restarting = false;
 			kill_at = -1;
-			munmap(env, env_len);
-			env = NULL;
-			rc = lb_wait(&d, o->names, o->nnames, o->timeout_ms, sfd, &err);
-			if (!rc)
-				env = prepare(&d, &env_len, &err);
+			env_free(&ce);
+			rc = lb_wait(&d, o->names, o->nnames, o->timeout_ms, &stop, &err);
+			env = rc ? NULL : prepare(&d, &ce, &err);
 			if (!env) {
 				rc = err.code;
 				goto fail;
@@ -446,12 +469,9 @@ fail:
 	lb_say_err(&err);
 	lb_say_status(&d, rc);
 out:
-	if (env)
-		munmap(env, env_len);
+	env_free(&ce);
 	if (ifd >= 0)
 		close(ifd);
-	if (sfd >= 0)
-		close(sfd);
 	lb_dir_close(&d);
 	return rc;
 }

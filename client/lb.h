@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <lockbox/client.h>
@@ -15,6 +16,11 @@
 
 typedef struct lockbox_error lb_err;
 
+/* A manifest up to this size is read into struct lb_dir itself, a larger one (up to
+ * LB_MANIFEST_MAX) into an anonymous mapping: the common case costs no mmap, munmap and page
+ * fault (one secret's entry is about 80 bytes). */
+#define LB_MANIFEST_INLINE 1024
+
 /* Called after each check that passed; `lockbox check` prints these. REL may be NULL. */
 typedef void (*lb_report_fn)(const char *check, const char *dir, const char *rel,
 			     const char *detail);
@@ -22,12 +28,14 @@ typedef void (*lb_report_fn)(const char *check, const char *dir, const char *rel
 struct lb_dir {
 	const char *path; /* D as given: messages and NAME_FILE values */
 	unsigned flags;	  /* LOCKBOX_ALLOW_WRITABLE */
+	uid_t euid;	  /* the caller's, taken once by lb_dir_open */
 	int dfd;	  /* D itself */
 	int datafd;	  /* the generation ..data pointed to when it was opened; -1 before */
-	char *manifest;	  /* that generation's manifest (anonymous mapping), validated */
+	char *manifest;	  /* that generation's manifest, validated: manifest_inline or a mapping */
 	size_t manifest_len;
 	int64_t generation; /* -1 when the manifest has none */
 	lb_report_fn report;
+	char manifest_inline[LB_MANIFEST_INLINE];
 };
 
 /* One manifest entry, as the scanner hands it out. NAME is not NUL-terminated. */
@@ -45,6 +53,11 @@ typedef void (*lb_entry_fn)(const struct lb_entry *entry, void *arg);
  * and *WHAT to a static reason. */
 int lb_manifest_scan(const char *buf, size_t len, lb_entry_fn fn, void *arg, int64_t *generation,
 		     size_t *err_off, const char **what);
+
+/* On a function that holds a large buffer and runs off the common path: it stays out of its
+ * callers' frames, so the common path (exec -- CMD with secrets ready) reaches fewer stack
+ * pages, and each new page is a page fault (about 5 us on a virtual machine). */
+#define LB_NOINLINE __attribute__((noinline))
 
 /* Ends the string pieces of lb_fail and lb_say. A plain NULL is not enough: it may be an int 0,
  * and va_arg(ap, const char *) of an int is undefined (cppcheck varFuncNullUB). */

@@ -88,7 +88,7 @@ static int parse_duration(const char *s, int64_t *ms)
 }
 
 /* Stream the verified fd to stdout: sendfile keeps the secret out of our memory. */
-static int copy_out(int fd, size_t size, const char *name)
+LB_NOINLINE static int copy_out(int fd, size_t size, const char *name)
 {
 	char buf[4096];
 	ssize_t n, w;
@@ -169,7 +169,7 @@ static int cmd_wait(const struct lb_opts *o)
 	lb_dir_init(&d);
 	rc = lb_dir_open(&d, o->dir, o->flags, &err);
 	if (!rc)
-		rc = lb_wait(&d, o->names, o->nnames, o->timeout_ms, -1, &err);
+		rc = lb_wait(&d, o->names, o->nnames, o->timeout_ms, NULL, &err);
 	if (rc) {
 		lb_say_err(&err);
 		lb_say_status(&d, rc);

@@ -181,7 +181,7 @@ static bool uid_is_outside_root(uid_t uid)
 
 	if (uid == 0)
 		return true;
-	fd = open("/proc/sys/kernel/overflowuid", O_RDONLY | O_CLOEXEC);
+	fd = openat(AT_FDCWD, "/proc/sys/kernel/overflowuid", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return uid == 65534;
 	n = read(fd, buf, sizeof(buf) - 1);
@@ -218,7 +218,7 @@ static int check_root_owned(const struct lb_dir *d, int fd, const char *rel, boo
 			       LB_END);
 	/* ACLs can grant write beyond the mode bits; ask the kernel for non-root callers (the raw
 	 * syscall: musl's faccessat carries an AT_EACCESS emulation we do not need). */
-	if (want_dir && geteuid() != 0 && syscall(SYS_faccessat, fd, ".", W_OK) == 0)
+	if (want_dir && d->euid != 0 && syscall(SYS_faccessat, fd, ".", W_OK) == 0)
 		return lb_fail(err, LB_EXIT_NOPERM, "owner", d->path, path,
 			       "writable by the caller", LB_END);
 	return 0;
@@ -237,7 +237,7 @@ static void data_close(struct lb_dir *d)
 	if (d->datafd >= 0)
 		close(d->datafd);
 	d->datafd = -1;
-	if (d->manifest)
+	if (d->manifest && d->manifest != d->manifest_inline)
 		munmap(d->manifest, LB_MANIFEST_MAX + 1);
 	d->manifest = NULL;
 	d->manifest_len = 0;
@@ -259,7 +259,9 @@ int lb_dir_open(struct lb_dir *d, const char *path, unsigned flags, lb_err *err)
 
 	d->path = path;
 	d->flags = flags;
-	d->dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d->euid = geteuid();
+	/* openat, not open: musl's open follows O_CLOEXEC with an fcntl (for kernels < 2.6.23). */
+	d->dfd = openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->dfd < 0)
 		return lb_fail(err, errno == ENOENT ? LB_EXIT_NOINPUT : LB_EXIT_NOPERM, "open",
 			       path, NULL, lb_errstr(errno), LB_END);
@@ -289,9 +291,9 @@ int lb_dir_open(struct lb_dir *d, const char *path, unsigned flags, lb_err *err)
 static int load_manifest(struct lb_dir *d, lb_err *err)
 {
 	static const char rel[] = LB_DATA_LINK "/" LB_MANIFEST;
-	char num[24], gen[24];
+	char num[24], gen[24], *big;
 	const char *what;
-	size_t off;
+	size_t off, cap;
 	ssize_t n;
 	int fd, rc;
 
@@ -306,17 +308,24 @@ static int load_manifest(struct lb_dir *d, lb_err *err)
 	rc = check_root_owned(d, fd, rel, false, err);
 	if (rc)
 		goto out;
-	/* One mapping of the cap + 1: a manifest that fills it is too big, not truncated. */
-	d->manifest = mmap(NULL, LB_MANIFEST_MAX + 1, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (d->manifest == MAP_FAILED) {
-		d->manifest = NULL;
-		rc = lb_fail(err, LB_EXIT_DATAERR, "manifest", d->path, rel, lb_errstr(errno),
-			     LB_END);
-		goto out;
-	}
+	d->manifest = d->manifest_inline;
+	cap = sizeof(d->manifest_inline);
 	while (d->manifest_len <= LB_MANIFEST_MAX) {
-		n = read(fd, d->manifest + d->manifest_len, LB_MANIFEST_MAX + 1 - d->manifest_len);
+		/* Past the inline buffer: one mapping of the cap + 1, so that a manifest that
+		 * fills it is too big, not truncated. */
+		if (d->manifest_len == cap) {
+			big = mmap(NULL, LB_MANIFEST_MAX + 1, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (big == MAP_FAILED) {
+				rc = lb_fail(err, LB_EXIT_DATAERR, "manifest", d->path, rel,
+					     lb_errstr(errno), LB_END);
+				goto out;
+			}
+			memcpy(big, d->manifest_inline, cap);
+			d->manifest = big;
+			cap = LB_MANIFEST_MAX + 1;
+		}
+		n = read(fd, d->manifest + d->manifest_len, cap - d->manifest_len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -395,7 +404,7 @@ void lb_manifest_each(const struct lb_dir *d, lb_entry_fn fn, void *arg)
 	lb_manifest_scan(d->manifest, d->manifest_len, fn, arg, NULL, &off, &what);
 }
 
-static bool caller_has_gid(gid_t gid)
+LB_NOINLINE static bool caller_has_gid(gid_t gid)
 {
 	gid_t groups[LB_GROUPS_MAX];
 	int n;
@@ -414,7 +423,7 @@ int lb_secret_open(struct lb_dir *d, const char *name, int *fdp, size_t *size, l
 	char rel[sizeof(LB_DATA_LINK) + LB_NAME_MAX + 1];
 	char n1[24], n2[24], n3[24], mode[8];
 	struct lookup l = {.name = name};
-	uid_t euid = geteuid();
+	uid_t euid = d->euid;
 	struct timespec now;
 	struct stat st;
 	int fd, rc;

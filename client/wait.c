@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
@@ -120,34 +121,35 @@ void lb_say_status(const struct lb_dir *d, int rc)
 	lb_say(2, "lockbox: lockboxd says: ", buf, "\n", LB_END);
 }
 
-int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_ms, int stop_fd,
-	    lb_err *err)
+/* lb_wait once the secrets were not there at the first try. */
+LB_NOINLINE static int wait_ready(struct lb_dir *d, const char *const *names, int n,
+				  int64_t timeout_ms, const sigset_t *stop, lb_err *err)
 {
 	int64_t deadline = lb_now_ms() + timeout_ms, left;
 	char events[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	struct pollfd pfd[2] = {{.fd = -1, .events = POLLIN}, {.fd = stop_fd, .events = POLLIN}};
+	struct pollfd pfd[2] = {{.fd = -1, .events = POLLIN}, {.fd = -1, .events = POLLIN}};
 	struct signalfd_siginfo si;
 	const char *missing;
 	struct links links;
 	char num[24], names_buf[256];
 	int rc;
 
+	/* Watch first, then check again: nothing can slip in between. */
+	pfd[0].fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (pfd[0].fd < 0 ||
+	    inotify_add_watch(pfd[0].fd, d->path, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0) {
+		rc = lb_fail(err, LB_EXIT_TEMPFAIL, "wait", d->path, NULL,
+			     "inotify: ", lb_errstr(errno), LB_END);
+		goto out;
+	}
+	/* The caller blocks STOP: a signal that came before this signalfd is pending and read
+	 * from it all the same. */
+	if (stop)
+		pfd[1].fd = signalfd(-1, stop, SFD_CLOEXEC | SFD_NONBLOCK);
 	for (;;) {
 		rc = try_ready(d, names, n, &missing, &links, err);
-		if (rc != LB_EXIT_NOINPUT || timeout_ms == 0)
+		if (rc != LB_EXIT_NOINPUT)
 			goto out;
-		if (pfd[0].fd < 0) {
-			/* Watch first, then check again: nothing can slip in between. */
-			pfd[0].fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-			if (pfd[0].fd < 0 ||
-			    inotify_add_watch(pfd[0].fd, d->path,
-					      IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0) {
-				rc = lb_fail(err, LB_EXIT_TEMPFAIL, "wait", d->path, NULL,
-					     "inotify: ", lb_errstr(errno), LB_END);
-				goto out;
-			}
-			continue;
-		}
 		left = deadline - lb_now_ms();
 		if (left <= 0) {
 			const char *list = missing_list(d, names, n, names_buf, sizeof(names_buf));
@@ -164,7 +166,7 @@ int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_m
 				     "poll: ", lb_errstr(errno), LB_END);
 			goto out;
 		}
-		if ((pfd[1].revents & POLLIN) && read(stop_fd, &si, sizeof(si)) == sizeof(si)) {
+		if ((pfd[1].revents & POLLIN) && read(pfd[1].fd, &si, sizeof(si)) == sizeof(si)) {
 			rc = lb_fail(err, 128 + (int)si.ssi_signo, "wait", d->path, missing,
 				     "stopped by signal ", lb_fmt_i64(num, si.ssi_signo), LB_END);
 			goto out;
@@ -173,7 +175,20 @@ int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_m
 			;
 	}
 out:
-	if (pfd[0].fd >= 0)
-		close(pfd[0].fd);
+	for (int i = 0; i < 2; i++)
+		if (pfd[i].fd >= 0)
+			close(pfd[i].fd);
 	return rc;
+}
+
+int lb_wait(struct lb_dir *d, const char *const *names, int n, int64_t timeout_ms,
+	    const sigset_t *stop, lb_err *err)
+{
+	const char *missing;
+	struct links links;
+	int rc = try_ready(d, names, n, &missing, &links, err);
+
+	if (rc != LB_EXIT_NOINPUT || timeout_ms == 0)
+		return rc;
+	return wait_ready(d, names, n, timeout_ms, stop, err);
 }

@@ -63,4 +63,24 @@ expect_err "name check failed" "invalid name"
 run_lb 0 "--version" --version && expect_out "lockbox 0.1.0" "--version"
 run_lb 0 "--help" --help
 
+# Past the client's inline buffers (1 KiB each): a manifest of 40 secrets (about 4 KiB) is
+# read into a mapping, and CMD's environment of 300 inherited variables plus 40 NAME_FILE is
+# built in one; the small ones above stayed inline. Same results either way.
+args=()
+for ((i = 0; i < 40; i++)); do args+=("bulk_$i" "v$i" 0 0 0444 "$exp"); done
+lb_gen 2 "${args[@]}"
+lb_publish 2
+[ "$(stat -c %s "$W/..gen-2/.manifest.json")" -gt 1024 ] || fail "the bulk manifest fits 1 KiB"
+run_lb 0 "get from a manifest over 1 KiB" get bulk_39 --dir "$D" && expect_out v39 "get bulk_39"
+run_lb 0 "check of a manifest over 1 KiB" check --dir "$D"
+big_env=()
+for ((i = 0; i < 300; i++)); do big_env+=("LB_PAD_$i=padding-value-$i"); done
+OUT=$(env "${big_env[@]}" BULK_7_FILE=/elsewhere "$LOCKBOX" exec --dir "$D" -- /bin/sh -c env)
+n=$(grep -c '^BULK_[0-9]*_FILE=' <<<"$OUT")
+[ "$n" = 40 ] && pass "exec exports 40 NAME_FILE past the inline environment" || fail "NAME_FILE count $n, want 40"
+grep -qx "BULK_7_FILE=$D/bulk_7" <<<"$OUT" && pass "overridden NAME_FILE in a large environment" ||
+	fail "BULK_7_FILE not overridden"
+grep -qx "LB_PAD_299=padding-value-299" <<<"$OUT" && grep -qx "LB_PAD_0=padding-value-0" <<<"$OUT" &&
+	pass "inherited variables kept in a large environment" || fail "inherited variables lost"
+
 lb_finish
