@@ -20,17 +20,11 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "fetch_fixture.h"
 #include "log.h"
 #include "proxy_int.h"
 #include "secmem.h"
 #include "wire.h"
-
-/* What one fetch's callback saw: the target it was for, how often, the last result. */
-struct fetch_seen {
-	const char *target;
-	int calls, status;
-	char value[64], error[512];
-};
 
 struct fake {
 	lb_loop *loop;
@@ -41,7 +35,7 @@ struct fake {
 	lb_store *a, *b;
 	uint32_t sid_a, sid_b, fid_a, fid_b;
 	int opens, fetches;
-	struct fetch_seen seen_a, seen_b;
+	struct lbt_answer seen_a, seen_b; /* of the fetches for targets web and api */
 	/* the LB_W_FILE answer to a READ */
 	int files;
 	int64_t file_errno;
@@ -123,45 +117,20 @@ static void fake_worker_down(void *ctx, const char *why)
 	(void)why;
 }
 
-static void on_deadline(lb_loop *loop, lb_timer *t, void *ctx)
-{
-	(void)t;
-	(void)ctx;
-	lb_loop_stop(loop);
-	fail_msg("the loop did not settle within 10 s");
-}
-
 /* Run the loop until root has handled everything the worker sent so far: the worker asks
  * for a file no store names (id 0) and root's refusal comes back after the earlier frames,
  * which root handles in order. */
 static void settle(struct fake *f)
 {
 	lb_wire_msg sync = {.type = LB_R_READ, .id = 0, .ntext = 1, .text = {{"/nonexistent", 12}}};
-	lb_timer *t = lb_timer_new(f->loop, on_deadline, f);
 
-	assert_non_null(t);
 	assert_int_equal(lb_chan_send(f->worker, &sync, NULL), 0);
-	lb_timer_arm(t, 10000);
-	lb_loop_run(f->loop);
-	lb_timer_free(t);
+	lbt_run_until(f->loop, NULL, NULL);
 }
 
 static void send_w(struct fake *f, const lb_wire_msg *m)
 {
 	assert_int_equal(lb_chan_send(f->worker, m, NULL), 0);
-}
-
-static void fetch_cb(void *ctx, lb_fetch_result *res)
-{
-	struct fetch_seen *s = ctx;
-
-	s->calls++;
-	s->status = res->status;
-	snprintf(s->error, sizeof(s->error), "%s", res->error);
-	s->value[0] = '\0';
-	if (res->value)
-		snprintf(s->value, sizeof(s->value), "%.*s", (int)res->value->len,
-			 (const char *)res->value->data);
 }
 
 static lb_store *open_store(struct fake *f, const lb_store_cfg *cfg)
@@ -214,11 +183,9 @@ static int setup(void **state)
 	assert_non_null(f->worker);
 	f->a = open_store(f, &f->cfg_a);
 	f->b = open_store(f, &f->cfg_b);
-	f->seen_a.target = "web";
-	f->seen_b.target = "api";
-	f->a->ops->fetch(f->a, &src, "web", fetch_cb, &f->seen_a);
+	f->a->ops->fetch(f->a, &src, "web", lbt_answer_record, &f->seen_a);
 	snprintf(src.store, sizeof(src.store), "b");
-	f->b->ops->fetch(f->b, &src, "api", fetch_cb, &f->seen_b);
+	f->b->ops->fetch(f->b, &src, "api", lbt_answer_record, &f->seen_b);
 	settle(f);
 	assert_int_equal(f->opens, 2);
 	assert_int_equal(f->fetches, 2);
@@ -516,12 +483,8 @@ static void test_log_audit_metrics(void **state)
  * the worker is taken for down and the fetches fail; nothing is delivered. */
 static void expect_down_after(struct fake *f, const unsigned char *frame, size_t len)
 {
-	lb_timer *t = lb_timer_new(f->loop, on_deadline, f);
-
 	assert_int_equal(write(f->fd, frame, len), (ssize_t)len);
-	lb_timer_arm(t, 10000);
-	lb_loop_run(f->loop);
-	lb_timer_free(t);
+	lbt_run_until(f->loop, NULL, NULL);
 	assert_true(f->down[0] != '\0');
 	assert_int_equal(f->seen_a.calls, 1);
 	assert_int_equal(f->seen_a.status, -1);
