@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "netstore_fixture.h"
 
 /* --- the server: answers GET /PATH by the script below; counts requests per path --- */
@@ -302,7 +303,7 @@ void run(struct lbt_answer *a, size_t n, uint64_t ms)
 		lbt_run_for(loop, ms);
 }
 
-int setup(void **state)
+static int setup(void **state)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t sl = sizeof(sa);
@@ -329,7 +330,7 @@ int setup(void **state)
 	return 0;
 }
 
-int teardown(void **state)
+static int teardown(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < nroutes; i++)
@@ -360,4 +361,16 @@ bool health_is(const char *want)
 
 	json_decref(h);
 	return same;
+}
+
+int netstore_run(const char *name, struct CMUnitTest *tests, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		tests[i].setup_func = setup;
+		tests[i].teardown_func = teardown;
+	}
+	if (lb_secmem_init() < 0)
+		return 1;
+	lb_log_set_level(LB_ERROR);
+	return _cmocka_run_group_tests(name, tests, n, NULL, NULL);
 }

@@ -1,7 +1,6 @@
 /* The fixture of unit_netstore and unit_netstore_auth: the network-store engine
  * (broker/stores/netstore.c) driven by a fake provider against a small HTTP server on the same
- * loop (no root, no Python). setup() makes a fresh loop, server and store for each test,
- * teardown() takes them down. */
+ * loop (no root, no Python), with a fresh loop, server and store for each test. */
 #ifndef LOCKBOX_TESTS_UNIT_NETSTORE_FIXTURE_H
 #define LOCKBOX_TESTS_UNIT_NETSTORE_FIXTURE_H
 
@@ -50,7 +49,9 @@ void run(struct lbt_answer *a, size_t n, uint64_t ms);
 json_int_t health_int(const char *key);
 bool health_is(const char *want);
 
-int setup(void **state);
-int teardown(void **state);
+struct CMUnitTest;
+/* A test binary's main(): libsodium, logs down to errors, then TESTS[0..N), each in a fresh
+ * fixture (the setup and teardown of every entry are set here). */
+int netstore_run(const char *name, struct CMUnitTest *tests, size_t n);
 
 #endif

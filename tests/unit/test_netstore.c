@@ -10,7 +10,6 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "log.h"
 #include "netstore_fixture.h"
 
 static void test_coalescing(void **state)
@@ -258,19 +257,12 @@ static void test_cancel_from_callback(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_coalescing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_no_join_after_send, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_backoff_and_probe, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_probe_fault_doubles, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_batch_counted_once, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_close_completes_all, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_reentrancy, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cancel_from_callback, setup, teardown),
+	struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_coalescing),	       cmocka_unit_test(test_no_join_after_send),
+	    cmocka_unit_test(test_backoff_and_probe),  cmocka_unit_test(test_probe_fault_doubles),
+	    cmocka_unit_test(test_batch_counted_once), cmocka_unit_test(test_close_completes_all),
+	    cmocka_unit_test(test_reentrancy),	       cmocka_unit_test(test_cancel_from_callback),
 	};
 
-	if (lb_secmem_init() < 0)
-		return 1;
-	lb_log_set_level(LB_ERROR);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return netstore_run("netstore", tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
 #include "netstore_fixture.h"
 
 static void test_replay_once(void **state)
@@ -119,15 +118,12 @@ static void test_reply_cred_gen(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_replay_once, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_queue_while_authenticating, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_login_after_refused_login, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_reply_cred_gen, setup, teardown),
+	struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_replay_once),
+	    cmocka_unit_test(test_queue_while_authenticating),
+	    cmocka_unit_test(test_login_after_refused_login),
+	    cmocka_unit_test(test_reply_cred_gen),
 	};
 
-	if (lb_secmem_init() < 0)
-		return 1;
-	lb_log_set_level(LB_ERROR);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return netstore_run("netstore_auth", tests, sizeof(tests) / sizeof(tests[0]));
 }
