@@ -9,9 +9,11 @@
 #    median and p10-p90; the ratio to `true` is the median of the per-round ratios (each pair
 #    ran seconds apart at most, under the same load).
 #  - CPU: `perf stat` (task-clock of the command and its children from execve to exit, context
-#    switches, page faults) in BLOCKS blocks of 50 runs, variants interleaved block by block;
-#    median of the block means. CPU time is what the client costs; wall time adds the wakeups of
-#    a second process, which a loaded host makes dearer.
+#    switches, page faults) in BLOCKS blocks of 20 runs, variants interleaved block by block;
+#    median and p10-p90 of the block means, and the ratios of the medians and of the p10s
+#    (other work on the host only adds time, so the low quantile is the nearer to the cost on
+#    an idle host; perf prints task-clock in steps of 10 us). CPU time is what the client
+#    costs; wall time adds the wakeups of a second process, which a loaded host makes dearer.
 #  - syscalls: `strace -f -c` of one run each (all processes), and what `exec` adds to `true`.
 # `spawn-floor` (tests/bench/spawn_floor.c, built with musl-gcc when it is there) only starts its
 # command with clone(CLONE_VM|CLONE_VFORK) and waits: the cost of being a second process at all.
@@ -20,7 +22,7 @@
 set -u
 LOCKBOX=${1:-build/bin/lockbox}
 ROUNDS=${2:-400}
-BLOCKS=${3:-8}
+BLOCKS=${3:-20}
 TINI=/usr/bin/tini-static
 DUMB=/usr/bin/dumb-init
 OLD=${LB_BENCH_OLD:-}
@@ -129,34 +131,37 @@ done
 echo "(load after: $(load))"
 
 if command -v perf >/dev/null && perf stat -e task-clock -o /dev/null "$TRUE" 2>/dev/null; then
-	echo "== CPU: perf stat, $BLOCKS blocks x 50 runs per variant, interleaved (load $(load))"
+	echo "== CPU: perf stat, $BLOCKS blocks x 20 runs per variant, interleaved (load $(load))"
 	declare -A TC CS PF
 	for ((bk = 0; bk < BLOCKS; bk++)); do
 		for ((k = 0; k < NV; k++)); do
 			v=${VARIANTS[$(((bk + k) % NV))]}
 			# shellcheck disable=SC2086
-			perf stat -x, -o "$T/perf" -e task-clock,context-switches,page-faults -r 50 \
+			perf stat -x, -o "$T/perf" -e task-clock,context-switches,page-faults -r 20 \
 				${CMD[$v]} >/dev/null 2>&1
 			TC[$v]+=" $(awk -F, '$3 == "task-clock" { printf "%d", $1 * 1000 }' "$T/perf")"
 			CS[$v]+=" $(awk -F, '$3 == "context-switches" { print $1 }' "$T/perf")"
 			PF[$v]+=" $(awk -F, '$3 == "page-faults" { print $1 }' "$T/perf")"
 		done
 	done
-	printf '%-12s %14s %6s %6s %8s  %s\n' variant "task-clock" p10 p90 "ctx-sw" "faults  ratio of task-clock medians"
+	# cpu_ratio A B: ratio of A's and B's median task-clock, then of their p10s
+	cpu_ratio() {
+		local am ap bm bp
+		read -r am ap _ < <(stats <<<"${TC[$1]}")
+		read -r bm bp _ < <(stats <<<"${TC[$2]}")
+		printf '  /%s = %s (p10 %s)' "$2" "$(ratio "$am" "$bm")" "$(ratio "$ap" "$bp")"
+	}
+	printf '%-12s %14s %6s %6s %7s %7s  %s\n' variant "task-clock" p10 p90 ctx-sw faults \
+		"ratios of task-clock medians (of p10s)"
 	for v in "${VARIANTS[@]}"; do
 		read -r tc lo hi < <(stats <<<"${TC[$v]}")
 		read -r cs _ _ < <(stats <<<"${CS[$v]}")
 		read -r pf _ _ < <(stats <<<"${PF[$v]}")
 		b=${BASE_OF[$v]:-}
-		printf '%-12s %11d us %6d %6d %8d %7d' "$v" "$tc" "$lo" "$hi" "$cs" "$pf"
-		if [ -n "$b" ]; then
-			read -r btc _ _ < <(stats <<<"${TC[$b]}")
-			printf '  /%s = %s' "$b" "$(ratio "$tc" "$btc")"
-		fi
-		if [ "$v" = exec ] && [ -n "$FLOOR" ]; then
-			read -r ftc _ _ < <(stats <<<"${TC[spawn-floor]}")
-			printf '  /spawn-floor = %s' "$(ratio "$tc" "$ftc")"
-		fi
+		printf '%-12s %11d us %6d %6d %7d %7d' "$v" "$tc" "$lo" "$hi" "$cs" "$pf"
+		[ -n "$b" ] && cpu_ratio "$v" "$b"
+		[ "$v" = exec ] && [ -n "$FLOOR" ] && cpu_ratio exec spawn-floor
+		[ "$v" = exec ] && [ -n "$OLD" ] && cpu_ratio exec exec-old
 		echo
 	done
 	echo "(load after: $(load))"
