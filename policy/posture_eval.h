@@ -67,6 +67,8 @@ typedef struct lb_mounts {
 
 void lb_mounts_clear(lb_mounts *m);
 
+#define LB_LSM_LABEL_MAX 256
+
 typedef struct lb_kernel_facts {
 	int pid;
 	/* /proc/PID/status, as lockboxd's (the host's) namespaces see it. */
@@ -80,7 +82,7 @@ typedef struct lb_kernel_facts {
 	/* attr/current, else attr/apparmor/current, trailing newline removed; lsm_available
 	 * false when neither can be read (no AppArmor, no SELinux). */
 	bool lsm_available;
-	char lsm_label[256];
+	char lsm_label[LB_LSM_LABEL_MAX];
 	/* Namespace inodes of the container and of lockboxd itself (/proc/self/ns); 0 = unknown. */
 	uint64_t ns[LB_NS_COUNT], host_ns[LB_NS_COUNT];
 	lb_mounts mounts;      /* /proc/PID/mountinfo */

@@ -44,6 +44,8 @@ int lb_procfacts_parse_ns(const char *text, uint64_t ns[LB_NS_COUNT], lb_err *e)
 int lb_procfacts_parse_mountinfo(const char *text, lb_mounts *out, lb_err *e);
 /* attr/current text (trailing newline or NUL allowed), or NULL when it could not be read. */
 void lb_procfacts_set_lsm(lb_kernel_facts *k, const char *label);
+/* The same into label alone (cut to fit); returns whether there was one (text not NULL). */
+bool lb_procfacts_label(char label[LB_LSM_LABEL_MAX], const char *text);
 
 /* Does /proc/PID/cgroup text name container id (64 hex digits, not part of a longer hex
  * run)? Docker puts each container in a cgroup whose path holds its id (/docker/ID,
@@ -59,15 +61,24 @@ int lb_procfacts_container_maps(pid_t pid, const char *container_id, char *uid_m
 
 /* ---- the posture re-check cache (issue 19) ----
  * A Docker target's posture is checked again before every refresh pass. Its container's
- * kernel facts are kept while the process is the same (PID and its start time) in the same
- * mount namespace: then nothing is parsed but /proc/PID/status (which execve of a setuid
- * file changes in place), and not even that when lb_procfacts_status_frozen. lockboxd's own mount
- * table (~300 KiB with 1,000 targets, read per container before) is parsed again only after the
- * kernel says it changed. */
+ * kernel facts are kept while everything they depend on that a running process (or the
+ * host's LSM policy) can change in place is the same: the process (PID and its start time),
+ * every namespace it is in, and its LSM label. Then nothing is parsed but /proc/PID/status
+ * (which execve of a setuid file changes in place), and not even that when
+ * lb_procfacts_status_frozen. lockboxd's own mount table (~300 KiB with 1,000 targets, read
+ * per container before) is parsed again only after the kernel says it changed.
+ * Why each part of the key: the user namespace holds the uid/gid maps, and a process that
+ * unshares one (CLONE_NEWUSER needs no privilege when seccomp allows it) has every
+ * capability in it, which its status then shows: a kept "no capabilities" would be wrong;
+ * the mount namespace holds the mounts; net, pid, ipc and uts are what no-host-namespaces
+ * compares; the label is what the lsm check judges (change_profile, setcon, or a profile
+ * the host switched to complain mode change it without a new process). */
 typedef struct lb_procfacts_key {
 	int pid;
-	uint64_t start;	 /* field 22 of /proc/PID/stat: clock ticks after boot */
-	uint64_t mnt_ns; /* inode of /proc/PID/ns/mnt */
+	uint64_t start;		  /* field 22 of /proc/PID/stat: clock ticks after boot */
+	uint64_t ns[LB_NS_COUNT]; /* inodes of /proc/PID/ns/NAME, 0 = unknown */
+	bool lsm_available;
+	char lsm_label[LB_LSM_LABEL_MAX];
 } lb_procfacts_key;
 
 typedef struct lb_procfacts_cache {
@@ -95,14 +106,15 @@ void lb_procfacts_cache_init(lb_procfacts_cache *c);
 void lb_procfacts_cache_clear(lb_procfacts_cache *c);
 void lb_procfacts_host_init(lb_procfacts_host *h);
 void lb_procfacts_host_clear(lb_procfacts_host *h);
-/* Does c hold the facts of the process now describes? (valid, same PID, start time and mount
- * namespace; an unknown part is never a match.) */
+/* Does c hold the facts of the process now describes? (valid, same PID, start time,
+ * namespaces and LSM label; an unknown part is never a match.) */
 bool lb_procfacts_cache_fresh(const lb_procfacts_cache *c, const lb_procfacts_key *now);
 /* Can nothing in k's status change that a posture check reads, while the process lives? No
  * new privileges (execve cannot raise them), no permitted, effective or ambient capability
  * (setuid cannot pick a new id, capset cannot add one), one uid and one gid (nothing to
  * switch between); the bounding set and seccomp only shrink or tighten, which a kept value
- * judges more strictly, never less. Then a re-check does not read status again. */
+ * judges more strictly, never less. Then a re-check does not read status again. (All of
+ * this within one user namespace: a new one is a new key, see lb_procfacts_key.) */
 bool lb_procfacts_status_frozen(const lb_kernel_facts *k);
 /* starttime (field 22) of /proc/PID/stat text; the command name may hold anything. */
 int lb_procfacts_parse_start(const char *stat, uint64_t *start, lb_err *e);

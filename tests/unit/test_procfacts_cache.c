@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,9 +23,12 @@
 static void test_fresh(void **state)
 {
 	lb_procfacts_cache c;
-	lb_procfacts_key now = {.pid = 42, .start = 1000, .mnt_ns = 4026531841};
+	lb_procfacts_key now = {.pid = 42, .start = 1000, .lsm_available = true};
 
 	(void)state;
+	for (int i = 0; i < LB_NS_COUNT; i++)
+		now.ns[i] = 4026531835 + (uint64_t)i;
+	snprintf(now.lsm_label, sizeof(now.lsm_label), "docker-default (enforce)");
 	lb_procfacts_cache_init(&c);
 	assert_false(lb_procfacts_cache_fresh(&c, &now)); /* nothing kept yet */
 	c.valid = true;
@@ -32,14 +37,25 @@ static void test_fresh(void **state)
 	now.start = 1001; /* the PID was reused */
 	assert_false(lb_procfacts_cache_fresh(&c, &now));
 	now.start = 1000;
-	now.mnt_ns = 4026532000; /* a new mount namespace */
-	assert_false(lb_procfacts_cache_fresh(&c, &now));
-	now.mnt_ns = 4026531841;
 	now.pid = 43;
 	assert_false(lb_procfacts_cache_fresh(&c, &now));
 	now.pid = 42;
-	now.mnt_ns = 0; /* unknown never matches */
-	c.key.mnt_ns = 0;
+	/* Any namespace: a new one of any kind (unshare, setns) is a new key. */
+	for (int i = 0; i < LB_NS_COUNT; i++) {
+		now.ns[i]++;
+		assert_false(lb_procfacts_cache_fresh(&c, &now));
+		now.ns[i]--;
+		assert_true(lb_procfacts_cache_fresh(&c, &now));
+	}
+	/* The LSM label: changed in place (change_profile, complain mode), or gone. */
+	snprintf(now.lsm_label, sizeof(now.lsm_label), "docker-default (complain)");
+	assert_false(lb_procfacts_cache_fresh(&c, &now));
+	snprintf(now.lsm_label, sizeof(now.lsm_label), "docker-default (enforce)");
+	now.lsm_available = false;
+	assert_false(lb_procfacts_cache_fresh(&c, &now));
+	now.lsm_available = true;
+	now.ns[LB_NS_USER] = 0; /* unknown never matches */
+	c.key.ns[LB_NS_USER] = 0;
 	assert_false(lb_procfacts_cache_fresh(&c, &now));
 }
 
@@ -101,7 +117,31 @@ static void test_parse_start(void **state)
 			 -1);
 }
 
-/* A child that does what the parent writes: 'u' unshare its mount namespace, 'q' exit. */
+/* A child that does what the parent writes: 'u' unshare its mount namespace, 'd' drop to
+ * nobody with no capabilities and no new privileges, 'n' unshare a user namespace, 'q' exit. */
+static int write_self(const char *name, const char *text)
+{
+	FILE *f = fopen(name, "w");
+	int r = f && fputs(text, f) >= 0 ? 0 : -1;
+
+	if (f && fclose(f) != 0)
+		r = -1;
+	return r;
+}
+
+/* A user namespace of its own, mapping root in it to its own ids, as anyone may. */
+static int new_user_ns(void)
+{
+	char um[64], gm[64];
+
+	snprintf(um, sizeof(um), "0 %u 1\n", (unsigned)geteuid());
+	snprintf(gm, sizeof(gm), "0 %u 1\n", (unsigned)getegid());
+	if (unshare(CLONE_NEWUSER) || write_self("/proc/self/setgroups", "deny") ||
+	    write_self("/proc/self/uid_map", um) || write_self("/proc/self/gid_map", gm))
+		return -1;
+	return 0;
+}
+
 static pid_t child_start(int *cmd, int *ack)
 {
 	int to[2], from[2];
@@ -119,6 +159,12 @@ static pid_t child_start(int *cmd, int *ack)
 			char r = 'k';
 			if (c == 'u' && (unshare(CLONE_NEWNS) ||
 					 mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)))
+				r = 'e';
+			if (c == 'd' &&
+			    (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || setgroups(0, NULL) ||
+			     setgid(65534) || setuid(65534) || prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)))
+				r = 'e';
+			if (c == 'n' && new_user_ns())
 				r = 'e';
 			if (write(from[1], &r, 1) != 1 || c == 'q')
 				break;
@@ -183,6 +229,51 @@ static void test_cached_read(void **state)
 	pid = child_start(&cmd, &ack);
 	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
 	assert_true(parsed);
+	child_do(cmd, ack, 'q');
+	waitpid(pid, NULL, 0);
+	close(cmd);
+	close(ack);
+	lb_procfacts_cache_clear(&c);
+	lb_procfacts_host_clear(&h);
+}
+
+/* The review's case: a process whose status was frozen (nobody, no capabilities, no new
+ * privileges) that unshares a user namespace (no privilege needed when seccomp allows it)
+ * has every capability in it. A kept verdict keyed on PID, start time and mount namespace
+ * alone would still say "no capabilities". The new user namespace must be a new key. */
+static void test_new_user_ns(void **state)
+{
+	lb_procfacts_cache c;
+	lb_procfacts_host h;
+	lb_kernel_facts view;
+	bool parsed = false, dropped;
+	uint64_t userns;
+	lb_err e = {0};
+	int cmd, ack;
+	pid_t pid = child_start(&cmd, &ack);
+
+	(void)state;
+	lb_procfacts_cache_init(&c);
+	lb_procfacts_host_init(&h);
+	dropped = geteuid() == 0 && child_do(cmd, ack, 'd') == 'k';
+	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
+	assert_true(parsed);
+	if (dropped)
+		assert_true(lb_procfacts_status_frozen(&c.k) && view.cap_eff == 0);
+	userns = view.ns[LB_NS_USER];
+	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
+	assert_false(parsed);
+	if (child_do(cmd, ack, 'n') == 'k') {
+		assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
+		assert_true(parsed);
+		assert_int_not_equal(view.ns[LB_NS_USER], userns);
+		if (dropped) /* every capability in the new namespace, as its status says */
+			assert_int_not_equal(view.cap_eff, 0);
+		assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
+		assert_false(parsed);
+	} else {
+		print_message("unshare(CLONE_NEWUSER) refused here: user namespace step skipped\n");
+	}
 	child_do(cmd, ack, 'q');
 	waitpid(pid, NULL, 0);
 	close(cmd);
@@ -278,9 +369,9 @@ static void test_host_changes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_fresh),	 cmocka_unit_test(test_status_frozen),
-	    cmocka_unit_test(test_parse_start),	 cmocka_unit_test(test_cached_read),
-	    cmocka_unit_test(test_host_changes),
+	    cmocka_unit_test(test_fresh),	cmocka_unit_test(test_status_frozen),
+	    cmocka_unit_test(test_parse_start), cmocka_unit_test(test_cached_read),
+	    cmocka_unit_test(test_new_user_ns), cmocka_unit_test(test_host_changes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

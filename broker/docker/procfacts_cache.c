@@ -1,0 +1,191 @@
+/* The posture re-check cache (procfacts.h, issue 19): a container's kernel facts kept while
+ * everything they depend on is unchanged, lockboxd's own mount table parsed once per change. */
+#include "procfacts_int.h"
+#include "cleanup.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+bool lb_procfacts_status_frozen(const lb_kernel_facts *k)
+{
+	for (int i = 1; i < 4; i++)
+		if (k->uid[i] != k->uid[0] || k->gid[i] != k->gid[0])
+			return false;
+	return k->have_status && k->no_new_privs == 1 && k->cap_prm == 0 && k->cap_eff == 0 &&
+	       k->cap_amb == 0;
+}
+
+bool lb_procfacts_cache_fresh(const lb_procfacts_cache *c, const lb_procfacts_key *now)
+{
+	if (!c->valid || now->pid <= 0 || !now->start || c->key.pid != now->pid ||
+	    c->key.start != now->start || c->key.lsm_available != now->lsm_available ||
+	    strcmp(c->key.lsm_label, now->lsm_label) != 0)
+		return false;
+	for (int i = 0; i < LB_NS_COUNT; i++)
+		if (!now->ns[i] || c->key.ns[i] != now->ns[i])
+			return false;
+	return true;
+}
+
+void lb_procfacts_cache_init(lb_procfacts_cache *c)
+{
+	memset(c, 0, sizeof(*c));
+	lb_kernel_facts_init(&c->k);
+}
+
+void lb_procfacts_cache_clear(lb_procfacts_cache *c)
+{
+	lb_kernel_facts_clear(&c->k);
+	free(c->host_view.v); /* shallow: the strings are the host's */
+	lb_procfacts_cache_init(c);
+}
+
+void lb_procfacts_host_init(lb_procfacts_host *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->mountinfo_fd = -1;
+}
+
+void lb_procfacts_host_clear(lb_procfacts_host *h)
+{
+	if (h->mountinfo_fd >= 0)
+		close(h->mountinfo_fd);
+	lb_mounts_clear(&h->mounts);
+	lb_procfacts_host_init(h);
+}
+
+/* pid's key through its dirfd: starttime from stat, every namespace's inode, the LSM label. */
+static int read_key(int dirfd, int pid, lb_procfacts_key *key, lb_err *e)
+{
+	_cleanup_free_ char *stat = NULL;
+
+	key->pid = pid;
+	if (lb_pf_read_capped(dirfd, pid, "stat", LB_PROCFACTS_ATTR_MAX, &stat, e))
+		return -1;
+	if (lb_procfacts_parse_start(stat, &key->start, e))
+		return lb_fail_wrap(e, "/proc/%d", pid);
+	if (lb_pf_read_ns(dirfd, pid, key->ns, e))
+		return -1;
+	key->lsm_available = lb_pf_read_lsm(dirfd, pid, key->lsm_label);
+	return 0;
+}
+
+/* lockboxd's own mount table and namespaces: parsed again only when poll() on the mountinfo
+ * fd kept open says the table changed (the kernel's POLLPRI on /proc/PID/mountinfo). */
+static int host_open(lb_procfacts_host *h, int self, lb_err *e)
+{
+	_cleanup_close_ int selffd = lb_pf_open_proc_dir(self, e);
+
+	if (selffd < 0 || lb_pf_read_ns(selffd, self, h->ns, e))
+		return -1;
+	h->mountinfo_fd = openat(selffd, "mountinfo", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (h->mountinfo_fd < 0)
+		return lb_fail_errno(e, "open /proc/%d/mountinfo", self);
+	return 0;
+}
+
+static int host_read(lb_procfacts_host *h, lb_err *e)
+{
+	const int self = (int)getpid();
+	_cleanup_free_ char *text = NULL;
+	struct pollfd pfd;
+
+	if (h->valid) {
+		pfd = (struct pollfd){.fd = h->mountinfo_fd, .events = POLLPRI};
+		if (poll(&pfd, 1, 0) == 0)
+			return 0;
+	}
+	h->valid = false;
+	if (h->mountinfo_fd < 0) {
+		if (host_open(h, self, e))
+			return -1;
+	} else if (lseek(h->mountinfo_fd, 0, SEEK_SET) < 0) {
+		return lb_fail_errno(e, "seek /proc/%d/mountinfo", self);
+	}
+	if (lb_pf_read_fd_capped(h->mountinfo_fd, self, "mountinfo", LB_PROCFACTS_MOUNTINFO_MAX,
+				 &text, e) ||
+	    lb_procfacts_parse_mountinfo(text, &h->mounts, e))
+		return lb_fail_wrap(e, "/proc/%d (lockboxd)", self);
+	h->valid = true;
+	h->gen++;
+	return 0;
+}
+
+static bool on_device_of(const lb_mounts *ms, const lb_mount *m)
+{
+	for (size_t i = 0; i < ms->n; i++)
+		if (ms->v[i].major == m->major && ms->v[i].minor == m->minor)
+			return true;
+	return false;
+}
+
+/* c->host_view for h's current table (see lb_procfacts_cache). */
+static int host_view(lb_procfacts_cache *c, const lb_procfacts_host *h, lb_err *e)
+{
+	lb_mount *v;
+	size_t n = 0;
+
+	if (c->host_view.v && c->host_gen == h->gen)
+		return 0;
+	v = malloc((h->mounts.n ? h->mounts.n : 1) * sizeof(*v));
+	if (!v)
+		return lb_fail(e, 12, "posture facts: out of memory");
+	for (size_t i = 0; i < h->mounts.n; i++)
+		if (on_device_of(&c->k.mounts, &h->mounts.v[i]))
+			v[n++] = h->mounts.v[i];
+	free(c->host_view.v);
+	c->host_view.v = v;
+	c->host_view.n = n;
+	c->host_gen = h->gen;
+	return 0;
+}
+
+int lb_procfacts_read_cached(lb_procfacts_cache *c, lb_procfacts_host *h, pid_t pid,
+			     lb_kernel_facts *view, bool *parsed, lb_err *e)
+{
+	_cleanup_close_ int dirfd = -1;
+	_cleanup_free_ char *status = NULL;
+	lb_procfacts_key now = {0};
+
+	*parsed = false;
+	if (pid <= 0)
+		return lb_fail(e, 0, "posture facts: bad pid %d", (int)pid);
+	/* Every read below goes through this dirfd: it shows only the process it was opened
+	 * for, so a PID reused after the key was read cannot pass as the cached process. */
+	if ((dirfd = lb_pf_open_proc_dir((int)pid, e)) < 0 || read_key(dirfd, (int)pid, &now, e) ||
+	    host_read(h, e))
+		goto fail;
+	if (lb_procfacts_cache_fresh(c, &now)) {
+		/* Status is what a running process changes in place (execve of a setuid file):
+		 * read again unless nothing in it can change any more. */
+		if (!lb_procfacts_status_frozen(&c->k) &&
+		    (lb_pf_read_capped(dirfd, (int)pid, "status", LB_PROCFACTS_STATUS_MAX, &status,
+				       e) ||
+		     lb_procfacts_parse_status(status, &c->k, e))) {
+			lb_fail_wrap(e, "/proc/%d", (int)pid);
+			goto fail;
+		}
+	} else {
+		lb_procfacts_cache_clear(c);
+		if (lb_pf_read_container(dirfd, (int)pid, &c->k, e))
+			goto fail;
+		c->key = now;
+		c->valid = true;
+		*parsed = true;
+	}
+	if (host_view(c, h, e))
+		goto fail;
+	*view = c->k;
+	memcpy(view->host_ns, h->ns, sizeof(view->host_ns));
+	/* None on a shared device: the whole table, so that "unknown" (empty) keeps meaning
+	 * unknown. */
+	view->host_mounts = c->host_view.n ? c->host_view : h->mounts;
+	return 0;
+fail:
+	lb_procfacts_cache_clear(c);
+	return -1;
+}
