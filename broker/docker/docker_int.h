@@ -19,9 +19,11 @@
 
 #define VOLUMES_FILE "docker-volumes.json" /* state_dir: volume -> binding */
 #define MOUNTS_FILE  "docker-mounts.json"  /* run_dir: mount key -> volume, container */
-#define MOUNTS_DIR   "m"		   /* RUN_DIR/m/@KEY: the read-only bind dockerd gets */
-#define KEY_MAX	     64
-#define CREATED_MAX  1024 /* containers seen at create and not started yet */
+/* run_dir: the volume records written before their fsync (dk_volume_records_write) */
+#define VOLUMES_PENDING_FILE "docker-volumes.pending.json"
+#define MOUNTS_DIR	     "m" /* RUN_DIR/m/@KEY: the read-only bind dockerd gets */
+#define KEY_MAX		     64
+#define CREATED_MAX	     1024 /* containers seen at create and not started yet */
 
 struct volume;
 
@@ -132,6 +134,13 @@ void dk_save_volumes(struct lb_docker *d);
 /* A volume was added or removed: its records are written now without fsync (a crash of
  * lockboxd loses nothing), and fsync'd on the next loop turn, after the reply. */
 void dk_volumes_changed(struct lb_docker *d);
+/* The volume records (name -> {"binding"}): durable, to state_dir with fsync and then the
+ * unsynced copy in run_dir removed; else only that copy, in run_dir: the durable file is never
+ * replaced by an unsynced one. -1 (logged) when the write failed. */
+int dk_volume_records_write(int state_dirfd, int run_dirfd, const json_t *records, bool durable);
+/* The newest readable records: the unsynced copy (*pending) if it parses, else the durable
+ * file; NULL when neither is there. */
+json_t *dk_volume_records_read(int state_dirfd, int run_dirfd, bool *pending);
 void dk_load_volumes(struct lb_docker *d);
 bool dk_id_ok(const char *id);
 

@@ -141,8 +141,7 @@ json_t *dk_on_plugin(void *ctx, const char *ep, json_t *req)
 		return unmount(d, req);
 	if (strcmp(ep, "Remove") == 0) {
 		dk_remove_volume(d, v, "volume removed");
-		d->volumes_dirty = true;
-		dk_save_later(d);
+		dk_volumes_changed(d);
 		lb_audit("volume_removed", json_pack("{s:s}", "volume", name));
 		return json_object();
 	}

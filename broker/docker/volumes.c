@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -260,29 +261,80 @@ void dk_on_retire(lb_loop *loop, lb_timer *t, void *ctx)
 	dk_retire_pending(ctx, NULL);
 }
 
-static void write_json(int dirfd, const char *name, json_t *root, bool durable)
+static int write_json(int dirfd, const char *name, const json_t *root, bool durable)
 {
 	char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
 	lb_err e = {0};
+	int r;
 
-	if (!text)
-		return;
-	if ((durable ? lb_write_replace_at : lb_write_cache_at)(dirfd, name, text, strlen(text),
-								0600, &e))
+	if (!text) {
+		lb_log(LB_ERROR, "docker: cannot save %s: out of memory", name);
+		return -1;
+	}
+	r = (durable ? lb_write_replace_at : lb_write_cache_at)(dirfd, name, text, strlen(text),
+								0600, &e);
+	if (r)
 		lb_log(LB_ERROR, "docker: cannot save %s: %s", name, e.msg);
 	lb_json_free(text);
+	return r;
+}
+
+/* The durable file is only ever replaced by one that was fsync'd: an unsynced copy renamed
+ * over it could leave, after a power loss, an empty or partial file where the last synced
+ * records were. So the unsynced write goes beside it, to run_dir (gone with the tmpfs at a
+ * reboot, so a power loss never meets it), and the durable write removes it afterwards. */
+int dk_volume_records_write(int state_dirfd, int run_dirfd, const json_t *records, bool durable)
+{
+	if (!durable)
+		return write_json(run_dirfd, VOLUMES_PENDING_FILE, records, false);
+	if (write_json(state_dirfd, VOLUMES_FILE, records, true))
+		return -1;
+	if (unlinkat(run_dirfd, VOLUMES_PENDING_FILE, 0) < 0 && errno != ENOENT)
+		lb_log(LB_WARN, "docker: cannot remove %s: %s", VOLUMES_PENDING_FILE,
+		       strerror(errno));
+	return 0;
+}
+
+/* A JSON object from name under dirfd, or NULL (missing, unreadable, not an object). */
+static json_t *read_object(int dirfd, const char *name)
+{
+	_cleanup_free_ char *text = NULL;
+	json_t *j;
+	lb_err e = {0};
+
+	if (lb_read_at(dirfd, name, 4 * 1024 * 1024, &text, NULL, &e))
+		return NULL;
+	j = json_loads(text, 0, NULL);
+	if (j && !json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+json_t *dk_volume_records_read(int state_dirfd, int run_dirfd, bool *pending)
+{
+	/* An unsynced copy is newer than the durable file: lockboxd stopped before its fsync.
+	 * One that does not parse (a run_dir on disk and a power loss) is not used. */
+	json_t *j = read_object(run_dirfd, VOLUMES_PENDING_FILE);
+
+	*pending = j != NULL;
+	return j ? j : read_object(state_dirfd, VOLUMES_FILE);
 }
 
 /* Volumes (name -> binding) must outlive a reboot, as dockerd's own volume records do:
- * state_dir, fsync'd. */
+ * state_dir, fsync'd (see dk_volume_records_write). */
 static void save_volume_records(struct lb_docker *d, bool durable)
 {
 	_cleanup_json_ json_t *root = json_object();
 
+	if (!root)
+		return;
 	for (struct volume *v = d->vols; v; v = v->next)
 		json_object_set_new(root, v->name, json_pack("{s:s}", "binding", v->binding));
-	write_json(lb_broker_state_dirfd(d->b), VOLUMES_FILE, root, durable);
-	if (durable)
+	if (dk_volume_records_write(lb_broker_state_dirfd(d->b), lb_broker_run_dirfd(d->b), root,
+				    durable) == 0 &&
+	    durable)
 		d->volumes_dirty = false;
 }
 
@@ -372,15 +424,19 @@ static void remove_stale_binds(struct lb_docker *d)
 
 void dk_load_volumes(struct lb_docker *d)
 {
-	_cleanup_free_ char *text = NULL, *mtext = NULL;
+	_cleanup_free_ char *mtext = NULL;
 	_cleanup_json_ json_t *root = NULL, *mounts = NULL;
 	const char *name, *key;
 	json_t *v, *m;
 	lb_err e = {0};
+	bool pending = false;
 
-	if (lb_read_at(lb_broker_state_dirfd(d->b), VOLUMES_FILE, 4 * 1024 * 1024, &text, NULL,
-		       &e) == 0)
-		root = json_loads(text, 0, NULL);
+	root = dk_volume_records_read(lb_broker_state_dirfd(d->b), lb_broker_run_dirfd(d->b),
+				      &pending);
+	if (pending) { /* made durable on the next loop turn */
+		d->volumes_dirty = true;
+		dk_save_later(d);
+	}
 	if (lb_read_at(lb_broker_run_dirfd(d->b), MOUNTS_FILE, 4 * 1024 * 1024, &mtext, NULL, &e) ==
 	    0)
 		mounts = json_loads(mtext, 0, NULL);
