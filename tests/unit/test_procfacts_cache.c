@@ -16,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "procfacts.h"
@@ -338,7 +339,7 @@ static void test_host_changes(void **state)
 	 * CI's asan run at load 14 saw three changes in a row: up to 2 s for a quiet moment. */
 	for (int i = 0; i < 100 && !stable; i++) {
 		if (i)
-			(void)usleep(20000);
+			(void)nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
 		gen = h.gen;
 		assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
 		stable = h.gen == gen;
