@@ -709,10 +709,29 @@ int lb_target_publish(lb_target *t, const lb_publish_item *items, size_t n, lb_e
 	return lb_target_publish_as(t, items, n, huid, hgid, e);
 }
 
+/* Removing an old generation unlinks the second name of each file the current one linked
+ * from it, which moves that file's ctime past its manifest's: after a restart,
+ * lb_target_unchanged would take it for a file changed after its manifest was written and
+ * publish a new generation, and signal the app, for nothing (CI saw it when a restart came
+ * after the collection). The manifest's ctime moves along. */
+static void manifest_touch(const lb_target *t)
+{
+	char path[LB_NAME_MAX + 64];
+	size_t len;
+
+	if (!t->generation)
+		return;
+	lb_gen_name(t->generation, path, sizeof(path));
+	len = strlen(path);
+	snprintf(path + len, sizeof(path) - len, "/%s", LB_MANIFEST);
+	if (utimensat(t->dirfd, path, NULL, AT_SYMLINK_NOFOLLOW) < 0 && errno != ENOENT)
+		lb_log(LB_WARN, "target %s: cannot touch %s: %s", t->name, path, strerror(errno));
+}
+
 uint64_t lb_target_gc(lb_target *t, uint64_t grace_ms)
 {
 	uint64_t now = lb_now_ms(), next = 0;
-	size_t keep = 0;
+	size_t keep = 0, removed = 0;
 
 	for (size_t i = 0; i < t->nretired; i++) {
 		if (t->retired[i].at_ms + grace_ms <= now) {
@@ -721,6 +740,7 @@ uint64_t lb_target_gc(lb_target *t, uint64_t grace_ms)
 			lb_gen_name(t->retired[i].gen, g, sizeof(g));
 			if (lb_remove_tree_at(t->dirfd, g, true, &e))
 				lb_log(LB_WARN, "%s", e.msg);
+			removed++;
 			continue;
 		}
 		if (!next || t->retired[i].at_ms + grace_ms - now < next)
@@ -732,6 +752,8 @@ uint64_t lb_target_gc(lb_target *t, uint64_t grace_ms)
 		free(t->retired);
 		t->retired = NULL;
 	}
+	if (removed)
+		manifest_touch(t);
 	return next;
 }
 

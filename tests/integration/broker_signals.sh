@@ -62,6 +62,16 @@ assert_eq "$(stat -c %i "$d/..data/db_password")" "$ino" "file rewritten by rest
 assert_eq "$(grep -c " $d tmpfs" /proc/mounts)" "1" "mounts at $d after restart"
 pass "SIGTERM + restart keeps the same files and the same mount"
 
+# Generation 1 (whose api_key generation 2 links) is collected after the 1 s grace; a restart
+# after that finds every file unchanged: no generation 3, no signal (the collection moved the
+# linked file's ctime past the manifest's, which read as a file changed after its manifest).
+wait_for "generation 1 collected" 10 bash -c "[[ ! -e '$d/..gen-1' ]]"
+stop_broker TERM || fail "lockboxd did not exit 0 on SIGTERM"
+start_broker
+sleep 1
+assert_eq "$(generation_of demo)" "2" "generation after a restart that follows a collection"
+pass "a restart after the old generation was collected writes no new generation"
+
 # SIGKILL loses nothing a restart can't recover; a target dropped from the config
 # meanwhile is wiped and unmounted at start.
 mkdir -p "$T/run/t/stale" && mount -t tmpfs -o size=64k tmpfs "$T/run/t/stale"
