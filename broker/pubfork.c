@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <sodium.h>
@@ -37,11 +38,21 @@ struct lb_pubfork {
 	pid_t pid;
 	int pidfd; /* -1: none could be opened; the child was killed at once */
 	lb_timer *deadline;
-	struct result *res; /* n of them, MAP_SHARED */
+	uint64_t deadline_at; /* lb_now_ms() when the child is killed */
+	struct result *res;   /* n of them, MAP_SHARED */
 	size_t reslen;
 	lb_pubfork_done done;
 	void *ctx;
-	bool killed; /* by us, at its deadline */
+	const char *killed; /* by us: why ("at its deadline"), else NULL */
+	/* What the child may hold, made before the fork (it allocates nothing). */
+	unsigned char *stage; /* the values it writes: private, mlocked, not dumped */
+	size_t stagelen;
+	const lb_secbuf **orig; /* the distinct values, sorted by address */
+	lb_secbuf *staged;	/* per distinct value, its copy in stage */
+	size_t nstaged;
+	lb_publish_item *scratch; /* a job's items with staged values (the child's) */
+	int *keep;		  /* the jobs' target fds, sorted: every other fd is closed */
+	size_t nkeep;
 };
 
 /* Generous: the work is ~50 µs per target on an idle host, a few ms under ASan and load. */
@@ -50,54 +61,158 @@ static uint64_t deadline_ms(size_t n)
 	return 10000 + 10 * (uint64_t)n;
 }
 
-static void each_value(lb_pubjob *jobs, size_t n, void (*fn)(const lb_secbuf *v))
+static int cmp_ptr(const void *a, const void *b)
 {
-	const lb_secbuf *last = NULL;
+	uintptr_t x = (uintptr_t) * (const void *const *)a,
+		  y = (uintptr_t) * (const void *const *)b;
 
-	for (size_t i = 0; i < n; i++)
-		for (size_t k = 0; k < jobs[i].n; k++) {
-			const lb_secbuf *v = jobs[i].items[k].value;
-			if (v && v != last)
-				fn(v);
-			last = v ? v : last;
+	return (x > y) - (x < y);
+}
+
+/* Every sodium buffer of lockboxd is wiped in a forked child (secmem.c, MADV_WIPEONFORK): the
+ * values the child writes are copied here first, each distinct one once (a value shared by
+ * every target, the common case, is one copy), into a private mapping that is locked, kept
+ * out of core dumps and shared with the child copy-on-write (lockboxd does not write it while
+ * the child runs). Wiped and unmapped by lockboxd once the child is gone. */
+static int stage_values(lb_pubfork *p, lb_err *e)
+{
+	size_t nv = 0, maxn = 1, cap, off = 0;
+
+	for (size_t i = 0; i < p->n; i++) {
+		nv += p->jobs[i].n;
+		maxn = p->jobs[i].n > maxn ? p->jobs[i].n : maxn;
+	}
+	p->orig = calloc(nv + 1, sizeof(const lb_secbuf *));
+	p->scratch = calloc(maxn, sizeof(*p->scratch));
+	if (!p->orig || !p->scratch)
+		return lb_fail(e, ENOMEM, "out of memory");
+	for (size_t i = 0; i < p->n; i++)
+		for (size_t k = 0; k < p->jobs[i].n; k++)
+			if (p->jobs[i].items[k].value)
+				p->orig[p->nstaged++] = p->jobs[i].items[k].value;
+	qsort(p->orig, p->nstaged, sizeof(const lb_secbuf *), cmp_ptr);
+	nv = p->nstaged;
+	p->nstaged = 0;
+	for (size_t i = 0; i < nv; i++)
+		if (p->nstaged == 0 || p->orig[i] != p->orig[p->nstaged - 1]) {
+			p->orig[p->nstaged++] = p->orig[i];
+			p->stagelen += p->orig[i]->len + 1;
 		}
+	p->staged = calloc(p->nstaged + 1, sizeof(*p->staged));
+	if (!p->staged)
+		return lb_fail(e, ENOMEM, "out of memory");
+	cap = p->stagelen ? p->stagelen : 1;
+	p->stage = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p->stage == MAP_FAILED) {
+		p->stage = NULL;
+		return lb_fail_errno(e, "publisher child: map its values");
+	}
+	(void)madvise(p->stage, cap, MADV_DONTDUMP);
+	(void)mlock(p->stage, cap); /* as sodium_malloc: best effort (RLIMIT_MEMLOCK) */
+	for (size_t i = 0; i < p->nstaged; i++) {
+		p->staged[i].data = p->stage + off;
+		p->staged[i].len = p->orig[i]->len;
+		memcpy(p->staged[i].data, p->orig[i]->data, p->orig[i]->len + 1);
+		off += p->orig[i]->len + 1;
+	}
+	return 0;
 }
 
-/* The child's only secret bytes are the ones it writes. fork does not pass mlock on: they are
- * locked again here, so that if lockboxd frees (and zeroes) its copy meanwhile, the page
- * left to the child still cannot be swapped out; wiped before exit. */
-static void lock_value(const lb_secbuf *v)
+static void unstage_values(lb_pubfork *p)
 {
-	(void)mlock(v->data, v->len + 1);
+	size_t cap = p->stagelen ? p->stagelen : 1;
+
+	if (p->stage) {
+		sodium_memzero(p->stage, p->stagelen);
+		munlock(p->stage, cap);
+		munmap(p->stage, cap);
+	}
+	free(p->staged);
+	free(p->orig);
+	free(p->scratch);
+	free(p->keep);
 }
 
-static void wipe_value(const lb_secbuf *v)
+static int cmp_int(const void *a, const void *b)
 {
-	sodium_memzero(v->data, v->len);
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The fds the child keeps: its jobs' target roots (stdin, stdout and stderr too). */
+static int keep_fds(lb_pubfork *p, lb_err *e)
+{
+	p->keep = calloc(p->n + 1, sizeof(int));
+	if (!p->keep)
+		return lb_fail(e, ENOMEM, "out of memory");
+	for (size_t i = 0; i < p->n; i++)
+		p->keep[i] = p->jobs[i].t->dirfd;
+	qsort(p->keep, p->n, sizeof(int), cmp_int);
+	for (size_t i = 0; i < p->n; i++)
+		if (p->nkeep == 0 || p->keep[i] != p->keep[p->nkeep - 1])
+			p->keep[p->nkeep++] = p->keep[i];
+	return 0;
+}
+
+/* The loop's epoll, the worker's socket, the control socket and its clients, other targets:
+ * nothing of it is the child's business. */
+static void close_others(const lb_pubfork *p)
+{
+	unsigned from = 3;
+
+	for (size_t i = 0; i < p->nkeep; i++) {
+		unsigned fd = (unsigned)p->keep[i];
+		if (fd > from)
+			(void)syscall(SYS_close_range, from, fd - 1, 0);
+		if (fd >= from)
+			from = fd + 1;
+	}
+	(void)syscall(SYS_close_range, from, ~0U, 0);
+}
+
+/* Job j's items with the staged copies of their values. */
+static const lb_publish_item *child_items(lb_pubfork *p, const lb_pubjob *j)
+{
+	for (size_t k = 0; k < j->n; k++) {
+		const lb_secbuf *v = j->items[k].value;
+		const lb_secbuf **at =
+		    v ? bsearch(&v, p->orig, p->nstaged, sizeof(const lb_secbuf *), cmp_ptr) : NULL;
+
+		p->scratch[k] = j->items[k];
+		p->scratch[k].value = at ? &p->staged[at - p->orig] : NULL;
+	}
+	return p->scratch;
 }
 
 /* The child: file work only. No loop, no log or audit line (that would also write the
  * parent's held audit lines a second time), no atexit handler: _exit. */
-static void child_run(pid_t parent, lb_pubjob *jobs, size_t n, struct result *res)
+static void child_run(pid_t parent, lb_pubfork *p)
 {
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(1);
-	each_value(jobs, n, lock_value);
-	for (size_t i = 0; i < n; i++) {
-		const lb_pubjob *j = &jobs[i];
+	close_others(p);
+	/* mlock is not inherited: the stage is locked again (if lockboxd unmaps its copy
+	 * meanwhile, the pages left to the child still cannot be swapped out). */
+	if (p->stage)
+		(void)mlock(p->stage, p->stagelen ? p->stagelen : 1);
+	for (size_t i = 0; i < p->n; i++) {
+		const lb_pubjob *j = &p->jobs[i];
+		const lb_publish_item *items = child_items(p, j);
 		lb_err e = {0};
 
-		if (lb_gen_write(j->t->dirfd, j->t->name, j->gen, j->gen - 1, j->items, j->n,
-				 j->huid, j->hgid, j->names_changed, &e) == 0) {
-			res[i].state = JOB_DONE;
+		if (lb_gen_write(j->t->dirfd, j->t->name, j->gen, j->gen - 1, items, j->n, j->huid,
+				 j->hgid, j->names_changed, &e) == 0) {
+			p->res[i].state = JOB_DONE;
 			continue;
 		}
-		res[i].sys = e.sys;
-		snprintf(res[i].msg, sizeof(res[i].msg), "%s", e.msg);
-		res[i].state = JOB_FAILED;
+		p->res[i].sys = e.sys;
+		snprintf(p->res[i].msg, sizeof(p->res[i].msg), "%s", e.msg);
+		p->res[i].state = JOB_FAILED;
 	}
-	each_value(jobs, n, wipe_value);
+	if (p->stage)
+		sodium_memzero(p->stage, p->stagelen);
 	_exit(0);
 }
 
@@ -175,7 +290,7 @@ static void reap(lb_pubfork *p)
 	while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
 		;
 	if (p->killed)
-		snprintf(how, sizeof(how), "(pid %d) was killed at its deadline", (int)p->pid);
+		snprintf(how, sizeof(how), "(pid %d) was killed %s", (int)p->pid, p->killed);
 	else if (WIFSIGNALED(st))
 		snprintf(how, sizeof(how), "(pid %d) died of signal %d", (int)p->pid, WTERMSIG(st));
 	else
@@ -185,6 +300,7 @@ static void reap(lb_pubfork *p)
 		lb_log(LB_ERROR, "publisher child %s", how);
 	reconcile(p, how);
 	munmap(p->res, p->reslen);
+	unstage_values(p);
 	lb_timer_free(p->deadline);
 	free(p);
 	done(ctx, jobs, n);
@@ -198,9 +314,9 @@ static void on_exit_fd(lb_loop *loop, int fd, uint32_t events, void *ctx)
 	reap(ctx);
 }
 
-static void kill_child(lb_pubfork *p)
+static void kill_child(lb_pubfork *p, const char *why)
 {
-	p->killed = true;
+	p->killed = why;
 	if (p->pidfd < 0 || syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0) < 0)
 		kill(p->pid, SIGKILL); /* not reaped yet: the pid is still the child's */
 }
@@ -211,7 +327,7 @@ static void on_deadline(lb_loop *loop, lb_timer *t, void *ctx)
 
 	(void)loop;
 	(void)t;
-	kill_child(p);
+	kill_child(p, "at its deadline");
 	if (p->pidfd < 0)
 		reap(p); /* no pidfd to wait on: it dies now, the wait is short */
 }
@@ -237,6 +353,8 @@ lb_pubfork *lb_pubfork_start(lb_loop *loop, lb_pubjob *jobs, size_t n, lb_pubfor
 		lb_fail_errno(e, "publisher child: shared result page");
 		goto fail;
 	}
+	if (stage_values(p, e) || keep_fds(p, e))
+		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		jobs[i].ok = false;
 		jobs[i].wipe_fd = -1;
@@ -258,7 +376,8 @@ lb_pubfork *lb_pubfork_start(lb_loop *loop, lb_pubjob *jobs, size_t n, lb_pubfor
 		goto fail;
 	}
 	if (p->pid == 0)
-		child_run(parent, jobs, n, p->res);
+		child_run(parent, p);
+	p->deadline_at = lb_now_ms() + deadline_ms(n);
 	p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
 	if (p->pidfd >= 0 && lb_loop_add_fd(loop, p->pidfd, EPOLLIN, on_exit_fd, p) < 0) {
 		close(p->pidfd);
@@ -271,20 +390,36 @@ lb_pubfork *lb_pubfork_start(lb_loop *loop, lb_pubjob *jobs, size_t n, lb_pubfor
 fail:
 	if (p->res != MAP_FAILED && p->res)
 		munmap(p->res, p->reslen);
+	unstage_values(p);
 	lb_timer_free(p->deadline);
 	free(p);
 	return NULL;
 }
 
-void lb_pubfork_finish(lb_pubfork *p)
+void lb_pubfork_finish(lb_pubfork *p, uint64_t max_ms)
 {
 	struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
-	int left = (int)deadline_ms(p->n);
+	uint64_t now = lb_now_ms();
+	uint64_t until = now + max_ms < p->deadline_at ? now + max_ms : p->deadline_at;
+	bool gone = false;
 
-	if (p->pidfd >= 0 && poll(&pfd, 1, left) <= 0)
-		kill_child(p);
-	if (p->pidfd < 0)
-		kill_child(p);
+	/* A signal (EINTR) is not the deadline: the wait goes on for the time left. */
+	while (p->pidfd >= 0) {
+		uint64_t left = until > now ? until - now : 0;
+		int rc = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+
+		if (rc > 0) {
+			gone = true;
+			break;
+		}
+		if (rc == 0 || errno != EINTR)
+			break;
+		now = lb_now_ms();
+	}
+	if (!gone)
+		kill_child(p, lb_now_ms() >= p->deadline_at
+				  ? "at its deadline"
+				  : "at the end of lockboxd's wait for it");
 	reap(p);
 }
 

@@ -39,8 +39,14 @@ typedef void (*lb_pubfork_done)(void *ctx, lb_pubjob *jobs, size_t n);
  * be started: nothing was written, the caller publishes the jobs itself. */
 lb_pubfork *lb_pubfork_start(lb_loop *loop, lb_pubjob *jobs, size_t n, lb_pubfork_done done,
 			     void *ctx, lb_err *e);
-/* Wait for the child here (bounded: killed at its deadline), then run done (shutdown). */
-void lb_pubfork_finish(lb_pubfork *p);
+/* The longest lockboxd blocks for a child at shutdown or before a reload: the deadline on
+ * the loop (10 s + 10 ms per target, 110 s with 10,000) is more than systemd's default
+ * TimeoutStopSec (90 s). A child killed here leaves its targets as one that crashed. */
+#define LB_PUBFORK_WAIT_MS 10000
+
+/* Wait for the child here, at most max_ms and never past its deadline (then it is killed),
+ * then run done (shutdown, reload). */
+void lb_pubfork_finish(lb_pubfork *p, uint64_t max_ms);
 /* t goes away (reload, container gone) while the child may still write into it: its job
  * is dropped, and what the child wrote is wiped once it is gone. */
 void lb_pubfork_forget(lb_pubfork *p, const lb_target *t);

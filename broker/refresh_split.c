@@ -127,7 +127,7 @@ fail:
 void rf_split_finish(lb_refresh *r)
 {
 	if (r->split)
-		lb_pubfork_finish(r->split->pf);
+		lb_pubfork_finish(r->split->pf, LB_PUBFORK_WAIT_MS);
 }
 
 void rf_run_waiters(lb_refresh *r)

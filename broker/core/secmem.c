@@ -1,7 +1,10 @@
 #include "secmem.h"
 
 #include <sodium.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <jansson.h>
 
 /* jansson keeps parsed strings (which may be secrets from a store reply) in its own heap
@@ -35,6 +38,20 @@ int lb_secmem_init(void)
 	return 0;
 }
 
+/* A forked child (the publisher, broker/pubfork.c; the network worker, until its exec) gets
+ * zero pages instead of copies of every secret lockboxd holds: fork does not pass mlock on,
+ * so its copies could be swapped out once lockboxd frees its own. The pages of a buffer are
+ * its own (sodium_malloc maps each buffer with guard pages). Before Linux 4.14 this is a
+ * no-op. */
+static void wipe_on_fork(const void *data, size_t len)
+{
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = (uintptr_t)data & ~(pg - 1);
+	uintptr_t hi = ((uintptr_t)data + len + pg - 1) & ~(pg - 1);
+
+	(void)madvise((void *)lo, hi - lo, MADV_WIPEONFORK);
+}
+
 lb_secbuf *lb_secbuf_new(size_t len)
 {
 	lb_secbuf *b = calloc(1, sizeof(*b));
@@ -47,6 +64,7 @@ lb_secbuf *lb_secbuf_new(size_t len)
 		return NULL;
 	}
 	sodium_memzero(b->data, len + 1);
+	wipe_on_fork(b->data, len + 1);
 	b->len = len;
 	return b;
 }
