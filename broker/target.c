@@ -629,6 +629,25 @@ bool lb_target_unchanged(const lb_target *t, const char *name, const char *versi
 	       cur->not_after == not_after && cur->mode == mode;
 }
 
+bool lb_target_owned_by(const lb_target *t, uint32_t huid, uint32_t hgid)
+{
+	char path[LB_NAME_MAX + 64];
+	struct stat st;
+	size_t len;
+
+	if (!t->generation)
+		return false;
+	if (t->owner_known)
+		return t->owner_uid == huid && t->owner_gid == hgid;
+	if (!t->nheld)
+		return false;
+	lb_gen_name(t->generation, path, sizeof(path));
+	len = strlen(path);
+	snprintf(path + len, sizeof(path) - len, "/%s", t->held[0].name);
+	return fstatat(t->dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	       st.st_uid == huid && st.st_gid == hgid;
+}
+
 static bool names_equal(const lb_target *t, const lb_publish_item *items, size_t n)
 {
 	if (t->nheld != n)

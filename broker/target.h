@@ -89,6 +89,9 @@ int lb_target_publish(lb_target *t, const lb_publish_item *items, size_t n, lb_e
 /* Same, for a caller that has the host ids already (lb_target_host_ids). */
 int lb_target_publish_as(lb_target *t, const lb_publish_item *items, size_t n, uint32_t huid,
 			 uint32_t hgid, lb_err *e);
+/* Do the current generation's files belong to huid:hgid? From memory once this broker has
+ * published the target, else (after a restart) from its first file on the tmpfs. */
+bool lb_target_owned_by(const lb_target *t, uint32_t huid, uint32_t hgid);
 /* Is item i identical to what the current generation holds (so it can be linked)? */
 bool lb_target_unchanged(const lb_target *t, const char *name, const char *version,
 			 const char *source, int64_t not_after, unsigned mode, uint32_t huid,

@@ -251,11 +251,42 @@ static void test_reopen_live_tmpfs(void **state)
 	x->t->uid = x->t->gid = 1000;
 	assert_int_equal(x->t->generation, 2);
 	assert_false(x->t->owner_known);
+	/* Whose the files are, read from the tmpfs (a Docker target's next generation is then
+	 * a rotation, signalled). */
+	assert_true(lb_target_owned_by(x->t, 1000, 1000));
+	assert_false(lb_target_owned_by(x->t, 1001, 1000));
+	assert_false(lb_target_owned_by(x->t, 1000, 1001));
 	assert_true(lb_target_unchanged(x->t, "a", "2", "local:x", 0, 0400, 1000, 1000));
 	assert_false(lb_target_unchanged(x->t, "a", "2", "local:x", 0, 0400, 1001, 1000));
 	/* Generation 1, left from before the restart, is retired so that grace still applies. */
 	assert_int_equal(x->t->nretired, 1);
 	assert_string_equal(content(x, "a"), "a-2");
+}
+
+/* Collecting generation 1 unlinks the second name of b, which generation 2 linked: b's ctime
+ * moves past generation 2's manifest. A restart after that still finds b unchanged (the
+ * collection touched the manifest): no new generation, no signal to the app. */
+static void test_reopen_after_collection(void **state)
+{
+	struct fx *x = *state;
+	const struct item g1[] = {{"a", "a-1", "1", 0400}, {"b", "b-1", "1", 0400}};
+	const struct item g2[] = {{"a", "a-2", "2", 0400}, {"b", NULL, "1", 0400}};
+	lb_err e = {0};
+
+	assert_false(lb_target_owned_by(x->t, 1000, 1000)); /* nothing published yet */
+	assert_int_equal(publish(x, g1, 2), 0);
+	assert_int_equal(publish(x, g2, 2), 0);
+	assert_true(lb_target_owned_by(x->t, 1000, 1000));
+	assert_int_equal(stat_of(x, LB_GEN_PREFIX "2/b").st_nlink, 2);
+	nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL); /* a later tick */
+	assert_int_equal(lb_target_gc(x->t, 0), 0);
+	assert_int_equal(stat_of(x, LB_GEN_PREFIX "2/b").st_nlink, 1);
+	lb_target_free(x->t);
+	x->t = lb_target_open(x->tdirfd, "demo", 1 << 20, &e);
+	assert_non_null(x->t);
+	x->t->uid = x->t->gid = 1000;
+	assert_true(lb_target_unchanged(x->t, "b", "1", "local:x", 0, 0400, 1000, 1000));
+	assert_true(lb_target_unchanged(x->t, "a", "2", "local:x", 0, 0400, 1000, 1000));
 }
 
 /* Issue 13 defect 8: the consumer owns its files. Through the target's mount it tries what
@@ -335,6 +366,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unchanged_rules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_owner_through_id_map, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_live_tmpfs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reopen_after_collection, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_consumer_cannot_tamper, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_tampered_file_not_linked, setup, teardown),
 	};
