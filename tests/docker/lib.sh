@@ -36,7 +36,17 @@ stop_dockerd() {
 	for _ in $(seq 200); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.1; done
 	kill -KILL "$DOCKERD_PID" 2>/dev/null || true
 	DOCKERD_PID=
+	# A swarm dockerd stopped midway leaves its overlay's vxlan device in this namespace, and
+	# every later overlay with that VNI fails with "error creating vxlan interface: file
+	# exists" (one was found left on this host after CI's asan stack tests failed so): the
+	# devices that appeared while this dockerd ran go with it.
+	local v
+	for v in $(vxlans); do
+		[[ " $VX_BEFORE " == *" $v "* ]] || ip link del "$v" 2>/dev/null || true
+	done
 }
+
+vxlans() { ip -o link show type vxlan 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'; }
 
 docker_cleanup() {
 	local rc=$?
@@ -56,6 +66,7 @@ start_dockerd() {
 	# userns test, which edits those files too.
 	exec 9>/run/lock/lockbox-subid.lock
 	flock 9
+	VX_BEFORE=$(vxlans | tr '\n' ' ')
 	dockerd --data-root "$DK/data" --exec-root "$DK/exec" -H "unix://$DK/docker.sock" \
 		--pidfile "$DK/docker.pid" --userns-remap=default --iptables=false \
 		--ip-masq=false --bridge=none --storage-driver="${LB_STORAGE_DRIVER:-overlay2}" \
