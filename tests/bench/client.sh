@@ -14,6 +14,9 @@
 #    (other work on the host only adds time, so the low quantile is the nearer to the cost on
 #    an idle host; perf prints task-clock in steps of 10 us). CPU time is what the client
 #    costs; wall time adds the wakeups of a second process, which a loaded host makes dearer.
+#  - spawned by runab.c (built with cc): the same rounds from a small C driver with posix_spawn,
+#    not bash's fork (bash is big: its fork is most of what `true` costs from a shell), and
+#    CPU from wait4's rusage (command and descendants, microseconds). The strictest ratio.
 #  - syscalls: `strace -f -c` of one run each (all processes), and what `exec` adds to `true`.
 # `spawn-floor` (tests/bench/spawn_floor.c, built with musl-gcc when it is there) only starts its
 # command with clone(CLONE_VM|CLONE_VFORK) and waits: the cost of being a second process at all.
@@ -69,6 +72,10 @@ FLOOR=
 if command -v musl-gcc >/dev/null &&
 	musl-gcc -static -Os -s -D_GNU_SOURCE -o "$T/spawn_floor" "$(dirname "$0")/spawn_floor.c"; then
 	FLOOR=$T/spawn_floor
+fi
+RUNAB=
+if command -v cc >/dev/null && cc -O2 -o "$T/runab" "$(dirname "$0")/runab.c"; then
+	RUNAB=$T/runab
 fi
 
 # The variants: a name, then the command (stdout and stderr go to /dev/null for all alike).
@@ -129,6 +136,38 @@ for v in "${VARIANTS[@]}"; do
 	echo
 done
 echo "(load after: $(load))"
+
+if [ -n "$RUNAB" ]; then
+	echo "== spawned by runab.c: $ROUNDS rounds, posix_spawn, CPU from wait4 (load $(load))"
+	printf '%-12s %23s %23s  %s\n' variant "wall median p10 p90" "CPU median p10 p90" \
+		"median of per-round ratios (wall, CPU)"
+	declare -A RW RC
+	# runab_group BASE VARIANT...: one row per variant, ratios to BASE (which ran beside it)
+	runab_group() {
+		local names=("$@") args=() words v k wm wlo whi cm clo chi rw rc
+		for v in "$@"; do
+			((${#args[@]})) && args+=("::")
+			read -ra words <<<"${CMD[$v]}"
+			args+=("${words[@]}")
+		done
+		while read -r k wm wlo whi cm clo chi rw rc; do
+			v=${names[$k]}
+			RW[$v]=$wm RC[$v]=$cm
+			printf '%-12s %7d %6d %6d us %7d %6d %6d us' "$v" "$wm" "$wlo" "$whi" "$cm" "$clo" "$chi"
+			((k)) && printf '  /%s = %s, %s' "${names[0]}" "$rw" "$rc"
+			echo
+		done < <("$RUNAB" "$ROUNDS" "${args[@]}")
+	}
+	group=()
+	for v in "${VARIANTS[@]}"; do [ "${BASE_OF[$v]:-}" = true ] && group+=("$v"); done
+	runab_group true "${group[@]}"
+	runab_group cat get
+	[ -n "$FLOOR" ] && printf 'exec/spawn-floor (medians): wall %s, CPU %s\n' \
+		"$(ratio "${RW[exec]}" "${RW[spawn-floor]}")" "$(ratio "${RC[exec]}" "${RC[spawn-floor]}")"
+	[ -n "$OLD" ] && printf 'exec/exec-old (medians): wall %s, CPU %s\n' \
+		"$(ratio "${RW[exec]}" "${RW[exec-old]}")" "$(ratio "${RC[exec]}" "${RC[exec-old]}")"
+	echo "(load after: $(load))"
+fi
 
 if command -v perf >/dev/null && perf stat -e task-clock -o /dev/null "$TRUE" 2>/dev/null; then
 	echo "== CPU: perf stat, $BLOCKS blocks x 20 runs per variant, interleaved (load $(load))"
