@@ -18,8 +18,9 @@
 #    not bash's fork (bash is big: its fork is most of what `true` costs from a shell), and
 #    CPU from wait4's rusage (command and descendants, microseconds). The strictest ratio.
 #  - syscalls: `strace -f -c` of one run each (all processes), and what `exec` adds to `true`.
-# `spawn-floor` (tests/bench/spawn_floor.c, built with musl-gcc when it is there) only starts its
-# command with clone(CLONE_VM|CLONE_VFORK) and waits: the cost of being a second process at all.
+# `spawn-floor` (tests/bench/spawn_floor.c, built with musl-gcc and the client's layout flags when
+# musl-gcc is there: two segments, not four) only starts its command with clone(CLONE_VM|
+# CLONE_VFORK) and waits: the cost of being a second process at all.
 # With LB_BENCH_OLD=OTHER_LOCKBOX the old client runs as one more variant of the same rounds.
 # usage: [LB_BENCH_OLD=BIN] tests/bench/client.sh [build/bin/lockbox] [ROUNDS] [BLOCKS]
 set -u
@@ -70,7 +71,8 @@ DIR=$T/d
 
 FLOOR=
 if command -v musl-gcc >/dev/null &&
-	musl-gcc -static -Os -s -D_GNU_SOURCE -o "$T/spawn_floor" "$(dirname "$0")/spawn_floor.c"; then
+	musl-gcc -static -Os -s -Wl,--gc-sections -Wl,-z,relro,-z,now -Wl,--build-id=none \
+		-Wl,-z,noseparate-code -D_GNU_SOURCE -o "$T/spawn_floor" "$(dirname "$0")/spawn_floor.c"; then
 	FLOOR=$T/spawn_floor
 fi
 RUNAB=
