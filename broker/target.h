@@ -10,18 +10,10 @@
 #include "config.h"
 #include "err.h"
 #include "generation.h"
+#include "held.h"
 #include "secmem.h"
 
 #define LB_RETIRED_MAX 16
-
-/* One secret of the current generation, as its manifest says (no secret bytes). A target's
- * held entries and their strings are one allocation: a few hundred bytes per target, where
- * jansson trees took kilobytes (issue 19). */
-typedef struct lb_held {
-	const char *name, *version, *source;
-	int64_t not_after; /* 0 = no expiry */
-	unsigned mode;
-} lb_held;
 
 /* A replaced generation, kept for the binding's grace. */
 typedef struct lb_retired {
@@ -96,12 +88,6 @@ bool lb_target_owned_by(const lb_target *t, uint32_t huid, uint32_t hgid);
 bool lb_target_unchanged(const lb_target *t, const char *name, const char *version,
 			 const char *source, int64_t not_after, unsigned mode, uint32_t huid,
 			 uint32_t hgid);
-/* The held block of a generation's items (shared with equal ones; NULL when out of memory),
- * given back with lb_held_release. */
-lb_held *lb_held_new(const lb_publish_item *items, size_t n);
-void lb_held_release(lb_held *h);
-/* The items' batches as a target's held_batch (*out NULL when all are 0); -1: no memory. */
-int lb_held_batches(const lb_publish_item *items, size_t n, uint64_t **out);
 /* The batch of the target's held entry h (lb_target_held). */
 uint64_t lb_target_held_batch(const lb_target *t, const lb_held *h);
 /* Would items change the set of names (so the top-level links change)? */
