@@ -18,6 +18,7 @@
 #include "fsutil.h"
 #include "layout.h"
 #include "refresh.h"
+#include "refresh_fixture.h"
 
 /* --- a fake store: answers now, later from the loop, or when the test says --- */
 
@@ -131,21 +132,14 @@ enum { T_FAST, T_SLOW, T_MIXED, T_LEASE, NTARGETS };
 static const char *const store_names[NSTORES] = {"fast", "slow", "lease"};
 
 struct fx {
-	char dir[64];
-	int tdirfd;
-	lb_loop *loop;
-	lb_config *cfg;
+	struct rfx f; /* first: the owner's callbacks get it */
 	struct fake stores[NSTORES];
-	lb_target *targets[NTARGETS];
-	lb_secret_hashes *hashes;
-	lb_refresh *r;
-	unsigned settled;
 	unsigned lookups; /* of stores by the pipeline */
 };
 
-static lb_store *own_store(void *owner, const char *name)
+static lb_store *own_store(struct rfx *f, const char *name)
 {
-	struct fx *x = owner;
+	struct fx *x = (struct fx *)f;
 
 	x->lookups++;
 	for (size_t i = 0; i < NSTORES; i++)
@@ -154,127 +148,55 @@ static lb_store *own_store(void *owner, const char *name)
 	return NULL;
 }
 
-static lb_target *own_target(void *owner, const char *name)
+static void close_stores(struct rfx *f)
 {
-	struct fx *x = owner;
+	struct fx *x = (struct fx *)f;
 
-	for (size_t i = 0; i < NTARGETS; i++)
-		if (strcmp(x->targets[i]->name, name) == 0)
-			return x->targets[i];
-	return NULL;
-}
-
-static lb_target *const *own_targets(void *owner, size_t *n)
-{
-	struct fx *x = owner;
-
-	*n = NTARGETS;
-	return x->targets;
-}
-
-static const lb_binding *own_binding(void *owner, const lb_target *t)
-{
-	struct fx *x = owner;
-	const lb_target_cfg *tc = lb_config_target(x->cfg, t->name);
-
-	return tc ? tc->binding : NULL;
-}
-
-static void own_settled(void *owner)
-{
-	((struct fx *)owner)->settled++;
-}
-
-static bool must_work(void)
-{
-	const char *v = getenv("LOCKBOX_MUST_WORK");
-
-	return v && strcmp(v, "1") == 0;
-}
-
-static int teardown(void **state);
-
-/* A setup that fails frees what it made (cmocka runs no teardown then). */
-static int setup(void **state)
-{
-	struct fx *x = calloc(1, sizeof(*x));
-	lb_refresh_owner o = {.store = own_store,
-			      .target = own_target,
-			      .targets = own_targets,
-			      .binding = own_binding,
-			      .settled = own_settled};
-	lb_diag d = {0};
-	lb_err e = {0};
-	char path[128];
-
-	if (!x)
-		return -1;
-	*state = x;
-	x->tdirfd = -1;
-	o.owner = x;
-	snprintf(x->dir, sizeof(x->dir), "/tmp/lb-refresh-XXXXXX");
-	if (lb_secmem_init() < 0 || !mkdtemp(x->dir))
-		goto fail;
-	snprintf(path, sizeof(path), "%s/" LB_TARGETS_SUBDIR, x->dir);
-	if (mkdir(path, 0711) < 0)
-		goto fail;
-	x->tdirfd = open(path, O_DIRECTORY | O_CLOEXEC);
-	x->loop = lb_loop_new();
-	x->cfg = lb_config_parse(config_text, "test.json", &d);
-	x->hashes = lb_secret_hashes_new(&e);
-	if (x->tdirfd < 0 || !x->loop || !x->cfg || !x->hashes)
-		goto fail;
-	for (size_t i = 0; i < NSTORES; i++) {
-		struct fake *f = &x->stores[i];
-		f->st = calloc(1, sizeof(*f->st));
-		if (!f->st)
-			goto fail;
-		f->st->ops = i == LEASE ? &fake_leased_ops : &fake_ops;
-		snprintf(f->st->name, sizeof(f->st->name), "%s", store_names[i]);
-		f->st->priv = f;
-		f->listed = true;
-		f->loop = x->loop;
-		f->version = 1;
-		snprintf(f->value, sizeof(f->value), "%s-v1", store_names[i]);
-	}
-	for (size_t i = 0; i < NTARGETS; i++) {
-		x->targets[i] = lb_target_open(x->tdirfd, x->cfg->targets[i].name, 1 << 20, &e);
-		if (!x->targets[i]) {
-			print_error("%s\n", e.msg);
-			goto fail;
-		}
-		x->targets[i]->uid = x->targets[i]->gid = 1000;
-	}
-	x->r = lb_refresh_new(x->loop, &o, x->hashes);
-	if (x->r)
-		return 0;
-fail:
-	teardown(state);
-	return -1;
+	for (size_t i = 0; i < NSTORES; i++)
+		lb_store_close(x->stores[i].st);
 }
 
 static int teardown(void **state)
 {
 	struct fx *x = *state;
-	lb_err e = {0};
-	char path[128];
 
-	lb_refresh_stop(x->r);
-	for (size_t i = 0; i < NSTORES; i++)
-		lb_store_close(x->stores[i].st);
-	lb_refresh_free(x->r);
-	for (size_t i = 0; i < NTARGETS; i++)
-		if (x->targets[i] && lb_target_destroy(x->targets[i], x->tdirfd, x->dir, &e))
-			print_error("%s\n", e.msg);
-	if (x->tdirfd >= 0)
-		close(x->tdirfd);
-	snprintf(path, sizeof(path), "%s/" LB_TARGETS_SUBDIR, x->dir);
-	rmdir(path);
-	rmdir(x->dir);
-	lb_secret_hashes_free(x->hashes);
-	lb_config_free(x->cfg);
-	lb_loop_free(x->loop);
+	rfx_teardown(&x->f);
 	free(x);
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct fx *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return -1;
+	*state = x;
+	x->f.store = own_store;
+	x->f.close_stores = close_stores;
+	for (size_t i = 0; i < NSTORES; i++) {
+		struct fake *f = &x->stores[i];
+		f->st = calloc(1, sizeof(*f->st));
+		if (!f->st) {
+			for (size_t k = 0; k < i; k++)
+				free(x->stores[k].st);
+			free(x);
+			return -1;
+		}
+		f->st->ops = i == LEASE ? &fake_leased_ops : &fake_ops;
+		snprintf(f->st->name, sizeof(f->st->name), "%s", store_names[i]);
+		f->st->priv = f;
+		f->listed = true;
+		f->version = 1;
+		snprintf(f->value, sizeof(f->value), "%s-v1", store_names[i]);
+	}
+	/* A failed setup closes (and frees) the stores too. */
+	if (rfx_setup(&x->f, "/tmp/lb-refresh", config_text, 1 << 20, false) < 0) {
+		free(x);
+		return -1;
+	}
+	for (size_t i = 0; i < NSTORES; i++)
+		x->stores[i].loop = x->f.loop;
 	return 0;
 }
 
@@ -284,14 +206,14 @@ static void refresh(struct fx *x, const char *name, const char *reason)
 {
 	const char *names[1] = {name};
 
-	lb_refresh_run(x->r, name ? names : NULL, name ? 1 : 0, reason);
+	lb_refresh_run(x->f.r, name ? names : NULL, name ? 1 : 0, reason);
 }
 
 /* The content of a target's secret file ("" when there is none). */
 static const char *content(struct fx *x, int t, const char *secret)
 {
 	static char buf[128];
-	int fd = openat(x->targets[t]->dirfd, secret, O_RDONLY | O_CLOEXEC);
+	int fd = openat(x->f.targets[t]->dirfd, secret, O_RDONLY | O_CLOEXEC);
 	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : 0;
 
 	if (fd >= 0)
@@ -327,13 +249,13 @@ static bool run_until(struct fx *x, bool (*cond)(struct fx *), uint64_t ms)
 {
 	bool late = false;
 	struct waiter w = {cond, x};
-	lb_timer *dl = lb_timer_new(x->loop, on_deadline, &late);
-	lb_timer *poll = lb_timer_new(x->loop, on_poll, &w);
+	lb_timer *dl = lb_timer_new(x->f.loop, on_deadline, &late);
+	lb_timer *poll = lb_timer_new(x->f.loop, on_poll, &w);
 
 	if (!cond(x)) {
 		lb_timer_arm(dl, ms);
 		lb_timer_arm(poll, 1);
-		lb_loop_run(x->loop);
+		lb_loop_run(x->f.loop);
 	}
 	lb_timer_free(dl);
 	lb_timer_free(poll);
@@ -342,12 +264,12 @@ static bool run_until(struct fx *x, bool (*cond)(struct fx *), uint64_t ms)
 
 static bool fast_published(struct fx *x)
 {
-	return x->targets[T_FAST]->generation > 0;
+	return x->f.targets[T_FAST]->generation > 0;
 }
 
 static bool saved(struct fx *x)
 {
-	return x->settled > 0;
+	return x->f.settled > 0;
 }
 
 /* --- tests --- */
@@ -359,16 +281,16 @@ static void test_publish(void **state)
 	struct fx *x = *state;
 
 	refresh(x, "t_fast", "start");
-	assert_int_equal(x->targets[T_FAST]->generation, 1);
+	assert_int_equal(x->f.targets[T_FAST]->generation, 1);
 	assert_string_equal(content(x, T_FAST, "a"), "fast-v1");
 	refresh(x, "t_fast", "refresh");
-	assert_int_equal(x->targets[T_FAST]->generation, 1);
+	assert_int_equal(x->f.targets[T_FAST]->generation, 1);
 	x->stores[FAST].version = 2;
 	strcpy(x->stores[FAST].value, "fast-v2");
 	refresh(x, "t_fast", "refresh");
-	assert_int_equal(x->targets[T_FAST]->generation, 2);
+	assert_int_equal(x->f.targets[T_FAST]->generation, 2);
 	assert_string_equal(content(x, T_FAST, "a"), "fast-v2");
-	assert_true(x->settled >= 2);
+	assert_true(x->f.settled >= 2);
 }
 
 /* Defect 5: a store that never answers must not hold back targets that do not use it. */
@@ -381,18 +303,18 @@ static void test_slow_store_does_not_hold_back_others(void **state)
 	refresh(x, NULL, "start");
 	assert_true(run_until(x, fast_published, 2000));
 	assert_string_equal(content(x, T_FAST, "a"), "fast-v1");
-	assert_int_equal(x->targets[T_SLOW]->generation, 0);
-	assert_int_equal(x->targets[T_MIXED]->generation, 0);
+	assert_int_equal(x->f.targets[T_SLOW]->generation, 0);
+	assert_int_equal(x->f.targets[T_MIXED]->generation, 0);
 	/* Its state is saved while the batch is still out. */
 	assert_true(run_until(x, saved, 2000));
 	/* The hanging store gives up (its HTTP timeout): the mixed target publishes what it
 	 * has, the slow one keeps nothing and is retried. */
 	fake_release(&x->stores[SLOW], SIZE_MAX, -1);
-	assert_int_equal(x->targets[T_MIXED]->generation, 1);
+	assert_int_equal(x->f.targets[T_MIXED]->generation, 1);
 	assert_string_equal(content(x, T_MIXED, "a"), "fast-v1");
 	assert_string_equal(content(x, T_MIXED, "s"), "");
-	assert_int_equal(x->targets[T_SLOW]->generation, 0);
-	assert_true(lb_backoff_failing(&x->targets[T_SLOW]->retry));
+	assert_int_equal(x->f.targets[T_SLOW]->generation, 0);
+	assert_true(lb_backoff_failing(&x->f.targets[T_SLOW]->retry));
 }
 
 static bool fast_at_v2(struct fx *x)
@@ -407,18 +329,18 @@ static void test_mixed_target_keeps_last_good_meanwhile(void **state)
 	struct fx *x = *state;
 
 	refresh(x, NULL, "start");
-	assert_int_equal(x->targets[T_MIXED]->generation, 1);
+	assert_int_equal(x->f.targets[T_MIXED]->generation, 1);
 	x->stores[FAST].mode = ANSWER_LATER;
 	x->stores[FAST].version = 2;
 	strcpy(x->stores[FAST].value, "fast-v2");
 	x->stores[SLOW].mode = HOLD;
 	refresh(x, NULL, "SIGUSR1");
 	assert_true(run_until(x, fast_at_v2, 2000));
-	assert_int_equal(x->targets[T_MIXED]->generation, 1);
+	assert_int_equal(x->f.targets[T_MIXED]->generation, 1);
 	assert_string_equal(content(x, T_MIXED, "a"), "fast-v1");
 	assert_string_equal(content(x, T_MIXED, "s"), "slow-v1");
 	fake_release(&x->stores[SLOW], SIZE_MAX, 0);
-	assert_int_equal(x->targets[T_MIXED]->generation, 2);
+	assert_int_equal(x->f.targets[T_MIXED]->generation, 2);
 	assert_string_equal(content(x, T_MIXED, "a"), "fast-v2");
 	assert_string_equal(content(x, T_MIXED, "s"), "slow-v1");
 }
@@ -441,7 +363,7 @@ static void test_older_batch_does_not_roll_back(void **state)
 	assert_string_equal(content(x, T_SLOW, "s"), "slow-v2");
 	fake_release(s, SIZE_MAX, 0); /* the reload batch finishes now, with v1 */
 	assert_string_equal(content(x, T_SLOW, "s"), "slow-v2");
-	assert_string_equal(lb_target_held(x->targets[T_SLOW], "s")->version, "2");
+	assert_string_equal(lb_target_held(x->f.targets[T_SLOW], "s")->version, "2");
 }
 
 /* ... but an older batch's good answer still replaces a file that no newer batch could
@@ -457,7 +379,7 @@ static void test_older_batch_fills_what_newer_could_not(void **state)
 	strcpy(s->value, "slow-v2");
 	refresh(x, "t_slow", "rotate"); /* call 1 */
 	fake_release(s, 1, -1);		/* the newer batch fails */
-	assert_int_equal(x->targets[T_SLOW]->generation, 0);
+	assert_int_equal(x->f.targets[T_SLOW]->generation, 0);
 	fake_release(s, 0, 0); /* the older one brings v1: better than nothing */
 	assert_string_equal(content(x, T_SLOW, "s"), "slow-v1");
 }
@@ -472,14 +394,14 @@ static void test_batch_survives_store_replacement(void **state)
 	x->stores[SLOW].mode = HOLD;
 	refresh(x, "t_lease", "start");
 	assert_int_equal(x->stores[LEASE].nfetch, 1);
-	assert_int_equal(x->targets[T_LEASE]->generation, 0);
+	assert_int_equal(x->f.targets[T_LEASE]->generation, 0);
 	/* Reload: the old table no longer has the leased store (it moved to the new one),
 	 * and the slow store is closed. Stores are asked for only when a batch starts. */
 	x->stores[LEASE].listed = false;
 	x->lookups = 0;
 	lb_store_close(x->stores[SLOW].st);
 	assert_int_equal(x->lookups, 0);
-	assert_int_equal(x->targets[T_LEASE]->generation, 1);
+	assert_int_equal(x->f.targets[T_LEASE]->generation, 1);
 	assert_string_equal(content(x, T_LEASE, "l"), "lease-v1");
 	x->stores[LEASE].listed = true;
 }
@@ -498,9 +420,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_batch_survives_store_replacement, setup, teardown),
 	};
 
-	if (geteuid() != 0) {
-		fprintf(stderr, "test_refresh: needs root for tmpfs mounts\n");
-		return must_work() ? 1 : 77;
-	}
+	if (rfx_need_root("test_refresh") >= 0)
+		return rfx_need_root("test_refresh");
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "pubfork.h"
 #include "refresh.h"
+#include "refresh_fixture.h"
 
 /* 2 * LB_PUBFORK_MIN targets: the first NSMALL hold small secrets, the rest (the child's
  * share, the tail of the pass) a big one, so that the child is still writing when the pass
@@ -36,16 +37,9 @@
 #define BIG    (512 * 1024)
 
 struct fx {
-	char dir[64];
-	int tdirfd, statefd;
-	lb_loop *loop;
-	lb_config *cfg;
+	struct rfx f; /* first: the owner's callbacks get it */
 	lb_store store;
 	unsigned version;
-	lb_target *targets[NT];
-	lb_secret_hashes *hashes;
-	lb_refresh *r;
-	unsigned settled;
 };
 
 static void fake_fetch(lb_store *s, const lb_source *src, const char *target, lb_fetch_cb cb,
@@ -72,67 +66,25 @@ static void fake_close(lb_store *s)
 
 static const lb_store_ops fake_ops = {.type = "fake", .fetch = fake_fetch, .close = fake_close};
 
-static lb_store *own_store(void *owner, const char *name)
+static lb_store *own_store(struct rfx *f, const char *name)
 {
-	struct fx *x = owner;
+	struct fx *x = (struct fx *)f;
 
 	return strcmp(name, "fake") == 0 ? &x->store : NULL;
 }
 
-static int tindex(const char *name)
-{
-	return (int)strtol(name + 1, NULL, 10);
-}
-
-static lb_target *own_target(void *owner, const char *name)
-{
-	struct fx *x = owner;
-	int i = tindex(name);
-
-	return i >= 0 && i < NT ? x->targets[i] : NULL;
-}
-
-static lb_target *const *own_targets(void *owner, size_t *n)
-{
-	*n = NT;
-	return ((struct fx *)owner)->targets;
-}
-
-static const lb_binding *own_binding(void *owner, const lb_target *t)
-{
-	const lb_target_cfg *tc = lb_config_target(((struct fx *)owner)->cfg, t->name);
-
-	return tc ? tc->binding : NULL;
-}
-
-static void own_settled(void *owner)
-{
-	((struct fx *)owner)->settled++;
-}
-
-static int teardown(void **state);
-
 static int setup(void **state)
 {
 	struct fx *x = calloc(1, sizeof(*x));
-	lb_refresh_owner o = {.store = own_store,
-			      .target = own_target,
-			      .targets = own_targets,
-			      .binding = own_binding,
-			      .settled = own_settled};
-	char *text = malloc(64 * NT + 512), path[128];
+	char *text = malloc(64 * NT + 512);
 	size_t len = 0;
-	lb_diag d = {0};
-	lb_err e = {0};
+	int rc;
 
 	if (!x || !text) {
 		free(x);
 		free(text);
 		return -1;
 	}
-	*state = x;
-	x->tdirfd = x->statefd = -1;
-	o.owner = x;
 	len += (size_t)sprintf(
 	    text + len, "{\"stores\": {\"fake\": {\"type\": \"sealed\"}},\n"
 			" \"bindings\": {\"small\": {\"secrets\": {\"a\": \"fake:a\"}},\n"
@@ -142,67 +94,26 @@ static int setup(void **state)
 		len += (size_t)sprintf(text + len, "%s\"t%03d\": {\"binding\": \"%s\"}",
 				       i ? "," : "", i, i < NSMALL ? "small" : "big");
 	sprintf(text + len, "}}\n");
-	snprintf(x->dir, sizeof(x->dir), "/tmp/lb-split-XXXXXX");
-	if (lb_secmem_init() < 0 || !mkdtemp(x->dir))
-		goto fail;
-	snprintf(path, sizeof(path), "%s/" LB_TARGETS_SUBDIR, x->dir);
-	if (mkdir(path, 0711) < 0)
-		goto fail;
-	x->tdirfd = open(path, O_DIRECTORY | O_CLOEXEC);
-	x->statefd = open(x->dir, O_DIRECTORY | O_CLOEXEC);
-	x->loop = lb_loop_new();
-	x->cfg = lb_config_parse(text, "test.json", &d);
-	x->hashes = lb_secret_hashes_new(&e);
-	if (x->tdirfd < 0 || x->statefd < 0 || !x->loop || !x->cfg || !x->hashes ||
-	    lb_audit_open(x->statefd) < 0)
-		goto fail;
 	x->store.ops = &fake_ops;
 	snprintf(x->store.name, sizeof(x->store.name), "fake");
 	x->store.priv = x;
 	x->version = 1;
-	for (int i = 0; i < NT; i++) {
-		x->targets[i] = lb_target_open(x->tdirfd, x->cfg->targets[i].name, 4 << 20, &e);
-		if (!x->targets[i]) {
-			print_error("%s\n", e.msg);
-			goto fail;
-		}
-		x->targets[i]->uid = x->targets[i]->gid = 1000;
-	}
-	x->r = lb_refresh_new(x->loop, &o, x->hashes);
-	if (x->r) {
-		free(text);
-		return 0;
-	}
-fail:
+	x->f.store = own_store;
+	rc = rfx_setup(&x->f, "/tmp/lb-split", text, 4 << 20, true);
 	free(text);
-	teardown(state);
-	return -1;
+	if (rc < 0) {
+		free(x);
+		return -1;
+	}
+	*state = x;
+	return 0;
 }
 
 static int teardown(void **state)
 {
 	struct fx *x = *state;
-	lb_err e = {0};
-	char path[128];
 
-	lb_refresh_stop(x->r);
-	lb_refresh_free(x->r);
-	lb_audit_close();
-	for (int i = 0; i < NT; i++)
-		if (x->targets[i] && lb_target_destroy(x->targets[i], x->tdirfd, x->dir, &e))
-			print_error("%s\n", e.msg);
-	if (x->tdirfd >= 0)
-		close(x->tdirfd);
-	if (x->statefd >= 0) {
-		unlinkat(x->statefd, "audit.jsonl", 0);
-		close(x->statefd);
-	}
-	snprintf(path, sizeof(path), "%s/" LB_TARGETS_SUBDIR, x->dir);
-	rmdir(path);
-	rmdir(x->dir);
-	lb_secret_hashes_free(x->hashes);
-	lb_config_free(x->cfg);
-	lb_loop_free(x->loop);
+	rfx_teardown(&x->f);
 	free(x);
 	return 0;
 }
@@ -218,20 +129,20 @@ static void on_poll(lb_loop *loop, lb_timer *t, void *ctx)
 /* The loop runs until no publisher child is out (the child's deadline bounds it). */
 static void run_until_idle(struct fx *x)
 {
-	lb_timer *poll = lb_timer_new(x->loop, on_poll, x->r);
+	lb_timer *poll = lb_timer_new(x->f.loop, on_poll, x->f.r);
 
 	lb_timer_arm(poll, 1);
-	if (lb_refresh_busy(x->r))
-		lb_loop_run(x->loop);
+	if (lb_refresh_busy(x->f.r))
+		lb_loop_run(x->f.loop);
 	lb_timer_free(poll);
-	assert_false(lb_refresh_busy(x->r));
+	assert_false(lb_refresh_busy(x->f.r));
 }
 
 /* First byte of a target's secret file: the version digit it was written at. */
 static char first_byte(struct fx *x, int i, const char *secret)
 {
 	char c = 0;
-	int fd = openat(x->targets[i]->dirfd, secret, O_RDONLY | O_CLOEXEC);
+	int fd = openat(x->f.targets[i]->dirfd, secret, O_RDONLY | O_CLOEXEC);
 
 	if (fd >= 0 && read(fd, &c, 1) != 1)
 		c = 0;
@@ -245,7 +156,7 @@ static char first_byte(struct fx *x, int i, const char *secret)
 static void assert_consistent(struct fx *x)
 {
 	for (int i = 0; i < NT; i++) {
-		lb_target *t = x->targets[i];
+		lb_target *t = x->f.targets[i];
 		uint64_t cur = 0;
 		char g[64];
 
@@ -263,7 +174,7 @@ static void assert_consistent(struct fx *x)
 static void rotate(struct fx *x)
 {
 	x->version++;
-	lb_refresh_run(x->r, NULL, 0, "rotate");
+	lb_refresh_run(x->f.r, NULL, 0, "rotate");
 }
 
 /* A pass of NT targets goes to a child in part; the child's targets are published only when
@@ -281,19 +192,19 @@ static void test_split_pass(void **state)
 	run_until_idle(x);
 	assert_consistent(x);
 	lb_audit_close();
-	assert_int_equal(unlinkat(x->statefd, "audit.jsonl", 0), 0);
-	assert_int_equal(lb_audit_open(x->statefd), 0);
+	assert_int_equal(unlinkat(x->f.statefd, "audit.jsonl", 0), 0);
+	assert_int_equal(lb_audit_open(x->f.statefd), 0);
 	rotate(x);
 	/* The child's share is still out after the pass returned to the loop. */
-	assert_true(lb_refresh_busy(x->r));
-	assert_int_equal(x->targets[NT - 1]->generation, 1);
+	assert_true(lb_refresh_busy(x->f.r));
+	assert_int_equal(x->f.targets[NT - 1]->generation, 1);
 	run_until_idle(x);
 	assert_consistent(x);
 	for (int i = 0; i < NT; i++) {
-		assert_int_equal(x->targets[i]->generation, 2);
+		assert_int_equal(x->f.targets[i]->generation, 2);
 		assert_int_equal(first_byte(x, i, "a"), '3');
 	}
-	assert_int_equal(lb_read_at(x->statefd, "audit.jsonl", 1 << 20, &audit, NULL, &e), 0);
+	assert_int_equal(lb_read_at(x->f.statefd, "audit.jsonl", 1 << 20, &audit, NULL, &e), 0);
 	for (p = strstr(audit, "\"event\":\"deliver\""); p;
 	     p = strstr(p + 1, "\"event\":\"deliver\"")) {
 		char want[64];
@@ -345,7 +256,7 @@ static void test_child_killed_midway(void **state)
 		assert_true(child > 0);
 		assert_int_equal(kill(child, SIGSTOP), 0);
 		for (int i = 0; i < NT; i++)
-			if (x->targets[i]->publishing) { /* the child's */
+			if (x->f.targets[i]->publishing) { /* the child's */
 				nchild++;
 				done += first_byte(x, i, "big") == now;
 			}
@@ -377,13 +288,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_child_killed_midway, setup, teardown),
 	};
 
-	if (geteuid() != 0) {
-		const char *must = getenv("LOCKBOX_MUST_WORK");
-
-		if (must && strcmp(must, "1") == 0)
-			return 1;
-		printf("SKIP: needs root for tmpfs mounts\n");
-		return 77;
-	}
+	if (rfx_need_root("test_refresh_split") >= 0)
+		return rfx_need_root("test_refresh_split");
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
