@@ -17,7 +17,9 @@ struct lb_refresh {
 	struct batch *batches; /* in flight */
 	uint64_t last_seq;     /* of the newest batch */
 	bool stopping;
-	struct split *split;	     /* the publisher child's share of a pass, while it runs */
+	bool resuming;	     /* rf_resume: a completed batch settles at the next turn of the loop */
+	bool trim;	     /* and the heap is trimmed after that (rf_trim) */
+	struct split *split; /* the publisher child's share of a pass, while it runs */
 	struct idle_waiter *waiters; /* lb_refresh_when_idle */
 };
 
