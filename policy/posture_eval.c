@@ -78,9 +78,16 @@ void lb_pe_string_list(sb *b, const json_t *a, size_t each_max)
 
 /* ---- evaluation ---- */
 
-static void side_init(side *s, int v)
+static void side_init(side *s, int v, bool quiet)
 {
 	s->v = v;
+	s->quiet = quiet;
+	if (quiet) { /* a full buffer: every add returns at once */
+		s->evbuf[0] = s->whybuf[0] = '\0';
+		s->ev = (sb){.p = s->evbuf, .cap = 1, .len = 0, .cut = true};
+		s->why = (sb){.p = s->whybuf, .cap = 1, .len = 0, .cut = true};
+		return;
+	}
 	lb_pe_sb_init(&s->ev, s->evbuf, sizeof(s->evbuf));
 	lb_pe_sb_init(&s->why, s->whybuf, sizeof(s->whybuf));
 }
@@ -90,6 +97,10 @@ void lb_pe_side_fail(side *s, const char *fmt, ...)
 	char tmp[LB_EVIDENCE_MAX];
 	va_list ap;
 
+	if (s->quiet) {
+		s->v = FAIL;
+		return;
+	}
 	va_start(ap, fmt);
 	(void)vsnprintf(tmp, sizeof(tmp), fmt, ap); /* a long detail is cut */
 	va_end(ap);
@@ -174,8 +185,8 @@ uint32_t lb_posture_evaluate(uint32_t require, const lb_inspect_facts *in, const
 	for (int i = 0; i < LB_CHECK_COUNT; i++) {
 		lb_posture_result *r = &rep->check[i];
 
-		side_init(&si, PASS);
-		side_init(&sk, k && has_kernel_source[i] ? PASS : NO_SAY);
+		side_init(&si, PASS, false);
+		side_init(&sk, k && has_kernel_source[i] ? PASS : NO_SAY, false);
 		checks[i](&c, &si, &sk);
 		if (sk.v == NO_SAY)
 			lb_pe_sb_init(&sk.ev, sk.evbuf, sizeof(sk.evbuf));
@@ -185,6 +196,26 @@ uint32_t lb_posture_evaluate(uint32_t require, const lb_inspect_facts *in, const
 			rep->failed |= LB_CHECK_BIT(i);
 	}
 	return rep->failed;
+}
+
+uint32_t lb_posture_verdict(uint32_t require, uint32_t only, const lb_inspect_facts *in,
+			    const lb_kernel_facts *k, const lb_secret_hashes *hashes)
+{
+	const ctx c = {.in = in, .k = k, .h = hashes};
+	uint32_t failed = 0;
+	side si, sk;
+
+	for (int i = 0; i < LB_CHECK_COUNT; i++) {
+		if (!(require & only & LB_CHECK_BIT(i)))
+			continue;
+		side_init(&si, PASS, true);
+		side_init(&sk, k && has_kernel_source[i] ? PASS : NO_SAY, true);
+		checks[i](&c, &si, &sk);
+		/* combine()'s verdict: inspect must pass, and the kernel too where it has a say. */
+		if (si.v != PASS || (sk.v != NO_SAY && sk.v != PASS))
+			failed |= LB_CHECK_BIT(i);
+	}
+	return failed;
 }
 
 /* ---- output ---- */

@@ -125,6 +125,13 @@ typedef struct lb_posture_report {
 uint32_t lb_posture_evaluate(uint32_t require, const lb_inspect_facts *in, const lb_kernel_facts *k,
 			     const lb_secret_hashes *hashes, lb_posture_report *rep);
 
+/* The verdict alone: which required checks among only (LB_CHECK_BITs) fail, decided by the
+ * same rules on the same facts as lb_posture_evaluate (so the same bits as its result masked
+ * with only) without formatting any evidence or reason. For lockboxd's re-check before every
+ * refresh pass; lb_posture_evaluate gives the report when something fails. */
+uint32_t lb_posture_verdict(uint32_t require, uint32_t only, const lb_inspect_facts *in,
+			    const lb_kernel_facts *k, const lb_secret_hashes *hashes);
+
 /* {"container","name","ok","kernel_checked","failed":[names],"checks":[{"check","required",
  * "pass","disagree","reason","inspect","kernel"}]} — "kernel" is null when it had no say.
  * NULL on allocation failure. */

@@ -29,6 +29,10 @@ enum { NO_SAY = -1, FAIL = 0, PASS = 1 };
 
 typedef struct side {
 	int v;
+	/* lb_posture_verdict: only v counts; ev and why are cut from the start, so that
+	 * nothing is formatted into them. A check must decide v from the facts alone, never
+	 * from what ev or why hold. */
+	bool quiet;
 	sb ev, why;
 	char evbuf[LB_EVIDENCE_MAX], whybuf[LB_EVIDENCE_MAX];
 } side;

@@ -150,7 +150,8 @@ bool dk_gate(struct lb_docker *d, json_t *inspect, const lb_binding *bd, int pid
 void dk_refuse(struct lb_docker *d, const char *volume, const char *id, const lb_binding *bd,
 	       const lb_posture_report *rep, const char *line);
 void dk_on_doom(lb_loop *loop, lb_timer *t, void *ctx);
-/* dk_gate for m's container, with its kernel facts kept between checks while unchanged. */
+/* dk_gate for m's container, with its kernel facts and its verdict kept between checks
+ * while unchanged; rep is filled only when it refuses (false). */
 bool dk_gate_mount(struct lb_docker *d, struct mount *m, json_t *inspect, const lb_binding *bd,
 		   int pid, int64_t uid, lb_posture_report *rep, char *line, size_t cap);
 /* Drop what the gate kept for m (before m is freed); for d (before d is freed). */

@@ -19,6 +19,14 @@ struct dk_gate_cache {
 	 * they are kept (an inspect is replaced, never changed, by events.c and early.c). */
 	lb_inspect_facts in;
 	bool remap;
+	uint64_t in_version; /* changes whenever in is parsed anew (one counter for all) */
+	/* The last verdict of every check but no-secret-env, and what it was judged from: it
+	 * holds while all of that is the same. no-secret-env is judged every time (it compares
+	 * the env with the managed secrets, which change with every rotation). */
+	bool judged;
+	uint64_t judged_in, judged_k; /* in_version, the kernel facts' version (0: none) */
+	int64_t judged_uid;
+	uint32_t judged_require, judged_failed;
 };
 
 static struct dk_gate_cache *gate_cache(struct mount *m)
@@ -50,14 +58,38 @@ static int cached_facts(struct lb_docker *d, struct dk_gate_cache *g, int pid,
 static int cached_inspect(struct lb_docker *d, struct dk_gate_cache *g, json_t *inspect,
 			  lb_inspect_facts *in, lb_err *e)
 {
+	static uint64_t versions;
+
 	if (!g->in.doc || g->in.doc != inspect || g->remap != d->remap) {
 		lb_inspect_facts_clear(&g->in);
+		g->in_version = ++versions;
 		if (lb_inspect_facts_from_json(inspect, d->remap, &g->in, e))
 			return -1;
 		g->remap = d->remap;
 	}
 	*in = g->in;
 	return 0;
+}
+
+/* The required checks that fail, without a report: lb_posture_verdict, with g's last
+ * verdict of every check but no-secret-env while it was judged from the same facts. */
+static uint32_t judge(struct lb_docker *d, struct dk_gate_cache *g, const lb_binding *bd,
+		      const lb_inspect_facts *in, const lb_kernel_facts *kf)
+{
+	const uint32_t env = LB_CHECK_BIT(LB_CHECK_NO_SECRET_ENV);
+	const lb_secret_hashes *h = lb_broker_hashes(d->b);
+	uint64_t kver = kf ? g->k.version : 0;
+
+	if (!g->judged || g->judged_in != g->in_version || g->judged_k != kver ||
+	    g->judged_uid != in->uid || g->judged_require != bd->require) {
+		g->judged_failed = lb_posture_verdict(bd->require, ~env, in, kf, h);
+		g->judged = true;
+		g->judged_in = g->in_version;
+		g->judged_k = kver;
+		g->judged_uid = in->uid;
+		g->judged_require = bd->require;
+	}
+	return g->judged_failed | lb_posture_verdict(bd->require, env, in, kf, h);
 }
 
 void dk_gate_forget(struct mount *m)
@@ -79,7 +111,8 @@ void dk_gate_free(struct lb_docker *d)
 }
 
 /* dk_gate, and with m what m's container was found to be is kept between checks: its
- * inspect facts, and (pid > 0) its kernel facts. */
+ * inspect facts, (pid > 0) its kernel facts, and its last verdict; rep is then made only
+ * when refused (the report with every check's evidence costs more than the check). */
 static bool gate(struct lb_docker *d, struct mount *m, json_t *inspect, const lb_binding *bd,
 		 int pid, int64_t uid, lb_posture_report *rep, char *line, size_t cap)
 {
@@ -92,15 +125,17 @@ static bool gate(struct lb_docker *d, struct mount *m, json_t *inspect, const lb
 	int r = 0;
 
 	line[0] = '\0';
-	memset(rep, 0, sizeof(*rep));
+	rep->failed = 0;
 	lb_kernel_facts_init(&k);
 	if (m && !g) {
+		memset(rep, 0, sizeof(*rep));
 		snprintf(line, cap, "lockbox: binding %s refused container: out of memory",
 			 bd->name);
 		return false;
 	}
 	if (g ? cached_inspect(d, g, inspect, &in, &e)
 	      : lb_inspect_facts_from_json(inspect, d->remap, &own, &e)) {
+		memset(rep, 0, sizeof(*rep));
 		snprintf(line, cap, "lockbox: binding %s refused container: %s", bd->name, e.msg);
 		return false;
 	}
@@ -118,6 +153,7 @@ static bool gate(struct lb_docker *d, struct mount *m, json_t *inspect, const lb
 		kf = &k;
 	}
 	if (r) {
+		memset(rep, 0, sizeof(*rep));
 		snprintf(line, cap,
 			 "lockbox: binding %s refused container: kernel facts unreadable: %s",
 			 bd->name, e.msg);
@@ -125,9 +161,15 @@ static bool gate(struct lb_docker *d, struct mount *m, json_t *inspect, const lb
 		lb_kernel_facts_clear(&k);
 		return false;
 	}
-	failed = lb_posture_evaluate(bd->require, &in, kf, lb_broker_hashes(d->b), rep);
-	if (failed)
-		lb_posture_refusal_line(rep, bd->name, line, cap);
+	/* A mount's re-check (before every refresh pass) wants the verdict alone; the report,
+	 * with every check's evidence, is made when something is refused, from the same facts
+	 * (lb_posture_verdict decides exactly as lb_posture_evaluate). */
+	failed = g ? judge(d, g, bd, &in, kf) : ~UINT32_C(0);
+	if (failed) {
+		failed = lb_posture_evaluate(bd->require, &in, kf, lb_broker_hashes(d->b), rep);
+		if (failed)
+			lb_posture_refusal_line(rep, bd->name, line, cap);
+	}
 	lb_inspect_facts_clear(&own);
 	lb_kernel_facts_clear(&k);
 	return failed == 0;

@@ -92,6 +92,11 @@ typedef struct lb_procfacts_cache {
 	 * when its gen moves; only the array is ours. */
 	lb_mounts host_view;
 	uint64_t host_gen;
+	/* Changes whenever the facts lb_procfacts_read_cached gives may differ from the last
+	 * ones (parsed anew, a status that changed, a new host view): a verdict judged from
+	 * facts of one version holds for every read of that version. Unique over lockboxd's
+	 * life (one counter for all caches), 0 while nothing is kept. */
+	uint64_t version;
 } lb_procfacts_cache;
 
 typedef struct lb_procfacts_host {
@@ -99,7 +104,12 @@ typedef struct lb_procfacts_host {
 	bool valid;
 	uint64_t gen; /* counts the parses of mounts */
 	uint64_t ns[LB_NS_COUNT];
+	bool no_lsm; /* no LSM labels processes on this kernel: labels are not read */
 	lb_mounts mounts;
+	/* Indices of mounts ordered by device (then by index): a container's host view is
+	 * found by device in O(log n) instead of a scan of the whole table per container (with
+	 * 12,500 host mounts, one rebuild for 100 containers took ~30 ms of CPU). */
+	uint32_t *by_dev;
 } lb_procfacts_host;
 
 void lb_procfacts_cache_init(lb_procfacts_cache *c);

@@ -3,6 +3,7 @@
 #include "procfacts_int.h"
 #include "cleanup.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -55,11 +56,13 @@ void lb_procfacts_host_clear(lb_procfacts_host *h)
 	if (h->mountinfo_fd >= 0)
 		close(h->mountinfo_fd);
 	lb_mounts_clear(&h->mounts);
+	free(h->by_dev);
 	lb_procfacts_host_init(h);
 }
 
 /* pid's key through its dirfd: starttime from stat, every namespace's inode, the LSM label. */
-static int read_key(int dirfd, int pid, lb_procfacts_key *key, lb_err *e)
+static int read_key(int dirfd, int pid, const lb_procfacts_host *h, lb_procfacts_key *key,
+		    lb_err *e)
 {
 	_cleanup_free_ char *stat = NULL;
 
@@ -70,8 +73,29 @@ static int read_key(int dirfd, int pid, lb_procfacts_key *key, lb_err *e)
 		return lb_fail_wrap(e, "/proc/%d", pid);
 	if (lb_pf_read_ns(dirfd, pid, key->ns, e))
 		return -1;
-	key->lsm_available = lb_pf_read_lsm(dirfd, pid, key->lsm_label);
+	if (h->no_lsm) {
+		key->lsm_available = false;
+		key->lsm_label[0] = '\0';
+	} else {
+		key->lsm_available = lb_pf_read_lsm(dirfd, pid, key->lsm_label);
+	}
 	return 0;
+}
+
+/* Does no LSM label processes on this kernel? lockboxd's own attr/current gives EINVAL
+ * when none provides it (an LSM is chosen at boot) and attr/apparmor/current is not there
+ * without AppArmor: then nobody's label can be read, now or later, and a re-check does not
+ * try (two failed opens per container saved). Anything else: read per container. */
+static bool no_lsm(int selffd, int self)
+{
+	_cleanup_free_ char *text = NULL, *aa = NULL;
+	lb_err e = {0}, e2 = {0};
+
+	return lb_pf_read_capped(selffd, self, "attr/current", LB_PROCFACTS_ATTR_MAX, &text, &e) &&
+	       e.sys == EINVAL &&
+	       lb_pf_read_capped(selffd, self, "attr/apparmor/current", LB_PROCFACTS_ATTR_MAX, &aa,
+				 &e2) &&
+	       e2.sys == ENOENT;
 }
 
 /* lockboxd's own mount table and namespaces: parsed again only when poll() on the mountinfo
@@ -82,11 +106,14 @@ static int host_open(lb_procfacts_host *h, int self, lb_err *e)
 
 	if (selffd < 0 || lb_pf_read_ns(selffd, self, h->ns, e))
 		return -1;
+	h->no_lsm = no_lsm(selffd, self);
 	h->mountinfo_fd = openat(selffd, "mountinfo", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (h->mountinfo_fd < 0)
 		return lb_fail_errno(e, "open /proc/%d/mountinfo", self);
 	return 0;
 }
+
+static int index_by_dev(lb_procfacts_host *h, lb_err *e);
 
 static int host_read(lb_procfacts_host *h, lb_err *e)
 {
@@ -110,38 +137,135 @@ static int host_read(lb_procfacts_host *h, lb_err *e)
 				 &text, e) ||
 	    lb_procfacts_parse_mountinfo(text, &h->mounts, e))
 		return lb_fail_wrap(e, "/proc/%d (lockboxd)", self);
+	if (index_by_dev(h, e))
+		return -1;
 	h->valid = true;
 	h->gen++;
 	return 0;
 }
 
-static bool on_device_of(const lb_mounts *ms, const lb_mount *m)
+static void bump(lb_procfacts_cache *c)
 {
-	for (size_t i = 0; i < ms->n; i++)
+	static uint64_t versions;
+
+	c->version = ++versions;
+}
+
+/* a before b: by device, then by place in the table. */
+static int dev_cmp(const lb_mounts *ms, uint32_t a, uint32_t b)
+{
+	const lb_mount *x = &ms->v[a], *y = &ms->v[b];
+
+	if (x->major != y->major)
+		return x->major < y->major ? -1 : 1;
+	if (x->minor != y->minor)
+		return x->minor < y->minor ? -1 : 1;
+	return a < b ? -1 : a > b;
+}
+
+static const lb_mounts *sort_table; /* qsort has no context argument */
+
+static int by_dev_cmp(const void *a, const void *b)
+{
+	return dev_cmp(sort_table, *(const uint32_t *)a, *(const uint32_t *)b);
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int index_by_dev(lb_procfacts_host *h, lb_err *e)
+{
+	uint32_t *ix;
+
+	if (h->mounts.n > UINT32_MAX)
+		return lb_fail(e, 0, "lockboxd's mount table has too many entries");
+	ix = realloc(h->by_dev, (h->mounts.n ? h->mounts.n : 1) * sizeof(*ix));
+	if (!ix)
+		return lb_fail(e, 12, "posture facts: out of memory");
+	for (size_t i = 0; i < h->mounts.n; i++)
+		ix[i] = (uint32_t)i;
+	sort_table = &h->mounts;
+	qsort(ix, h->mounts.n, sizeof(*ix), by_dev_cmp);
+	sort_table = NULL;
+	h->by_dev = ix;
+	return 0;
+}
+
+/* The first place in h->by_dev whose mount's device is not below major:minor. */
+static size_t lower_bound(const lb_procfacts_host *h, unsigned major, unsigned minor)
+{
+	size_t lo = 0, hi = h->mounts.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const lb_mount *m = &h->mounts.v[h->by_dev[mid]];
+		if (m->major < major || (m->major == major && m->minor < minor))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Already taken for an earlier container mount of the same device? */
+static bool seen_dev(const lb_mounts *ms, size_t upto, const lb_mount *m)
+{
+	for (size_t i = 0; i < upto; i++)
 		if (ms->v[i].major == m->major && ms->v[i].minor == m->minor)
 			return true;
 	return false;
 }
 
-/* c->host_view for h's current table (see lb_procfacts_cache). */
+/* c->host_view for h's current table (see lb_procfacts_cache): the host mounts on each of
+ * the container's devices through h->by_dev, put back in table order. */
 static int host_view(lb_procfacts_cache *c, const lb_procfacts_host *h, lb_err *e)
 {
+	_cleanup_free_ uint32_t *take = NULL;
 	lb_mount *v;
 	size_t n = 0;
 
 	if (c->host_view.v && c->host_gen == h->gen)
 		return 0;
-	v = malloc((h->mounts.n ? h->mounts.n : 1) * sizeof(*v));
+	take = malloc((h->mounts.n ? h->mounts.n : 1) * sizeof(*take));
+	if (!take)
+		return lb_fail(e, 12, "posture facts: out of memory");
+	for (size_t i = 0; i < c->k.mounts.n; i++) {
+		const lb_mount *cm = &c->k.mounts.v[i];
+
+		if (seen_dev(&c->k.mounts, i, cm))
+			continue;
+		for (size_t j = lower_bound(h, cm->major, cm->minor); j < h->mounts.n; j++) {
+			const lb_mount *hm = &h->mounts.v[h->by_dev[j]];
+			if (hm->major != cm->major || hm->minor != cm->minor)
+				break;
+			take[n++] = h->by_dev[j];
+		}
+	}
+	qsort(take, n, sizeof(*take), u32_cmp);
+	v = malloc((n ? n : 1) * sizeof(*v));
 	if (!v)
 		return lb_fail(e, 12, "posture facts: out of memory");
-	for (size_t i = 0; i < h->mounts.n; i++)
-		if (on_device_of(&c->k.mounts, &h->mounts.v[i]))
-			v[n++] = h->mounts.v[i];
+	for (size_t i = 0; i < n; i++)
+		v[i] = h->mounts.v[take[i]];
 	free(c->host_view.v);
 	c->host_view.v = v;
 	c->host_view.n = n;
 	c->host_gen = h->gen;
+	bump(c);
 	return 0;
+}
+
+/* Does a status parse change anything a check reads? */
+static bool status_same(const lb_kernel_facts *a, const lb_kernel_facts *b)
+{
+	return a->have_status == b->have_status && memcmp(a->uid, b->uid, sizeof(a->uid)) == 0 &&
+	       memcmp(a->gid, b->gid, sizeof(a->gid)) == 0 && a->no_new_privs == b->no_new_privs &&
+	       a->seccomp == b->seccomp && a->cap_eff == b->cap_eff && a->cap_prm == b->cap_prm &&
+	       a->cap_bnd == b->cap_bnd && a->cap_amb == b->cap_amb;
 }
 
 int lb_procfacts_read_cached(lb_procfacts_cache *c, lb_procfacts_host *h, pid_t pid,
@@ -156,18 +280,23 @@ int lb_procfacts_read_cached(lb_procfacts_cache *c, lb_procfacts_host *h, pid_t 
 		return lb_fail(e, 0, "posture facts: bad pid %d", (int)pid);
 	/* Every read below goes through this dirfd: it shows only the process it was opened
 	 * for, so a PID reused after the key was read cannot pass as the cached process. */
-	if ((dirfd = lb_pf_open_proc_dir((int)pid, e)) < 0 || read_key(dirfd, (int)pid, &now, e) ||
-	    host_read(h, e))
+	if ((dirfd = lb_pf_open_proc_dir((int)pid, e)) < 0 || host_read(h, e) ||
+	    read_key(dirfd, (int)pid, h, &now, e))
 		goto fail;
 	if (lb_procfacts_cache_fresh(c, &now)) {
 		/* Status is what a running process changes in place (execve of a setuid file):
 		 * read again unless nothing in it can change any more. */
-		if (!lb_procfacts_status_frozen(&c->k) &&
-		    (lb_pf_read_capped(dirfd, (int)pid, "status", LB_PROCFACTS_STATUS_MAX, &status,
-				       e) ||
-		     lb_procfacts_parse_status(status, &c->k, e))) {
-			lb_fail_wrap(e, "/proc/%d", (int)pid);
-			goto fail;
+		if (!lb_procfacts_status_frozen(&c->k)) {
+			lb_kernel_facts before = c->k;
+
+			if (lb_pf_read_capped(dirfd, (int)pid, "status", LB_PROCFACTS_STATUS_MAX,
+					      &status, e) ||
+			    lb_procfacts_parse_status(status, &c->k, e)) {
+				lb_fail_wrap(e, "/proc/%d", (int)pid);
+				goto fail;
+			}
+			if (!status_same(&before, &c->k))
+				bump(c);
 		}
 	} else {
 		lb_procfacts_cache_clear(c);
@@ -176,6 +305,7 @@ int lb_procfacts_read_cached(lb_procfacts_cache *c, lb_procfacts_host *h, pid_t 
 		c->key = now;
 		c->valid = true;
 		*parsed = true;
+		bump(c);
 	}
 	if (host_view(c, h, e))
 		goto fail;

@@ -190,6 +190,7 @@ static char child_do(int cmd, int ack, char what)
 
 static void test_cached_read(void **state)
 {
+	uint64_t version;
 	lb_procfacts_cache c;
 	lb_procfacts_host h;
 	lb_kernel_facts view;
@@ -205,15 +206,18 @@ static void test_cached_read(void **state)
 	assert_true(parsed);
 	assert_true(view.have_status && view.have_maps && view.mounts.n > 0);
 	assert_true(view.host_mounts.n > 0 && view.host_ns[LB_NS_MNT] != 0);
+	assert_int_not_equal(c.version, 0);
 	/* Unchanged: nothing parsed again, the same facts. */
 	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
 	assert_false(parsed);
+	version = c.version;
 	assert_int_equal(view.pid, pid);
 	assert_true(view.have_status && view.mounts.n > 0 && view.host_mounts.n > 0);
 	if (geteuid() == 0 && child_do(cmd, ack, 'u') == 'k') {
 		/* A new mount namespace: parsed again, then kept again. */
 		assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
 		assert_true(parsed);
+		assert_int_not_equal(c.version, version);
 		assert_int_not_equal(view.ns[LB_NS_MNT], view.host_ns[LB_NS_MNT]);
 		assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
 		assert_false(parsed);
@@ -308,6 +312,7 @@ static void assert_view_shares_devices(const lb_kernel_facts *k)
  * mount namespace of its own. */
 static void test_host_changes(void **state)
 {
+	uint64_t version;
 	char dir[] = "/tmp/lb-pfc.XXXXXX", src[] = "/tmp/lb-pfs.XXXXXX";
 	lb_procfacts_cache c;
 	lb_procfacts_host h;
@@ -341,14 +346,19 @@ static void test_host_changes(void **state)
 		if (i)
 			(void)nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
 		gen = h.gen;
+		version = c.version;
 		assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
 		stable = h.gen == gen;
 	}
 	assert_true(stable);
+	/* The same facts: the same version (a verdict judged from them still holds). */
+	assert_int_equal(c.version, version);
 	/* A tmpfs of its own device: in lockboxd's table, not in the view. */
+	version = c.version;
 	assert_int_equal(mount("tmpfs", dir, "tmpfs", 0, "size=64k"), 0);
 	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
 	assert_true(h.gen > gen);
+	assert_int_not_equal(c.version, version); /* the view was made again */
 	assert_true(has_mountpoint(&h.mounts, dir));
 	assert_false(has_mountpoint(&view.host_mounts, dir));
 	assert_view_shares_devices(&view);
