@@ -117,9 +117,9 @@ static int index_by_dev(lb_procfacts_host *h, lb_err *e);
 
 static int host_read(lb_procfacts_host *h, lb_err *e)
 {
-	const int self = (int)getpid();
 	_cleanup_free_ char *text = NULL;
 	struct pollfd pfd;
+	int self;
 
 	if (h->valid) {
 		pfd = (struct pollfd){.fd = h->mountinfo_fd, .events = POLLPRI};
@@ -127,6 +127,7 @@ static int host_read(lb_procfacts_host *h, lb_err *e)
 			return 0;
 	}
 	h->valid = false;
+	self = (int)getpid(); /* a system call in glibc: not for every re-check */
 	if (h->mountinfo_fd < 0) {
 		if (host_open(h, self, e))
 			return -1;
