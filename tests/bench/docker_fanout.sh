@@ -11,6 +11,8 @@
 #  - lockboxd's CPU per rotation (/proc/PID/schedstat, until it is idle again), the posture
 #    checks it made (lockbox_posture_checks_total, cached vs parsed), and syscalls per
 #    container of one more rotation (strace -c -f, when strace is there) with the top ones.
+# Each round also puts the unused secret just before and prints the median of the rounds' last
+# file minus that (the store's answer moves with the load from round to round).
 # Then the ratios of the largest N against the smallest (linear: the N ratio). Prints only;
 # asserts nothing about time. Usage: tests/bench/docker_fanout.sh BIN_DIR [N...]
 # (env ROUNDS, default 3; PERF=1 adds a perf profile of one more rotation).
@@ -114,8 +116,10 @@ for N in "${NS[@]}"; do
 	done
 	best_f=999999999999 best_s=999999999999 best_raw=999999999999 cpu_sum=0
 	p0=$(checks parsed) k0=$(checks cached)
+	pairs=()
 	for ((r = 1; r <= ROUNDS; r++)); do
 		v=$((v + 1))
+		u=$(put_time unused "u$RANDOM") # this round's store answer, just before
 		"$DK/fanimg/probe" watch 60 "${dirs[@]}" >"$T/watch.out" &
 		wp=$!
 		until grep -q ready "$T/watch.out" 2>/dev/null; do sleep 0.05; done
@@ -132,6 +136,7 @@ for N in "${NS[@]}"; do
 		((flast - t0 < best_raw)) && best_raw=$((flast - t0))
 		((s < best_s)) && best_s=$s
 		cpu_sum=$((cpu_sum + c1 - c0))
+		pairs+=($((flast - t0 - u)))
 		echo "N=$N round $r: files $seen/$N, last swap $(ms_of $((flast - t0))) ms after the put began, $(ms_of "$f") after the store answered, first to last $(ms_of $((flast - ffirst))) ms; SIGHUP $hk/$N, last $(ms_of "$s") ms after the store answered; lockboxd CPU $(ms_of $((c1 - c0))) ms"
 	done
 	p1=$(checks parsed) k1=$(checks cached)
@@ -154,6 +159,7 @@ for N in "${NS[@]}"; do
 	fi
 	echo "N=$N store answer (put of an unused secret, best of 3): $(ms_of "$base") ms"
 	echo "N=$N best of $ROUNDS: last file $(ms_of "$best_f") ms (goal for 100: 20), last SIGHUP $(ms_of "$best_s") ms (goal for 100: 500); lockboxd CPU per rotation $(ms_of "$cpu") ms"
+	echo "N=$N last file minus the same round's store answer, median of $ROUNDS: $(ms_of "$(printf '%s\n' "${pairs[@]}" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')") ms"
 	echo "N=$N posture checks in $ROUNDS rotations: $((k1 - k0)) from kept facts, $((p1 - p0)) parsed /proc"
 	echo "N=$N syscalls per container in one rotation: $sys${top:+ (per container: ${top%, })}"
 	if [[ -n ${PERF:-} ]] && command -v perf >/dev/null; then
