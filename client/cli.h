@@ -13,6 +13,8 @@ struct lb_opts {
 	int64_t grace_ms;   /* --restart-on-rotate: SIGTERM to SIGKILL */
 	bool strict;
 	bool restart;
+	/* exec: stay beside CMD as its init when not PID 1 too */
+	bool init;
 	const char **names; /* get: NAME; wait and exec --wait: NAME... */
 	int nnames;
 	char **cmd; /* exec: CMD... after -- */

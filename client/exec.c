@@ -1,8 +1,10 @@
-/* lockbox exec: verify, wait, export NAME_FILE paths, then run CMD as a child and stay
- * beside it as a tini-style init: every catchable signal is blocked and collected with
- * sigtimedwait, forwarded to the child, and every zombie is reaped with waitpid(-1, WNOHANG).
- * --restart-on-rotate learns about a new ..data through inotify, whose fd raises SIGIO
- * (O_ASYNC + F_SETSIG) so that the one sigtimedwait loop sees it too. */
+/* lockbox exec: verify, wait, export NAME_FILE paths, then run CMD. Not as PID 1 (and without
+ * --restart-on-rotate or --init) lockbox replaces itself with CMD (execve): CMD keeps the pid,
+ * its status is the caller's to see, and there is no second process. As PID 1, or asked to,
+ * it runs CMD as a child and stays beside it as a tini-style init: every catchable signal is
+ * blocked and collected with sigtimedwait, forwarded to the child, and every zombie is reaped
+ * with waitpid(-1, WNOHANG). --restart-on-rotate learns about a new ..data through inotify,
+ * whose fd raises SIGIO (O_ASYNC + F_SETSIG) so that the one sigtimedwait loop sees it too. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -250,7 +252,9 @@ static void exec_path(char **cmd, char **env)
 
 /* A notify signal (SIGHUP, SIGUSR1, SIGUSR2: what a binding's notify may be) that came
  * before CMD runs is about files CMD has not read yet: it starts with the new ones. Passed
- * on, it would reach CMD before its handler exists and end it. */
+ * on (or left pending across execve), it would reach CMD before its handler exists and end
+ * it. Standard signals do not queue: each is pending once at most, so three takes empty the
+ * set; the bound only stops a sender that keeps signalling from holding CMD back. */
 static void drop_notify(void)
 {
 	const struct timespec zero = {0, 0};
@@ -260,8 +264,34 @@ static void drop_notify(void)
 	sigaddset(&notify, SIGHUP);
 	sigaddset(&notify, SIGUSR1);
 	sigaddset(&notify, SIGUSR2);
-	while (sigtimedwait(&notify, NULL, &zero) > 0)
+	for (int i = 0; i < 8 && sigtimedwait(&notify, NULL, &zero) > 0; i++)
 		;
+}
+
+/* After a failed execve of CMD: the message, and 127 when there is no such file, else 126 (as
+ * shells answer). errno is taken before lb_say, whose write could change it. */
+static int exec_failed(const char *cmd)
+{
+	int e = errno;
+
+	lb_say(2, "lockbox: exec check failed on ", cmd, ": ", lb_errstr(e), "\n", LB_END);
+	return e == ENOENT ? 127 : 126;
+}
+
+/* Not PID 1 and nothing to watch once CMD runs: CMD replaces us, as `chamber exec` and
+ * `aws-vault exec` do. It keeps our pid, process group and parent, and its status is its
+ * own (a signal that ends it is seen as that signal, not as 128+N from us). Every fd of ours
+ * is O_CLOEXEC. Pending notify signals are dropped first; then CMD gets the caller's mask
+ * back. A stop signal (SIGTERM, SIGINT, SIGQUIT) that came after the checks is still pending
+ * and now delivered with the caller's dispositions: by default it ends this process before
+ * CMD runs, with that signal, as it would have ended CMD when forwarded to it (and one the
+ * caller blocks stays pending for CMD). Returns only when execve failed. */
+static int exec_replace(char **cmd, char **env, const sigset_t *orig)
+{
+	drop_notify();
+	sigprocmask(SIG_SETMASK, orig, NULL);
+	exec_path(cmd, env);
+	return exec_failed(cmd[0]);
 }
 
 /* CMD's process is a clone(CLONE_VM|CLONE_VFORK) on a stack of ours, as musl's posix_spawn
@@ -286,9 +316,7 @@ static int spawn_child(void *arg)
 		tcsetpgrp(0, getpgrp());
 	sigprocmask(SIG_SETMASK, a->mask, NULL);
 	exec_path(a->cmd, a->env);
-	lb_say(2, "lockbox: exec check failed on ", a->cmd[0], ": ", lb_errstr(errno), "\n",
-	       LB_END);
-	_exit(errno == ENOENT ? 127 : 126);
+	_exit(exec_failed(a->cmd[0]));
 }
 
 static pid_t spawn(char **cmd, char **env, const sigset_t *child_mask)
@@ -352,18 +380,18 @@ int lb_cmd_exec(const struct lb_opts *o)
 	lb_err err;
 	char **env = NULL;
 	int64_t kill_at = -1;
-	bool restarting = false;
+	bool restarting = false, pid1;
 	int ifd = -1, rc, status;
 	pid_t child, pid;
 
 	if ((o->strict || (strict_env && !strcmp(strict_env, "1"))) && strict_check())
 		return LB_EXIT_NOPERM;
 	/* Synchronous signals must stay deliverable to us; everything else is collected from
-	 * now on and forwarded to CMD once it runs. While secrets are awaited the stop signals
-	 * end the wait (lb_wait reads them from a signalfd): as PID 1 nothing else would, short
-	 * of SIGKILL. SIGHUP is not one: it is lockboxd's notify (files changed), which the wait
-	 * sees on its own; one that came while waiting is dropped before CMD starts
-	 * (drop_notify). */
+	 * now on: forwarded to CMD once it runs beside us, or left pending for exec_replace. While
+	 * secrets are awaited the stop signals end the wait (lb_wait reads them from a signalfd):
+	 * as PID 1 nothing else would, short of SIGKILL. SIGHUP is not one: it is lockboxd's notify
+	 * (files changed), which the wait sees on its own; one that came while waiting is dropped
+	 * before CMD starts (drop_notify). */
 	sigfillset(&all);
 	sigdelset(&all, SIGFPE);
 	sigdelset(&all, SIGILL);
@@ -390,8 +418,15 @@ int lb_cmd_exec(const struct lb_opts *o)
 		goto fail;
 	}
 
-	/* Not PID 1: become the subreaper so orphans of CMD are still ours to reap. */
-	if (getpid() != 1)
+	/* Nothing keeps us once CMD runs: become CMD. */
+	pid1 = getpid() == 1;
+	if (!pid1 && !o->restart && !o->init) {
+		rc = exec_replace(o->cmd, env, &orig);
+		goto out;
+	}
+	/* --init or --restart-on-rotate, not PID 1: become the subreaper so orphans of CMD are
+	 * still ours to reap. */
+	if (!pid1)
 		prctl(PR_SET_CHILD_SUBREAPER, 1);
 	if (o->restart) {
 		ifd = watch_rotation(d.path);

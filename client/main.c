@@ -17,12 +17,13 @@
 
 static const char usage[] =
     "usage: lockbox exec [--dir D] [--wait NAME...] [--timeout DUR] [--strict]\n"
-    "         [--allow-writable] [--restart-on-rotate] [--grace DUR] -- CMD...\n"
+    "         [--allow-writable] [--init] [--restart-on-rotate] [--grace DUR] -- CMD...\n"
     "       lockbox get NAME [--dir D] [--allow-writable]\n"
     "       lockbox wait NAME... [--dir D] [--timeout DUR] [--allow-writable]\n"
     "       lockbox check [--dir D] [--allow-writable]\n"
     "D: " LB_DEFAULT_DIR "; DUR: N[ms|s|m|h], default 30s, 0 checks once.\n"
-    "exec exports NAME_FILE=D/NAME and runs CMD as an init (reaps, forwards signals).\n"
+    "exec exports NAME_FILE=D/NAME and becomes CMD; as PID 1, with --init or with\n"
+    "--restart-on-rotate it runs CMD as a child and stays as its init (reaps, forwards signals).\n"
     "Exit: 64 usage, 65 expired/malformed, 66 no such secret, 75 timeout, 77 unsafe.\n";
 
 void lb_say(int fd, ...)
@@ -302,6 +303,10 @@ int main(int argc, char **argv)
 		}
 		if (cmd == CMD_EXEC && !strcmp(a, "--strict")) {
 			o.strict = true;
+			continue;
+		}
+		if (cmd == CMD_EXEC && !strcmp(a, "--init")) {
+			o.init = true;
 			continue;
 		}
 		if (cmd == CMD_EXEC && !strcmp(a, "--restart-on-rotate")) {

@@ -48,6 +48,10 @@ run_lb 127 "exec: command not on PATH" exec --dir "$D" -- no-such-command-lockbo
 expect_err "exec check failed on no-such-command-lockbox: No such file or directory" "not on PATH"
 printf 'not executable' >"$T/noexec"
 run_lb 126 "exec: not executable" exec --dir "$D" -- "$T/noexec"
+# The same from the child that --init starts (the codes above come from lockbox's own execve).
+run_lb 127 "exec --init: command not on PATH" exec --init --dir "$D" -- no-such-command-lockbox
+expect_err "exec check failed on no-such-command-lockbox: No such file or directory" "--init: not on PATH"
+run_lb 126 "exec --init: not executable" exec --init --dir "$D" -- "$T/noexec"
 mkdir -p "$T/bin/pathdir" # $T/bin allows exec, /tmp may not
 printf '#!/bin/sh\necho found-on-path\n' >"$T/bin/pathdir/lbtestcmd"
 chmod +x "$T/bin/pathdir/lbtestcmd"

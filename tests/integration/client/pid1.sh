@@ -103,21 +103,24 @@ RC=$?
 [ $RC = 0 ] && [ -s "$T/hupran" ] && [ ! -e "$T/hupsigs" ] && pass "SIGHUP while waiting: the wait went on, CMD ran without it" ||
 	fail "SIGHUP while waiting: exit $RC, ran: $(cat "$T/hupran" 2>/dev/null), child saw: $(cat "$T/hupsigs" 2>/dev/null)"
 
-# Not PID 1: same forwarding and status for its child.
+# Not PID 1 with --init: the same init beside its child (without it lockbox becomes CMD:
+# execve.sh).
 rm -f "$T/ready" "$T/sigs"
-"$LOCKBOX" exec --dir "$D" -- /bin/sh "$T/traps.sh" &
+"$LOCKBOX" exec --init --dir "$D" -- /bin/sh "$T/traps.sh" &
 lpid=$!
 if wait_for "child ready" 10 test -s "$T/ready"; then
 	kill -HUP $lpid
+	grep -q "^PPid:[[:space:]]*$lpid\$" "/proc/$(awk '{print $1}' "/proc/$lpid/task/$lpid/children")/status" &&
+		pass "--init: CMD is lockbox's child" || fail "--init: CMD is not lockbox's child"
 	wait_for "SIGHUP forwarded (not PID 1)" 5 grep -q HUP "$T/sigs" && pass "SIGHUP forwarded when not PID 1"
 	kill -TERM $lpid
 	wait $lpid
 	RC=$?
 	[ $RC = 42 ] && pass "status propagated when not PID 1" || fail "not PID 1: $RC"
 fi
-# Orphans of the child are reaped when not PID 1 too (subreaper).
+# Orphans of the child are reaped when not PID 1 too with --init (subreaper).
 # shellcheck disable=SC2016 # expanded by the inner shell, not this one
-OUT=$("$LOCKBOX" exec --dir "$D" -- /bin/sh -c '(sleep 0.1 &); sleep 0.4; grep -l "^State:[[:space:]]*Z" /proc/[0-9]*/status 2>/dev/null | while read -r f; do p=${f#/proc/}; grep -q "^PPid:[[:space:]]*$PPID\$" "$f" && echo zombie; done')
+OUT=$("$LOCKBOX" exec --init --dir "$D" -- /bin/sh -c '(sleep 0.1 &); sleep 0.4; grep -l "^State:[[:space:]]*Z" /proc/[0-9]*/status 2>/dev/null | while read -r f; do p=${f#/proc/}; grep -q "^PPid:[[:space:]]*$PPID\$" "$f" && echo zombie; done')
 [ -z "$OUT" ] && pass "orphans reaped when not PID 1" || fail "zombie left under lockbox: $OUT"
 
 lb_finish
