@@ -18,9 +18,11 @@
 #    not bash's fork (bash is big: its fork is most of what `true` costs from a shell), and
 #    CPU from wait4's rusage (command and descendants, microseconds). The strictest ratio.
 #  - syscalls: `strace -f -c` of one run each (all processes), and what `exec` adds to `true`.
+# `exec` (not PID 1) becomes its command with execve: one process. `exec-init` (--init) is the
+# init that stays beside it, as `exec` does as PID 1 (a container's entrypoint).
 # `spawn-floor` (tests/bench/spawn_floor.c, built with musl-gcc and the client's layout flags when
 # musl-gcc is there: two segments, not four) only starts its command with clone(CLONE_VM|
-# CLONE_VFORK) and waits: the cost of being a second process at all.
+# CLONE_VFORK) and waits: the cost of being a second process at all, the floor of exec-init.
 # With LB_BENCH_OLD=OTHER_LOCKBOX the old client runs as one more variant of the same rounds.
 # usage: [LB_BENCH_OLD=BIN] tests/bench/client.sh [build/bin/lockbox] [ROUNDS] [BLOCKS]
 set -u
@@ -81,11 +83,12 @@ if command -v cc >/dev/null && cc -O2 -o "$T/runab" "$(dirname "$0")/runab.c"; t
 fi
 
 # The variants: a name, then the command (stdout and stderr go to /dev/null for all alike).
-VARIANTS=(true exec)
+VARIANTS=(true exec exec-init)
 cmd_of() {
 	case $1 in
 	true) echo "$TRUE" ;;
 	exec) echo "$LOCKBOX exec --dir $DIR -- $TRUE" ;;
+	exec-init) echo "$LOCKBOX exec --init --dir $DIR -- $TRUE" ;;
 	exec-old) echo "$OLD exec --dir $DIR -- $TRUE" ;;
 	spawn-floor) echo "$FLOOR $TRUE" ;;
 	tini) echo "$TINI -s -- $TRUE" ;;
@@ -106,8 +109,8 @@ for v in "${VARIANTS[@]}"; do
 	# shellcheck disable=SC2086 # the command is words without quoting needs (paths of mktemp)
 	${CMD[$v]} >/dev/null 2>&1 || { echo "variant $v fails: ${CMD[$v]}"; exit 1; }
 done
-declare -A BASE_OF=([exec]=true [exec-old]=true [spawn-floor]=true [tini]=true [dumb-init]=true
-	[get]=cat)
+declare -A BASE_OF=([exec]=true [exec-init]=true [exec-old]=true [spawn-floor]=true [tini]=true
+	[dumb-init]=true [get]=cat)
 
 echo "== wall: $ROUNDS rounds of ${NV} variants, order rotating each round (load $(load))"
 declare -A US # US[variant]="us us us ..." in round order
@@ -133,7 +136,7 @@ for v in "${VARIANTS[@]}"; do
 	b=${BASE_OF[$v]:-}
 	printf '%-12s %7d us %6d us %6d us' "$v" "$med" "$p10" "$p90"
 	[ -n "$b" ] && printf '  /%s = %s' "$b" "$(paired "${US[$v]}" "${US[$b]}")"
-	[ "$v" = exec ] && [ -n "$FLOOR" ] && printf '  /spawn-floor = %s' "$(paired "${US[exec]}" "${US[spawn-floor]}")"
+	[ "$v" = exec-init ] && [ -n "$FLOOR" ] && printf '  /spawn-floor = %s' "$(paired "${US[exec-init]}" "${US[spawn-floor]}")"
 	[ "$v" = exec ] && [ -n "$OLD" ] && printf '  /exec-old = %s' "$(paired "${US[exec]}" "${US[exec-old]}")"
 	echo
 done
@@ -164,8 +167,8 @@ if [ -n "$RUNAB" ]; then
 	for v in "${VARIANTS[@]}"; do [ "${BASE_OF[$v]:-}" = true ] && group+=("$v"); done
 	runab_group true "${group[@]}"
 	runab_group cat get
-	[ -n "$FLOOR" ] && printf 'exec/spawn-floor (medians): wall %s, CPU %s\n' \
-		"$(ratio "${RW[exec]}" "${RW[spawn-floor]}")" "$(ratio "${RC[exec]}" "${RC[spawn-floor]}")"
+	[ -n "$FLOOR" ] && printf 'exec-init/spawn-floor (medians): wall %s, CPU %s\n' \
+		"$(ratio "${RW[exec-init]}" "${RW[spawn-floor]}")" "$(ratio "${RC[exec-init]}" "${RC[spawn-floor]}")"
 	[ -n "$OLD" ] && printf 'exec/exec-old (medians): wall %s, CPU %s\n' \
 		"$(ratio "${RW[exec]}" "${RW[exec-old]}")" "$(ratio "${RC[exec]}" "${RC[exec-old]}")"
 	echo "(load after: $(load))"
@@ -201,7 +204,7 @@ if command -v perf >/dev/null && perf stat -e task-clock -o /dev/null "$TRUE" 2>
 		b=${BASE_OF[$v]:-}
 		printf '%-12s %11d us %6d %6d %7d %7d' "$v" "$tc" "$lo" "$hi" "$cs" "$pf"
 		[ -n "$b" ] && cpu_ratio "$v" "$b"
-		[ "$v" = exec ] && [ -n "$FLOOR" ] && cpu_ratio exec spawn-floor
+		[ "$v" = exec-init ] && [ -n "$FLOOR" ] && cpu_ratio exec-init spawn-floor
 		[ "$v" = exec ] && [ -n "$OLD" ] && cpu_ratio exec exec-old
 		echo
 	done
@@ -224,10 +227,11 @@ if command -v strace >/dev/null; then
 	done
 	# shellcheck disable=SC2086
 	strace -f -qq -o "$T/strace" ${CMD[exec]} >/dev/null 2>&1
-	echo "exec's own syscalls (its process, and its child's up to the child's execve):"
+	echo "exec's own syscalls (up to the execve of its command, in its process or a child's):"
 	awk '{ pid = $1; name = $2; sub(/\(.*/, "", name); first = first ? first : pid }
 		name ~ /^(<|\+\+\+|---)/ { next }
-		pid != first { if (gone[pid]) next; if (name == "execve") gone[pid] = 1 }
+		gone[pid] { next }
+		name == "execve" && (pid != first || ++execs[pid] == 2) { gone[pid] = 1 }
 		{ c[name]++; n++ }
 		END { for (s in c) printf "%s x%d\n", s, c[s]; printf "(%d in all)\n", n }' "$T/strace" |
 		sort | paste -sd' ' | fold -s -w 100 | sed 's/^/  /'
