@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "err.h"
 
 typedef struct lb_source {
@@ -14,6 +15,10 @@ typedef struct lb_source {
 	/* A write's parameters as canonical JSON (sorted keys, compact), from the secret's
 	 * "params" (Vault PKI issue, issue 17); empty = a read. Never from the URI. */
 	char params[512];
+	/* When the fetch was asked for (lb_now_ns; 0 = now): a network store's shared read
+	 * whose request went out before that cannot answer it (netstore_util.c). Not part of
+	 * what the source names. */
+	uint64_t asked_ns;
 } lb_source;
 
 int lb_source_parse(const char *uri, lb_source *out, lb_err *e);

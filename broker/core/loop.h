@@ -12,6 +12,7 @@ typedef void (*lb_io_cb)(lb_loop *loop, int fd, uint32_t events, void *ctx);
 typedef void (*lb_timer_cb)(lb_loop *loop, lb_timer *t, void *ctx);
 
 uint64_t lb_now_ms(void); /* CLOCK_MONOTONIC */
+uint64_t lb_now_ns(void); /* CLOCK_MONOTONIC, the same clock in every process */
 
 lb_loop *lb_loop_new(void);
 void lb_loop_free(lb_loop *loop);

@@ -208,8 +208,8 @@ static void call_send(lb_nst *ns, struct call *c)
 	const char *hdrs[LB_NST_MAX_HEADERS];
 	lb_err e = {0};
 
-	if (c->went_out)
-		*c->went_out = true;
+	if (c->sent_ns)
+		*c->sent_ns = lb_now_ns();
 	h.opts.method = c->req.method[0] ? c->req.method : "GET";
 	h.opts.ca_file = ns->ca_file;
 	h.opts.ca_dir = ns->ca_dir;
@@ -355,7 +355,7 @@ void lb_nst_call_start(lb_nst *ns, const lb_nst_req *req, lb_nst_call_cb cb, voi
 }
 
 void lb_nst_call_start_flagged(lb_nst *ns, const lb_nst_req *req, lb_nst_call_cb cb, void *ctx,
-			       bool *went_out)
+			       uint64_t *sent_ns)
 {
 	struct call *c = calloc(1, sizeof(*c));
 
@@ -370,7 +370,7 @@ void lb_nst_call_start_flagged(lb_nst *ns, const lb_nst_req *req, lb_nst_call_cb
 	c->req = *req;
 	c->cb = cb;
 	c->ctx = ctx;
-	c->went_out = went_out;
+	c->sent_ns = sent_ns;
 	if (ns->closing) {
 		call_free(c);
 		return;
@@ -542,6 +542,8 @@ void lb_nst_store_fetch(lb_store *s, const lb_source *src, const char *target, l
 	w->cb = cb;
 	w->ctx = ctx;
 	w->src = *src;
+	if (!w->src.asked_ns)
+		w->src.asked_ns = lb_now_ns(); /* asked now: no read sent before joins it */
 	snprintf(w->target, sizeof(w->target), "%s", target ? target : "");
 	if (ns->closing) {
 		lb_nst_waiter_fail(ns, w, "store closed");

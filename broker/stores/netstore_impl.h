@@ -25,8 +25,9 @@ struct call {
 	lb_http_req *http;
 	bool replayed, probe;
 	uint64_t ticket;
-	double sent;	/* lb_metrics_now() when sent */
-	bool *went_out; /* set when the request is handed to HTTP (a shared read's) */
+	double sent; /* lb_metrics_now() when sent */
+	uint64_t
+	    *sent_ns; /* set (lb_now_ns) when the request is handed to HTTP (a shared read's) */
 	unsigned cred_gen;
 	lb_nst_reply done; /* a reply decided before sending (C_DONE) */
 	struct call *next;
@@ -36,14 +37,16 @@ struct callq {
 	struct call *head, *tail;
 };
 
-/* A read shared by every fetch of one key until its request goes out. A fetch that comes
- * later does not join it: the store may have answered before a change the fetch was asked
- * to see (`vault kv put`, then `lockboxctl rotate`), so it starts a read of its own. */
+/* A read shared by every fetch of one key that was asked for before its request went out.
+ * A fetch asked for later does not join it: the store may have answered before a change the
+ * fetch was asked to see (`vault kv put`, then `lockboxctl rotate`), so it starts a read of
+ * its own. The fetches of one refresh pass are asked for together (root stamps them), so
+ * they share one read even when they reach the worker in two reads of its channel. */
 struct read {
 	lb_nst *ns;
 	lb_source src;
 	char target[LB_NAME_MAX + 1];
-	bool went_out;
+	uint64_t sent_ns; /* 0 = not gone out yet */
 	lb_nst_waitq waiters;
 	struct read *next;
 };
@@ -72,10 +75,10 @@ struct lb_nst {
 	bool closing;
 };
 
-/* lb_nst_call_start whose *went_out is set when the request is handed to HTTP (the flag
- * outlives the call: close cancels calls before it frees reads). */
+/* lb_nst_call_start whose *sent_ns is set when the request is handed to HTTP (it outlives the
+ * call: close cancels calls before it frees reads). */
 void lb_nst_call_start_flagged(lb_nst *ns, const lb_nst_req *req, lb_nst_call_cb cb, void *ctx,
-			       bool *went_out);
+			       uint64_t *sent_ns);
 
 /* Refresh requests to the broker, gathered for 250 ms and sent from the loop. */
 struct lb_nst_refresher;

@@ -261,7 +261,8 @@ void lb_nst_read_join(lb_nst *ns, lb_nst_waiter *w)
 	struct read *rd;
 
 	for (rd = ns->reads; rd; rd = rd->next)
-		if (!rd->went_out && strcmp(rd->src.path, w->src.path) == 0 &&
+		if ((!rd->sent_ns || rd->sent_ns >= w->src.asked_ns) &&
+		    strcmp(rd->src.path, w->src.path) == 0 &&
 		    strcmp(rd->src.version, w->src.version) == 0 &&
 		    (!per_target || strcmp(rd->target, w->target) == 0)) {
 			lb_metric_inc(LB_M_STORE_COALESCED, ns->s->name);
@@ -285,5 +286,5 @@ void lb_nst_read_join(lb_nst *ns, lb_nst_waiter *w)
 	lb_nst_waitq_push(&rd->waiters, w);
 	rd->next = ns->reads;
 	ns->reads = rd;
-	lb_nst_call_start_flagged(ns, &req, on_read_reply, rd, &rd->went_out);
+	lb_nst_call_start_flagged(ns, &req, on_read_reply, rd, &rd->sent_ns);
 }

@@ -186,6 +186,9 @@ static void proxy_fetch(lb_store *s, const lb_source *src, const char *target, l
 	    w, &(lb_wire_msg){.type = LB_W_FETCH,
 			      .id = pd->fid,
 			      .ref = p->sid,
+			      /* when root asked: the worker's shared reads sent before it
+			       * cannot answer this fetch (netstore_util.c) */
+			      .num = (int64_t)(src->asked_ns ? src->asked_ns : lb_now_ns()),
 			      .ntext = 2,
 			      .text = {{text, strlen(text)},
 				       {target ? target : "", target ? strlen(target) : 0}}});

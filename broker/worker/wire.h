@@ -26,7 +26,8 @@
 enum lb_wire_type {
 	/* root -> worker */
 	LB_W_OPEN = 1, /* ref = store id; text: name, type, options (JSON object) */
-	LB_W_FETCH,    /* id = fetch id, ref = store id; text: source (JSON), target */
+	LB_W_FETCH,    /* id = fetch id, ref = store id; num = when asked (lb_now_ns);
+			* text: source (JSON), target */
 	LB_W_RELEASE,  /* ref = store id; text: target */
 	LB_W_HEALTH,   /* ref = store id */
 	LB_W_CLOSE,    /* ref = store id */

@@ -258,6 +258,8 @@ static void do_fetch(const lb_wire_msg *m)
 		on_result(f, &res);
 		return;
 	}
+	/* Root's clock is this one (CLOCK_MONOTONIC); a value from the future is now. */
+	f->src.asked_ns = m->num > 0 && (uint64_t)m->num <= lb_now_ns() ? (uint64_t)m->num : 0;
 	lb_store_fetch(w->s, &f->src, target, on_result, f);
 }
 

@@ -267,7 +267,12 @@ void on_answer(void *ctx, lb_fetch_result *res)
 
 void fetch(const char *path, const char *version, struct lbt_answer *a)
 {
-	lb_source src = {0};
+	fetch_asked(path, version, 0, a);
+}
+
+void fetch_asked(const char *path, const char *version, uint64_t asked_ns, struct lbt_answer *a)
+{
+	lb_source src = {.asked_ns = asked_ns};
 
 	memset(a, 0, sizeof(*a));
 	snprintf(src.store, sizeof(src.store), "fake");

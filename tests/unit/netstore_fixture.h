@@ -40,6 +40,8 @@ void release(const char *path);
 
 /* Fetches PATH (PATH@VERSION when VERSION is not "") for target t1 into A. */
 void fetch(const char *path, const char *version, struct lbt_answer *a);
+/* The same, asked for at asked_ns (lb_now_ns; 0 = now), as root stamps a worker's fetch. */
+void fetch_asked(const char *path, const char *version, uint64_t asked_ns, struct lbt_answer *a);
 /* fetch()'s callback: records into CTX; fails on an answer from inside fetch() or a second. */
 void on_answer(void *ctx, lb_fetch_result *res);
 /* Runs the loop until every answer of A[0..N) is in, or for MS milliseconds when N is 0. */
