@@ -281,11 +281,66 @@ static void test_child_killed_midway(void **state)
 		assert_int_equal(first_byte(x, i, "a"), (char)('0' + x->version % 10));
 }
 
+static void on_stop(lb_loop *loop, lb_timer *t, void *ctx)
+{
+	(void)t;
+	(void)ctx;
+	lb_loop_stop(loop);
+}
+
+/* The loop runs for ms (timers due meanwhile fire). */
+static void run_for(struct fx *x, uint64_t ms)
+{
+	lb_timer *stop = lb_timer_new(x->f.loop, on_stop, NULL);
+
+	lb_timer_arm(stop, ms);
+	lb_loop_run(x->f.loop);
+	lb_timer_free(stop);
+}
+
+struct answer {
+	struct fx *x;
+	bool ran;
+	unsigned settled; /* state saves when the answer went out */
+};
+
+static void on_idle(void *ctx)
+{
+	struct answer *a = ctx;
+
+	a->ran = true;
+	a->settled = a->x->f.settled;
+}
+
+/* A split pass is answered (secret put, rotate: lb_refresh_when_idle) as soon as the child's
+ * share is committed; the state save and the GC (the settled hook: tens of ms, and seconds
+ * of GC with 10,000 targets) come right after, not before. */
+static void test_answer_before_state_save(void **state)
+{
+	struct fx *x = *state;
+	struct answer a = {.x = x};
+	unsigned before;
+
+	rotate(x);
+	run_until_idle(x);
+	run_for(x, 20);
+	before = x->f.settled;
+	rotate(x);
+	assert_true(lb_refresh_busy(x->f.r));
+	assert_true(lb_refresh_when_idle(x->f.r, on_idle, &a));
+	run_until_idle(x);
+	assert_true(a.ran);
+	assert_int_equal(a.settled, before);
+	run_for(x, 20);
+	assert_int_equal(x->f.settled, before + 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_split_pass, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_child_killed_midway, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_answer_before_state_save, setup, teardown),
 	};
 
 	if (rfx_need_root("test_refresh_split") >= 0)
