@@ -280,7 +280,10 @@ static void batch_progress(struct batch *bt)
 		else if (r->unsettled && !lb_timer_armed(r->settle_timer))
 			lb_timer_arm(r->settle_timer, SETTLE_MS);
 	}
-	if (bt->pending == 0 && !bt->splits) {
+	/* Wants still ready are targets a publisher child holds: the batch stays for
+	 * rf_resume (freed here, a rotate within a child's write window was lost for the
+	 * child's targets until their next periodic refresh — found in review, session 5). */
+	if (bt->pending == 0 && !bt->splits && bt->nready == 0) {
 		bool big = bt->nwants >= LB_PUBFORK_MIN;
 		batch_free(bt);
 		if (big && r->resuming)

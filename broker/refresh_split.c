@@ -144,7 +144,8 @@ void lb_refresh_settle(lb_refresh *r)
 {
 	if (!r || !r->split)
 		return;
-	rf_split_finish(r);
+	while (r->split) /* finishing one may start the next (rf_resume) */
+		rf_split_finish(r);
 	rf_run_waiters(r);
 }
 

@@ -335,12 +335,38 @@ static void test_answer_before_state_save(void **state)
 	assert_int_equal(x->f.settled, before + 1);
 }
 
+/* Two rotates within a child's write window: the second pass's wants for the child's targets
+ * wait for it and are applied when it is done (they were dropped: 71 of 128 targets kept the
+ * old value), and lb_refresh_settle (what reload calls before it frees the old config)
+ * returns with no child out, also when finishing one started the next. */
+static void test_settle_leaves_no_child(void **state)
+{
+	struct fx *x = *state;
+
+	rotate(x);
+	run_until_idle(x);
+	rotate(x); /* pass A: a child takes its tail */
+	assert_true(lb_refresh_busy(x->f.r));
+	rotate(x); /* pass B: its tail targets wait for A's child */
+	lb_refresh_settle(x->f.r);
+	if (lb_refresh_busy(x->f.r))
+		fail_msg("lb_refresh_settle returned with a publisher child still out");
+	run_until_idle(x);
+	run_for(x, 50);
+	for (int i = 0; i < NT; i++)
+		if (first_byte(x, i, "a") != '0' + (char)x->version)
+			fail_msg("t%03d holds version %c after the rotate to %u (gen %llu)", i,
+				 first_byte(x, i, "a"), x->version,
+				 (unsigned long long)x->f.targets[i]->generation);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_split_pass, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_child_killed_midway, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_answer_before_state_save, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_settle_leaves_no_child, setup, teardown),
 	};
 
 	if (rfx_need_root("test_refresh_split") >= 0)
