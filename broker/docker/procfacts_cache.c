@@ -4,6 +4,7 @@
 #include "cleanup.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -261,6 +262,16 @@ static int host_view(lb_procfacts_cache *c, const lb_procfacts_host *h, lb_err *
 }
 
 /* Does a status parse change anything a check reads? */
+/* A container whose processes may hold CAP_SYS_ADMIN can change its mounts in place
+ * (`mount -o remount,rw /`) without a new namespace, which the key does not see: its facts
+ * are read afresh at every check. Docker's default bounding set has no CAP_SYS_ADMIN
+ * (`--privileged` and `--cap-add SYS_ADMIN` add it), and no process of the container can get
+ * it back into the container's own namespaces once the first one's bounding set lacks it. */
+static bool mounts_may_change(const lb_kernel_facts *k)
+{
+	return !k->have_status || (k->cap_bnd & (UINT64_C(1) << CAP_SYS_ADMIN)) != 0;
+}
+
 static bool status_same(const lb_kernel_facts *a, const lb_kernel_facts *b)
 {
 	return a->have_status == b->have_status && memcmp(a->uid, b->uid, sizeof(a->uid)) == 0 &&
@@ -284,7 +295,7 @@ int lb_procfacts_read_cached(lb_procfacts_cache *c, lb_procfacts_host *h, pid_t 
 	if ((dirfd = lb_pf_open_proc_dir((int)pid, e)) < 0 || host_read(h, e) ||
 	    read_key(dirfd, (int)pid, h, &now, e))
 		goto fail;
-	if (lb_procfacts_cache_fresh(c, &now)) {
+	if (lb_procfacts_cache_fresh(c, &now) && !mounts_may_change(&c->k)) {
 		/* Status is what a running process changes in place (execve of a setuid file):
 		 * read again unless nothing in it can change any more. */
 		if (!lb_procfacts_status_frozen(&c->k)) {
