@@ -579,17 +579,40 @@ int lb_target_publish(lb_target *t, const lb_publish_item *items, size_t n, lb_e
  * from it, which moves that file's ctime past its manifest's: after a restart,
  * lb_target_unchanged would take it for a file changed after its manifest was written and
  * publish a new generation, and signal the app, for nothing (CI saw it when a restart came
- * after the collection). The manifest's ctime moves along. */
+ * after the collection). The manifest's ctime moves along — unless this broker has not
+ * published the target yet and one of its files already changed after its manifest (through
+ * an older version's writable mount): the touch would hide that from the next restart. */
+static void manifest_path(const lb_target *t, const char *name, char *path, size_t cap)
+{
+	size_t len;
+
+	lb_gen_name(t->generation, path, cap);
+	len = strlen(path);
+	snprintf(path + len, cap - len, "/%s", name);
+}
+
+static bool files_not_after_manifest(const lb_target *t)
+{
+	char path[LB_NAME_MAX + 64];
+	struct stat man, st;
+
+	manifest_path(t, LB_MANIFEST, path, sizeof(path));
+	if (fstatat(t->dirfd, path, &man, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	for (size_t i = 0; i < t->nheld; i++) {
+		manifest_path(t, t->held[i].name, path, sizeof(path));
+		if (fstatat(t->dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    ts_after(&st.st_ctim, &man.st_ctim))
+			return false;
+	}
+	return true;
+}
+
 static void manifest_touch(const lb_target *t)
 {
 	char path[LB_NAME_MAX + 64];
-	size_t len;
 
-	if (!t->generation)
-		return;
-	lb_gen_name(t->generation, path, sizeof(path));
-	len = strlen(path);
-	snprintf(path + len, sizeof(path) - len, "/%s", LB_MANIFEST);
+	manifest_path(t, LB_MANIFEST, path, sizeof(path));
 	if (utimensat(t->dirfd, path, NULL, AT_SYMLINK_NOFOLLOW) < 0 && errno != ENOENT)
 		lb_log(LB_WARN, "target %s: cannot touch %s: %s", t->name, path, strerror(errno));
 }
@@ -598,7 +621,13 @@ uint64_t lb_target_gc(lb_target *t, uint64_t grace_ms)
 {
 	uint64_t now = lb_now_ms(), next = 0;
 	size_t keep = 0, removed = 0;
+	bool touch;
 
+	/* A publisher child links the files of its next generation now: a collection would
+	 * move their ctime past a manifest this call cannot touch (the child's). Later. */
+	if (t->publishing)
+		return t->nretired ? 100 : 0;
+	touch = t->generation && (t->owner_known || files_not_after_manifest(t));
 	for (size_t i = 0; i < t->nretired; i++) {
 		if (t->retired[i].at_ms + grace_ms <= now) {
 			char g[64];
@@ -618,7 +647,7 @@ uint64_t lb_target_gc(lb_target *t, uint64_t grace_ms)
 		free(t->retired);
 		t->retired = NULL;
 	}
-	if (removed)
+	if (removed && touch)
 		manifest_touch(t);
 	return next;
 }

@@ -289,6 +289,42 @@ static void test_reopen_after_collection(void **state)
 	assert_true(lb_target_unchanged(x->t, "a", "2", "local:x", 0, 0400, 1000, 1000));
 }
 
+/* After a restart, a file changed after its manifest (an older version's writable mount) stays
+ * visible through a collection: the manifest is touched only when no file was (review,
+ * session 5). And no collection while a publisher child writes the next generation. */
+static void test_collection_keeps_tamper_visible(void **state)
+{
+	struct fx *x = *state;
+	const struct item g1[] = {{"a", "a-1", "1", 0400}, {"b", "b-1", "1", 0400}};
+	const struct item g2[] = {{"a", "a-2", "2", 0400}, {"b", NULL, "1", 0400}};
+	lb_err e = {0};
+	int fd;
+
+	assert_int_equal(publish(x, g1, 2), 0);
+	assert_int_equal(publish(x, g2, 2), 0);
+	lb_target_free(x->t);
+	x->t = lb_target_open(x->tdirfd, "demo", 1 << 20, &e); /* a restart: gen 1 is left */
+	assert_non_null(x->t);
+	x->t->uid = x->t->gid = 1000;
+	assert_int_equal(x->t->nretired, 1);
+	x->t->publishing = true;
+	assert_int_equal(lb_target_gc(x->t, 0), 100);
+	assert_int_equal(x->t->nretired, 1);
+	x->t->publishing = false;
+	nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
+	fd = openat(x->t->dirfd, LB_GEN_PREFIX "2/a", O_WRONLY | O_TRUNC | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "evil", 4), 4);
+	close(fd);
+	assert_int_equal(lb_target_gc(x->t, 0), 0);
+	assert_int_equal(x->t->nretired, 0);
+	lb_target_free(x->t);
+	x->t = lb_target_open(x->tdirfd, "demo", 1 << 20, &e);
+	assert_non_null(x->t);
+	x->t->uid = x->t->gid = 1000;
+	assert_false(lb_target_unchanged(x->t, "a", "2", "local:x", 0, 0400, 1000, 1000));
+}
+
 /* Issue 13 defect 8: the consumer owns its files. Through the target's mount it tries what
  * it could before: chmod its 0440 file writable, rewrite it, chmod it back. The mount is
  * read-only, so nothing changes, and the next generation links the broker's bytes. */
@@ -367,6 +403,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_owner_through_id_map, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_live_tmpfs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_after_collection, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_collection_keeps_tamper_visible, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_consumer_cannot_tamper, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_tampered_file_not_linked, setup, teardown),
 	};
