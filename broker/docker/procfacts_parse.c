@@ -280,11 +280,13 @@ bool lb_procfacts_label(char label[LB_LSM_LABEL_MAX], const char *text)
 	if (!text)
 		return false;
 	n = strlen(text);
-	if (n >= LB_LSM_LABEL_MAX)
-		n = LB_LSM_LABEL_MAX - 1;
-	memcpy(label, text, n);
-	while (n && (label[n - 1] == '\n' || label[n - 1] == '\0'))
+	while (n && text[n - 1] == '\n')
 		n--;
+	/* A label cut short would lose what ends it ("(complain)"): one too long for the
+	 * facts is kept as no label, which no rule takes for confined (review, session 5). */
+	if (n >= LB_LSM_LABEL_MAX)
+		return true;
+	memcpy(label, text, n);
 	label[n] = '\0';
 	return true;
 }

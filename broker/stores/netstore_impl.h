@@ -40,8 +40,10 @@ struct callq {
 /* A read shared by every fetch of one key that was asked for before its request went out.
  * A fetch asked for later does not join it: the store may have answered before a change the
  * fetch was asked to see (`vault kv put`, then `lockboxctl rotate`), so it starts a read of
- * its own. The fetches of one refresh pass are asked for together (root stamps them), so
- * they share one read even when they reach the worker in two reads of its channel. */
+ * its own. Root stamps each fetch when its pass issues it; a pass issues all of them in one
+ * loop turn and sends them when the turn ends, so every one is stamped before the worker
+ * can send a read for any: they share one read even when they reach the worker in two reads
+ * of its channel. */
 struct read {
 	lb_nst *ns;
 	lb_source src;

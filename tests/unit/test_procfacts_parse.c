@@ -95,6 +95,22 @@ static void test_procfacts_parsers(void **state)
 }
 
 /* procfacts on a live process: this test itself, which shares every namespace with itself. */
+/* An AppArmor label longer than the facts hold is no label (not confined), never a prefix that
+ * lost its "(complain)". */
+static void test_long_lsm_label(void **state)
+{
+	char label[LB_LSM_LABEL_MAX], text[400];
+
+	(void)state;
+	memset(text, 'p', sizeof(text));
+	snprintf(text + 300, sizeof(text) - 300, " (complain)\n");
+	assert_true(lb_procfacts_label(label, text));
+	assert_string_equal(label, "");
+	assert_true(lb_procfacts_label(label, "docker-default (enforce)\n"));
+	assert_string_equal(label, "docker-default (enforce)");
+	assert_false(lb_procfacts_label(label, NULL));
+}
+
 static void test_procfacts_read_self(void **state)
 {
 	lb_kernel_facts k;
@@ -138,6 +154,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_procfacts_parsers),
 	    cmocka_unit_test(test_procfacts_read_self),
+	    cmocka_unit_test(test_long_lsm_label),
 	};
 
 	if (lb_secmem_init() < 0)
