@@ -191,6 +191,14 @@ static char child_do(int cmd, int ack, char what)
 	return r;
 }
 
+static void child_end(pid_t pid, int cmd, int ack)
+{
+	child_do(cmd, ack, 'q');
+	waitpid(pid, NULL, 0);
+	close(cmd);
+	close(ack);
+}
+
 static void test_cached_read(void **state)
 {
 	uint64_t version;
@@ -249,10 +257,7 @@ static void test_cached_read(void **state)
 	 * remount / read-write in place, so every check reads afresh (the review's case). */
 	assert_int_equal(lb_procfacts_read_cached(&c, &h, pid, &view, &parsed, &e), 0);
 	assert_true(parsed);
-	child_do(cmd, ack, 'q');
-	waitpid(pid, NULL, 0);
-	close(cmd);
-	close(ack);
+	child_end(pid, cmd, ack);
 	lb_procfacts_cache_clear(&c);
 	lb_procfacts_host_clear(&h);
 }
@@ -297,10 +302,7 @@ static void test_new_user_ns(void **state)
 	} else {
 		print_message("unshare(CLONE_NEWUSER) refused here: user namespace step skipped\n");
 	}
-	child_do(cmd, ack, 'q');
-	waitpid(pid, NULL, 0);
-	close(cmd);
-	close(ack);
+	child_end(pid, cmd, ack);
 	lb_procfacts_cache_clear(&c);
 	lb_procfacts_host_clear(&h);
 }

@@ -142,6 +142,20 @@ static const char *data_link(struct fx *x)
 	return buf;
 }
 
+/* lockboxd restarted: the target opened again on its live tmpfs, nothing in memory. */
+static void reopen(struct fx *x)
+{
+	lb_err e = {0};
+
+	lb_target_free(x->t);
+	x->t = lb_target_open(x->tdirfd, "demo", 1 << 20, &e);
+	if (!x->t)
+		print_error("reopen: %s\n", e.msg);
+	assert_non_null(x->t);
+	// NOLINTNEXTLINE(clang-analyzer-core.NullDereference): the assert longjmps
+	x->t->uid = x->t->gid = 1000;
+}
+
 /* Generation 1, then 2 with one secret changed: the unchanged one is the same inode, the
  * new one a new file; ..data moves; the old generation is retired, then collected. */
 static void test_generations_and_links(void **state)
@@ -241,14 +255,10 @@ static void test_reopen_live_tmpfs(void **state)
 	struct fx *x = *state;
 	const struct item g1[] = {{"a", "a-1", "1", 0400}};
 	const struct item g2[] = {{"a", "a-2", "2", 0400}};
-	lb_err e = {0};
 
 	assert_int_equal(publish(x, g1, 1), 0);
 	assert_int_equal(publish(x, g2, 1), 0);
-	lb_target_free(x->t);
-	x->t = lb_target_open(x->tdirfd, "demo", 1 << 20, &e);
-	assert_non_null(x->t);
-	x->t->uid = x->t->gid = 1000;
+	reopen(x);
 	assert_int_equal(x->t->generation, 2);
 	assert_false(x->t->owner_known);
 	/* Whose the files are, read from the tmpfs (a Docker target's next generation is then
@@ -271,7 +281,6 @@ static void test_reopen_after_collection(void **state)
 	struct fx *x = *state;
 	const struct item g1[] = {{"a", "a-1", "1", 0400}, {"b", "b-1", "1", 0400}};
 	const struct item g2[] = {{"a", "a-2", "2", 0400}, {"b", NULL, "1", 0400}};
-	lb_err e = {0};
 
 	assert_false(lb_target_owned_by(x->t, 1000, 1000)); /* nothing published yet */
 	assert_int_equal(publish(x, g1, 2), 0);
@@ -281,10 +290,7 @@ static void test_reopen_after_collection(void **state)
 	nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL); /* a later tick */
 	assert_int_equal(lb_target_gc(x->t, 0), 0);
 	assert_int_equal(stat_of(x, LB_GEN_PREFIX "2/b").st_nlink, 1);
-	lb_target_free(x->t);
-	x->t = lb_target_open(x->tdirfd, "demo", 1 << 20, &e);
-	assert_non_null(x->t);
-	x->t->uid = x->t->gid = 1000;
+	reopen(x);
 	assert_true(lb_target_unchanged(x->t, "b", "1", "local:x", 0, 0400, 1000, 1000));
 	assert_true(lb_target_unchanged(x->t, "a", "2", "local:x", 0, 0400, 1000, 1000));
 }
@@ -297,15 +303,11 @@ static void test_collection_keeps_tamper_visible(void **state)
 	struct fx *x = *state;
 	const struct item g1[] = {{"a", "a-1", "1", 0400}, {"b", "b-1", "1", 0400}};
 	const struct item g2[] = {{"a", "a-2", "2", 0400}, {"b", NULL, "1", 0400}};
-	lb_err e = {0};
 	int fd;
 
 	assert_int_equal(publish(x, g1, 2), 0);
 	assert_int_equal(publish(x, g2, 2), 0);
-	lb_target_free(x->t);
-	x->t = lb_target_open(x->tdirfd, "demo", 1 << 20, &e); /* a restart: gen 1 is left */
-	assert_non_null(x->t);
-	x->t->uid = x->t->gid = 1000;
+	reopen(x);
 	assert_int_equal(x->t->nretired, 1);
 	x->t->publishing = true;
 	assert_int_equal(lb_target_gc(x->t, 0), 100);
@@ -318,10 +320,7 @@ static void test_collection_keeps_tamper_visible(void **state)
 	close(fd);
 	assert_int_equal(lb_target_gc(x->t, 0), 0);
 	assert_int_equal(x->t->nretired, 0);
-	lb_target_free(x->t);
-	x->t = lb_target_open(x->tdirfd, "demo", 1 << 20, &e);
-	assert_non_null(x->t);
-	x->t->uid = x->t->gid = 1000;
+	reopen(x);
 	assert_false(lb_target_unchanged(x->t, "a", "2", "local:x", 0, 0400, 1000, 1000));
 }
 
@@ -372,7 +371,6 @@ static void test_reopen_tampered_file_not_linked(void **state)
 	const struct item g1[] = {{"a", "a-1", "1", 0440}, {"b", "b-1", "1", 0400}};
 	struct statfs sfs;
 	char path[128];
-	lb_err e = {0};
 	int fd;
 
 	assert_int_equal(publish(x, g1, 2), 0);
@@ -383,10 +381,7 @@ static void test_reopen_tampered_file_not_linked(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "evil", 4), 4);
 	close(fd);
-	lb_target_free(x->t);
-	x->t = lb_target_open(x->tdirfd, "demo", 1 << 20, &e);
-	assert_non_null(x->t);
-	x->t->uid = x->t->gid = 1000;
+	reopen(x);
 	assert_false(lb_target_unchanged(x->t, "a", "1", "local:x", 0, 0440, 1000, 1000));
 	assert_true(lb_target_unchanged(x->t, "b", "1", "local:x", 0, 0400, 1000, 1000));
 	snprintf(path, sizeof(path), "%s/" LB_TARGETS_SUBDIR "/demo", x->dir);
