@@ -69,7 +69,7 @@ static int source_index(lb_template *t, const char *uri, size_t off, size_t *eof
 		return -1;
 	}
 	for (size_t i = 0; i < t->nsources; i++)
-		if (memcmp(&t->sources[i], &src, sizeof(src)) == 0)
+		if (lb_source_same(&t->sources[i], &src))
 			return (int)i;
 	if (t->nsources == LB_TEMPLATE_MAX_SOURCES) {
 		*eoff = off;

@@ -103,3 +103,9 @@ void lb_source_key(const lb_source *s, char *buf, size_t cap)
 	snprintf(buf, cap, "%s:%s%s%s%s%s", s->store, s->path, s->version[0] ? "?version=" : "",
 		 s->version, hex[0] ? "?params=" : "", hex);
 }
+
+bool lb_source_same(const lb_source *a, const lb_source *b)
+{
+	return strcmp(a->store, b->store) == 0 && strcmp(a->path, b->path) == 0 &&
+	       strcmp(a->field, b->field) == 0 && strcmp(a->version, b->version) == 0;
+}

@@ -22,6 +22,8 @@ typedef struct lb_source {
 } lb_source;
 
 int lb_source_parse(const char *uri, lb_source *out, lb_err *e);
+/* Do a and b name the same thing (store, path, field, version)? params and asked_ns aside. */
+bool lb_source_same(const lb_source *a, const lb_source *b);
 /* "STORE:PATH[?version=N]" without the field: the unit a store fetches once. With params,
  * "?params=" and 16 hex digits of their digest follow (one issue per distinct params). */
 void lb_source_key(const lb_source *s, char *buf, size_t cap);

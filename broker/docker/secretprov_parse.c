@@ -107,12 +107,6 @@ int lb_sp_parse(const json_t *req, lb_sp_request *out, lb_err *e)
 	return labels(json_object_get(req, "SecretLabels"), out, e);
 }
 
-static bool same_source(const lb_source *a, const lb_source *b)
-{
-	return strcmp(a->store, b->store) == 0 && strcmp(a->path, b->path) == 0 &&
-	       strcmp(a->field, b->field) == 0 && strcmp(a->version, b->version) == 0;
-}
-
 static void take(lb_sp_decision *d, const lb_binding *bd, const lb_secret_spec *s)
 {
 	if (!d->nbindings++) {
@@ -168,7 +162,7 @@ int lb_sp_decide(const lb_config *cfg, const lb_sp_request *rq, lb_sp_decision *
 		if (rq->binding[0] && strcmp(bd->name, rq->binding) != 0)
 			continue;
 		for (size_t i = 0; i < bd->nsecrets; i++)
-			if (!bd->secrets[i].tmpl && same_source(&bd->secrets[i].src, &want))
+			if (!bd->secrets[i].tmpl && lb_source_same(&bd->secrets[i].src, &want))
 				take(d, bd, &bd->secrets[i]);
 	}
 	if (d->nbindings)
