@@ -442,12 +442,29 @@ static bool ts_after(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
 }
 
+/* GEN/NAME of the current generation, and its lstat. */
+static void current_path(const lb_target *t, const char *name, char *path, size_t cap)
+{
+	size_t len;
+
+	lb_gen_name(t->generation, path, cap);
+	len = strlen(path);
+	snprintf(path + len, cap - len, "/%s", name);
+}
+
+static bool current_stat(const lb_target *t, const char *name, struct stat *st)
+{
+	char path[LB_NAME_MAX + 64];
+
+	current_path(t, name, path, sizeof(path));
+	return fstatat(t->dirfd, path, st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 bool lb_target_unchanged(const lb_target *t, const char *name, const char *version,
 			 const char *source, int64_t not_after, unsigned mode, uint32_t huid,
 			 uint32_t hgid)
 {
 	const lb_held *cur = lb_target_held(t, name);
-	char path[LB_NAME_MAX + 64];
 	struct stat st;
 
 	if (!cur || !t->generation)
@@ -460,16 +477,11 @@ bool lb_target_unchanged(const lb_target *t, const char *name, const char *versi
 		 * writable for the consumer, who owns the file: a file changed (chmod, write)
 		 * after its generation's manifest was written is never linked again. */
 		struct stat man;
-		size_t len;
 
-		lb_gen_name(t->generation, path, sizeof(path));
-		len = strlen(path);
-		snprintf(path + len, sizeof(path) - len, "/%s", LB_MANIFEST);
-		if (fstatat(t->dirfd, path, &man, AT_SYMLINK_NOFOLLOW) < 0)
+		if (!current_stat(t, LB_MANIFEST, &man))
 			return false;
-		snprintf(path + len, sizeof(path) - len, "/%s", name);
-		if (fstatat(t->dirfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
-		    st.st_uid != huid || st.st_gid != hgid || ts_after(&st.st_ctim, &man.st_ctim))
+		if (!current_stat(t, name, &st) || !S_ISREG(st.st_mode) || st.st_uid != huid ||
+		    st.st_gid != hgid || ts_after(&st.st_ctim, &man.st_ctim))
 			return false;
 	}
 	return strcmp(cur->version, version) == 0 && strcmp(cur->source, source) == 0 &&
@@ -478,9 +490,7 @@ bool lb_target_unchanged(const lb_target *t, const char *name, const char *versi
 
 bool lb_target_owned_by(const lb_target *t, uint32_t huid, uint32_t hgid)
 {
-	char path[LB_NAME_MAX + 64];
 	struct stat st;
-	size_t len;
 
 	if (!t->generation)
 		return false;
@@ -488,11 +498,8 @@ bool lb_target_owned_by(const lb_target *t, uint32_t huid, uint32_t hgid)
 		return t->owner_uid == huid && t->owner_gid == hgid;
 	if (!t->nheld)
 		return false;
-	lb_gen_name(t->generation, path, sizeof(path));
-	len = strlen(path);
-	snprintf(path + len, sizeof(path) - len, "/%s", t->held[0].name);
-	return fstatat(t->dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-	       st.st_uid == huid && st.st_gid == hgid;
+	return current_stat(t, t->held[0].name, &st) && S_ISREG(st.st_mode) && st.st_uid == huid &&
+	       st.st_gid == hgid;
 }
 
 static bool names_equal(const lb_target *t, const lb_publish_item *items, size_t n)
@@ -582,29 +589,15 @@ int lb_target_publish(lb_target *t, const lb_publish_item *items, size_t n, lb_e
  * after the collection). The manifest's ctime moves along — unless this broker has not
  * published the target yet and one of its files already changed after its manifest (through
  * an older version's writable mount): the touch would hide that from the next restart. */
-static void manifest_path(const lb_target *t, const char *name, char *path, size_t cap)
-{
-	size_t len;
-
-	lb_gen_name(t->generation, path, cap);
-	len = strlen(path);
-	snprintf(path + len, cap - len, "/%s", name);
-}
-
 static bool files_not_after_manifest(const lb_target *t)
 {
-	char path[LB_NAME_MAX + 64];
 	struct stat man, st;
 
-	manifest_path(t, LB_MANIFEST, path, sizeof(path));
-	if (fstatat(t->dirfd, path, &man, AT_SYMLINK_NOFOLLOW) < 0)
+	if (!current_stat(t, LB_MANIFEST, &man))
 		return false;
-	for (size_t i = 0; i < t->nheld; i++) {
-		manifest_path(t, t->held[i].name, path, sizeof(path));
-		if (fstatat(t->dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    ts_after(&st.st_ctim, &man.st_ctim))
+	for (size_t i = 0; i < t->nheld; i++)
+		if (current_stat(t, t->held[i].name, &st) && ts_after(&st.st_ctim, &man.st_ctim))
 			return false;
-	}
 	return true;
 }
 
@@ -612,7 +605,7 @@ static void manifest_touch(const lb_target *t)
 {
 	char path[LB_NAME_MAX + 64];
 
-	manifest_path(t, LB_MANIFEST, path, sizeof(path));
+	current_path(t, LB_MANIFEST, path, sizeof(path));
 	if (utimensat(t->dirfd, path, NULL, AT_SYMLINK_NOFOLLOW) < 0 && errno != ENOENT)
 		lb_log(LB_WARN, "target %s: cannot touch %s: %s", t->name, path, strerror(errno));
 }
