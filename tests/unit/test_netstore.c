@@ -44,6 +44,17 @@ static void test_coalescing(void **state)
 	assert_true(health_is("ok"));
 }
 
+/* A fetch of "a" asked for at asked_ns (0 = now) whose read has gone out and is held at the
+ * server (at most 5 s). */
+static void held_read_out(uint64_t asked_ns, struct lbt_answer *a)
+{
+	hold("a");
+	fetch_asked("a", "", asked_ns, a);
+	for (int i = 0; i < 500 && count_of("a") < 1; i++)
+		run(NULL, 0, 10);
+	assert_int_equal(count_of("a"), 1);
+}
+
 /* A fetch that comes after a read went out starts a read of its own: the store may have
  * answered the first before the change this fetch must see (kv put, then rotate). Fetches
  * while the read still waits to go out share it. */
@@ -52,11 +63,7 @@ static void test_no_join_after_send(void **state)
 	struct lbt_answer a[3];
 
 	(void)state;
-	hold("a");
-	fetch("a", "", &a[0]);
-	for (int i = 0; i < 500 && count_of("a") < 1; i++)
-		run(NULL, 0, 10);
-	assert_int_equal(count_of("a"), 1);
+	held_read_out(0, &a[0]);
 	assert_int_equal(a[0].calls, 0);
 	fetch("a", "", &a[1]);
 	fetch("a", "", &a[2]); /* joins the second read, which has not gone out */
@@ -82,11 +89,7 @@ static void test_join_when_asked_before_send(void **state)
 	uint64_t asked = lb_now_ns();
 
 	(void)state;
-	hold("a");
-	fetch_asked("a", "", asked, &a[0]);
-	for (int i = 0; i < 500 && count_of("a") < 1; i++)
-		run(NULL, 0, 10);
-	assert_int_equal(count_of("a"), 1);
+	held_read_out(asked, &a[0]);
 	fetch_asked("a", "", asked, &a[1]);
 	run(NULL, 0, 50); /* its turn: it joins the read under way */
 	assert_int_equal(a[0].calls, 0);
