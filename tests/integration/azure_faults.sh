@@ -5,33 +5,7 @@
 source "$(dirname "$0")/azure_lib.sh" "$1"
 need_root
 
-start_double '{
-  "token_ttl": 600,
-  "secrets": {
-    "db":  [{"value": "canary-db-v1-a07c"}],
-    "api": [{"value": "{\"key\": \"canary-api-a07c\"}"}]
-  }
-}'
-azure_config "$(store_json cert '"tenant_id": "'$TENANT'", "client_id": "'$CLIENT'", "client_certificate_file": "'"$F"'/client.pem"'), $(store_json mi '')" '{
-  "web": { "secrets": {
-      "db":     "cert:db",
-      "key":    "cert:api#key",
-      "mi_db":  "mi:db",
-      "mi_key": "mi:api#key"
-    }, "refresh": "1s", "grace": "1s", "size": "256k" } }' '{
-  "demo": { "binding": "web", "uid": 1000, "gid": 1000 } }'
-export AZURE_IMDS_ENDPOINT=http://127.0.0.1:$IPORT
-
-start_broker
-wait_for "values" 15 has_value demo mi_key canary-api-a07c
-wait_for "values" 5 has_value demo key canary-api-a07c
-assert_eq "$(secret_of demo db)" "canary-db-v1-a07c" "client certificate store"
-assert_eq "$(secret_of demo mi_db)" "canary-db-v1-a07c" "managed identity store"
-(($(count token_cert) >= 1)) || fail "no token for the client certificate"
-(($(count imds_ok) >= 1)) || fail "no IMDS token"
-assert_eq "$(count token_refused)" "0" "refused client assertions"
-assert_eq "$(count imds_refused)" "0" "IMDS requests without Metadata: true"
-pass "client certificate (x5t assertion) and managed identity (IMDS)"
+azure_two_stores_up 600
 
 admin POST /admin/fault '{"where": "secrets", "status": 429, "retry_after": 3, "count": 1000}' >/dev/null
 admin POST /admin/secret '{"name": "db", "value": "canary-db-v3-a07c"}' >/dev/null

@@ -62,3 +62,37 @@ assert_azure_canary() { # VALUE...
 		[[ -z $hits ]] || fail "canary value $v found in: $hits"
 	done
 }
+
+
+# azure_two_stores_up TOKEN_TTL: the double with secrets db and api, a client-certificate store
+# (cert) and a managed-identity store (mi) side by side on binding web, target demo; the
+# broker started and both stores' first values and tokens checked.
+azure_two_stores_up() {
+	start_double '{
+	  "token_ttl": '"$1"',
+	  "secrets": {
+	    "db":  [{"value": "canary-db-v1-a07c"}],
+	    "api": [{"value": "{\"key\": \"canary-api-a07c\"}"}]
+	  }
+	}'
+	azure_config "$(store_json cert '"tenant_id": "'$TENANT'", "client_id": "'$CLIENT'", "client_certificate_file": "'"$F"'/client.pem"'), $(store_json mi '')" '{
+	  "web": { "secrets": {
+	      "db":     "cert:db",
+	      "key":    "cert:api#key",
+	      "mi_db":  "mi:db",
+	      "mi_key": "mi:api#key"
+	    }, "refresh": "1s", "grace": "1s", "size": "256k" } }' '{
+	  "demo": { "binding": "web", "uid": 1000, "gid": 1000 } }'
+	export AZURE_IMDS_ENDPOINT=http://127.0.0.1:$IPORT
+
+	start_broker
+	wait_for "values" 15 has_value demo mi_key canary-api-a07c
+	wait_for "values" 5 has_value demo key canary-api-a07c
+	assert_eq "$(secret_of demo db)" "canary-db-v1-a07c" "client certificate store"
+	assert_eq "$(secret_of demo mi_db)" "canary-db-v1-a07c" "managed identity store"
+	(($(count token_cert) >= 1)) || fail "no token for the client certificate"
+	(($(count imds_ok) >= 1)) || fail "no IMDS token"
+	assert_eq "$(count token_refused)" "0" "refused client assertions"
+	assert_eq "$(count imds_refused)" "0" "IMDS requests without Metadata: true"
+	pass "client certificate (x5t assertion) and managed identity (IMDS)"
+}

@@ -5,27 +5,7 @@
 source "$(dirname "$0")/gcp_lib.sh" "$1"
 need_root
 
-start_double '{
-  "project": "test-project",
-  "metadata_token_ttl": 600,
-  "secrets": {
-    "a": [{"data": "canary-a1-0be4"}],
-    "b": [{"data": "canary-b1-0be4"}],
-    "c": [{"data": "canary-c1-0be4"}]
-  }
-}'
-gcp_config '' '{
-  "web": { "secrets": { "a": "gcp:a", "b": "gcp:b", "c": "gcp:c" },
-           "refresh": "1s", "grace": "1s", "size": "256k" } }' '{
-  "demo": { "binding": "web", "uid": 1000, "gid": 1000 } }'
-export GCE_METADATA_HOST=127.0.0.1:$MPORT
-
-start_broker
-wait_for "values from a metadata token" 15 has_value demo c canary-c1-0be4
-(($(count metadata) >= 1)) || fail "no metadata token request"
-assert_eq "$(count metadata_refused)" "0" "metadata requests without Metadata-Flavor"
-assert_eq "$(count token)" "0" "service-account token requests"
-pass "metadata server token (Metadata-Flavor: Google)"
+gcp_metadata_up 600
 # 429 for every read: the store backs off for all three secrets together.
 admin POST /admin/fault '{"where": "access", "status": 429, "count": 1000}' >/dev/null
 admin POST /admin/secret '{"name": "b", "data": "canary-b2-0be4"}' >/dev/null

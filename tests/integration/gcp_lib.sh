@@ -49,6 +49,34 @@ JSON
 secret_of() { cat "$T/run/t/$1/$2" 2>/dev/null; }
 has_value() { [[ $(secret_of "$1" "$2") == "$3" ]]; }
 
+
+# gcp_metadata_up TOKEN_TTL: the double with secrets a, b, c, binding web on store gcp with the
+# metadata server's token (GCE_METADATA_HOST), target demo; the broker started and the first
+# values and token requests checked.
+gcp_metadata_up() {
+	start_double '{
+	  "project": "test-project",
+	  "metadata_token_ttl": '"$1"',
+	  "secrets": {
+	    "a": [{"data": "canary-a1-0be4"}],
+	    "b": [{"data": "canary-b1-0be4"}],
+	    "c": [{"data": "canary-c1-0be4"}]
+	  }
+	}'
+	gcp_config '' '{
+	  "web": { "secrets": { "a": "gcp:a", "b": "gcp:b", "c": "gcp:c" },
+	           "refresh": "1s", "grace": "1s", "size": "256k" } }' '{
+	  "demo": { "binding": "web", "uid": 1000, "gid": 1000 } }'
+	export GCE_METADATA_HOST=127.0.0.1:$MPORT
+
+	start_broker
+	wait_for "values from a metadata token" 15 has_value demo c canary-c1-0be4
+	(($(count metadata) >= 1)) || fail "no metadata token request"
+	assert_eq "$(count metadata_refused)" "0" "metadata requests without Metadata-Flavor"
+	assert_eq "$(count token)" "0" "service-account token requests"
+	pass "metadata server token (Metadata-Flavor: Google)"
+}
+
 # No canary outside the fixtures and the target tmpfs: logs, audit, state, ctl output.
 assert_gcp_canary() { # VALUE...
 	local v hits
