@@ -3,11 +3,10 @@
 #include "broker_priv.h"
 #include "docker.h"
 #include "cleanup.h"
+#include "fsutil.h"
 #include "log.h"
 #include "worker.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,29 +225,30 @@ int broker_sync_targets(lb_broker *b, lb_config *cfg, lb_err *e)
 	return 0;
 }
 
+static int remove_stale_entry(int dirfd, const char *name, void *arg)
+{
+	lb_broker *b = arg;
+	lb_err e = {0};
+
+	(void)dirfd;
+	if (name[0] == '.' || lb_config_target(b->cfg, name) || lb_broker_target(b, name) ||
+	    lb_docker_claims(b->docker, name))
+		return 0;
+	broker_release_target(b, name);
+	if (lb_target_remove_stale(b->tdirfd, b->cfg->run_dir, name, &e))
+		lb_log(LB_ERROR, "%s", e.msg);
+	else
+		lb_audit("target_removed",
+			 json_pack("{s:s,s:s}", "target", name, "reason", "not in config"));
+	return 0;
+}
+
 void broker_remove_stale(lb_broker *b)
 {
-	int fd = openat(b->tdirfd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-	_cleanup_dir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
+	lb_err e = {0};
 
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	while ((de = readdir(d))) {
-		lb_err e = {0};
-		if (de->d_name[0] == '.' || lb_config_target(b->cfg, de->d_name) ||
-		    lb_broker_target(b, de->d_name) || lb_docker_claims(b->docker, de->d_name))
-			continue;
-		broker_release_target(b, de->d_name);
-		if (lb_target_remove_stale(b->tdirfd, b->cfg->run_dir, de->d_name, &e))
-			lb_log(LB_ERROR, "%s", e.msg);
-		else
-			lb_audit("target_removed", json_pack("{s:s,s:s}", "target", de->d_name,
-							     "reason", "not in config"));
-	}
+	if (lb_dir_each(b->tdirfd, ".", remove_stale_entry, b, &e))
+		lb_log(LB_ERROR, "targets: %s", e.msg);
 }
 
 int lb_broker_reload(lb_broker *b, lb_diag *d)

@@ -90,8 +90,21 @@ int lb_write_new_at(int dirfd, const char *name, const void *data, size_t len, m
 	return 0;
 }
 
+int lb_sync_dir(int dirfd, const char *what, lb_err *e)
+{
+	/* EINVAL: a file system without fsync of directories has nothing to make durable. */
+	if (fsync(dirfd) < 0 && errno != EINVAL)
+		return lb_fail_errno(e, "fsync directory of %s", what);
+	return 0;
+}
+
+enum {
+	WRITE_DURABLE = 1,   /* fsync the file before the rename and the directory after it */
+	WRITE_NOREPLACE = 2, /* fail with EEXIST when name is there */
+};
+
 static int write_replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
-			 bool durable, lb_err *e)
+			 int how, lb_err *e)
 {
 	char tmp[300];
 	_cleanup_close_ int fd = -1;
@@ -101,29 +114,40 @@ static int write_replace(int dirfd, const char *name, const void *data, size_t l
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return lb_fail_errno(e, "create %s", tmp);
-	if (write_all(fd, data, len) < 0 || (durable && fsync(fd) < 0)) {
+	if (write_all(fd, data, len) < 0 || ((how & WRITE_DURABLE) && fsync(fd) < 0)) {
 		lb_fail_errno(e, "write %s", tmp);
 		unlinkat(dirfd, tmp, 0);
 		return -1;
 	}
-	if (renameat(dirfd, tmp, dirfd, name) < 0) {
+	if (renameat2(dirfd, tmp, dirfd, name, (how & WRITE_NOREPLACE) ? RENAME_NOREPLACE : 0) <
+	    0) {
 		lb_fail_errno(e, "rename %s to %s", tmp, name);
 		unlinkat(dirfd, tmp, 0);
 		return -1;
 	}
+	/* The rename is a change of the directory: until the directory is synced a power loss
+	 * can undo it, so the fsync'd file would not be under its name. */
+	if ((how & WRITE_DURABLE) && lb_sync_dir(dirfd, name, e))
+		return -1;
 	return 0;
 }
 
 int lb_write_replace_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
 			lb_err *e)
 {
-	return write_replace(dirfd, name, data, len, mode, true, e);
+	return write_replace(dirfd, name, data, len, mode, WRITE_DURABLE, e);
+}
+
+int lb_write_create_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+		       lb_err *e)
+{
+	return write_replace(dirfd, name, data, len, mode, WRITE_DURABLE | WRITE_NOREPLACE, e);
 }
 
 int lb_write_cache_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
 		      lb_err *e)
 {
-	return write_replace(dirfd, name, data, len, mode, false, e);
+	return write_replace(dirfd, name, data, len, mode, 0, e);
 }
 
 /* A regular file of at most cap bytes: its size. */
@@ -246,7 +270,48 @@ static void wipe_file(int dirfd, const char *name)
 	}
 }
 
-// NOLINTNEXTLINE(misc-no-recursion): depth capped at 16 directories
+int lb_dir_each(int parent, const char *path, lb_dir_fn fn, void *arg, lb_err *e)
+{
+	int fd = openat(parent, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_dir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	int r;
+
+	if (!d) {
+		lb_fail_errno(e, "open directory %s", path);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	for (;;) {
+		errno = 0;
+		de = readdir(d);
+		if (!de)
+			return errno ? lb_fail_errno(e, "read directory %s", path) : 0;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		r = fn(dirfd(d), de->d_name, arg);
+		if (r)
+			return r;
+	}
+}
+
+struct remove_walk {
+	bool wipe;
+	int depth;
+	lb_err *e;
+};
+
+static int remove_tree(int parent, const char *name, bool wipe, int depth, lb_err *e);
+
+static int remove_entry(int dirfd, const char *name, void *arg)
+{
+	const struct remove_walk *w = arg;
+
+	return remove_tree(dirfd, name, w->wipe, w->depth + 1, w->e);
+}
+
+/* Recursive through lb_dir_each and remove_entry: depth capped at 16 directories. */
 static int remove_tree(int parent, const char *name, bool wipe, int depth, lb_err *e)
 {
 	struct stat st;
@@ -254,26 +319,12 @@ static int remove_tree(int parent, const char *name, bool wipe, int depth, lb_er
 	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : lb_fail_errno(e, "stat %s", name);
 	if (S_ISDIR(st.st_mode)) {
-		_cleanup_dir_ DIR *d = NULL;
-		int fd;
-		struct dirent *de;
+		struct remove_walk w = {.wipe = wipe, .depth = depth, .e = e};
 
 		if (depth > 16)
 			return lb_fail(e, 0, "%s: directory tree too deep", name);
-		fd = openat(parent, name, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return lb_fail_errno(e, "open %s", name);
-		d = fdopendir(fd);
-		if (!d) {
-			close(fd);
-			return lb_fail_errno(e, "opendir %s", name);
-		}
-		while ((de = readdir(d))) {
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			if (remove_tree(dirfd(d), de->d_name, wipe, depth + 1, e))
-				return -1;
-		}
+		if (lb_dir_each(parent, name, remove_entry, &w, e))
+			return -1;
 		if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 			return lb_fail_errno(e, "rmdir %s", name);
 		return 0;

@@ -16,13 +16,29 @@ int lb_open_dir_at(int dirfd, const char *name, lb_err *e);
 /* Create name (O_EXCL) under dirfd with data, then fchown/fchmod on the fd. */
 int lb_write_new_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
 		    uid_t uid, gid_t gid, lb_err *e);
-/* Replace name atomically (write name.tmp, fsync, renameat). For state files, owner root. */
+/* Replace name atomically (write .name.tmp, fsync it, renameat, fsync dirfd): for state
+ * files that must outlive a power loss, owner root. Without the directory's fsync the rename
+ * itself may be lost, and with it the new file (the old one comes back, or none). */
 int lb_write_replace_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
 			lb_err *e);
-/* Same without fsync: for state that can be rebuilt (targets.json is rewritten after every
- * refresh pass and the tmpfs manifests are the truth). */
+/* The same for a file that must not exist yet (EEXIST when it does: two creators cannot both
+ * win, renameat2 RENAME_NOREPLACE) and must outlive a power loss once made (sealed.key). */
+int lb_write_create_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+		       lb_err *e);
+/* Same as lb_write_replace_at without either fsync: for tmpfs (run_dir) and for state that can
+ * be rebuilt (targets.json is rewritten after every refresh pass and the tmpfs manifests are
+ * the truth). */
 int lb_write_cache_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
 		      lb_err *e);
+/* fsync of a directory: a name made or removed in it reaches the disk. what names it in E. */
+int lb_sync_dir(int dirfd, const char *what, lb_err *e);
+/* Calls FN for every entry of directory PATH under DIRFD ("." for DIRFD itself) but "." and
+ * "..". The directory is opened anew (O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC: DIRFD keeps its
+ * position, a symlink at PATH is refused); FN gets that directory's fd, valid during the call,
+ * and may remove the entry it is given. FN returns 0 to go on; anything else ends the walk and
+ * is returned. -1 with E filled when the directory cannot be opened or read. */
+typedef int (*lb_dir_fn)(int dirfd, const char *name, void *arg);
+int lb_dir_each(int dirfd, const char *path, lb_dir_fn fn, void *arg, lb_err *e);
 /* Read a regular file (at most cap bytes) into a malloc'd NUL-terminated buffer. */
 int lb_read_at(int dirfd, const char *name, size_t cap, char **out, size_t *len, lb_err *e);
 /* Same from an open fd (name only for messages). */

@@ -91,6 +91,20 @@ static bool parse_file_name(const char *f, char *name, size_t cap, uint32_t *ver
 	return lb_sealed_name_valid(name);
 }
 
+static int lock_store(int dirfd, lb_err *e)
+{
+	int fd = openat(dirfd, LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return lb_fail_errno(e, "open sealed/%s", LOCK_FILE);
+	if (flock(fd, LOCK_EX) < 0) {
+		lb_fail_errno(e, "lock sealed/%s", LOCK_FILE);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static int load_key(int state_dirfd, bool create, lb_secbuf **out, lb_err *e)
 {
 	_cleanup_secbuf_ lb_secbuf *key = NULL;
@@ -110,7 +124,10 @@ static int load_key(int state_dirfd, bool create, lb_secbuf **out, lb_err *e)
 	if (!key)
 		return lb_fail(e, ENOMEM, "out of secure memory");
 	crypto_secretstream_xchacha20poly1305_keygen(key->data);
-	if (lb_write_new_at(state_dirfd, KEY_FILE, key->data, key->len, 0400, 0, 0, e))
+	/* fsync'd with its directory entry: sealed files that outlived a power loss are no use
+	 * without it. Never over a key that is there (the caller holds the store's lock, so a
+	 * second creator waits and then reads this one). */
+	if (lb_write_create_at(state_dirfd, KEY_FILE, key->data, key->len, 0400, e))
 		return -1;
 	*out = steal_ptr(key);
 	return 0;
@@ -118,17 +135,26 @@ static int load_key(int state_dirfd, bool create, lb_secbuf **out, lb_err *e)
 
 int lb_sealed_open(int state_dirfd, bool create, lb_sealed **out, lb_err *e)
 {
+	_cleanup_close_ int lock = -1;
 	lb_sealed *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return lb_fail(e, ENOMEM, "out of memory");
 	s->dirfd = -1;
-	if (create && mkdirat(state_dirfd, DIR_NAME, 0700) < 0 && errno != EEXIST) {
+	if (create && mkdirat(state_dirfd, DIR_NAME, 0700) == 0) {
+		/* New: its name in state_dir must reach the disk before files are sealed in it. */
+		if (lb_sync_dir(state_dirfd, DIR_NAME, e))
+			goto fail;
+	} else if (create && errno != EEXIST) {
 		lb_fail_errno(e, "mkdir %s", DIR_NAME);
 		goto fail;
 	}
 	s->dirfd = lb_open_dir_at(state_dirfd, DIR_NAME, e);
-	if (s->dirfd < 0 || load_key(state_dirfd, create, &s->key, e))
+	if (s->dirfd < 0)
+		goto fail;
+	/* lockboxctl offline and lockboxd starting for the first time at once make one key. */
+	lock = create ? lock_store(s->dirfd, e) : -1;
+	if ((create && lock < 0) || load_key(state_dirfd, create, &s->key, e))
 		goto fail;
 	*out = s;
 	return 0;
@@ -147,42 +173,34 @@ void lb_sealed_close(lb_sealed *s)
 	free(s);
 }
 
-static int lock_store(lb_sealed *s, lb_err *e)
-{
-	int fd = openat(s->dirfd, LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+struct versions {
+	const char *name;
+	uint32_t *vers;
+	size_t cap, n;
+};
 
-	if (fd < 0)
-		return lb_fail_errno(e, "open sealed/%s", LOCK_FILE);
-	if (flock(fd, LOCK_EX) < 0) {
-		lb_fail_errno(e, "lock sealed/%s", LOCK_FILE);
-		close(fd);
-		return -1;
-	}
-	return fd;
+static int version_entry(int dirfd, const char *fname, void *arg)
+{
+	struct versions *w = arg;
+	char nm[300];
+	uint32_t v;
+
+	(void)dirfd;
+	if (parse_file_name(fname, nm, sizeof(nm), &v) && strcmp(nm, w->name) == 0 && w->n < w->cap)
+		w->vers[w->n++] = v;
+	return 0;
 }
 
 /* Versions of name present on disk, ascending; returns count (≤ cap). */
 static size_t list_versions(lb_sealed *s, const char *name, uint32_t *vers, size_t cap)
 {
-	int fd = openat(s->dirfd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-	_cleanup_dir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-	size_t n = 0;
+	struct versions w = {.name = name, .vers = vers, .cap = cap};
+	size_t n;
+	lb_err ignored;
 
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	if (lb_dir_each(s->dirfd, ".", version_entry, &w, &ignored))
 		return 0;
-	}
-	while ((de = readdir(d))) {
-		char nm[300];
-		uint32_t v;
-
-		if (!parse_file_name(de->d_name, nm, sizeof(nm), &v) || strcmp(nm, name) != 0)
-			continue;
-		if (n < cap)
-			vers[n++] = v;
-	}
+	n = w.n;
 	for (size_t i = 1; i < n; i++)
 		for (size_t j = i; j > 0 && vers[j - 1] > vers[j]; j--) {
 			uint32_t t = vers[j];
@@ -217,7 +235,7 @@ int lb_sealed_put(lb_sealed *s, const char *name, const lb_secbuf *value, uint32
 	if (value->len > LB_SEALED_VALUE_MAX)
 		return lb_fail(e, 0, "secret %s: value larger than %d bytes", name,
 			       LB_SEALED_VALUE_MAX);
-	lock = lock_store(s, e);
+	lock = lock_store(s->dirfd, e);
 	if (lock < 0)
 		return -1;
 	n = list_versions(s, name, vers, 4096);
@@ -317,7 +335,7 @@ int lb_sealed_rm(lb_sealed *s, const char *name, lb_err *e)
 
 	if (!lb_sealed_name_valid(name))
 		return lb_fail(e, 0, "bad sealed secret name \"%s\"", name);
-	lock = lock_store(s, e);
+	lock = lock_store(s->dirfd, e);
 	if (lock < 0)
 		return -1;
 	n = list_versions(s, name, vers, 4096);
@@ -329,7 +347,8 @@ int lb_sealed_rm(lb_sealed *s, const char *name, lb_err *e)
 		if (lb_remove_tree_at(s->dirfd, fname, true, e))
 			return -1;
 	}
-	return 0;
+	/* A removed secret stays removed across a power loss. */
+	return lb_sync_dir(s->dirfd, DIR_NAME, e);
 }
 
 static int cmp_name(const void *a, const void *b)
@@ -338,45 +357,42 @@ static int cmp_name(const void *a, const void *b)
 		      json_string_value(json_object_get(*(json_t *const *)b, "name")));
 }
 
+static int list_entry(int dirfd, const char *fname, void *arg)
+{
+	json_t *by_name = arg, *ent;
+	char nm[300];
+	uint32_t ver;
+	struct stat st;
+
+	if (!parse_file_name(fname, nm, sizeof(nm), &ver) ||
+	    fstatat(dirfd, fname, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	ent = json_object_get(by_name, nm);
+	if (!ent) {
+		ent = json_pack("{s:s,s:i,s:i,s:I}", "name", nm, "version", 0, "versions", 0,
+				"created", (json_int_t)0);
+		json_object_set_new(by_name, nm, ent);
+	}
+	json_object_set_new(ent, "versions",
+			    json_integer(json_integer_value(json_object_get(ent, "versions")) + 1));
+	if (ver > json_integer_value(json_object_get(ent, "version"))) {
+		json_object_set_new(ent, "version", json_integer(ver));
+		json_object_set_new(ent, "created", json_integer(st.st_mtim.tv_sec));
+	}
+	return 0;
+}
+
 json_t *lb_sealed_list(lb_sealed *s, lb_err *e)
 {
-	int fd = openat(s->dirfd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-	_cleanup_dir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	_cleanup_json_ json_t *by_name = json_object();
 	json_t *arr, *v;
-	struct dirent *de;
 	const char *k;
 	size_t n = 0, i = 0;
 	json_t **items;
 
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		lb_fail_errno(e, "open sealed/");
+	if (lb_dir_each(s->dirfd, ".", list_entry, by_name, e)) {
+		lb_fail_wrap(e, "sealed/");
 		return NULL;
-	}
-	while ((de = readdir(d))) {
-		char nm[300];
-		uint32_t ver;
-		struct stat st;
-		json_t *ent;
-
-		if (!parse_file_name(de->d_name, nm, sizeof(nm), &ver) ||
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		ent = json_object_get(by_name, nm);
-		if (!ent) {
-			ent = json_pack("{s:s,s:i,s:i,s:I}", "name", nm, "version", 0, "versions",
-					0, "created", (json_int_t)0);
-			json_object_set_new(by_name, nm, ent);
-		}
-		json_object_set_new(
-		    ent, "versions",
-		    json_integer(json_integer_value(json_object_get(ent, "versions")) + 1));
-		if (ver > json_integer_value(json_object_get(ent, "version"))) {
-			json_object_set_new(ent, "version", json_integer(ver));
-			json_object_set_new(ent, "created", json_integer(st.st_mtim.tv_sec));
-		}
 	}
 	items = calloc(json_object_size(by_name) + 1, sizeof(json_t *));
 	if (!items)
