@@ -349,6 +349,10 @@ static void test_host_changes(void **state)
 		skip();
 		return;
 	}
+	/* A /tmp of this namespace's own: the directories below vanish with it when the test
+	 * fails or is killed (they were left in the host's /tmp). The child has it too. */
+	assert_int_equal(
+	    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0700"), 0);
 	assert_non_null(mkdtemp(dir));
 	assert_non_null(mkdtemp(src));
 	pid = child_start(&cmd, &ack);
