@@ -78,6 +78,7 @@ static int strict_check(void)
 
 struct verify_all {
 	struct lb_dir *d;
+	const struct lb_opts *o;
 	lb_err *err;
 	int rc;
 };
@@ -93,6 +94,10 @@ static void verify_entry(const struct lb_entry *e, void *arg)
 		return;
 	memcpy(name, e->name, e->name_len);
 	name[e->name_len] = '\0';
+	/* lb_wait's last check opened and verified the --wait names in this same generation. */
+	for (int i = 0; i < v->o->nnames; i++)
+		if (!strcmp(v->o->names[i], name))
+			return;
 	v->rc = lb_secret_open(v->d, name, &fd, &size, v->err);
 	if (!v->rc)
 		close(fd);
@@ -203,10 +208,11 @@ static char **env_build(struct lb_dir *d, struct cmd_env *ce, lb_err *err)
 	return vec;
 }
 
-/* Verifies every secret of the current generation and builds CMD's environment for it. */
-static char **prepare(struct lb_dir *d, struct cmd_env *ce, lb_err *err)
+/* Verifies every secret of the current generation (the --wait names lb_wait just verified
+ * are not opened again) and builds CMD's environment for it. Only right after lb_wait. */
+static char **prepare(struct lb_dir *d, const struct lb_opts *o, struct cmd_env *ce, lb_err *err)
 {
-	struct verify_all v = {.d = d, .err = err};
+	struct verify_all v = {.d = d, .o = o, .err = err};
 
 	lb_manifest_each(d, verify_entry, &v);
 	if (v.rc)
@@ -412,7 +418,7 @@ int lb_cmd_exec(const struct lb_opts *o)
 		rc = lb_wait(&d, o->names, o->nnames, o->timeout_ms, &stop, &err);
 	if (rc)
 		goto fail;
-	env = prepare(&d, &ce, &err);
+	env = prepare(&d, o, &ce, &err);
 	if (!env) {
 		rc = err.code;
 		goto fail;
@@ -486,7 +492,7 @@ int lb_cmd_exec(const struct lb_opts *o)
 			kill_at = -1;
 			env_free(&ce);
 			rc = lb_wait(&d, o->names, o->nnames, o->timeout_ms, &stop, &err);
-			env = rc ? NULL : prepare(&d, &ce, &err);
+			env = rc ? NULL : prepare(&d, o, &ce, &err);
 			if (!env) {
 				rc = err.code;
 				goto fail;

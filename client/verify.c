@@ -195,9 +195,10 @@ static bool uid_is_outside_root(uid_t uid)
 
 /* D, the generation directory and the manifest must belong to root (the broker) and must not
  * be writable by the caller, or the caller (or whoever else can write there) could plant a
- * layout of its choosing. Root writing to a writable mount is what --allow-writable accepts. */
+ * layout of its choosing. Root writing to a writable mount is what --allow-writable accepts.
+ * *SIZE (when not NULL) gets the size fstat saw. */
 static int check_root_owned(const struct lb_dir *d, int fd, const char *rel, bool want_dir,
-			    lb_err *err)
+			    size_t *size, lb_err *err)
 {
 	const char *path = rel;
 	char num[24], mode[8];
@@ -221,6 +222,8 @@ static int check_root_owned(const struct lb_dir *d, int fd, const char *rel, boo
 	if (want_dir && d->euid != 0 && syscall(SYS_faccessat, fd, ".", W_OK) == 0)
 		return lb_fail(err, LB_EXIT_NOPERM, "owner", d->path, path,
 			       "writable by the caller", LB_END);
+	if (size)
+		*size = (size_t)st.st_size;
 	return 0;
 }
 
@@ -281,7 +284,7 @@ int lb_dir_open(struct lb_dir *d, const char *path, unsigned flags, lb_err *err)
 	} else {
 		report(d, "read-only", NULL, NULL);
 	}
-	rc = check_root_owned(d, d->dfd, NULL, true, err);
+	rc = check_root_owned(d, d->dfd, NULL, true, NULL, err);
 	if (rc)
 		return rc;
 	report(d, "owner", NULL, NULL);
@@ -293,7 +296,7 @@ static int load_manifest(struct lb_dir *d, lb_err *err)
 	static const char rel[] = LB_DATA_LINK "/" LB_MANIFEST;
 	char num[24], gen[24], *big;
 	const char *what;
-	size_t off, cap;
+	size_t off, cap, size = 0, want;
 	ssize_t n;
 	int fd, rc;
 
@@ -305,15 +308,23 @@ static int load_manifest(struct lb_dir *d, lb_err *err)
 		return lb_fail(err, LB_EXIT_NOPERM, "beneath", d->path, rel, lb_errstr(errno),
 			       LB_END);
 	}
-	rc = check_root_owned(d, fd, rel, false, err);
+	rc = check_root_owned(d, fd, rel, false, &size, err);
 	if (rc)
 		goto out;
+	if (size > LB_MANIFEST_MAX) {
+		rc = lb_fail(err, LB_EXIT_DATAERR, "manifest", d->path, rel, "larger than ",
+			     lb_fmt_i64(num, LB_MANIFEST_MAX), " bytes", LB_END);
+		goto out;
+	}
 	d->manifest = d->manifest_inline;
 	cap = sizeof(d->manifest_inline);
+	/* Reads ask for at least size + 1 bytes, so a manifest that grew since the fstat fills
+	 * the request and is read on (to the cap), and one that did not ends with a short read:
+	 * no read of 0 bytes for the end of the file. */
 	while (d->manifest_len <= LB_MANIFEST_MAX) {
 		/* Past the inline buffer: one mapping of the cap + 1, so that a manifest that
 		 * fills it is too big, not truncated. */
-		if (d->manifest_len == cap) {
+		if (d->manifest_len == cap || (d->manifest_len == 0 && size >= cap)) {
 			big = mmap(NULL, LB_MANIFEST_MAX + 1, PROT_READ | PROT_WRITE,
 				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			if (big == MAP_FAILED) {
@@ -321,11 +332,12 @@ static int load_manifest(struct lb_dir *d, lb_err *err)
 					     lb_errstr(errno), LB_END);
 				goto out;
 			}
-			memcpy(big, d->manifest_inline, cap);
+			memcpy(big, d->manifest_inline, d->manifest_len);
 			d->manifest = big;
 			cap = LB_MANIFEST_MAX + 1;
 		}
-		n = read(fd, d->manifest + d->manifest_len, cap - d->manifest_len);
+		want = cap - d->manifest_len;
+		n = read(fd, d->manifest + d->manifest_len, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -336,6 +348,9 @@ static int load_manifest(struct lb_dir *d, lb_err *err)
 		if (n == 0)
 			break;
 		d->manifest_len += (size_t)n;
+		/* A regular file's read is short only at its end. */
+		if ((size_t)n < want && d->manifest_len == size)
+			break;
 	}
 	if (d->manifest_len > LB_MANIFEST_MAX) {
 		rc = lb_fail(err, LB_EXIT_DATAERR, "manifest", d->path, rel, "larger than ",
@@ -372,7 +387,7 @@ int lb_data_open(struct lb_dir *d, lb_err *err)
 		return lb_fail(err, LB_EXIT_NOPERM, "beneath", d->path, LB_DATA_LINK,
 			       lb_errstr(errno), LB_END);
 	}
-	rc = check_root_owned(d, d->datafd, LB_DATA_LINK, true, err);
+	rc = check_root_owned(d, d->datafd, LB_DATA_LINK, true, NULL, err);
 	if (rc)
 		return rc;
 	report(d, "beneath", LB_DATA_LINK, NULL);

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 deps=(build-essential cmake pkg-config libsodium-dev libjansson-dev libcurl4-openssl-dev
       libmicrohttpd-dev libcmocka-dev libssl-dev libseccomp-dev musl-tools openssl python3 util-linux
       uidmap tini dumb-init docker.io iproute2 procps clang-format curl scdoc
-      dpkg-dev debhelper lintian systemd docker-compose jq clang-tidy cppcheck shellcheck git prometheus)
+      dpkg-dev debhelper lintian systemd docker-compose jq clang-tidy cppcheck shellcheck git prometheus strace)
 missing=()
 for p in "${deps[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
