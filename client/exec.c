@@ -309,27 +309,58 @@ static int exec_replace(char **cmd, char **env, const sigset_t *orig)
 struct spawn_args {
 	char **cmd, **env;
 	const sigset_t *mask;
+	bool tty;
 };
 
 static int spawn_child(void *arg)
 {
 	const struct spawn_args *a = arg;
 
-	/* Own process group in the terminal's foreground, as tini does: a ^C from the tty then
-	 * reaches CMD once, not once directly and once more through us. */
+	/* Own process group, in the terminal's foreground when ours was (tini's isolate_child):
+	 * a ^C from the tty then reaches CMD once, not once directly and once more through us.
+	 * SIGTTOU is blocked here, so a group not in the foreground may still call tcsetpgrp. */
 	setpgid(0, 0);
-	if (isatty(0))
+	if (a->tty)
 		tcsetpgrp(0, getpgrp());
 	sigprocmask(SIG_SETMASK, a->mask, NULL);
 	exec_path(a->cmd, a->env);
 	_exit(exec_failed(a->cmd[0]));
 }
 
-static pid_t spawn(char **cmd, char **env, const sigset_t *child_mask)
+/* Our process group when it has the terminal on fd 0 in the foreground, else 0: then CMD
+ * takes the terminal (spawn_child) and tty_take_back returns it. Unlike tini, a lockbox that
+ * runs in the background (`lockbox exec --init ... &` from a shell with job control) does not
+ * take the terminal from the caller's shell (tini's own TODO: "it's not OK to steal the
+ * foreground"). tcgetpgrp is one ioctl, as isatty was, and fails with ENOTTY without a
+ * controlling terminal. */
+static pid_t tty_foreground(void)
+{
+	pid_t fg = tcgetpgrp(0);
+
+	return fg > 0 && fg == getpgrp() ? fg : 0;
+}
+
+/* CMD ended: the terminal comes back to our group, which had it before. Left with CMD's gone
+ * group, the terminal's ^C reached nobody while a restart waited for its secrets, and the
+ * caller (our group, e.g. a shell without job control, or PID 1 of a `docker run -t`) was in
+ * the background once we exited: its next read of the terminal got SIGTTIN or EIO. SIGTTOU is
+ * blocked in this process, so tcsetpgrp works from the background. */
+static void tty_take_back(pid_t ours)
+{
+	pid_t fg;
+
+	if (!ours)
+		return;
+	fg = tcgetpgrp(0);
+	if (fg > 0 && fg != ours)
+		tcsetpgrp(0, ours);
+}
+
+static pid_t spawn(char **cmd, char **env, const sigset_t *child_mask, pid_t tty)
 {
 	/* exec_path's 4 KiB buffer, lb_say's line and libc's frames. */
 	static char stack[16384] __attribute__((aligned(16)));
-	struct spawn_args a = {cmd, env, child_mask};
+	struct spawn_args a = {cmd, env, child_mask, tty != 0};
 
 	return clone(spawn_child, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
 }
@@ -388,7 +419,7 @@ int lb_cmd_exec(const struct lb_opts *o)
 	int64_t kill_at = -1;
 	bool restarting = false, pid1;
 	int ifd = -1, rc, status;
-	pid_t child, pid;
+	pid_t child, pid, tty;
 
 	if ((o->strict || (strict_env && !strcmp(strict_env, "1"))) && strict_check())
 		return LB_EXIT_NOPERM;
@@ -444,7 +475,8 @@ int lb_cmd_exec(const struct lb_opts *o)
 	}
 
 	drop_notify();
-	child = spawn(o->cmd, env, &orig);
+	tty = tty_foreground();
+	child = spawn(o->cmd, env, &orig, tty);
 	if (child < 0) {
 		rc = lb_fail(&err, LB_EXIT_FAILURE, "exec", o->cmd[0], NULL,
 			     "fork: ", lb_errstr(errno), LB_END);
@@ -484,6 +516,7 @@ int lb_cmd_exec(const struct lb_opts *o)
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 			if (pid != child)
 				continue;
+			tty_take_back(tty);
 			if (!restarting) {
 				rc = exit_status(status);
 				goto out;
@@ -498,7 +531,7 @@ int lb_cmd_exec(const struct lb_opts *o)
 				goto fail;
 			}
 			drop_notify();
-			child = spawn(o->cmd, env, &orig);
+			child = spawn(o->cmd, env, &orig, tty);
 			if (child < 0) {
 				rc = lb_fail(&err, LB_EXIT_FAILURE, "exec", o->cmd[0], NULL,
 					     "fork: ", lb_errstr(errno), LB_END);
