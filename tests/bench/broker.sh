@@ -94,6 +94,12 @@ base_rss() {
 	stop_broker
 	echo "lockboxd RSS with no target (baseline of $1): ${BASE[$1]} KiB [load $(load)]"
 }
+# LB_BENCH_FLOOR=1: first the floor of the file work per target (tests/bench/publish_floor.c:
+# today's sequence against a staged next generation, on N detached tmpfs mounts).
+if [[ -n ${LB_BENCH_FLOOR:-} ]] && command -v cc >/dev/null &&
+	cc -O2 -o "$T/publish_floor" "$(dirname "$0")/publish_floor.c"; then
+	"$T/publish_floor" "${NS[-1]}" 5
+fi
 [[ -n $OLD_BIN ]] && base_rss "$OLD_BIN"
 base_rss "$NEW_BIN"
 
