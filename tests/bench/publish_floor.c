@@ -14,7 +14,6 @@
  * Per target: wall and CPU of the critical path, and of the staging; per class of system call
  * (clock_gettime around each class in a second pass, which adds its own ~0.1 us per class).
  * Usage: publish_floor [N] [ROUNDS] (root; defaults 1000, 5). Prints, asserts nothing. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -149,7 +148,7 @@ static void swap(int d, const char *g, int mk)
 
 static void gname(char *b, unsigned long g)
 {
-	sprintf(b, "..gen-%lu", g);
+	(void)sprintf(b, "..gen-%lu", g);
 }
 
 /* Generation 1: 5 files of the consumer, the manifest, ..data. */
@@ -160,7 +159,7 @@ static void first(int d)
 
 	mkdirat(d, "..gen-1", 0755);
 	for (int i = 0; i < NSEC; i++) {
-		sprintf(p, "..gen-1/s%d", i);
+		(void)sprintf(p, "..gen-1/s%d", i);
 		close(create(d, p, "value", 5, 0400, UID, GID));
 	}
 	fd = create(d, "..gen-1/.manifest.json", manifest, mlen, 0440, 0, GID);
@@ -176,12 +175,12 @@ static void rm_gen(int d, unsigned long g)
 
 	gname(b, g);
 	for (int i = 0; i < NSEC; i++) {
-		sprintf(p, "%s/s%d", b, i);
+		(void)sprintf(p, "%s/s%d", b, i);
 		unlinkat(d, p, 0);
 	}
-	sprintf(p, "%s/.manifest.json", b);
+	(void)sprintf(p, "%s/.manifest.json", b);
 	unlinkat(d, p, 0);
-	sprintf(p, "%s/..spare", b);
+	(void)sprintf(p, "%s/..spare", b);
 	unlinkat(d, p, 0);
 	unlinkat(d, b, AT_REMOVEDIR);
 }
@@ -197,17 +196,17 @@ static void pub_a(int d, unsigned long g)
 	if (mkdirat(d, b, 0700) < 0)
 		die("mkdir");
 	end(C_MKDIR, 1);
-	sprintf(p, "%s/s0", b);
+	(void)sprintf(p, "%s/s0", b);
 	xclose(create(d, p, "new-value", 9, 0400, UID, GID));
 	for (int i = 1; i < NSEC; i++) {
-		sprintf(p, "%s/s%d", pb, i);
-		sprintf(q, "%s/s%d", b, i);
+		(void)sprintf(p, "%s/s%d", pb, i);
+		(void)sprintf(q, "%s/s%d", b, i);
 		beg();
 		if (linkat(d, p, d, q, 0) < 0)
 			die("link");
 		end(C_LINK, 1);
 	}
-	sprintf(p, "%s/.manifest.json", b);
+	(void)sprintf(p, "%s/.manifest.json", b);
 	fd = create(d, p, manifest, mlen, 0440, 0, GID);
 	set_acl(fd);
 	xclose(fd);
@@ -257,17 +256,17 @@ static void stage(int d, unsigned long g, int v)
 		end(C_ACL, 3);
 	}
 	for (int i = 0; i < NSEC; i++) {
-		sprintf(p, "%s/s%d", pb, i);
-		sprintf(q, "%s/s%d", b, i);
+		(void)sprintf(p, "%s/s%d", pb, i);
+		(void)sprintf(q, "%s/s%d", b, i);
 		beg();
 		if (linkat(d, p, d, q, 0) < 0)
 			die("link");
 		end(C_LINK, 1);
 	}
 	if (v == 'd') {
-		sprintf(p, "%s/..spare", b);
+		(void)sprintf(p, "%s/..spare", b);
 		xclose(create(d, p, NULL, 0, 0400, UID, GID));
-		sprintf(p, "%s/.manifest.json", b);
+		(void)sprintf(p, "%s/.manifest.json", b);
 		fd = create(d, p, NULL, 0, 0440, 0, GID);
 		set_acl(fd);
 		xclose(fd);
@@ -277,7 +276,7 @@ static void stage(int d, unsigned long g, int v)
 		die("symlink");
 	end(C_SWAP, 1);
 	/* The links moved the current files' ctime past their manifest's (the restart check). */
-	sprintf(p, "%s/.manifest.json", pb);
+	(void)sprintf(p, "%s/.manifest.json", pb);
 	beg();
 	utimensat(d, p, NULL, AT_SYMLINK_NOFOLLOW);
 	end(C_CHMOD, 1);
@@ -290,7 +289,7 @@ static void pub_staged(int d, unsigned long g, int v)
 
 	gname(b, g);
 	if (v == 'd') {
-		sprintf(p, "%s/..spare", b);
+		(void)sprintf(p, "%s/..spare", b);
 		beg();
 		fd = openat(d, p, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 		end(C_CREATE, 1);
@@ -299,12 +298,12 @@ static void pub_staged(int d, unsigned long g, int v)
 			die("spare");
 		end(C_WRITE, 1);
 		xclose(fd);
-		sprintf(q, "%s/s0", b);
+		(void)sprintf(q, "%s/s0", b);
 		beg();
 		if (renameat(d, p, d, q) < 0)
 			die("rename spare");
 		end(C_UNLINK, 1);
-		sprintf(p, "%s/.manifest.json", b);
+		(void)sprintf(p, "%s/.manifest.json", b);
 		beg();
 		fd = openat(d, p, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 		end(C_CREATE, 1);
@@ -316,12 +315,12 @@ static void pub_staged(int d, unsigned long g, int v)
 		swap(d, b, 0);
 		return;
 	}
-	sprintf(p, "%s/s0", b);
+	(void)sprintf(p, "%s/s0", b);
 	beg();
 	unlinkat(d, p, 0);
 	end(C_UNLINK, 1);
 	xclose(create(d, p, "new-value", 9, 0400, UID, v == 'c' ? (gid_t)-1 : GID));
-	sprintf(p, "%s/.manifest.json", b);
+	(void)sprintf(p, "%s/.manifest.json", b);
 	if (v == 'c') {
 		xclose(create(d, p, manifest, mlen, 0440, 0, 0));
 	} else {
@@ -334,25 +333,27 @@ static void pub_staged(int d, unsigned long g, int v)
 
 static double load1(void)
 {
-	double l = -1;
-	FILE *f = fopen("/proc/loadavg", "r");
+	char buf[64] = "";
+	int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
 
-	if (f) {
-		if (fscanf(f, "%lf", &l) != 1)
-			l = -1;
-		fclose(f);
+	if (fd >= 0) {
+		(void)!read(fd, buf, sizeof(buf) - 1);
+		(void)close(fd);
 	}
-	return l;
+	return strtod(buf, NULL);
 }
 
 int main(int argc, char **argv)
 {
-	int n = argc > 1 ? atoi(argv[1]) : 1000, rounds = argc > 2 ? atoi(argv[2]) : 5;
+	int n = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 1000,
+	    rounds = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 5;
 	int *fds = calloc((size_t)n, sizeof(int));
 	const char *vs = "abcd";
 
-	if (!fds || n <= 0 || rounds <= 0)
+	if (!fds || n <= 0 || rounds <= 0) {
+		free(fds);
 		return 2;
+	}
 	mlen = (size_t)snprintf(manifest, sizeof(manifest), "{\"generation\":2,\"secrets\":{");
 	for (int i = 0; i < NSEC; i++)
 		mlen += (size_t)snprintf(manifest + mlen, sizeof(manifest) - mlen,
@@ -426,5 +427,6 @@ int main(int argc, char **argv)
 		for (int i = 0; i < n; i++)
 			close(fds[i]); /* detached: the tmpfs goes with its last fd */
 	}
+	free(fds);
 	return 0;
 }
